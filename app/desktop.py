@@ -1,0 +1,15 @@
+"""`python main.py install-desktop`. (Placeholder until the desktop-app issue lands.)"""
+
+from __future__ import annotations
+
+import argparse
+
+from models.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UserError("install-desktop is not built yet (desktop-app issue)")

@@ -1,0 +1,26 @@
+"""Command-line options shared by generate, bench and stream, and their checks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
+    p.add_argument("--model", required=model_required, help="base model: hub id (IDKiro/sdxs-512-dreamshaper), folder or demo")
+    p.add_argument("--controlnet", default=None, help="control adapter: hub id (IDKiro/sdxs-512-dreamshaper-sketch), folder or demo")
+    p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default auto)")
+
+
+def quiet_libraries() -> None:
+    """Keep diffusers' and transformers' notices and progress bars out of a user's terminal."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    dlog.set_verbosity_error()
+    dlog.disable_progress_bar()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()

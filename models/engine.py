@@ -1,0 +1,210 @@
+"""The one-step SDXS engine: prepare once, then one short recipe per frame.
+
+Per frame: control image -> ControlNet + UNet at the single timestep -> x0 -> tiny VAE decode -> image.
+Everything that does not change between frames (prompt embeddings, noise, timestep, scheduler
+coefficients, adapter placement) is prepared when it changes, not per frame.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from models.conditions import fit_square
+from models.device import pick_device, pick_dtype
+from models.errors import UserError
+from models.loading import Adapter, BaseModel, load_adapter, load_base
+
+
+def check_size(size: int) -> int:
+    if not isinstance(size, int) or size < 64 or size % 8:
+        raise UserError(f"size {size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
+    return size
+
+
+@dataclass
+class OneStep:
+    """The scheduler's single step as linear maps, read off the scheduler itself (Euler, DDPM, LCM, ...):
+    UNet input = k_in * noise, and x0 = a * noise + b * model_output."""
+
+    timestep: torch.Tensor
+    k_in: float
+    a: float
+    b: float
+
+    @classmethod
+    def from_scheduler(cls, scheduler) -> OneStep:
+        def fresh():
+            s = copy.deepcopy(scheduler)
+            s.set_timesteps(1, device="cpu")
+            return s, s.timesteps[0]
+
+        s, t = fresh()
+        init = float(s.init_noise_sigma)
+        k_in = float(s.scale_model_input(torch.full((1, 1, 1, 1), init), t).flatten()[0])
+
+        def out(sample: float, model_output: float) -> float:
+            s, t = fresh()
+            s.scale_model_input(torch.zeros(1, 1, 1, 1), t)  # some schedulers start their step index here
+            x = torch.full((1, 1, 1, 1), sample)
+            return float(s.step(torch.full((1, 1, 1, 1), model_output), t, x).prev_sample.flatten()[0])
+
+        zero = out(0.0, 0.0)
+        return cls(t, k_in, (out(1.0, 0.0) - zero) * init, out(0.0, 1.0) - zero)
+
+
+@dataclass
+class Timings:
+    """Milliseconds of the last frame, by stage (filled when Engine.profile is on; total always)."""
+
+    condition: float = 0.0
+    unet: float = 0.0  # ControlNet + UNet
+    decode: float = 0.0
+    output: float = 0.0
+    total: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class Engine:
+    """Turns a uint8 RGB control image into a uint8 RGB image, one UNet pass per frame."""
+
+    def __init__(self, base: BaseModel, device: str = "auto", dtype: str = "auto", adapter: Adapter | None = None):
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.base = base
+        self.unet = self._place(base.unet)
+        self.vae = self._place(base.vae)
+        self.text_encoder = base.text_encoder.to(self.device, self.dtype).eval()
+        self.tokenizer = base.tokenizer
+        self.one_step = OneStep.from_scheduler(base.scheduler)
+        self.timestep = self.one_step.timestep.to(self.device)
+        self.vae_scale = float(getattr(self.vae.config, "scaling_factor", 1.0) or 1.0)
+        self.latent_channels = int(self.unet.config.in_channels)
+        self.control_scale = 0.8
+        self.profile = False
+        self.timings = Timings()
+        self.adapter: Adapter | None = None
+        self._invert = False
+        self._prompt: str | None = None
+        self._embeds: torch.Tensor | None = None
+        self._seed = 0
+        self._size = base.native_size
+        self._noise_key: tuple[int, int] | None = None
+        self.set_adapter(adapter)
+
+    @classmethod
+    def load(cls, model: str, controlnet: str | None = None, device: str = "auto", dtype: str = "auto", progress=None) -> Engine:
+        """Load a base model (and adapter) by spec straight into the chosen dtype."""
+        dev = pick_device(device)
+        dt = pick_dtype(dtype, dev)
+        base = load_base(model, dt, progress)
+        adapter = load_adapter(controlnet, dt, progress) if controlnet else None
+        return cls(base, device, dtype, adapter)
+
+    # ---- preparation: runs only when something changes -------------------------------------------
+
+    def _place(self, module):
+        module = module.to(self.device, self.dtype).eval().requires_grad_(False)
+        return module.to(memory_format=torch.channels_last)
+
+    def set_adapter(self, adapter: Adapter | None) -> None:
+        self.adapter = adapter
+        self.controlnet = self._place(adapter.net) if adapter else None
+        self._invert = bool(adapter) and adapter.info.polarity == "white_on_black"
+
+    @torch.inference_mode()
+    def set_prompt(self, prompt: str) -> None:
+        """Encode the prompt once; later frames reuse the embeddings."""
+        if prompt == self._prompt:
+            return
+        ids = self.tokenizer(
+            prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids
+        self._embeds = self.text_encoder(ids.to(self.device))[0].to(self.dtype)
+        self._prompt = prompt
+
+    @property
+    def prompt(self) -> str | None:
+        return self._prompt
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def set_size(self, size: int) -> None:
+        self._size = check_size(size)
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    def set_seed(self, seed: int) -> None:
+        self._seed = int(seed)
+
+    def _noise(self) -> None:
+        """Fixed noise per seed and size, drawn as diffusers draws it, then the two terms of the step."""
+        key = (self._seed, self._size)
+        if key == self._noise_key:
+            return
+        h = self._size // 8
+        g = torch.Generator("cpu").manual_seed(self._seed)
+        noise = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32)
+        self._unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        self._x0_noise = (noise * self.one_step.a).to(self.device)
+        self._noise_key = key
+
+    # ---- per frame ----------------------------------------------------------------------------------
+
+    def _lap(self, t0: float) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    @torch.inference_mode()
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size)."""
+        if self._embeds is None:
+            self.set_prompt("")
+        self._noise()
+        prof = self.profile
+        t0 = time.perf_counter()
+
+        # 1. condition in: uint8 HWC on the host -> [0, 1] NCHW on the device, in the adapter's polarity
+        cond = None
+        use_control = self.controlnet is not None and self.control_scale != 0
+        if use_control:
+            img = fit_square(frame, self._size)
+            cond = torch.from_numpy(img).to(self.device).permute(2, 0, 1)[None].to(self.dtype) / 255
+            cond = (1 - cond if self._invert else cond).contiguous(memory_format=torch.channels_last)
+        t1 = self._lap(t0) if prof else t0
+
+        # 2. ControlNet + UNet, one pass at the single timestep
+        down = mid = None
+        if use_control:
+            down, mid = self.controlnet(
+                self._unet_in, self.timestep, encoder_hidden_states=self._embeds, controlnet_cond=cond,
+                conditioning_scale=float(self.control_scale), return_dict=False,
+            )
+        eps = self.unet(
+            self._unet_in, self.timestep, encoder_hidden_states=self._embeds,
+            down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False,
+        )[0]
+        t2 = self._lap(t1) if prof else t1
+
+        # 3. x0 from the model output (in fp32: the two terms nearly cancel), then the tiny decoder
+        x0 = self._x0_noise + self.one_step.b * eps.float()
+        image = self.vae.decode((x0 / self.vae_scale).to(self.dtype), return_dict=False)[0]
+        t3 = self._lap(t2) if prof else t2
+
+        # 4. image out: [-1, 1] -> uint8 HWC, one copy back to the host
+        out = ((image[0].float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        t4 = time.perf_counter()
+        if prof:
+            self.timings = Timings(*(1000 * d for d in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)))
+        else:
+            self.timings = Timings(total=1000 * (t4 - t0))
+        return out

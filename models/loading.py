@@ -1,0 +1,200 @@
+"""Find and load SDXS models and control adapters.
+
+A spec is a local folder in diffusers layout, a Hugging Face repo id (downloaded with progress, or read
+from the cache when offline), or `demo` for the small model shipped in assets/. Everything goes through
+diffusers' and transformers' own from_pretrained; safetensors are preferred, and a pickle `.bin` (the
+released sketch ControlNet ships one) is read by diffusers with torch's weights_only loader, never run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DIR = ROOT / "assets" / "models" / "demo"
+DEMO_HINT = "the built-in demo model is not built yet: run `python -m training.demo`, or pass a model folder or hub id"
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+BASE_FILES = ["model_index.json", "unet/*", "vae/*", "text_encoder/*", "tokenizer/*", "scheduler/*"]
+WEIGHT_SKIP = ["*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.pb", "*fp16*", "*.non_ema*"]
+POLARITIES = ("black_on_white", "white_on_black")
+
+
+@dataclass
+class AdapterInfo:
+    """What an adapter expects, stored as adapter.json beside its weights (defaults fit the released one)."""
+
+    condition: str = "sketch"  # the extractor that turns a camera frame into its input: sketch, canny, grayscale, blur, paired
+    polarity: str = "black_on_white"  # how lines are drawn in its input; the canvas always draws black on white
+    resolution: int = 512  # the size it was trained at
+    base_model: str = ""  # the base model it was trained for
+    extra: dict[str, Any] = field(default_factory=dict)  # anything else, such as the training arguments
+
+    @classmethod
+    def read(cls, folder: Path) -> AdapterInfo:
+        path = folder / "adapter.json"
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{path} is not valid JSON ({e}): fix or delete it") from None
+        known = {k: data.pop(k) for k in ("condition", "polarity", "resolution", "base_model") if k in data}
+        info = cls(**known, extra=data)
+        if info.polarity not in POLARITIES:
+            raise UserError(f"{path}: polarity {info.polarity!r} is not one of {', '.join(POLARITIES)}")
+        return info
+
+    def write(self, folder: Path) -> None:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        (folder / "adapter.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+@dataclass
+class BaseModel:
+    """The frozen one-step model: everything but the adapter."""
+
+    unet: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    scheduler: Any
+    path: Path
+    spec: str
+
+    @property
+    def native_size(self) -> int:
+        return int(self.unet.config.sample_size) * 8
+
+
+@dataclass
+class Adapter:
+    """A ControlNet plus what it expects."""
+
+    net: Any
+    info: AdapterInfo
+    path: Path
+    spec: str
+
+
+def resolve(spec: str, kind: str = "model", progress: Any = None) -> Path:
+    """Turn a spec into a local folder, downloading from the hub when needed.
+
+    kind is "model" or "adapter"; progress is an optional tqdm class for download progress.
+    """
+    if spec == "demo":
+        folder = DEMO_DIR / ("adapter" if kind == "adapter" else "")
+        if not (folder / ("config.json" if kind == "adapter" else "model_index.json")).exists():
+            raise UserError(DEMO_HINT)
+        return folder
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{kind} {spec!r} is a file, not a folder: pass the folder that holds config.json")
+        return path
+    if not REPO_ID.match(spec) or spec.startswith((".", "/", "~")):
+        raise UserError(f"{kind} {spec!r} is neither an existing folder nor a Hugging Face repo id like owner/name")
+    return download(spec, kind, progress)
+
+
+def download(repo_id: str, kind: str = "model", progress: Any = None) -> Path:
+    """Download (or find in the cache) the files we need from a hub repo. Resumes partial downloads."""
+    from huggingface_hub import constants, snapshot_download
+
+    patterns = BASE_FILES if kind == "model" else ["*.json", "*.safetensors", "*.bin"]
+    offline = bool(constants.HF_HUB_OFFLINE)
+    kwargs = {"tqdm_class": progress} if progress is not None else {}
+    try:
+        path = snapshot_download(
+            repo_id, allow_patterns=patterns, ignore_patterns=WEIGHT_SKIP, local_files_only=offline, **kwargs
+        )
+    except Exception as e:  # the hub client raises many kinds: no network, no repo, no cache, disk full
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if offline or "offline" in why.lower() or "connect" in why.lower() or "local" in why.lower():
+            raise UserError(
+                f"{kind} {repo_id!r} is not in the Hugging Face cache and the hub cannot be reached: "
+                "connect once to download it, or pass a local folder (or `demo`)"
+            ) from None
+        raise UserError(f"could not download {kind} {repo_id!r}: {why}") from None
+    return Path(path)
+
+
+def _need(folder: Path, rel: str, spec: str) -> None:
+    if not (folder / rel).exists():
+        raise UserError(f"{spec!r} ({folder}) has no {rel}: it is not a complete diffusers model folder; re-download it")
+
+
+def _read(what: str, folder: Path, spec: str, fn, *args, **kwargs):
+    """Call a from_pretrained and turn a broken or missing file into a one-line UserError."""
+    try:
+        return fn(*args, **kwargs)
+    except UserError:
+        raise
+    except Exception as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"could not read the {what} of {spec!r} ({folder}): {why}; re-download or rebuild it") from None
+
+
+def load_tokenizer(folder: Path, spec: str):
+    """CLIPTokenizer, refusing the 2-token tokenizer transformers returns for a folder without vocabulary."""
+    from transformers import CLIPTokenizer
+
+    tok_dir = folder / "tokenizer"
+    if not ((tok_dir / "vocab.json").exists() or (tok_dir / "tokenizer.json").exists()):
+        raise UserError(f"{spec!r} ({folder}) has no tokenizer/vocab.json or tokenizer.json: re-download the model")
+    tok = _read("tokenizer", folder, spec, CLIPTokenizer.from_pretrained, tok_dir, local_files_only=True)
+    if len(tok) < 256:
+        raise UserError(f"the tokenizer in {tok_dir} has only {len(tok)} tokens, so its vocabulary files are wrong: re-download the model")
+    return tok
+
+
+def load_base(spec: str, dtype: torch.dtype = torch.float32, progress: Any = None) -> BaseModel:
+    """Load UNet, VAE (tiny or large, by its config), text encoder, tokenizer and scheduler on the CPU."""
+    import diffusers
+    from transformers import CLIPTextModel
+
+    folder = resolve(spec, "model", progress)
+    for rel in ("unet/config.json", "vae/config.json", "text_encoder/config.json", "scheduler/scheduler_config.json"):
+        _need(folder, rel, spec)
+    tokenizer = load_tokenizer(folder, spec)
+    vae_class = _class_name(folder / "vae" / "config.json", spec, ("AutoencoderTiny", "AutoencoderKL"))
+    sched_class = _class_name(folder / "scheduler" / "scheduler_config.json", spec, None)
+    if not hasattr(diffusers, sched_class):
+        raise UserError(f"{spec!r}: unknown scheduler {sched_class!r} in scheduler_config.json")
+    unet = _read("UNet", folder, spec, diffusers.UNet2DConditionModel.from_pretrained, folder, subfolder="unet", torch_dtype=dtype)
+    vae = _read("VAE", folder, spec, getattr(diffusers, vae_class).from_pretrained, folder, subfolder="vae", torch_dtype=dtype)
+    te = _read("text encoder", folder, spec, CLIPTextModel.from_pretrained, folder, subfolder="text_encoder", torch_dtype=dtype)
+    sched = _read("scheduler", folder, spec, getattr(diffusers, sched_class).from_pretrained, folder, subfolder="scheduler")
+    if te.config.vocab_size < len(tokenizer):
+        raise UserError(f"{spec!r}: tokenizer ({len(tokenizer)} tokens) does not fit the text encoder ({te.config.vocab_size})")
+    return BaseModel(unet, vae, te, tokenizer, sched, folder, spec)
+
+
+def load_adapter(spec: str, dtype: torch.dtype = torch.float32, progress: Any = None) -> Adapter:
+    """Load a diffusers ControlNetModel and its adapter.json (defaults when it has none)."""
+    from diffusers import ControlNetModel
+
+    folder = resolve(spec, "adapter", progress)
+    _need(folder, "config.json", spec)
+    if not any(folder.glob("diffusion_pytorch_model*")):
+        raise UserError(f"adapter {spec!r} ({folder}) has no diffusion_pytorch_model weights: re-download or retrain it")
+    net = _read("ControlNet", folder, spec, ControlNetModel.from_pretrained, folder, torch_dtype=dtype)
+    return Adapter(net, AdapterInfo.read(folder), folder, spec)
+
+
+def _class_name(config: Path, spec: str, allowed: tuple[str, ...] | None) -> str:
+    try:
+        name = json.loads(config.read_text()).get("_class_name", "")
+    except (OSError, ValueError) as e:
+        raise UserError(f"{spec!r}: {config} is not valid JSON ({e}); re-download the model") from None
+    if allowed and name not in allowed:
+        raise UserError(f"{spec!r}: {config.parent.name} is a {name or 'unknown class'}, expected {' or '.join(allowed)}")
+    return name

@@ -1,0 +1,172 @@
+"""Random components in the SDXS dreamshaper layout, for tests and benchmarks.
+
+Two sizes: "tiny" (a few MB, for tests: the real layout at small width) and "sdxs" (the released
+checkpoint's layout and width with random weights, about 1.3 GB, for benchmarks; never committed).
+The layout follows IDKiro/sdxs-512-dreamshaper: three UNet levels, one layer per block, no mid block,
+a TAESD-layout AutoencoderTiny, a CLIP text encoder, Euler with trailing spacing. The ControlNet gets a
+mid block of its own, since diffusers' ControlNetModel needs one and the UNet adds its residual anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class Layout:
+    unet_channels: tuple[int, ...]  # block_out_channels of UNet and ControlNet
+    heads: int  # diffusers' "attention_head_dim" (really the number of heads)
+    text_width: int  # CLIP hidden size = cross-attention width
+    text_layers: int
+    text_heads: int
+    text_mlp: int
+    vae_channels: int  # TAESD width
+    vae_blocks: tuple[int, ...]  # TAESD blocks per level
+    cond_channels: tuple[int, ...]  # ControlNet conditioning embedding widths (4 levels: 8x down)
+    vocab: int  # text encoder vocabulary (>= the tokenizer's)
+    norm_groups: int = 32
+
+
+LAYOUTS = {
+    "tiny": Layout((32, 64, 64), 8, 32, 2, 4, 37, 16, (1, 1, 1, 1), (16, 16, 32, 32), 1000),
+    "sdxs": Layout((320, 640, 1280), 8, 768, 12, 12, 3072, 64, (1, 3, 3, 3), (16, 32, 96, 256), 49408),
+}
+
+
+def tiny_tokenizer(folder: Path):
+    """A real CLIPTokenizer over CLIP's byte alphabet (514 tokens, no merges): slow to read but exact."""
+    from transformers import CLIPTokenizer
+
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    cs, n = bs[:], 0
+    for b in range(256):  # CLIP's bytes_to_unicode: every byte gets a printable stand-in
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    chars = [chr(c) for c in cs]
+    vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer.from_pretrained(folder, model_max_length=77, local_files_only=True)
+
+
+def build_base(size: str = "tiny", seed: int = 0, tokenizer_dir: Path | None = None) -> dict:
+    """UNet, VAE, text encoder, tokenizer and scheduler of a random SDXS-layout model."""
+    from diffusers import AutoencoderTiny, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    L = LAYOUTS[size]
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        block_out_channels=L.unet_channels,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        mid_block_type=None,  # SDXS pruned the mid block
+        layers_per_block=1,
+        attention_head_dim=L.heads,
+        cross_attention_dim=L.text_width,
+        norm_num_groups=L.norm_groups,
+    )
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(L.vae_channels,) * 4,
+        decoder_block_out_channels=(L.vae_channels,) * 4,
+        num_encoder_blocks=L.vae_blocks,
+        num_decoder_blocks=L.vae_blocks[::-1],
+    )
+    with torch.no_grad():  # random decoders output nearly black; spread them over the range so tests can see
+        last = vae.decoder.layers[-1]
+        last.weight.mul_(30 / L.vae_channels**0.5)
+        last.bias.fill_(0.5)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=L.vocab,
+            hidden_size=L.text_width,
+            intermediate_size=L.text_mlp,
+            num_hidden_layers=L.text_layers,
+            num_attention_heads=L.text_heads,
+            max_position_embeddings=77,
+            bos_token_id=512,
+            eos_token_id=513,
+            pad_token_id=513,
+        )
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="trailing",
+        prediction_type="epsilon",
+        steps_offset=1,
+    )
+    if tokenizer_dir is None:
+        import tempfile
+
+        tokenizer_dir = Path(tempfile.mkdtemp(prefix="sdxs-tok-"))
+    tokenizer = tiny_tokenizer(tokenizer_dir)
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+
+def build_controlnet(unet, size: str = "tiny", seed: int = 1, random_outputs: bool = True):
+    """A ControlNet for `unet`'s layout with a mid block of its own.
+
+    diffusers zero-inits the output convolutions, so a fresh ControlNet changes nothing; tests want one
+    that does, so `random_outputs` fills them with small random weights.
+    """
+    from diffusers import ControlNetModel
+
+    L = LAYOUTS[size]
+    torch.manual_seed(seed)
+    cfg = unet.config
+    net = ControlNetModel(
+        down_block_types=cfg.down_block_types,
+        block_out_channels=cfg.block_out_channels,
+        layers_per_block=cfg.layers_per_block,
+        mid_block_type="UNetMidBlock2DCrossAttn",
+        attention_head_dim=cfg.attention_head_dim,
+        cross_attention_dim=cfg.cross_attention_dim,
+        norm_num_groups=cfg.norm_num_groups,
+        conditioning_embedding_out_channels=L.cond_channels,
+    )
+    if random_outputs:
+        zeroed = [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]
+        with torch.no_grad():
+            for conv in zeroed:
+                conv.weight.normal_(0, 0.3)
+                conv.bias.normal_(0, 0.1)
+    return net
+
+
+def save_base(folder: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """Write a random base model in diffusers layout (what the loader reads) and return its folder."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = Path(folder)
+    parts = build_base(size, seed, tokenizer_dir=folder / "tokenizer")
+    pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def save_controlnet(folder: str | Path, base: str | Path, size: str = "tiny", seed: int = 1) -> Path:
+    """Write a random ControlNet for the base model at `base`."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+    build_controlnet(unet, size, seed).save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+if __name__ == "__main__":  # python -m models.tiny OUT_DIR [tiny|sdxs]: base in OUT/base, ControlNet in OUT/controlnet
+    import sys
+
+    out, size = Path(sys.argv[1]), (sys.argv[2] if len(sys.argv) > 2 else "tiny")
+    save_base(out / "base", size)
+    save_controlnet(out / "controlnet", out / "base", size)
+    print(f"wrote {size} components to {out}/base and {out}/controlnet")

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests need (a real X server for the screenshot test, and Qt's xcb needs).
+# Installed only where apt exists and we are root; elsewhere the tests that need them skip.
+set -u
+need=()
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+[ -e /usr/lib/x86_64-linux-gnu/libxcb-icccm.so.4 ] || [ -e /usr/lib/aarch64-linux-gnu/libxcb-icccm.so.4 ] || need+=(libxcb-icccm4)
+[ -e /usr/lib/x86_64-linux-gnu/libxcb-keysyms.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libxcb-keysyms.so.1 ] || need+=(libxcb-keysyms1)
+[ ${#need[@]} -eq 0 ] && exit 0
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "installing Debian packages for the tests: ${need[*]}"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null \
+    || echo "warning: could not install ${need[*]}; the tests that need them will skip"
+else
+  echo "note: ${need[*]} missing and cannot be installed here (not root or no apt); those tests will skip"
+fi
+exit 0
