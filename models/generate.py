@@ -19,15 +19,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from models.common_args import quiet_libraries
     from models.engine import Engine, check_size
     from models.errors import UserError
-    from models.imageio import read_rgb, write_rgb
-    from models.common_args import quiet_libraries
+    from models.imageio import check_out_path, read_rgb, write_rgb
 
     if args.size is not None:
         check_size(args.size)
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
+    check_out_path(args.out)
     frame = read_rgb(args.image) if args.image else np.full((64, 64, 3), 255, np.uint8)
     quiet_libraries()
     engine = Engine.load(args.model, args.controlnet, args.device, args.dtype)

@@ -23,14 +23,20 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def check_out_path(path: str | Path) -> Path:
+    """Fail before any work when an output image could not be written."""
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
+        raise UserError(f"cannot write {str(path)!r}: the name must end in .png, .jpg, .bmp or .webp")
+    if not p.parent.is_dir():
+        raise UserError(f"cannot write {str(path)!r}: folder {str(p.parent)!r} does not exist")
+    return p
+
+
 def write_rgb(path: str | Path, image: np.ndarray) -> Path:
     """Write atomically (temporary file, then rename), so a failure never leaves half an image."""
-    p = Path(path)
-    ext = p.suffix.lower() or ".png"
-    if ext not in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
-        raise UserError(f"cannot write {str(path)!r}: the name must end in .png, .jpg, .bmp or .webp")
-    if not p.parent.exists():
-        raise UserError(f"cannot write {str(path)!r}: folder {str(p.parent)!r} does not exist")
+    p = check_out_path(path)
+    ext = p.suffix.lower()
     ok, buf = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise UserError(f"could not encode {str(path)!r}")

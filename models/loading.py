@@ -169,9 +169,9 @@ def load_base(spec: str, dtype: torch.dtype = torch.float32, progress: Any = Non
     sched_class = _class_name(folder / "scheduler" / "scheduler_config.json", spec, None)
     if not hasattr(diffusers, sched_class):
         raise UserError(f"{spec!r}: unknown scheduler {sched_class!r} in scheduler_config.json")
-    unet = _read("UNet", folder, spec, diffusers.UNet2DConditionModel.from_pretrained, folder, subfolder="unet", torch_dtype=dtype)
-    vae = _read("VAE", folder, spec, getattr(diffusers, vae_class).from_pretrained, folder, subfolder="vae", torch_dtype=dtype)
-    te = _read("text encoder", folder, spec, CLIPTextModel.from_pretrained, folder, subfolder="text_encoder", torch_dtype=dtype)
+    unet = _read("UNet", folder, spec, diffusers.UNet2DConditionModel.from_pretrained, folder, subfolder="unet", dtype=dtype)
+    vae = _read("VAE", folder, spec, getattr(diffusers, vae_class).from_pretrained, folder, subfolder="vae", dtype=dtype)
+    te = _read("text encoder", folder, spec, CLIPTextModel.from_pretrained, folder, subfolder="text_encoder", dtype=dtype)
     sched = _read("scheduler", folder, spec, getattr(diffusers, sched_class).from_pretrained, folder, subfolder="scheduler")
     if te.config.vocab_size < len(tokenizer):
         raise UserError(f"{spec!r}: tokenizer ({len(tokenizer)} tokens) does not fit the text encoder ({te.config.vocab_size})")
@@ -186,7 +186,7 @@ def load_adapter(spec: str, dtype: torch.dtype = torch.float32, progress: Any = 
     _need(folder, "config.json", spec)
     if not any(folder.glob("diffusion_pytorch_model*")):
         raise UserError(f"adapter {spec!r} ({folder}) has no diffusion_pytorch_model weights: re-download or retrain it")
-    net = _read("ControlNet", folder, spec, ControlNetModel.from_pretrained, folder, torch_dtype=dtype)
+    net = _read("ControlNet", folder, spec, ControlNetModel.from_pretrained, folder, dtype=dtype)
     return Adapter(net, AdapterInfo.read(folder), folder, spec)
 
 

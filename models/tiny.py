@@ -135,11 +135,15 @@ def build_controlnet(unet, size: str = "tiny", seed: int = 1, random_outputs: bo
         conditioning_embedding_out_channels=L.cond_channels,
     )
     if random_outputs:
-        zeroed = [*net.controlnet_down_blocks, net.controlnet_mid_block, net.controlnet_cond_embedding.conv_out]
         with torch.no_grad():
-            for conv in zeroed:
+            for conv in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
                 conv.weight.normal_(0, 0.3)
                 conv.bias.normal_(0, 0.1)
+            # at default init the control image barely moves the output; make the embedding carry it
+            for conv in net.controlnet_cond_embedding.modules():
+                if isinstance(conv, torch.nn.Conv2d):
+                    conv.weight.normal_(0, 1.5 / conv.weight[0].numel() ** 0.5)
+                    conv.bias.zero_()
     return net
 
 
