@@ -1,0 +1,116 @@
+"""Training options: one dataclass, its command-line flags, and the checks that run before any model loads."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from models.errors import UserError
+
+CONDITIONS = ("canny", "sketch", "grayscale", "blur", "paired")
+
+
+@dataclass
+class TrainConfig:
+    base: str  # the frozen base model: folder, hub id or demo
+    data: str  # training images (see training/data.py for the layouts)
+    out: str  # output folder: checkpoints/, validation/, logs/, train_log.jsonl, adapter/
+    condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur or paired
+    polarity: str = "black_on_white"  # how lines are drawn in the conditions (built-in extractors draw black on white)
+    adapter: str = "full"  # full (the UNet's encoder + a mid block) or light (no attention, slimmer)
+    resolution: int = 512  # training crop size in pixels, a multiple of 8
+    batch_size: int = 4  # examples per device per micro-step
+    gradient_accumulation: int = 1  # micro-steps per optimizer step
+    steps: int = 1000  # optimizer steps in all (a resumed run continues up to this number)
+    lr: float = 5e-5  # AdamW learning rate
+    lr_schedule: str = "constant"  # constant, linear or cosine (diffusers' get_scheduler), after warm-up
+    lr_warmup: int = 50  # steps of linear warm-up
+    max_grad_norm: float = 1.0  # gradient clipping
+    mixed_precision: str | None = None  # no, fp16 or bf16; None takes accelerate's config (default no)
+    gradient_checkpointing: bool = False  # recompute activations of ControlNet, UNet and decoder in the backward pass
+    latent_weight: float = 1.0  # loss weight: x0 latent vs the target's latent
+    pixel_weight: float = 1.0  # loss weight: decoded x0 vs the target image
+    lpips_weight: float = 0.0  # loss weight: LPIPS (needs the lpips package and its weights locally)
+    feature_weight: float = 0.0  # loss weight: frozen UNet encoder features
+    caption_dropout: float = 0.1  # chance of training an example with the empty prompt
+    checkpoint_every: int = 500  # steps between checkpoints
+    keep_checkpoints: int = 3  # checkpoints kept (the oldest are deleted)
+    validate_every: int = 250  # steps between validation grids (0: only at the end)
+    validation_images: int = 4  # examples in each validation grid (the first ones by file name)
+    holdout: bool = False  # leave the validation examples out of training
+    resume: str | None = None  # latest or a checkpoint folder
+    seed: int = 0  # seeds the adapter's fresh parts, batches, crops, noise and validation
+    workers: int = 2  # data loader processes (0: load in the training process)
+    device: str = "auto"  # auto, cpu or cuda (accelerate launch picks the GPU of each process)
+
+
+FLAGS = {  # field -> help text beyond the dataclass comment, where the flag needs an example
+    "base": "base model: folder, hub id (IDKiro/sdxs-512-dreamshaper) or demo",
+    "data": "folder of images (+ .txt captions or metadata.jsonl), or images/ + conditions/ for paired",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig("", "", "")
+    comments = _comments()
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = FLAGS.get(f.name, comments.get(f.name, ""))
+        default = getattr(defaults, f.name)
+        if f.name in ("base", "data", "out"):
+            p.add_argument(flag, required=True, help=help_text)
+        elif isinstance(default, bool):
+            p.add_argument(flag, action="store_true", help=help_text)
+        else:
+            kind = {"int": int, "float": float}.get(type(default).__name__, str)
+            choices = {"condition": CONDITIONS, "adapter": ("full", "light"), "mixed_precision": ("no", "fp16", "bf16"),
+                       "lr_schedule": ("constant", "linear", "cosine"), "polarity": ("black_on_white", "white_on_black")}
+            p.add_argument(flag, type=kind, default=default, choices=choices.get(f.name),
+                           help=f"{help_text} (default {default})" if default is not None else help_text)
+
+
+def _comments() -> dict[str, str]:
+    """The dataclass's field comments, which double as the flags' help."""
+    import inspect
+
+    out = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        if ":" in line and "#" in line:
+            name = line.split(":", 1)[0].strip()
+            out[name] = line.split("#", 1)[1].strip()
+    return out
+
+
+def from_args(args: argparse.Namespace) -> TrainConfig:
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    check(cfg)
+    return cfg
+
+
+def check(cfg: TrainConfig) -> None:
+    """Reject bad values in one line each, before anything heavy happens."""
+    if cfg.resolution < 64 or cfg.resolution % 8:
+        raise UserError(f"--resolution {cfg.resolution} must be a multiple of 8 and at least 64, for example 512")
+    positive = {"batch-size": cfg.batch_size, "gradient-accumulation": cfg.gradient_accumulation, "steps": cfg.steps,
+                "checkpoint-every": cfg.checkpoint_every, "keep-checkpoints": cfg.keep_checkpoints}
+    for name, value in positive.items():
+        if value < 1:
+            raise UserError(f"--{name} {value} must be at least 1")
+    if not cfg.lr > 0:
+        raise UserError(f"--lr {cfg.lr} must be positive, for example 5e-5")
+    if not 0 <= cfg.caption_dropout <= 1:
+        raise UserError(f"--caption-dropout {cfg.caption_dropout} must be between 0 and 1")
+    for name in ("latent_weight", "pixel_weight", "lpips_weight", "feature_weight", "validate_every", "lr_warmup",
+                 "workers", "validation_images", "max_grad_norm"):
+        if getattr(cfg, name) < 0:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must not be negative")
+    if cfg.latent_weight + cfg.pixel_weight + cfg.lpips_weight + cfg.feature_weight <= 0:
+        raise UserError("all loss weights are 0: give --latent-weight or --pixel-weight a positive value")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise UserError(f"--device {cfg.device!r}: use auto, cpu or cuda")
+    out = Path(cfg.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {cfg.out!r} is a file: pass a folder")
+    if not cfg.resume and any((out / "checkpoints").glob("checkpoint-*")):
+        raise UserError(f"--out {cfg.out!r} already holds checkpoints: pass --resume latest to continue, or another --out")

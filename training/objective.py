@@ -1,0 +1,130 @@
+"""What the adapter learns: make the frozen base's one-step output match the target image.
+
+Per sample: fresh noise n; UNet input k_in * n at the scheduler's single timestep (as the engine runs it);
+x0 = a * n + b * eps. Losses, each weighted:
+  latent   MSE between x0 and the target's latent (the base's own VAE encoder)
+  pixel    MSE between the tiny decoder's image of x0 and the target, in [-1, 1]
+  lpips    perceptual distance of the same two images (only when the `lpips` package and its weights exist)
+  feature  MSE between the frozen UNet encoder's features of x0 and of the target latent (as in SDXS's
+           feature-matching warm-up, here against the target rather than a teacher's output)
+Gradients flow through the frozen UNet and decoder into the adapter only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from models.engine import OneStep
+from models.loading import BaseModel
+
+FEATURE_TIMESTEP = 0  # the UNet sees clean latents when it serves as a feature extractor
+
+
+@dataclass
+class LossWeights:
+    """How much each term counts (0 turns it off)."""
+
+    latent: float = 1.0  # x0 latent vs the target's latent
+    pixel: float = 1.0  # decoded x0 vs the target image
+    lpips: float = 0.0  # LPIPS(decoded x0, target), needs the lpips package and its VGG weights locally
+    feature: float = 0.0  # frozen UNet encoder features of x0 vs those of the target latent
+
+
+def load_lpips(device: torch.device) -> tuple[Any, str]:
+    """An LPIPS network, or None and the reason (it needs its VGG weights, which come from the internet)."""
+    try:
+        import lpips
+
+        net = lpips.LPIPS(net="vgg", verbose=False).to(device).eval().requires_grad_(False)
+        return net, ""
+    except Exception as e:  # not installed, or its weights are missing and cannot be downloaded
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        return None, f"LPIPS is off: the lpips package or its VGG weights are not available here ({why})"
+
+
+class Objective:
+    """The frozen base model and the loss of one batch."""
+
+    def __init__(self, base: BaseModel, weights: LossWeights, device: torch.device, dtype: torch.dtype, checkpointing: bool):
+        self.base = base
+        self.weights = weights
+        self.device, self.dtype = device, dtype
+        for part in (base.unet, base.vae, base.text_encoder):
+            part.to(device, dtype).eval().requires_grad_(False)
+        self.unet, self.vae, self.text_encoder = base.unet, base.vae, base.text_encoder
+        if checkpointing:  # gradients flow through the frozen UNet and decoder: recompute, do not store
+            self.unet.enable_gradient_checkpointing()
+            self.vae.enable_gradient_checkpointing()
+        self.one_step = OneStep.from_scheduler(base.scheduler)
+        self.timestep = self.one_step.timestep.to(device)
+        self.vae_scale = float(getattr(self.vae.config, "scaling_factor", 1.0) or 1.0)
+        self.lpips, self.note = load_lpips(device) if weights.lpips > 0 else (None, "")
+
+    @torch.no_grad()
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        tok = self.base.tokenizer
+        ids = tok(captions, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt").input_ids
+        return self.text_encoder(ids.to(self.device))[0].to(self.dtype)
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] images -> latents in the UNet's scale (TAESD: as they are; AutoencoderKL: mean * factor)."""
+        out = self.vae.encode(images.to(self.device, self.dtype))
+        latents = out.latents if hasattr(out, "latents") else out.latent_dist.mean
+        return latents.float() * self.vae_scale
+
+    def predict_x0(self, controlnet: Any, noise: torch.Tensor, text: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The engine's recipe with gradients: ControlNet + UNet at the single timestep, then x0 (fp32)."""
+        x_in = (noise * self.one_step.k_in).to(self.dtype)
+        t = self.timestep.expand(noise.shape[0])
+        down, mid = controlnet(x_in, t, encoder_hidden_states=text, controlnet_cond=cond, return_dict=False)
+        eps = self.unet(
+            x_in, t, encoder_hidden_states=text,
+            down_block_additional_residuals=[r.to(self.dtype) for r in down],
+            mid_block_additional_residual=mid.to(self.dtype), return_dict=False,
+        )[0]
+        return self.one_step.a * noise + self.one_step.b * eps.float()
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode((latents / self.vae_scale).to(self.dtype), return_dict=False)[0].float()
+
+    def features(self, latents: torch.Tensor, text: torch.Tensor) -> list[torch.Tensor]:
+        """The frozen UNet encoder's output at each level, for clean latents."""
+        u = self.unet
+        t = torch.full((latents.shape[0],), FEATURE_TIMESTEP, device=self.device)
+        emb = u.time_embedding(u.time_proj(t).to(self.dtype))
+        h = u.conv_in(latents.to(self.dtype))
+        feats = []
+        for block in u.down_blocks:
+            if getattr(block, "has_cross_attention", False):
+                h, _ = block(h, emb, encoder_hidden_states=text)
+            else:
+                h, _ = block(h, emb)
+            feats.append(h.float())
+        return feats
+
+    def __call__(self, controlnet: Any, batch: dict, noise: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All loss terms of one batch; "loss" is their weighted sum (the one to backpropagate)."""
+        w = self.weights
+        text = self.encode_text(batch["caption"])
+        target = batch["image"].to(self.device)
+        target_latent = self.encode_images(target)
+        cond = batch["condition"].to(self.device, self.dtype)
+        x0 = self.predict_x0(controlnet, noise.to(self.device), text, cond)
+        terms = {"latent": F.mse_loss(x0, target_latent)}
+        if w.pixel > 0 or self.lpips is not None:
+            image = self.decode(x0)
+            terms["pixel"] = F.mse_loss(image, target)
+            if self.lpips is not None:
+                terms["lpips"] = self.lpips(image.clamp(-1, 1), target).mean()
+        if w.feature > 0:
+            with torch.no_grad():
+                goal = self.features(target_latent, text)
+            pred = self.features(x0, text)
+            terms["feature"] = sum(F.mse_loss(p, g) for p, g in zip(pred, goal)) / len(goal)
+        terms["loss"] = sum(getattr(w, k) * v for k, v in terms.items())
+        return terms

@@ -1,0 +1,306 @@
+"""Train a control adapter for a frozen one-step base model (the shape of diffusers' train_controlnet.py).
+
+    train(cfg): check data -> accelerator -> models -> optimizer -> resume -> loop -> final adapter/
+
+Runs as it is (`python main.py train ...`) or under `accelerate launch main.py train ...` for several
+GPUs; accelerate handles mixed precision, gradient accumulation and the processes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.errors import UserError
+from models.loading import AdapterInfo, load_base
+from training import checkpoints, data
+from training.adapters import build_adapter, count_params
+from training.config import TrainConfig
+from training.objective import LossWeights, Objective
+from training.validation import validate
+
+WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class Stop:
+    """Ctrl+C asks the loop to stop after the current step (a second one stops at once)."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread (tests driving train() from a thread)
+            self._old = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl+C and saves
+
+
+def make_accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: this torch build or machine has no CUDA GPU; use --device cpu or auto")
+    out = Path(cfg.out)
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    return Accelerator(
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        mixed_precision=cfg.mixed_precision,
+        cpu=cfg.device == "cpu",
+        log_with="tensorboard" if tensorboard else None,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+    )
+
+
+def make_optimizer(cfg: TrainConfig, net: torch.nn.Module, processes: int):
+    from diffusers.optimization import get_scheduler
+
+    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-2)
+    name = "constant_with_warmup" if cfg.lr_schedule == "constant" else cfg.lr_schedule
+    # accelerate steps a prepared schedule once per process, hence the factor (as diffusers' scripts do)
+    schedule = get_scheduler(name, optimizer, num_warmup_steps=cfg.lr_warmup * processes,
+                             num_training_steps=cfg.steps * processes)
+    return optimizer, schedule
+
+
+def make_loader(dataset: data.TrainData, cfg: TrainConfig, start: int, rank: int):
+    sampler = data.StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, rank)
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=data.collate, num_workers=cfg.workers,
+        worker_init_fn=_ignore_sigint if cfg.workers else None, persistent_workers=cfg.workers > 0,
+    )
+
+
+def noise_for(cfg: TrainConfig, micro: int, rank: int, shape: tuple) -> torch.Tensor:
+    """Fresh noise per sample, yet the same on a resumed run: seeded by (seed, micro-step, process)."""
+    seed = int(np.random.SeedSequence([cfg.seed, micro, rank, 1]).generate_state(1)[0])
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def adapter_info(cfg: TrainConfig, step: int) -> AdapterInfo:
+    extra = {"adapter": cfg.adapter, "steps_trained": step, "training": asdict(cfg)}
+    return AdapterInfo(condition=cfg.condition, polarity=cfg.polarity, resolution=cfg.resolution, base_model=cfg.base, extra=extra)
+
+
+def save_adapter(net: torch.nn.Module, info: AdapterInfo, folder: Path) -> Path:
+    """Diffusers weights + config + adapter.json, written beside and renamed into place."""
+    tmp = folder.with_name(f".tmp-{folder.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    net.save_pretrained(tmp, safe_serialization=True)
+    info.write(tmp)
+    if folder.exists():
+        old = folder.with_name(f".old-{folder.name}-{os.getpid()}")
+        os.replace(folder, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+class Log:
+    """Progress bar, train_log.jsonl and (when installed) TensorBoard, on the main process only."""
+
+    def __init__(self, accelerator: Any, cfg: TrainConfig, start: int):
+        from tqdm.auto import tqdm
+
+        self.acc = accelerator
+        self.main = accelerator.is_main_process
+        self.path = Path(cfg.out) / "train_log.jsonl"
+        self.bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not self.main, dynamic_ncols=True)
+        self.t0 = time.perf_counter()
+        if accelerator.trackers is not None and accelerator.log_with:
+            accelerator.init_trackers("train", config={k: v for k, v in asdict(cfg).items() if v is not None})
+
+    def note(self, text: str) -> None:
+        if self.main:
+            self.bar.write(text)
+
+    def step(self, step: int, terms: dict[str, float], lr: float) -> None:
+        if not self.main:
+            return
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{terms['loss']:.4f}", lr=f"{lr:.1e}")
+        row = {"step": step, **{k: round(v, 6) for k, v in terms.items()}, "lr": lr, "seconds": round(time.perf_counter() - self.t0, 2)}
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.acc.log({f"train/{k}": v for k, v in terms.items()} | {"train/lr": lr}, step=step)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.acc.end_training()
+
+
+def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
+    """The first `count` examples that decode, centre-cropped, with their captions."""
+    out = []
+    for i in range(len(dataset)):
+        if len(out) == count:
+            break
+        ex = dataset.load(i, None)
+        if ex is not None:
+            out.append(ex)
+    return out
+
+
+def resume(accelerator: Any, cfg: TrainConfig, log: Log | None = None) -> int:
+    """Load the checkpoint --resume names (if any) into the prepared objects; returns its step."""
+    path = checkpoints.resolve_resume(cfg.resume, Path(cfg.out) / "checkpoints")
+    if path is None:
+        if cfg.resume and accelerator.is_main_process:
+            print(f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0")
+        return 0
+    step = checkpoints.read_step(path)
+    accelerator.load_state(str(path))
+    if accelerator.is_main_process:
+        print(f"resumed from {path} at step {step}")
+    return step
+
+
+def train(cfg: TrainConfig) -> int:
+    """Run the whole training; returns the exit code (0 done, 130 stopped by Ctrl+C after saving)."""
+    # 1. data first: a wrong folder fails in one line before any model loads
+    found = data.scan(cfg.data, cfg.condition)
+    dataset = data.TrainData(found.samples, cfg.condition, cfg.resolution, cfg.caption_dropout)
+    examples = validation_examples(dataset, cfg.validation_images)
+    if cfg.holdout:
+        if len(found.samples) <= len(examples):
+            raise UserError(f"--holdout leaves no training images ({len(found.samples)} in all): add images or drop --holdout")
+        dataset.samples = dataset.samples[len(examples):]  # validation takes the first ones by name
+
+    # 2. accelerator, frozen base, adapter, optimizer
+    from accelerate.utils import set_seed
+
+    accelerator = make_accelerator(cfg)
+    set_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
+    base = load_base(cfg.base, torch.float32)
+    net = build_adapter(base.unet, cfg.adapter, cfg.seed)
+    if cfg.gradient_checkpointing:
+        net.enable_gradient_checkpointing()
+    net.train()
+    weights = LossWeights(cfg.latent_weight, cfg.pixel_weight, cfg.lpips_weight, cfg.feature_weight)
+    objective = Objective(base, weights, accelerator.device, weight_dtype, cfg.gradient_checkpointing)
+    optimizer, schedule = make_optimizer(cfg, net, accelerator.num_processes)
+    net, optimizer, schedule = accelerator.prepare(net, optimizer, schedule)
+
+    # 3. resume, then say what will happen
+    step = resume(accelerator, cfg)
+    log = Log(accelerator, cfg, step)
+    log.note(f"data: {len(dataset)} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
+             f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {len(examples)} for validation"
+             + (" (held out)" if cfg.holdout else ""))
+    log.note(f"adapter: {cfg.adapter}, {count_params(accelerator.unwrap_model(net)) / 1e6:.2f} M trainable parameters; "
+             f"{accelerator.num_processes} process(es) on {accelerator.device}, {accelerator.mixed_precision} precision")
+    if objective.note:
+        log.note(objective.note)
+
+    # 4. the loop
+    state = {"step": step, "skipped": set(str(p) for p in found.unreadable)}
+    try:
+        code = loop(cfg, accelerator, net, optimizer, schedule, objective, dataset, examples, log, state)
+    finally:
+        log.close()
+    step = state["step"]
+
+    # 5. the adapter, in diffusers' format, with its adapter.json
+    if accelerator.is_main_process and code == 0:
+        folder = save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), out / "adapter")
+        print(f"adapter saved to {folder} after {step} steps ({len(state['skipped'])} unreadable images skipped)")
+    accelerator.wait_for_everyone()
+    return code
+
+
+def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule: Any, objective: Objective,
+         dataset: data.TrainData, examples: list[dict], log: Log, state: dict) -> int:
+    """Optimizer steps until cfg.steps; checkpoints, validation grids and Ctrl+C along the way."""
+    out = Path(cfg.out)
+    rank = accelerator.process_index
+    latent = (cfg.batch_size, objective.unet.config.in_channels, cfg.resolution // 8, cfg.resolution // 8)
+    info = adapter_info(cfg, state["step"])
+
+    def checkpoint(step: int) -> None:
+        if accelerator.is_main_process:
+            path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints)
+            log.note(f"step {step}: checkpoint {path}")
+        accelerator.wait_for_everyone()
+
+    def validation(step: int) -> None:
+        if accelerator.is_main_process and examples:
+            path = validate(objective.base, accelerator.unwrap_model(net), info, examples,
+                            out / "validation" / f"step-{step:06d}.png", accelerator.device, objective.dtype, cfg.seed)
+            log.note(f"step {step}: validation grid {path}")
+
+    if state["step"] >= cfg.steps:
+        log.note(f"already at step {state['step']} of {cfg.steps}: nothing to train")
+        return 0
+    micro = state["step"] * cfg.gradient_accumulation
+    loader = make_loader(dataset, cfg, micro, rank)
+    sums: dict[str, float] = {}
+    with Stop() as stop:
+        for batch in loader:
+            with accelerator.accumulate(net):
+                terms = objective(net, batch, noise_for(cfg, micro, rank, latent))
+                accelerator.backward(terms["loss"])
+                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+            micro += 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.gradient_accumulation
+            new = set(batch["skipped"]) - state["skipped"]
+            if new:
+                state["skipped"] |= new
+                log.note(f"skipped {len(new)} unreadable image(s), {len(state['skipped'])} in all: {sorted(new)[0]}")
+            if not accelerator.sync_gradients:
+                continue
+            state["step"] = step = state["step"] + 1
+            if not np.isfinite(sums["loss"]):
+                raise UserError(f"the loss became {sums['loss']} at step {step}: lower --lr or use --mixed-precision bf16")
+            log.step(step, sums, schedule.get_last_lr()[0])
+            sums = {}
+            if _stop_requested(accelerator, stop):
+                checkpoint(step)
+                log.note(f"stopped at step {step}; continue with --resume latest")
+                return 130
+            if step % cfg.checkpoint_every == 0 or step >= cfg.steps:
+                checkpoint(step)
+            if (cfg.validate_every and step % cfg.validate_every == 0) or step >= cfg.steps:
+                validation(step)
+            if step >= cfg.steps:
+                return 0
+    return 0
+
+
+def _stop_requested(accelerator: Any, stop: Stop) -> bool:
+    """Every process must agree to stop at the same step, or the others would wait forever."""
+    if accelerator.num_processes == 1:
+        return stop.requested
+    flag = torch.tensor([1.0 if stop.requested else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(flag, reduction="sum").item() > 0)
