@@ -1,16 +1,84 @@
-"""`python main.py`: the window. (Placeholder until the desktop-app issue lands.)"""
+"""`python main.py [options]`: the window.
+
+    python main.py                                   # last model, or SDXS if cached, or the demo model
+    python main.py --model demo --controlnet demo --source camera:0 --prompt "oil painting"
+    python main.py --source video:clip.mp4 --size 256 --exit-after 30
+
+On exit it prints `frames=N fps=X` (frames the engine processed, and their mean rate).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from models.errors import UserError
 
+NO_DISPLAY = ("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the window with "
+              "QT_QPA_PLATFORM=offscreen python main.py ..., or use `python main.py stream --input camera:0 --out out.mp4` "
+              "for the live loop without a window")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="base model: hub id, folder or demo")
+    p.add_argument("--model", default=None, help="base model: hub id, folder or demo (default: the last one, SDXS if cached, else demo)")
     p.add_argument("--controlnet", default=None, help="control adapter: hub id, folder or demo")
+    p.add_argument("--source", default=None, help="sketch, camera:N, video:PATH (loops) or image:PATH (default: the last one)")
+    p.add_argument("--prompt", default=None, help="the text prompt (default: the last one)")
+    p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (default: the last one, else auto)")
+    p.add_argument("--dtype", default=None, help="auto, float32, bfloat16 or float16 (default: the last one, else auto)")
+    p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help="quit by itself after this many seconds")
+    p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+                or sys.platform in ("win32", "darwin"))
+
+
+def check(args: argparse.Namespace) -> None:
+    from models.engine import check_size
+    from models.sources import parse_source
+
+    if args.size is not None:
+        check_size(args.size)
+    if args.source:
+        parse_source(args.source)
+    if args.exit_after is not None and args.exit_after <= 0:
+        raise UserError(f"--exit-after {args.exit_after} must be a positive number of seconds")
+    if args.device and args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
+        raise UserError(f"unknown device {args.device!r}: use auto, cpu or cuda")
+    if args.dtype and args.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise UserError(f"unknown dtype {args.dtype!r}: use auto, float32, bfloat16 or float16")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("the window is not built yet (desktop-app issue): use `python main.py generate ...` for now")
+    check(args)
+    if not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.modelpick import startup_choice
+    from app.settings import APPLICATION, ORGANIZATION, Persisted, open_settings
+    from app.window import MainWindow, StartOptions
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setDesktopFileName("sdxs-live")
+    qs = open_settings(args.settings)
+    saved = Persisted.load(qs)
+    choice = startup_choice(args.model, args.controlnet, saved.model, saved.controlnet)
+    window = MainWindow(qs)
+    window.show()
+    window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype))
+    if args.exit_after:
+        QTimer.singleShot(int(args.exit_after * 1000), window.close)
+    app.exec()
+    loop = window.pipeline.worker.loop
+    frames = loop.frames if loop is not None else 0
+    print(f"frames={frames} fps={loop.fps if loop is not None else 0.0:.2f}")
+    return 0

@@ -1,15 +1,105 @@
-"""`python main.py stream`. (Placeholder until the desktop-app issue lands.)"""
+"""`python main.py stream`: the live loop without a window. Camera or video in, MP4 out.
+
+    python main.py stream --model demo --controlnet demo --input camera:0 --out live.mp4 --prompt "a watercolor"
+    python main.py stream --model M --controlnet A --input clip.mp4 --out styled.mp4 --max-frames 300
+
+The same condition extraction and change check as the window (models.live). A video file is read frame by
+frame (none dropped, the output keeps its frame rate); a camera is read in its own thread and the loop
+takes the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
+from models.common_args import add_model_arguments
 from models.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    add_model_arguments(p)
+    p.add_argument("--input", required=True, help="camera:N (a camera by index) or a video file (video:PATH or PATH)")
+    p.add_argument("--out", required=True, help="the MP4 file to write")
+    p.add_argument("--prompt", default="", help="the text prompt")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--strength", type=float, default=0.8, help="control strength, 0..2 (default 0.8)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
+    p.add_argument("--condition", default="auto", choices=["auto", "sketch", "canny", "none"], help="how a frame becomes the adapter's input (default auto: the adapter's own)")
+    p.add_argument("--canny-low", type=int, default=100, help="canny lower threshold (default 100)")
+    p.add_argument("--canny-high", type=int, default=200, help="canny upper threshold (default 200)")
+    p.add_argument("--mirror", action="store_true", help="flip frames left-right (front cameras)")
+    p.add_argument("--side-by-side", action="store_true", help="record the input next to the output")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of the MP4 (default: the video's own, 15 for a camera)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UserError("stream is not built yet (desktop-app issue)")
+    import torch
+
+    from models.live import ConditionSettings, Frame, LiveLoop, LiveSettings, real_loader
+    from models.recorder import Recorder, side_by_side
+    from models.sources import Capture, parse_source, read_video, video_fps
+
+    spec = parse_source(args.input, default_kind=None)
+    if spec.kind not in ("camera", "video"):
+        raise UserError(f"--input {args.input!r}: stream reads camera:N or a video file")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UserError(f"--max-frames {args.max_frames} must be at least 1")
+    if not 0 <= args.strength <= 2:
+        raise UserError(f"--strength {args.strength} must be between 0 and 2")
+    if args.fps is not None and not 1 <= args.fps <= 120:
+        raise UserError(f"--fps {args.fps} must be between 1 and 120")
+    if torch.get_num_threads() > 1 and spec.kind == "camera":
+        torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
+    recorder = Recorder(args.out, args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0))
+    try:
+        engine = real_loader(args.model, args.controlnet, args.device, args.dtype)
+    except BaseException:
+        recorder.abort()
+        raise
+    cond = ConditionSettings(args.condition, args.canny_low, args.canny_high, mirror=args.mirror)
+    loop = LiveLoop(engine, LiveSettings(args.prompt, args.seed, args.strength, args.size, cond))
+    print(f"stream: {spec} -> {args.out} on {engine.device} {str(engine.dtype).replace('torch.', '')}, "
+          f"{engine.size} px (Ctrl+C stops and keeps the file)", file=sys.stderr)
+
+    def frames():
+        if spec.kind == "video":
+            for i, img in enumerate(read_video(spec.target, args.max_frames)):
+                yield Frame(img, time.perf_counter(), False, i + 1)
+            return
+        capture = Capture(spec).start()
+        try:
+            seen, n = 0, 0
+            while args.max_frames is None or n < args.max_frames:
+                f = capture.latest()
+                if capture.state == "failed":
+                    raise UserError(capture.error)
+                if f is None or f.seq == seen:
+                    time.sleep(0.005)
+                    continue
+                seen, n = f.seq, n + 1
+                yield f
+        finally:
+            capture.stop()
+
+    interrupted = False
+    t0 = time.perf_counter()
+    n = 0
+    with recorder:
+        try:
+            for frame in frames():
+                result = loop.process(frame)
+                out = side_by_side(result.source, result.output) if args.side_by_side else result.output
+                recorder.write(out)
+                n += 1
+                if n % 25 == 0:
+                    print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
+        except KeyboardInterrupt:
+            interrupted = True
+    if n == 0:
+        raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
+    elapsed = time.perf_counter() - t0
+    note = " (interrupted; the file holds what was recorded)" if interrupted else ""
+    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out}{note}")
+    return 0

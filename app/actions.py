@@ -1,0 +1,226 @@
+"""Menus, toolbar, keyboard shortcuts and the commands behind them (snapshot, record, pause, sketch files)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMessageBox, QSlider, QToolButton, QVBoxLayout, QWidget
+
+from models.errors import UserError
+
+if TYPE_CHECKING:
+    from app.window import MainWindow
+
+SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
+    ("Ctrl+Z", "undo the last stroke"), ("Ctrl+Shift+Z / Ctrl+Y", "redo"), ("Ctrl+Backspace", "clear the sketch"),
+    ("B / E", "brush / eraser"), ("[ / ]", "smaller / larger brush"), ("Ctrl+O", "load an image to trace"),
+    ("Ctrl+S", "snapshot the output to PNG"), ("Ctrl+R", "start / stop recording MP4"), ("Space (outside text fields), Pause", "pause / resume"),
+    ("F5", "new seed"), ("Ctrl+1 / Ctrl+2", "side by side / output only"), ("F11 or double-click the output", "full-screen output (Esc leaves)"),
+    ("Ctrl+I", "show / hide the overlay"), ("Ctrl+Q", "quit"),
+]
+
+
+def _act(w: MainWindow, text: str, keys, slot, tip: str = "", checkable: bool = False) -> QAction:
+    a = QAction(text, w)
+    if keys:
+        a.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])])
+    if tip:
+        a.setStatusTip(tip)
+        a.setToolTip(f"{tip} ({a.shortcut().toString()})" if keys else tip)
+    a.setCheckable(checkable)
+    (a.toggled if checkable else a.triggered).connect(slot)
+    w.addAction(a)
+    return a
+
+
+def canvas_page(w: MainWindow) -> QWidget:
+    """The sketch canvas with its tool row: brush, eraser, size, undo, redo, clear, trace, load, save."""
+    page = QWidget()
+    col = QVBoxLayout(page)
+    col.setContentsMargins(0, 0, 0, 0)
+    row = QHBoxLayout()
+    c = w.canvas
+
+    def button(text: str, tip: str, slot, checkable: bool = False) -> QToolButton:
+        b = QToolButton(text=text)
+        b.setToolTip(tip)
+        b.setCheckable(checkable)
+        (b.toggled if checkable else b.clicked).connect(slot)
+        row.addWidget(b)
+        return b
+
+    w.brush_button = button("Brush", "Draw black strokes (B)", lambda on: set_eraser(w, not on), True)
+    w.eraser_button = button("Eraser", "Erase to white (E)", lambda on: set_eraser(w, on), True)
+    w.brush_button.setChecked(True)
+    w.brush_slider = QSlider(Qt.Orientation.Horizontal)
+    w.brush_slider.setRange(1, 60)
+    w.brush_slider.setValue(int(c.brush))
+    w.brush_slider.setMinimumWidth(70)
+    w.brush_slider.setMaximumWidth(120)
+    w.brush_slider.setToolTip("Brush size ([ and ])")
+    w.brush_slider.valueChanged.connect(lambda v: c.set_brush(v))
+    row.addWidget(QLabel("Size"))
+    row.addWidget(w.brush_slider)
+    button("Undo", "Undo (Ctrl+Z)", c.undo)
+    button("Redo", "Redo (Ctrl+Shift+Z)", c.redo)
+    button("Clear", "Clear the sketch (Ctrl+Backspace)", c.clear)
+    button("Trace...", "Show an image faintly under the sketch to trace over it (Ctrl+O)", lambda: load_image(w, trace=True))
+    button("Load...", "Use an image as the sketch itself", lambda: load_image(w, trace=False))
+    button("Save...", "Save the sketch as PNG", lambda: save_sketch(w))
+    row.addStretch(1)
+    col.addLayout(row)
+    col.addWidget(c, 1)
+    return page
+
+
+def install(w: MainWindow) -> None:
+    c = w.canvas
+    m = w.menuBar()
+    f = m.addMenu("&File")
+    f.addAction(_act(w, "Load image to trace...", "Ctrl+O", lambda: load_image(w, True), "Show an image under the sketch to trace"))
+    f.addAction(_act(w, "Use image as sketch...", None, lambda: load_image(w, False), "Load an image as the sketch"))
+    f.addAction(_act(w, "Save sketch...", "Ctrl+Shift+S", lambda: save_sketch(w), "Save the sketch as PNG"))
+    f.addSeparator()
+    w.act_snapshot = _act(w, "Snapshot", "Ctrl+S", lambda: snapshot(w), "Save the output as PNG")
+    w.act_record = _act(w, "Record", "Ctrl+R", lambda on: record(w, on), "Record the output to MP4", checkable=True)
+    f.addActions([w.act_snapshot, w.act_record])
+    f.addSeparator()
+    f.addAction(_act(w, "Quit", "Ctrl+Q", w.close))
+    e = m.addMenu("&Edit")
+    e.addAction(_act(w, "Undo", "Ctrl+Z", c.undo))
+    e.addAction(_act(w, "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], c.redo))
+    e.addAction(_act(w, "Clear sketch", "Ctrl+Backspace", c.clear))
+    e.addSeparator()
+    e.addAction(_act(w, "Brush", "B", lambda: w.brush_button.setChecked(True)))
+    e.addAction(_act(w, "Eraser", "E", lambda: w.eraser_button.setChecked(True)))
+    e.addAction(_act(w, "Smaller brush", "[", lambda: w.brush_slider.setValue(w.brush_slider.value() - 2)))
+    e.addAction(_act(w, "Larger brush", "]", lambda: w.brush_slider.setValue(w.brush_slider.value() + 2)))
+    e.addAction(_act(w, "New seed", "F5", w.panel.roll_seed, "A random new seed"))
+    v = m.addMenu("&View")
+    group = QActionGroup(w)
+    w.act_side = _act(w, "Side by side", "Ctrl+1", lambda on: on and w.set_view("side"), "Source and output", True)
+    w.act_output = _act(w, "Output only", "Ctrl+2", lambda on: on and w.set_view("output"), "Only the output", True)
+    group.addAction(w.act_side)
+    group.addAction(w.act_output)
+    w.act_full = _act(w, "Full-screen output", "F11", w.toggle_fullscreen, "The output alone, full screen (for a projector)")
+    w.act_pause = _act(w, "Pause", ["Pause", "Space"], lambda on: set_paused(w, on), "Stop sending frames", True)
+    w.act_overlay = _act(w, "Overlay", "Ctrl+I", lambda on: w.panel.overlay.setChecked(on), "FPS and latency", True)
+    w.act_overlay.setChecked(w.saved.overlay)
+    w.panel.overlay.toggled.connect(w.act_overlay.setChecked)
+    v.addActions([w.act_side, w.act_output, w.act_full, w.act_pause, w.act_overlay])
+    md = m.addMenu("&Model")
+    md.addAction(_act(w, "Open model folder...", None, lambda: pick(w, w.panel.model), "A diffusers model folder"))
+    md.addAction(_act(w, "Open adapter folder...", None, lambda: pick(w, w.panel.adapter), "A trained adapter folder"))
+    md.addAction(_act(w, "Download SDXS", None, lambda: download_sdxs(w), "Download SDXS and its sketch adapter"))
+    md.addAction(_act(w, "Use demo model", None, lambda: w.load("demo", "demo"), "The small built-in model"))
+    h = m.addMenu("&Help")
+    h.addAction(_act(w, "Keyboard shortcuts", "F1", lambda: show_shortcuts(w)))
+    tb = w.addToolBar("Main")
+    tb.setObjectName("main-toolbar")
+    tb.setMovable(False)
+    tb.addActions([w.act_pause, w.act_snapshot, w.act_record])
+    tb.addSeparator()
+    tb.addActions([w.act_side, w.act_output, w.act_full])
+
+
+def set_eraser(w: MainWindow, on: bool) -> None:
+    w.canvas.eraser = on
+    w.eraser_button.setChecked(on)
+    w.brush_button.setChecked(not on)
+
+
+def set_paused(w: MainWindow, on: bool) -> None:
+    w.paused = on
+    w.output.set_message("Paused" if on else "")
+    if not on:
+        w.offer_current()
+
+
+def load_image(w: MainWindow, trace: bool) -> None:
+    from models.imageio import read_rgb
+
+    path, _ = QFileDialog.getOpenFileName(w, "Trace an image" if trace else "Use an image as the sketch", "",
+                                          "Images (*.png *.jpg *.jpeg *.bmp *.webp)")
+    if not path:
+        return
+    try:
+        img = read_rgb(path)
+    except UserError as e:
+        w.show_error(str(e))
+        return
+    w.set_source("sketch")
+    if trace:
+        w.canvas.set_trace(img)
+    else:
+        w.canvas.set_drawing(img)
+
+
+def save_sketch(w: MainWindow) -> None:
+    from models.imageio import write_rgb
+
+    path, _ = QFileDialog.getSaveFileName(w, "Save the sketch", "sketch.png", "PNG (*.png)")
+    if path:
+        try:
+            write_rgb(path if Path(path).suffix else path + ".png", w.canvas.frame())
+            w.statusBar().showMessage(f"Saved the sketch to {path}", 8000)
+        except UserError as e:
+            w.show_error(str(e))
+
+
+def snapshot(w: MainWindow) -> Path | None:
+    from models.imageio import write_rgb
+
+    if w.last_result is None:
+        w.statusBar().showMessage("Nothing to save yet: no output so far", 5000)
+        return None
+    try:
+        w.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = write_rgb(w.snapshot_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.png"), w.last_result.output)
+    except (UserError, OSError) as e:
+        w.show_error(f"could not save the snapshot: {e}")
+        return None
+    w.statusBar().showMessage(f"Saved {path}", 8000)
+    return path
+
+
+def record(w: MainWindow, on: bool) -> None:
+    if on == w.pipeline.recording:
+        return
+    if not on:
+        w.pipeline.stop_recording()
+        return
+    try:
+        w.video_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        w.show_error(f"cannot record into {w.video_dir}: {e.strerror}")
+        w.act_record.setChecked(False)
+        return
+    path = w.video_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4")
+    fps = min(max(round(w.fps) or 10, 1), 30)
+    w.pipeline.start_recording(str(path), float(fps), w.panel.record_side.isChecked())
+    w.statusBar().showMessage(f"Recording to {path} at {fps} fps (Ctrl+R stops)", 8000)
+
+
+def pick(w: MainWindow, combo) -> None:
+    folder = QFileDialog.getExistingDirectory(w, "Choose a folder")
+    if folder:
+        combo.setCurrentText(folder)
+        w.load_from_panel()
+
+
+def download_sdxs(w: MainWindow) -> None:
+    from app.modelpick import SDXS, SDXS_SKETCH, hub_offline
+
+    if hub_offline():
+        w.show_error("HF_HUB_OFFLINE is set: unset it to download SDXS, or open a model folder")
+        return
+    w.download(SDXS, SDXS_SKETCH)
+
+
+def show_shortcuts(w: MainWindow) -> None:
+    rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{d}</td></tr>" for k, d in SHORTCUTS)
+    QMessageBox.information(w, "Keyboard shortcuts", f"<table>{rows}</table>")

@@ -1,0 +1,209 @@
+"""`python main.py bench ui` and `python main.py bench endurance`: the window's responsiveness and its
+long-run stability.
+
+ui: an engine that takes 0.5 s a frame (models.live.FakeEngine) behind the real window; a stroke is drawn
+on the canvas at 60 Hz through mouse events for --ui-seconds, while every stroke change goes through the
+relay to the worker. Reported: the intervals between canvas repaints (p50, p95, max); p95 must stay <= 33 ms.
+
+endurance: --frames frames (default 10000 when the kind is endurance) from a looping video through the
+window's Pipeline and worker with a tiny real model (or --model); resident memory after 500 frames vs at the
+end (within 5%), thread count and open file handles at both points (they must not grow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    if any(a.dest == "ui_seconds" for a in p._actions):
+        return  # registered for both kinds, ui and endurance: add the options once
+    p.add_argument("--ui-seconds", type=float, default=5.0, help="ui: how long to draw (default 5)")
+    p.add_argument("--ui-delay", type=float, default=0.5, help="ui: seconds the stand-in engine takes per frame (default 0.5)")
+    p.add_argument("--endurance-warmup", type=int, default=500, help="endurance: frames before the first memory reading (default 500)")
+
+
+def _app():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication([sys.argv[0]])
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else 0.0
+
+
+def _emit(args: argparse.Namespace, rows: list[tuple[str, str]], data: dict) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_ui(args) if args.kind == "ui" else run_endurance(args)
+
+
+def _window(loader, settings_dir: str):
+    from app.settings import open_settings
+    from app.window import MainWindow
+
+    w = MainWindow(open_settings(str(Path(settings_dir) / "bench.ini")), loader)
+    w.snapshot_dir = w.video_dir = Path(settings_dir)
+    w.resize(1200, 720)
+    w.show()
+    return w
+
+
+def _spin(app, seconds: float, until=None) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end and not (until and until()):
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    import math
+
+    from PySide6.QtCore import QObject, QPointF, Qt, Slot
+    from PySide6.QtGui import QMouseEvent
+
+    from app.modelpick import Choice
+    from app.window import StartOptions
+    from models.live import FakeEngine
+
+    class Repaints(QObject):
+        def __init__(self):
+            super().__init__()
+            self.times: list[float] = []
+
+        @Slot(float)
+        def on_paint(self, t: float) -> None:
+            self.times.append(t)
+
+    app = _app()
+    delay = args.ui_delay
+    size = args.size or 256
+    with tempfile.TemporaryDirectory() as tmp:
+        w = _window(lambda *a: FakeEngine(delay, size), tmp)
+        w.start(StartOptions(Choice("stand-in engine"), "sketch", "bench", size))
+        _spin(app, 5.0, lambda: w.pipeline.worker.loop is not None and not w.pipeline.relay.busy)
+        c = w.canvas
+        rec = Repaints()
+        c.painted.connect(rec.on_paint)
+        sent0, done0 = w.pipeline.sent, w.pipeline.frames
+
+        def mouse(kind, x: float, y: float) -> None:
+            pos = QPointF(x, y)
+            buttons = Qt.MouseButton.NoButton if kind == QMouseEvent.Type.MouseButtonRelease else Qt.MouseButton.LeftButton
+            app.sendEvent(c, QMouseEvent(kind, pos, c.mapToGlobal(pos), Qt.MouseButton.LeftButton, buttons, Qt.KeyboardModifier.NoModifier))
+
+        cx, cy, r = c.width() / 2, c.height() / 2, min(c.width(), c.height()) / 3
+        mouse(QMouseEvent.Type.MouseButtonPress, cx + r, cy)
+        t0 = time.perf_counter()
+        moves = 0
+        while time.perf_counter() - t0 < args.ui_seconds:  # one mouse move per 1/60 s, events in between
+            moves += 1
+            a = moves / 20
+            mouse(QMouseEvent.Type.MouseMove, cx + r * math.cos(a) * (0.6 + 0.4 * math.sin(a / 3)), cy + r * math.sin(a))
+            _spin(app, max(0.0, t0 + moves / 60 - time.perf_counter()))
+        mouse(QMouseEvent.Type.MouseButtonRelease, cx, cy)
+        _spin(app, delay * 2 + 0.2)
+        times = [t for t in rec.times if t0 <= t <= t0 + args.ui_seconds]
+        gaps = [1000 * (b - a) for a, b in zip(times, times[1:])]
+        data = {
+            "kind": "ui", "engine_delay_s": delay, "seconds": args.ui_seconds, "mouse_moves": moves,
+            "repaints": len(times), "repaint_interval_ms": {"p50": _pct(gaps, 0.5), "p95": _pct(gaps, 0.95), "max": max(gaps, default=0.0)},
+            "frames_sent": w.pipeline.sent - sent0, "engine_frames": w.pipeline.frames - done0, "relay_dropped": w.pipeline.relay.dropped,
+            "platform": app.platformName(), "pass": bool(gaps) and _pct(gaps, 0.95) <= 33.0,
+        }
+        w.close()
+    iv = data["repaint_interval_ms"]
+    _emit(args, [
+        ("engine", f"stand-in, {delay:.2f} s a frame"), ("stroke", f"{moves} mouse moves at 60 Hz over {args.ui_seconds:.1f} s"),
+        ("repaints", str(data["repaints"])), ("repaint interval p50", f"{iv['p50']:.1f} ms"),
+        ("repaint interval p95", f"{iv['p95']:.1f} ms (must be <= 33)"), ("repaint interval max", f"{iv['max']:.1f} ms"),
+        ("frames sent / rendered", f"{data['frames_sent']} / {data['engine_frames']} (newer strokes replaced {data['relay_dropped']} pending)"),
+        ("result", "PASS" if data["pass"] else "FAIL"),
+    ], data)
+    return 0 if data["pass"] else 1
+
+
+def _usage() -> dict:
+    import psutil
+
+    proc = psutil.Process()
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else proc.num_handles() if hasattr(proc, "num_handles") else -1
+    return {"rss_mb": proc.memory_info().rss / 2**20, "threads": proc.num_threads(), "fds": fds}
+
+
+def run_endurance(args: argparse.Namespace) -> int:
+    import torch
+
+    from app.modelpick import Choice
+    from app.window import StartOptions
+    from models.sources import write_test_video
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    total = 10000 if args.frames == 20 else args.frames  # 20 is bench's default for the engine kind
+    warm = min(args.endurance_warmup, max(total // 2, 1))
+    app = _app()
+    with tempfile.TemporaryDirectory() as tmp:
+        model, controlnet = args.model, args.controlnet
+        if not model:
+            from models.common_args import quiet_libraries
+            from models.tiny import save_base, save_controlnet
+
+            quiet_libraries()
+            save_base(Path(tmp) / "base", "tiny", seed=0)
+            save_controlnet(Path(tmp) / "controlnet", Path(tmp) / "base", "tiny", seed=1)
+            model, controlnet = str(Path(tmp) / "base"), str(Path(tmp) / "controlnet")
+        video = write_test_video(Path(tmp) / "loop.mp4", frames=30, size=128, fps=60)
+        w = _window(None, tmp)
+        w.panel.device.setCurrentText(args.device)
+        w.panel.dtype.setCurrentText(args.dtype)
+        w.start(StartOptions(Choice(model, controlnet), f"video:{video}", "endurance", args.size or 64))
+        samples = []
+        t0 = time.perf_counter()
+        next_mark = warm
+        while w.pipeline.frames < total:
+            _spin(app, 0.05)
+            if w.pipeline.frames >= next_mark:
+                samples.append({"frames": w.pipeline.frames, "seconds": time.perf_counter() - t0, **_usage()})
+                print(f"  {samples[-1]['frames']} frames  rss {samples[-1]['rss_mb']:.1f} MB  threads {samples[-1]['threads']}  "
+                      f"fds {samples[-1]['fds']}", file=sys.stderr)
+                next_mark += 500 if next_mark >= warm else warm
+            if w.capture is not None and w.capture.state == "failed":
+                print(f"error: {w.capture.error}", file=sys.stderr)
+                return 2
+            if not w.pipeline.worker.loop and time.perf_counter() - t0 > 300:
+                print("error: the model did not load in 5 minutes", file=sys.stderr)
+                return 2
+        end = {"frames": w.pipeline.frames, "seconds": time.perf_counter() - t0, **_usage()}
+        loops = w.capture.loops if w.capture is not None else 0
+        info = dict(w.pipeline.info)
+        w.close()
+    first = samples[0]
+    growth = (end["rss_mb"] - first["rss_mb"]) / first["rss_mb"] * 100
+    ok = growth <= 5.0 and end["threads"] <= first["threads"] and end["fds"] <= first["fds"]
+    data = {"kind": "endurance", "frames": end["frames"], "seconds": end["seconds"], "fps": end["frames"] / end["seconds"],
+            "video_loops": loops, "model": args.model or "tiny (random weights)", "size": info.get("size"), "device": info.get("device"),
+            "dtype": info.get("dtype"), "at_warmup": first, "at_end": end, "rss_growth_percent": growth, "samples": samples, "pass": ok}
+    _emit(args, [
+        ("frames", f"{end['frames']} in {end['seconds']:.0f} s ({data['fps']:.1f} fps), video looped {loops} times"),
+        ("model", f"{data['model']} at {data['size']} px on {data['device']} {data['dtype']}"),
+        (f"rss after {first['frames']}", f"{first['rss_mb']:.1f} MB"), ("rss at end", f"{end['rss_mb']:.1f} MB ({growth:+.2f}%, must be <= +5%)"),
+        ("threads", f"{first['threads']} -> {end['threads']}"), ("open files", f"{first['fds']} -> {end['fds']}"),
+        ("result", "PASS" if ok else "FAIL"),
+    ], data)
+    return 0 if ok else 1

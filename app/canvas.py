@@ -1,0 +1,173 @@
+"""The sketch canvas: black strokes on white, brush and eraser, undo and redo, a tracing layer.
+
+The drawing is a square QImage (RGB888) at a fixed resolution; the widget shows it scaled to fit.
+Every change emits `changed`, and frame() returns the drawing as a numpy copy for the worker.
+Painting stays cheap (a line segment per mouse move, a scaled blit per repaint) so the canvas keeps
+up with the pen while the engine is busy on another thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QTabletEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.qimage import from_rgb, to_rgb
+
+UNDO_LIMIT = 60  # drawings kept for undo (512 x 512 x 3 bytes each)
+
+
+class SketchCanvas(QWidget):
+    """A square drawing surface; the view letterboxes it inside the widget."""
+
+    changed = Signal()  # the drawing changed (a stroke segment, clear, undo, redo, load)
+    painted = Signal(float)  # emitted after each repaint with its time.perf_counter(), for the ui benchmark
+
+    def __init__(self, resolution: int = 512, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.resolution = resolution
+        self.image = QImage(resolution, resolution, QImage.Format.Format_RGB888)
+        self.image.fill(Qt.GlobalColor.white)
+        self.trace: QImage | None = None  # a faint picture under the drawing, not part of it
+        self.trace_opacity = 0.35
+        self.brush = 6.0  # brush width in drawing pixels
+        self.eraser = False
+        self.undo_stack: list[QImage] = []
+        self.redo_stack: list[QImage] = []
+        self.last_change = time.perf_counter()  # when the drawing last changed (end-to-end latency starts here)
+        self._last: QPointF | None = None
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 160)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setToolTip("Draw with the left button; B brush, E eraser, [ and ] brush size")
+
+    # ---- geometry -----------------------------------------------------------------------------------
+
+    def target_rect(self) -> QRectF:
+        side = min(self.width(), self.height())
+        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+
+    def to_image(self, pos: QPointF) -> QPointF:
+        r = self.target_rect()
+        k = self.resolution / max(r.width(), 1.0)
+        return QPointF((pos.x() - r.x()) * k, (pos.y() - r.y()) * k)
+
+    # ---- editing ------------------------------------------------------------------------------------
+
+    def _push_undo(self) -> None:
+        self.undo_stack.append(self.image.copy())
+        del self.undo_stack[:-UNDO_LIMIT]
+        self.redo_stack.clear()
+
+    def _touch(self) -> None:
+        self.last_change = time.perf_counter()
+        self.update()
+        self.changed.emit()
+
+    def stroke_to(self, p: QPointF, start: bool = False, pressure: float = 1.0) -> None:
+        """Draw from the last point to p (in drawing pixels); start=True begins a new stroke (one undo step)."""
+        if start:
+            self._push_undo()
+            self._last = p
+        if self._last is None:
+            return
+        painter = QPainter(self.image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        color = QColor(Qt.GlobalColor.white if self.eraser else Qt.GlobalColor.black)
+        width = self.brush * (3.0 if self.eraser else 1.0) * max(0.2, pressure)
+        painter.setPen(QPen(color, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        if start:
+            painter.drawPoint(p)
+        else:
+            painter.drawLine(self._last, p)
+        painter.end()
+        self._last = p
+        self._touch()
+
+    def end_stroke(self) -> None:
+        self._last = None
+
+    def clear(self) -> None:
+        self._push_undo()
+        self.image.fill(Qt.GlobalColor.white)
+        self._touch()
+
+    def undo(self) -> bool:
+        if not self.undo_stack:
+            return False
+        self.redo_stack.append(self.image)
+        self.image = self.undo_stack.pop()
+        self._touch()
+        return True
+
+    def redo(self) -> bool:
+        if not self.redo_stack:
+            return False
+        self.undo_stack.append(self.image)
+        self.image = self.redo_stack.pop()
+        self._touch()
+        return True
+
+    def set_drawing(self, rgb: np.ndarray) -> None:
+        """Use a picture as the drawing itself (cropped square, scaled to the canvas); undoable."""
+        from models.conditions import fit_square
+
+        self._push_undo()
+        self.image = from_rgb(fit_square(rgb, self.resolution))
+        self._touch()
+
+    def set_trace(self, rgb: np.ndarray | None) -> None:
+        """Show a picture faintly under the drawing to trace over (None removes it)."""
+        from models.conditions import fit_square
+
+        self.trace = from_rgb(fit_square(rgb, self.resolution)) if rgb is not None else None
+        self.update()
+
+    def frame(self) -> np.ndarray:
+        """The drawing as a uint8 RGB numpy array (a copy, safe to hand to another thread)."""
+        return to_rgb(self.image)
+
+    def set_brush(self, width: float) -> None:
+        self.brush = float(min(max(width, 1.0), 80.0))
+
+    # ---- events -------------------------------------------------------------------------------------
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        if e.button() == Qt.MouseButton.LeftButton:
+            self.stroke_to(self.to_image(e.position()), start=True)
+
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
+        if e.buttons() & Qt.MouseButton.LeftButton:
+            self.stroke_to(self.to_image(e.position()))
+
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
+        if e.button() == Qt.MouseButton.LeftButton:
+            self.end_stroke()
+
+    def tabletEvent(self, e: QTabletEvent) -> None:
+        p = self.to_image(e.position())
+        kind = e.type()
+        if kind == QTabletEvent.Type.TabletPress:
+            self.stroke_to(p, start=True, pressure=e.pressure())
+        elif kind == QTabletEvent.Type.TabletMove and self._last is not None:
+            self.stroke_to(p, pressure=e.pressure())
+        elif kind == QTabletEvent.Type.TabletRelease:
+            self.end_stroke()
+        e.accept()
+
+    def paintEvent(self, e: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(48, 48, 52))
+        r = self.target_rect()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(r, self.image)
+        if self.trace is not None:
+            painter.setOpacity(self.trace_opacity)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+            painter.drawImage(r, self.trace)
+        painter.end()
+        self.painted.emit(time.perf_counter())

@@ -1,0 +1,99 @@
+"""Which model the window starts with, and the download progress dialog.
+
+Order: --model from the command line; the model used last time; SDXS dreamshaper (+ its sketch adapter)
+when it is in the Hugging Face cache; when the hub may be reachable, an offer to download it; the small
+built-in demo model, with a visible notice; otherwise a message asking for a model folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QProgressDialog, QWidget
+
+from models.loading import DEMO_DIR
+
+SDXS = "IDKiro/sdxs-512-dreamshaper"
+SDXS_SKETCH = "IDKiro/sdxs-512-dreamshaper-sketch"
+DEMO_NOTICE = "Small demo model, not SDXS quality. Model > Download SDXS, or open a model folder, for real results."
+NO_MODEL = ("No model yet: choose a model folder (Model > Open model folder...), or download SDXS "
+            "(Model > Download SDXS) when online.")
+
+
+@dataclass
+class Choice:
+    """The model the window loads first."""
+
+    model: str | None  # spec to load, or None: nothing to load yet
+    controlnet: str | None = None  # adapter spec
+    notice: str = ""  # shown to the user (the demo notice, or how to get a model)
+    offer_download: bool = False  # ask whether to download SDXS first
+
+
+def in_hub_cache(repo_id: str, filename: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, filename), str)
+    except Exception:
+        return False
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def demo_available() -> tuple[bool, bool]:
+    """(base model built, adapter built) for the demo in assets/models/demo."""
+    return (DEMO_DIR / "model_index.json").exists(), (DEMO_DIR / "adapter" / "config.json").exists()
+
+
+def notice_for(model: str | None) -> str:
+    return DEMO_NOTICE if model == "demo" else ""
+
+
+def startup_choice(model: str | None, controlnet: str | None, saved_model: str = "", saved_adapter: str = "") -> Choice:
+    if model:
+        return Choice(model, controlnet, notice_for(model))
+    if saved_model:
+        return Choice(saved_model, controlnet or saved_adapter or None, notice_for(saved_model))
+    if in_hub_cache(SDXS, "model_index.json"):
+        sketch = SDXS_SKETCH if in_hub_cache(SDXS_SKETCH, "config.json") else None
+        return Choice(SDXS, controlnet or sketch)
+    base, adapter = demo_available()
+    fallback = Choice("demo", controlnet or ("demo" if adapter else None), DEMO_NOTICE) if base else Choice(None, None, NO_MODEL)
+    if not hub_offline():
+        fallback.offer_download = True
+    return fallback
+
+
+class DownloadDialog(QProgressDialog):
+    """Progress of a model download (bytes), with Cancel; it closes itself when loading ends."""
+
+    cancelRequested = Signal()
+
+    def __init__(self, what: str, parent: QWidget | None = None):
+        super().__init__(f"Downloading {what}...", "Cancel", 0, 1000, parent)
+        self.setWindowTitle("Downloading model")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setMinimumDuration(0)
+        self.setAutoClose(False)
+        self.setAutoReset(False)
+        self.what = what
+        self.canceled.connect(self._on_cancel)
+
+    @Slot(str, float, float)
+    def on_progress(self, desc: str, done: float, total: float) -> None:
+        if total > 0:
+            self.setValue(int(1000 * min(done / total, 1.0)))
+            self.setLabelText(f"Downloading {self.what}: {done / 1e6:,.0f} of {total / 1e6:,.0f} MB")
+        else:
+            self.setLabelText(f"Downloading {self.what}: {desc}")
+
+    @Slot()
+    def _on_cancel(self) -> None:
+        self.setLabelText("Cancelling... (the partial download is kept and resumes next time)")
+        self.cancelRequested.emit()

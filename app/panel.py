@@ -1,0 +1,302 @@
+"""The control panel: prompt and style, seed, strength, size; model, adapter and device; source and
+condition; output options. It only holds widgets and turns them into settings; the window acts on them."""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QIntValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import PRESETS, Persisted, styled_prompt
+from models.live import ConditionSettings, LiveSettings
+
+SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
+SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image")]
+CONDITIONS = [("Adapter's own", "auto"), ("Soft line drawing", "sketch"), ("Edges (canny)", "canny"), ("Frame as is", "none")]
+
+
+def _slider(lo: int, hi: int, value: int) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    return s
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    for x in widgets:
+        lay.addWidget(x)
+    return w
+
+
+class ControlPanel(QScrollArea):
+    """All controls in a scrollable column."""
+
+    changed = Signal()  # a live setting changed (debounced: prompt typing waits 250 ms)
+    loadRequested = Signal()  # load the model / adapter / device shown
+    sourceRequested = Signal(str)  # switch to this source spec (sketch, camera:N, video:PATH, image:PATH)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(360)
+        body = QWidget()
+        col = QVBoxLayout(body)
+        col.addWidget(self._prompt_group())
+        col.addWidget(self._model_group())
+        col.addWidget(self._source_group())
+        col.addWidget(self._output_group())
+        col.addStretch(1)
+        for combo in body.findChildren(QComboBox):  # long paths must not widen the panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
+            combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setWidget(body)
+        self._debounce = QTimer(self, singleShot=True, interval=250)
+        self._debounce.timeout.connect(self.changed)
+        self.video_path = ""
+        self.image_path = ""
+
+    # ---- groups -------------------------------------------------------------------------------------
+
+    def _prompt_group(self) -> QGroupBox:
+        g = QGroupBox("Prompt")
+        f = QFormLayout(g)
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("describe the picture, e.g. a red fox in the snow")
+        self.prompt.setClearButtonEnabled(True)
+        self.prompt.textChanged.connect(self._debounce_start)
+        f.addRow(self.prompt)
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.preset.setToolTip("Style preset: a prompt template wrapped around your prompt")
+        self.preset.currentIndexChanged.connect(self._now)
+        f.addRow("Style", self.preset)
+        self.effective = QLabel()
+        self.effective.setWordWrap(True)
+        self.effective.setStyleSheet("color: gray; font-size: 8.5pt")
+        f.addRow(self.effective)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("The noise seed: the same seed and input give the same picture")
+        self.seed.valueChanged.connect(self._now)
+        self.new_seed = QPushButton("New")
+        self.new_seed.setToolTip("A random new seed (F5)")
+        self.new_seed.clicked.connect(self.roll_seed)
+        self.lock_seed = QCheckBox("Lock")
+        self.lock_seed.setToolTip("Keep this seed: disables New and editing")
+        self.lock_seed.toggled.connect(self._lock_changed)
+        f.addRow("Seed", _row(self.seed, self.new_seed, self.lock_seed))
+        self.strength = _slider(0, 200, 80)
+        self.strength_label = QLabel("0.80")
+        self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it)")
+        self.strength.valueChanged.connect(self._strength_changed)
+        f.addRow("Strength", _row(self.strength, self.strength_label))
+        self.size = QComboBox()
+        self.size.setEditable(True)
+        self.size.addItems(SIZES)
+        self.size.lineEdit().setValidator(QIntValidator(64, 2048))
+        self.size.setToolTip("Output size in pixels, a multiple of 8; smaller is faster")
+        self.size.currentTextChanged.connect(self._debounce_start)
+        f.addRow("Size", self.size)
+        return g
+
+    def _model_group(self) -> QGroupBox:
+        g = QGroupBox("Model")
+        f = QFormLayout(g)
+        self.model = QComboBox()
+        self.model.setEditable(True)
+        self.model.setToolTip("Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo")
+        browse = QToolButton(text="...")
+        browse.setToolTip("Choose a model folder")
+        browse.clicked.connect(lambda: self._pick_folder(self.model, "Choose a model folder (with model_index.json)"))
+        f.addRow("Model", _row(self.model, browse))
+        self.adapter = QComboBox()
+        self.adapter.setEditable(True)
+        self.adapter.setToolTip("Control adapter (ControlNet): a folder, a hub id, demo, or empty for none")
+        browse2 = QToolButton(text="...")
+        browse2.setToolTip("Choose an adapter folder (a trained ControlNet)")
+        browse2.clicked.connect(lambda: self._pick_folder(self.adapter, "Choose an adapter folder (with config.json)"))
+        f.addRow("Adapter", _row(self.adapter, browse2))
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.dtype = QComboBox()
+        self.dtype.addItems(["auto", "float32", "bfloat16", "float16"])
+        f.addRow("Device", _row(self.device, self.dtype))
+        self.load_button = QPushButton("Load")
+        self.load_button.setToolTip("Load the model and adapter above (in the background)")
+        self.load_button.clicked.connect(self.loadRequested)
+        f.addRow(self.load_button)
+        self.readout = QLabel("No model loaded")
+        self.readout.setWordWrap(True)
+        self.readout.setStyleSheet("color: gray")
+        f.addRow(self.readout)
+        return g
+
+    def _source_group(self) -> QGroupBox:
+        g = QGroupBox("Source")
+        f = QFormLayout(g)
+        self.source = QComboBox()
+        for label, kind in SOURCES:
+            self.source.addItem(label, kind)
+        self.source.activated.connect(self._source_picked)
+        f.addRow("Input", self.source)
+        self.camera = QSpinBox()
+        self.camera.setRange(0, 15)
+        self.camera.setToolTip("Camera index (0 is the first camera)")
+        open_cam = QPushButton("Open")
+        open_cam.setToolTip("Open this camera")
+        open_cam.clicked.connect(lambda: self.sourceRequested.emit(f"camera:{self.camera.value()}"))
+        f.addRow("Camera", _row(self.camera, open_cam))
+        self.mirror = QCheckBox("Mirror")
+        self.mirror.setToolTip("Flip the camera or video left-right")
+        self.mirror.toggled.connect(self._now)
+        f.addRow(self.mirror)
+        self.condition = QComboBox()
+        for label, mode in CONDITIONS:
+            self.condition.addItem(label, mode)
+        self.condition.setToolTip("How a camera, video or image frame becomes the adapter's input")
+        self.condition.currentIndexChanged.connect(self._now)
+        f.addRow("Condition", self.condition)
+        self.low = _slider(0, 255, 100)
+        self.high = _slider(0, 255, 200)
+        self.sigma = _slider(1, 30, 6)
+        for s, tip in ((self.low, "Edges: lower threshold"), (self.high, "Edges: upper threshold"),
+                       (self.sigma, "Line drawing: softness")):
+            s.setToolTip(tip)
+            s.valueChanged.connect(self._now)
+        f.addRow("Edges low", self.low)
+        f.addRow("Edges high", self.high)
+        f.addRow("Softness", self.sigma)
+        return g
+
+    def _output_group(self) -> QGroupBox:
+        g = QGroupBox("Output")
+        f = QVBoxLayout(g)
+        self.overlay = QCheckBox("Overlay: FPS and latency")
+        self.profile = QCheckBox("Per-stage timings (syncs the GPU)")
+        self.profile.toggled.connect(self._now)
+        self.record_side = QCheckBox("Record source and output side by side")
+        for w in (self.overlay, self.profile, self.record_side):
+            f.addWidget(w)
+        return g
+
+    # ---- behaviour ----------------------------------------------------------------------------------
+
+    def _debounce_start(self, *_) -> None:
+        self._update_effective()
+        self._debounce.start()
+
+    def _now(self, *_) -> None:
+        self._update_effective()
+        self._debounce.start(0)
+
+    def _update_effective(self) -> None:
+        self.effective.setText(styled_prompt(self.prompt.text(), self.preset.currentText()))
+
+    def _strength_changed(self, v: int) -> None:
+        self.strength_label.setText(f"{v / 100:.2f}")
+        self._now()
+
+    def _lock_changed(self, locked: bool) -> None:
+        self.seed.setEnabled(not locked)
+        self.new_seed.setEnabled(not locked)
+
+    def roll_seed(self) -> None:
+        if not self.lock_seed.isChecked():
+            self.seed.setValue(random.randrange(2**31 - 1))
+
+    def _pick_folder(self, combo: QComboBox, title: str) -> None:
+        folder = QFileDialog.getExistingDirectory(self, title)
+        if folder:
+            combo.setCurrentText(folder)
+            self.loadRequested.emit()
+
+    def _source_picked(self, index: int) -> None:
+        kind = self.source.itemData(index)
+        if kind == "camera":
+            self.sourceRequested.emit(f"camera:{self.camera.value()}")
+        elif kind in ("video", "image"):
+            filt = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)" if kind == "video" else "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
+            path, _ = QFileDialog.getOpenFileName(self, f"Choose a {kind} file", "", filt)
+            if path:
+                self.sourceRequested.emit(f"{kind}:{path}")
+            else:
+                self.sourceRequested.emit("")  # cancelled: the window re-selects the current source
+        else:
+            self.sourceRequested.emit("sketch")
+
+    def show_source(self, kind: str) -> None:
+        self.source.setCurrentIndex(max(0, self.source.findData(kind)))
+
+    def size_value(self) -> int | None:
+        text = self.size.currentText().strip()
+        return int(text) if text.isdigit() else None
+
+    def live_settings(self) -> LiveSettings:
+        cond = ConditionSettings(self.condition.currentData() or "auto", self.low.value(), self.high.value(),
+                                 float(self.sigma.value()), self.mirror.isChecked())
+        return LiveSettings(styled_prompt(self.prompt.text(), self.preset.currentText()), self.seed.value(),
+                            self.strength.value() / 100, self.size_value(), cond, profile=self.profile.isChecked())
+
+    def set_info(self, info: dict) -> None:
+        adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
+        self.readout.setText(f"{info['device']} · {info['dtype']} · {info['size']} px · {adapter}")
+
+    # ---- persistence --------------------------------------------------------------------------------
+
+    def restore(self, s: Persisted) -> None:
+        for combo, recent, current in ((self.model, s.recent_models, s.model), (self.adapter, s.recent_adapters, s.controlnet)):
+            combo.clear()
+            combo.addItems([x for x in recent.split("\n") if x])
+            combo.setCurrentText(current)
+        self.device.setCurrentText(s.device)
+        self.dtype.setCurrentText(s.dtype)
+        self.prompt.setText(s.prompt)
+        self.preset.setCurrentText(s.preset if s.preset in PRESETS else "None")
+        self.seed.setValue(s.seed)
+        self.lock_seed.setChecked(s.seed_locked)
+        self.strength.setValue(round(s.strength * 100))
+        self.size.setCurrentText(str(s.size) if s.size else SIZES[0])
+        self.condition.setCurrentIndex(max(0, self.condition.findData(s.condition)))
+        self.low.setValue(s.canny_low)
+        self.high.setValue(s.canny_high)
+        self.sigma.setValue(round(s.sigma))
+        self.mirror.setChecked(s.mirror)
+        self.overlay.setChecked(s.overlay)
+        self.profile.setChecked(s.profile)
+        self.record_side.setChecked(s.record_side)
+        self._update_effective()
+
+    def store(self, s: Persisted) -> None:
+        s.device, s.dtype = self.device.currentText(), self.dtype.currentText()
+        s.prompt, s.preset = self.prompt.text(), self.preset.currentText()
+        s.seed, s.seed_locked = self.seed.value(), self.lock_seed.isChecked()
+        s.strength, s.size = self.strength.value() / 100, self.size_value() or 0
+        s.condition = self.condition.currentData() or "auto"
+        s.canny_low, s.canny_high, s.sigma = self.low.value(), self.high.value(), float(self.sigma.value())
+        s.mirror, s.overlay, s.profile = self.mirror.isChecked(), self.overlay.isChecked(), self.profile.isChecked()
+        s.record_side = self.record_side.isChecked()
+

@@ -1,0 +1,22 @@
+"""numpy <-> QImage, always copying: a QImage over a numpy buffer does not own its memory."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+
+def from_rgb(rgb: np.ndarray) -> QImage:
+    """uint8 RGB (H, W, 3) -> a QImage that owns its pixels."""
+    rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def to_rgb(image: QImage) -> np.ndarray:
+    """Any QImage -> a uint8 RGB (H, W, 3) numpy array that owns its pixels."""
+    if image.format() != QImage.Format.Format_RGB888:
+        image = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w, stride = image.height(), image.width(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), np.uint8, count=h * stride).reshape(h, stride)
+    return buf[:, : 3 * w].reshape(h, w, 3).copy()

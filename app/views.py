@@ -1,0 +1,148 @@
+"""Image panes: the output (with the FPS / latency overlay), the camera or video feed (with the condition
+preview and a retry button for a failed camera), and the full-screen output window."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
+
+
+class ImageView(QWidget):
+    """Shows one QImage scaled to fit (letterboxed), with an optional text overlay and a corner inset."""
+
+    doubleClicked = Signal()
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None):
+        super().__init__(parent)
+        self.image: QImage | None = None
+        self.inset: QImage | None = None  # small picture in the lower right corner (the condition preview)
+        self.inset_label = ""
+        self.overlay: list[str] = []  # lines drawn in the upper left corner
+        self.show_overlay = True
+        self.placeholder = placeholder  # text shown while there is no image
+        self.message = ""  # a centred message over everything (errors, "paused", "loading")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 160)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    def set_image(self, image: QImage | None) -> None:
+        self.image = image
+        self.update()
+
+    def set_message(self, text: str) -> None:
+        if text != self.message:
+            self.message = text
+            self.update()
+
+    def target_rect(self) -> QRectF:
+        if self.image is None or self.image.isNull():
+            return QRectF(self.rect())
+        iw, ih = self.image.width(), self.image.height()
+        k = min(self.width() / iw, self.height() / ih)
+        w, h = iw * k, ih * k
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, e: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(30, 30, 34))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        if self.image is not None and not self.image.isNull():
+            p.drawImage(self.target_rect(), self.image)
+        elif self.placeholder:
+            p.setPen(QColor(150, 150, 160))
+            p.drawText(self.rect().adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+        if self.inset is not None:
+            self._draw_inset(p)
+        if self.show_overlay and self.overlay:
+            self._draw_overlay(p)
+        if self.message:
+            self._draw_message(p)
+        p.end()
+
+    def _draw_overlay(self, p: QPainter) -> None:
+        font = QFont("monospace")
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        font.setPointSizeF(9.5)
+        p.setFont(font)
+        fm = p.fontMetrics()
+        w = max(fm.horizontalAdvance(line) for line in self.overlay) + 16
+        h = fm.height() * len(self.overlay) + 10
+        p.fillRect(QRectF(8, 8, w, h), QColor(0, 0, 0, 150))
+        p.setPen(QColor(235, 235, 235))
+        for i, line in enumerate(self.overlay):
+            p.drawText(16, 13 + fm.ascent() + i * fm.height(), line)
+
+    def _draw_inset(self, p: QPainter) -> None:
+        side = max(64, min(self.width(), self.height()) // 4)
+        r = QRectF(self.width() - side - 10, self.height() - side - 10, side, side)
+        p.fillRect(r.adjusted(-2, -2, 2, 2), QColor(255, 255, 255, 200))
+        p.drawImage(r, self.inset)
+        if self.inset_label:
+            p.setPen(QColor(230, 230, 230))
+            p.drawText(QRectF(r.x(), r.y() - 20, r.width(), 18), Qt.AlignmentFlag.AlignRight, self.inset_label)
+
+    def _draw_message(self, p: QPainter) -> None:
+        r = self.rect().adjusted(24, 0, -24, 0)
+        box = p.fontMetrics().boundingRect(r, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+        p.fillRect(box.adjusted(-12, -8, 12, 8), QColor(0, 0, 0, 170))
+        p.setPen(QColor(255, 220, 160))
+        p.drawText(r, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        self.doubleClicked.emit()
+
+
+class FeedView(ImageView):
+    """The camera / video / image pane: the frame, the condition preview, and Retry when the source failed."""
+
+    retry = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("No source", parent)
+        self.retry_button = QPushButton("Retry", self)
+        self.retry_button.setToolTip("Open the camera again")
+        self.retry_button.hide()
+        self.retry_button.clicked.connect(self.retry)
+
+    def set_failed(self, message: str) -> None:
+        self.set_message(message)
+        self.retry_button.setVisible(bool(message))
+        self._place_button()
+
+    def resizeEvent(self, e) -> None:
+        self._place_button()
+        super().resizeEvent(e)
+
+    def _place_button(self) -> None:
+        b = self.retry_button
+        b.adjustSize()
+        b.move((self.width() - b.width()) // 2, self.height() // 2 + 48)
+
+
+class OutputWindow(QWidget):
+    """The output alone, full screen, for projecting or screen capture. Esc, F11 or a double click closes it."""
+
+    closed = Signal()
+
+    def __init__(self):
+        super().__init__(None, Qt.WindowType.Window)
+        self.setWindowTitle("SDXS Live: output")
+        self.view = ImageView("Waiting for the first frame...", self)
+        self.view.show_overlay = False
+        self.view.doubleClicked.connect(self.close)
+        self.setStyleSheet("background: black")
+
+    def resizeEvent(self, e) -> None:
+        self.view.setGeometry(self.rect())
+        super().resizeEvent(e)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        if e.key() in (Qt.Key.Key_Escape, Qt.Key.Key_F11):
+            self.close()
+        else:
+            super().keyPressEvent(e)
+
+    def closeEvent(self, e) -> None:
+        self.closed.emit()
+        super().closeEvent(e)

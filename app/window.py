@@ -1,0 +1,427 @@
+"""The main window: source pane (sketch canvas or camera / video / image feed), output pane, control panel.
+
+Frames flow canvas or capture -> Pipeline.offer (ping-pong) -> worker thread -> resultReady -> output pane.
+Nothing here blocks: models load in the worker, cameras open in their capture thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import actions
+from app.canvas import SketchCanvas
+from app.modelpick import SDXS, SDXS_SKETCH, Choice, DownloadDialog, notice_for
+from app.panel import ControlPanel
+from app.qimage import from_rgb
+from app.settings import Persisted, bytes_hex, hex_bytes, remember
+from app.views import FeedView, ImageView, OutputWindow
+from app.worker import LoadRequest, Pipeline
+from models.errors import UserError
+from models.live import Frame, Loader, Result
+
+ICON = Path(__file__).resolve().parent.parent / "assets" / "icons" / "sdxs-live.svg"
+
+
+@dataclass
+class StartOptions:
+    """What the command line asks for; None keeps the remembered setting."""
+
+    choice: Choice  # the model to load first (app.modelpick.startup_choice)
+    source: str | None = None  # sketch, camera:N, video:PATH, image:PATH
+    prompt: str | None = None  # the prompt
+    size: int | None = None  # output size
+    device: str | None = None  # auto, cpu, cuda
+    dtype: str | None = None  # auto, float32, bfloat16, float16
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, qsettings: QSettings, loader: Loader | None = None):
+        super().__init__()
+        self.qsettings = qsettings
+        self.saved = Persisted.load(qsettings)
+        self.setWindowTitle("SDXS Live")
+        self.setWindowIcon(QIcon(str(ICON)))
+        self.pipeline = Pipeline(loader, self)
+        self.capture = None  # models.sources.Capture or StillImage while a feed is the source
+        self.source_spec = "sketch"
+        self.paused = False
+        self.last_result: Result | None = None
+        self.shown_times: collections.deque[float] = collections.deque(maxlen=60)
+        self.latency_ms = 0.0
+        self.loaded_model: str | None = None
+        self.fullscreen: OutputWindow | None = None
+        self.download_dialog: DownloadDialog | None = None
+        self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
+        self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
+        self._build()
+        actions.install(self)
+        self.panel.restore(self.saved)
+        self.canvas.set_brush(self.saved.brush)
+        self._connect()
+        self._poll = QTimer(self, interval=10)
+        self._poll.timeout.connect(self._poll_capture)
+        self._hud = QTimer(self, interval=250)
+        self._hud.timeout.connect(self._update_overlay)
+        self._hud.start()
+        if self.saved.geometry:
+            self.restoreGeometry(bytes_hex(self.saved.geometry))
+        else:
+            self.resize(1280, 720)
+        if self.saved.splitter:
+            self.splitter.restoreState(bytes_hex(self.saved.splitter))
+        self.set_view(self.saved.view)
+
+    # ---- layout -------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.canvas = SketchCanvas(512)
+        self.feed = FeedView()
+        self.stack = QStackedWidget()
+        self.canvas_page = actions.canvas_page(self)
+        self.stack.addWidget(self.canvas_page)
+        self.stack.addWidget(self.feed)
+        self.output = ImageView("The output appears here once a model is loaded")
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.stack)
+        self.splitter.addWidget(self.output)
+        self.splitter.setChildrenCollapsible(False)
+        self.panel = ControlPanel()
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff3c4; color: #5a4500; padding: 6px; border-radius: 3px")
+        self.banner.hide()
+        left = QWidget()
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(6, 6, 0, 6)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.splitter, 1)
+        outer = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(left)
+        outer.addWidget(self.panel)
+        outer.setStretchFactor(0, 1)
+        outer.setSizes([900, 380])
+        self.setCentralWidget(outer)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.hide()
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(self.status_label)
+        self.statusBar().addPermanentWidget(self.busy_bar)
+
+    def _connect(self) -> None:
+        p = self.pipeline
+        p.resultReady.connect(self._on_result)
+        p.loaded.connect(self._on_loaded)
+        p.busy.connect(self._on_busy)
+        p.failed.connect(self._on_failed)
+        p.recorded.connect(self._on_recorded)
+        self.canvas.changed.connect(self.offer_canvas)
+        self.panel.changed.connect(self.apply_settings)
+        self.panel.loadRequested.connect(self.load_from_panel)
+        self.panel.sourceRequested.connect(self._source_requested)
+        self.panel.overlay.toggled.connect(self._overlay_toggled)
+        self.feed.retry.connect(self.retry_source)
+        self.output.doubleClicked.connect(self.toggle_fullscreen)
+
+    # ---- start --------------------------------------------------------------------------------------
+
+    def start(self, opts: StartOptions) -> None:
+        if opts.prompt is not None:
+            self.panel.prompt.setText(opts.prompt)
+        if opts.size is not None:
+            self.panel.size.setCurrentText(str(opts.size))
+        if opts.device:
+            self.panel.device.setCurrentText(opts.device)
+        if opts.dtype:
+            self.panel.dtype.setCurrentText(opts.dtype)
+        self.apply_settings()
+        try:
+            self.set_source(opts.source or self.saved.source or "sketch")
+        except UserError as e:
+            self.show_error(str(e))
+            self.set_source("sketch")
+        choice = opts.choice
+        self.set_notice(choice.notice)
+        if choice.offer_download and self.ask_download(choice):
+            return
+        if choice.model:
+            self.load(choice.model, choice.controlnet)
+        else:
+            self.output.set_message(choice.notice)
+
+    def ask_download(self, fallback: Choice) -> bool:
+        """Offer to download SDXS; True when the download started."""
+        other = "the small demo model" if fallback.model == "demo" else "no model (choose a folder later)"
+        answer = QMessageBox.question(
+            self, "Download SDXS?",
+            f"SDXS ({SDXS} with its sketch adapter, about 2.5 GB) is not on this computer.\n\n"
+            f"Download it now from Hugging Face? Otherwise the window starts with {other}.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.download(SDXS, SDXS_SKETCH)
+        return True
+
+    def download(self, model: str, controlnet: str | None) -> None:
+        self.download_dialog = DownloadDialog(model, self)
+        self.pipeline.progress.connect(self.download_dialog.on_progress)
+        self.download_dialog.cancelRequested.connect(self.pipeline.cancel)
+        self.download_dialog.show()
+        self.load(model, controlnet)
+
+    # ---- models -------------------------------------------------------------------------------------
+
+    def load(self, model: str, controlnet: str | None) -> None:
+        self.panel.model.setCurrentText(model)
+        self.panel.adapter.setCurrentText(controlnet or "")
+        self.pipeline.load(LoadRequest(model, controlnet or None, self.panel.device.currentText(), self.panel.dtype.currentText()))
+        self._on_busy(f"Loading {model}...")
+
+    @Slot()
+    def load_from_panel(self) -> None:
+        model = self.panel.model.currentText().strip()
+        if not model:
+            self.show_error("Choose a model first: a folder, a Hugging Face id or demo")
+            return
+        self.set_notice(notice_for(model))
+        self.load(model, self.panel.adapter.currentText().strip() or None)
+
+    @Slot(object)
+    def _on_loaded(self, info: dict) -> None:
+        self.loaded_model = info["model"]
+        self.panel.set_info(info)
+        self.saved.model, self.saved.controlnet = info["model"], info["controlnet"] or ""
+        self.saved.recent_models = remember(self.saved.recent_models, info["model"])
+        if info["controlnet"]:
+            self.saved.recent_adapters = remember(self.saved.recent_adapters, info["controlnet"])
+        name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
+        self.setWindowTitle(f"SDXS Live: {name}")
+        self.output.set_message("")
+        self.set_notice(notice_for(info["model"]))
+        self.apply_settings()
+
+    @Slot(str)
+    def _on_busy(self, text: str) -> None:
+        self.busy_bar.setVisible(bool(text))
+        self.panel.load_button.setEnabled(not text)
+        self.status_label.setText(text)
+        if text:
+            self.output.set_message(text)
+        elif self.download_dialog is not None:
+            self.download_dialog.close()
+            self.download_dialog = None
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self.show_error(text)
+
+    def show_error(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+        if self.loaded_model is None or self.last_result is None:
+            self.output.set_message(text)
+
+    def set_notice(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+
+    # ---- sources ------------------------------------------------------------------------------------
+
+    @Slot(str)
+    def _source_requested(self, spec: str) -> None:
+        try:
+            self.set_source(spec or self.source_spec)
+        except UserError as e:
+            self.show_error(str(e))
+            self.panel.show_source(self.source_spec.split(":")[0])
+
+    def set_source(self, spec: str) -> None:
+        """Switch to sketch, camera:N, video:PATH or image:PATH (raises UserError for a bad spec)."""
+        from models.sources import Capture, StillImage, parse_source
+
+        parsed = parse_source(spec)
+        self.stop_capture()
+        self.source_spec = str(parsed)
+        self.panel.show_source(parsed.kind)
+        self.feed.set_failed("")
+        self.feed.inset = None
+        if parsed.kind == "sketch":
+            self.stack.setCurrentWidget(self.canvas_page)
+            self.offer_canvas()
+            return
+        self.stack.setCurrentWidget(self.feed)
+        self.feed.set_image(None)
+        if parsed.kind == "camera":
+            self.panel.camera.setValue(parsed.index)
+        self.capture = StillImage(parsed) if parsed.kind == "image" else Capture(parsed).start()
+        self._seen = 0
+        self.feed.placeholder = f"Opening {parsed}..."
+        self._poll.start()
+
+    @Slot()
+    def retry_source(self) -> None:
+        self._source_requested(self.source_spec)
+
+    def stop_capture(self) -> None:
+        self._poll.stop() if hasattr(self, "_poll") else None
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture = None
+
+    @Slot()
+    def _poll_capture(self) -> None:
+        cap = self.capture
+        if cap is None:
+            return
+        if cap.state == "failed":
+            self._poll.stop()
+            self.feed.set_failed(cap.error)
+            self.statusBar().showMessage(cap.error, 15000)
+            return
+        frame = cap.latest()
+        if frame is None or frame.seq == self._seen:
+            return
+        self._seen = frame.seq
+        img = frame.image[:, ::-1] if self.panel.mirror.isChecked() else frame.image
+        self.feed.set_image(from_rgb(img))
+        if not self.paused:
+            self.pipeline.offer(frame)
+
+    @Slot()
+    def offer_canvas(self) -> None:
+        if self.source_spec == "sketch" and not self.paused:
+            self.pipeline.offer(Frame(self.canvas.frame(), self.canvas.last_change, True))
+
+    def offer_current(self) -> None:
+        """Render the current input again (after a settings change), whatever the source."""
+        if self.source_spec == "sketch":
+            self.offer_canvas()
+        elif self.capture is not None and not self.paused:
+            frame = self.capture.latest()
+            if frame is not None:
+                self.pipeline.offer(Frame(frame.image, time.perf_counter(), False, frame.seq))
+
+    @Slot()
+    def apply_settings(self) -> None:
+        self.pipeline.configure(self.panel.live_settings())
+        self.offer_current()
+
+    # ---- results ------------------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_result(self, result: Result) -> None:
+        if result.reused:
+            return
+        self.last_result = result
+        now = time.perf_counter()
+        self.latency_ms = 1000 * (now - result.captured)
+        self.shown_times.append(now)
+        image = from_rgb(result.output)
+        self.output.set_image(image)
+        if self.fullscreen is not None:
+            self.fullscreen.view.set_image(image)
+        if self.source_spec != "sketch":
+            self.feed.inset = from_rgb(result.condition)
+            self.feed.inset_label = "condition"
+        self.result_timings = result.timings
+
+    @property
+    def fps(self) -> float:
+        t = [x for x in self.shown_times if x > time.perf_counter() - 3.0]
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+    @Slot()
+    def _update_overlay(self) -> None:
+        lines = []
+        if self.last_result is not None:
+            t = self.last_result.timings
+            lines.append(f"{self.fps:5.1f} fps   latency {self.latency_ms:4.0f} ms")
+            stages = " ".join(f"{k} {t[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if t.get(k))
+            lines.append(f"engine {t.get('total', 0):.0f} ms" + (f"  ({stages})" if self.panel.profile.isChecked() else ""))
+        info = self.pipeline.info
+        if info:
+            lines.append(f"{info['device']} {info['dtype']} {info['size']} px  seed {self.panel.seed.value()}")
+        if self.pipeline.recording:
+            lines.append("● REC")
+        if self.paused:
+            lines.append("PAUSED")
+        self.output.overlay = lines
+        self.output.update()
+
+    @Slot(bool)
+    def _overlay_toggled(self, on: bool) -> None:
+        self.output.show_overlay = on
+
+    @Slot(str, int)
+    def _on_recorded(self, path: str, frames: int) -> None:
+        msg = f"Recorded {frames} frames to {path}" if path else "Recording stopped: no frames were recorded"
+        self.statusBar().showMessage(msg, 10000)
+
+    # ---- views --------------------------------------------------------------------------------------
+
+    def set_view(self, view: str) -> None:
+        self.saved.view = "output" if view == "output" else "side"
+        self.stack.setVisible(self.saved.view == "side")
+        if hasattr(self, "act_side"):
+            self.act_side.setChecked(self.saved.view == "side")
+            self.act_output.setChecked(self.saved.view == "output")
+
+    @Slot()
+    def toggle_fullscreen(self) -> None:
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+            return
+        self.fullscreen = OutputWindow()
+        self.fullscreen.setWindowIcon(self.windowIcon())
+        self.fullscreen.closed.connect(self._fullscreen_closed)
+        if self.last_result is not None:
+            self.fullscreen.view.set_image(from_rgb(self.last_result.output))
+        screens = QGuiApplication.screens()
+        mine = self.screen()
+        other = [s for s in screens if s is not mine]
+        target = other[0] if other else mine  # a second screen (a projector) when there is one
+        self.fullscreen.setGeometry(target.geometry())
+        self.fullscreen.showFullScreen()
+
+    @Slot()
+    def _fullscreen_closed(self) -> None:
+        self.fullscreen = None
+
+    # ---- shutdown -----------------------------------------------------------------------------------
+
+    def closeEvent(self, e: QCloseEvent) -> None:
+        self.shutdown()
+        req = self.pipeline.worker.request  # the worker has stopped: its last successful load
+        if req is not None:
+            self.saved.model, self.saved.controlnet = req.model, req.controlnet or ""
+        self.panel.store(self.saved)
+        self.saved.brush = self.canvas.brush
+        self.saved.source = self.source_spec
+        self.saved.geometry = hex_bytes(self.saveGeometry())
+        self.saved.splitter = hex_bytes(self.splitter.saveState())
+        self.saved.save(self.qsettings)
+        super().closeEvent(e)
+
+    def shutdown(self) -> None:
+        """Stop the camera, the worker and any recording (within 2 seconds)."""
+        self._hud.stop()
+        self.stop_capture()
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+        self.pipeline.stop()

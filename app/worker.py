@@ -1,0 +1,290 @@
+"""The engine's thread: one long-lived Worker QObject on a QThread, and the Pipeline the window talks to.
+
+The Pipeline lives on the GUI thread. It hands the worker frames by ping-pong through a models.live.Relay
+(one frame in flight, only the newest pending), and forwards settings, loads and recording commands as
+queued signals, so they apply between frames. The worker's signals go to the Pipeline's slots (never to
+lambdas: a lambda runs in the emitting thread). Results carry numpy arrays the worker owns; QImages are
+made on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from models.errors import UserError
+from models.live import Frame, LiveLoop, LiveSettings, Loader, real_loader
+
+
+class Cancelled(Exception):
+    """Raised inside a download's progress callback when the user presses Cancel."""
+
+
+@dataclass
+class LoadRequest:
+    """What to load in the worker."""
+
+    model: str  # base model spec: folder, hub id or demo
+    controlnet: str | None = None  # adapter spec, or None for no adapter
+    device: str = "auto"  # auto, cpu or cuda
+    dtype: str = "auto"  # auto, float32, bfloat16 or float16
+
+
+def progress_class(worker: Worker, cancel: threading.Event):
+    """A tqdm class for huggingface_hub downloads that reports to the worker's progress signal and stops
+    the download (by raising) once cancel is set. Partial files stay in the cache, so a retry resumes."""
+    from tqdm.auto import tqdm as base
+
+    class QtProgress(base):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = False
+            kwargs.pop("name", None)
+            super().__init__(*args, **kwargs)
+
+        def display(self, *args, **kwargs) -> None:  # draw nothing on the terminal
+            pass
+
+        def update(self, n: float | None = 1) -> bool | None:
+            if cancel.is_set():
+                raise Cancelled("download cancelled")
+            out = super().update(n)
+            worker.progress.emit(str(self.desc or "Downloading"), float(self.n), float(self.total or 0))
+            return out
+
+    return QtProgress
+
+
+class Worker(QObject):
+    """Owns the engine and the live loop; every slot runs on the worker thread."""
+
+    finished = Signal(object)  # a models.live.Result, or None (no engine yet, or an error)
+    loaded = Signal(object)  # dict: model, controlnet, device, dtype, size, condition, polarity
+    busy = Signal(str)  # what it is doing ("" when done)
+    failed = Signal(str)  # a message for the user
+    progress = Signal(str, float, float)  # download: description, done, total (bytes)
+    recorded = Signal(str, int)  # a finished recording: path ("" when nothing was kept), frames
+
+    def __init__(self, loader: Loader | None = None):
+        super().__init__()
+        self.loader = loader or real_loader
+        self.loop: LiveLoop | None = None
+        self.request: LoadRequest | None = None
+        self.settings = LiveSettings()
+        self.cancel = threading.Event()
+        self.recorder = None
+        self.side_by_side = False
+
+    @Slot(object)
+    def load(self, req: LoadRequest) -> None:
+        self.cancel.clear()
+        same_base = self.loop is not None and self.request is not None and (
+            (req.model, req.device, req.dtype) == (self.request.model, self.request.device, self.request.dtype))
+        try:
+            if same_base and hasattr(self.loop.engine, "base"):
+                self.busy.emit(f"Loading adapter {req.controlnet or '(none)'}...")
+                from models.loading import load_adapter
+
+                adapter = load_adapter(req.controlnet, self.loop.engine.dtype) if req.controlnet else None
+                self.loop.set_adapter(adapter)
+            else:
+                self.busy.emit(f"Loading {req.model}...")
+                self.loop = None  # free the old model before the new one loads
+                engine = self.loader(req.model, req.controlnet, req.device, req.dtype, progress_class(self, self.cancel))
+                self.loop = LiveLoop(engine, self.settings)
+            self.request = req
+            e = self.loop.engine
+            adapter = e.adapter
+            self.loaded.emit({
+                "model": req.model, "controlnet": req.controlnet if adapter is not None else None,
+                "device": str(e.device), "dtype": str(e.dtype).replace("torch.", ""), "size": e.size,
+                "condition": adapter.info.condition if adapter is not None else "", "polarity":
+                adapter.info.polarity if adapter is not None else "", "native": getattr(getattr(e, "base", None), "native_size", e.size),
+            })
+        except UserError as err:
+            msg = str(err)
+            if "cancelled" in msg:
+                msg = "Download cancelled. Partial files are kept, so the next download resumes where this one stopped."
+            self.failed.emit(msg)
+        except Exception as err:  # a broken model must not kill the worker
+            self.failed.emit(f"could not load {req.model!r}: {type(err).__name__}: {str(err)[:200]}")
+        finally:
+            self.busy.emit("")
+
+    @Slot(object)
+    def configure(self, settings: LiveSettings) -> None:
+        """New settings; they apply before the next frame."""
+        self.settings = settings
+        if self.loop is not None:
+            try:
+                self.loop.apply(settings)
+            except UserError as err:
+                self.failed.emit(str(err))
+
+    @Slot(object)
+    def process(self, frame: Frame) -> None:
+        result = None
+        try:
+            if self.loop is not None:
+                result = self.loop.process(frame)
+                if self.recorder is not None and not result.reused:
+                    from models.recorder import side_by_side
+
+                    self.recorder.write(side_by_side(result.source, result.output) if self.side_by_side else result.output)
+        except UserError as err:
+            self.failed.emit(str(err))
+        except Exception as err:
+            self.failed.emit(f"the engine failed on a frame: {type(err).__name__}: {str(err)[:200]}")
+        self.finished.emit(result)
+
+    @Slot(str, float, bool)
+    def start_recording(self, path: str, fps: float, side_by_side: bool) -> None:
+        from models.recorder import Recorder
+
+        self.stop_recording()
+        try:
+            self.recorder = Recorder(path, fps)
+            self.side_by_side = side_by_side
+        except UserError as err:
+            self.failed.emit(str(err))
+
+    @Slot()
+    def stop_recording(self) -> None:
+        rec, self.recorder = self.recorder, None
+        if rec is not None:
+            try:
+                path = rec.close()
+                self.recorded.emit(str(path or ""), rec.frames)
+            except UserError as err:
+                self.failed.emit(str(err))
+
+
+class Pipeline(QObject):
+    """The GUI thread's handle on the worker: ping-pong relay, settings, loading, recording, shutdown."""
+
+    resultReady = Signal(object)  # a models.live.Result for the window
+    loaded = Signal(object)
+    busy = Signal(str)
+    failed = Signal(str)
+    progress = Signal(str, float, float)
+    recorded = Signal(str, int)
+    # to the worker (queued: they run on its thread, in order, between frames)
+    _send = Signal(object)
+    _configure = Signal(object)
+    _load = Signal(object)
+    _start_rec = Signal(str, float, bool)
+    _stop_rec = Signal()
+
+    def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
+        from models.live import Relay
+
+        super().__init__(parent)
+        self.relay = Relay()
+        self.thread = QThread()
+        self.thread.setObjectName("sdxs-worker")
+        self.worker = Worker(loader)
+        self.worker.moveToThread(self.thread)
+        self._send.connect(self.worker.process)
+        self._configure.connect(self.worker.configure)
+        self._load.connect(self.worker.load)
+        self._start_rec.connect(self.worker.start_recording)
+        self._stop_rec.connect(self.worker.stop_recording)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.busy.connect(self._on_busy)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.recorded.connect(self._on_recorded)
+        self.sent = 0  # frames handed to the worker
+        self.is_busy = ""
+        self.info: dict = {}
+        self.recording = False
+        self.thread.start()
+
+    def offer(self, frame: Frame) -> bool:
+        """Give the worker this frame now if it is idle, else keep it as the one pending. True if sent."""
+        item = self.relay.offer(frame)
+        if item is not None:
+            self.sent += 1
+            self._send.emit(item)
+        return item is not None
+
+    def configure(self, settings: LiveSettings) -> None:
+        self._configure.emit(settings)
+
+    def load(self, req: LoadRequest) -> None:
+        self.is_busy = "Loading..."
+        self._load.emit(req)
+
+    def cancel(self) -> None:
+        self.worker.cancel.set()
+
+    def start_recording(self, path: str, fps: float, side_by_side: bool) -> None:
+        self.recording = True
+        self._start_rec.emit(path, fps, side_by_side)
+
+    def stop_recording(self) -> None:
+        self.recording = False
+        self._stop_rec.emit()
+
+    @property
+    def frames(self) -> int:
+        loop = self.worker.loop
+        return loop.frames if loop is not None else 0
+
+    def stop(self, timeout_ms: int = 1800) -> bool:
+        """Stop the worker thread (waiting up to timeout_ms) and finalize any recording. True if it ended."""
+        self.relay.clear()
+        self.cancel()
+        self.thread.quit()
+        ended = self.thread.wait(timeout_ms)
+        if ended:
+            self.worker.stop_recording()  # its thread has ended, so calling it here is safe
+        return ended
+
+    @Slot(object)
+    def _on_finished(self, result: Any) -> None:
+        nxt = self.relay.done()
+        if nxt is not None:
+            self.sent += 1
+            self._send.emit(nxt)
+        if result is not None:
+            self.resultReady.emit(result)
+
+    @Slot(object)
+    def _on_loaded(self, info: dict) -> None:
+        self.info = info
+        self.loaded.emit(info)
+
+    @Slot(str)
+    def _on_busy(self, text: str) -> None:
+        self.is_busy = text
+        self.busy.emit(text)
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        self.failed.emit(text)
+
+    @Slot(str, float, float)
+    def _on_progress(self, desc: str, n: float, total: float) -> None:
+        self.progress.emit(desc, n, total)
+
+    @Slot(str, int)
+    def _on_recorded(self, path: str, frames: int) -> None:
+        self.recorded.emit(path, frames)
+
+
+def wait_idle(pipeline: Pipeline, timeout: float = 10.0) -> bool:
+    """For tests and benchmarks: process Qt events until the worker has nothing in flight."""
+    from PySide6.QtCore import QCoreApplication
+
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        QCoreApplication.processEvents()
+        if not pipeline.relay.busy and not pipeline.is_busy:
+            return True
+        time.sleep(0.002)
+    return False

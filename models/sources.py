@@ -1,0 +1,250 @@
+"""Frame sources without Qt: a camera or a video file read in its own thread, or a still image.
+
+A Capture thread reads as fast as the source gives frames and keeps only the newest one; the live loop
+takes whatever is newest when it is ready for the next frame, so a slow model never builds a backlog.
+A camera that cannot be opened or stops sending frames puts the capture in the "failed" state with a
+message; it never raises into the caller's thread and never blocks it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.errors import UserError
+from models.imageio import read_rgb
+from models.live import Frame
+
+KINDS = ("sketch", "camera", "video", "image")
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV's own warnings repeat our messages
+
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+@dataclass
+class SourceSpec:
+    """A parsed --source value."""
+
+    kind: str  # sketch, camera, video or image
+    target: str = ""  # camera index as text, or a file path
+
+    def __str__(self) -> str:
+        return self.kind if self.kind == "sketch" else f"{self.kind}:{self.target}"
+
+    @property
+    def index(self) -> int:
+        return int(self.target)
+
+
+def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
+    """sketch | camera:N | video:PATH | image:PATH (a bare path counts as default_kind, or by extension)."""
+    spec = (spec or "").strip()
+    if spec == "sketch":
+        return SourceSpec("sketch")
+    kind, sep, target = spec.partition(":")
+    if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
+        kind, target = default_kind or _kind_of(spec), spec
+    if kind == "camera":
+        if not target.isdigit():
+            raise UserError(f"camera {target!r} must be a number, like camera:0 (the first camera)")
+        return SourceSpec("camera", str(int(target)))
+    if kind in ("video", "image"):
+        if not target:
+            raise UserError(f"{kind}: needs a file, like {kind}:/path/to/file")
+        path = Path(target).expanduser()
+        if not path.is_file():
+            raise UserError(f"{kind} file {target!r} does not exist: check the path")
+        return SourceSpec(kind, str(path))
+    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH")
+
+
+def _kind_of(spec: str) -> str:
+    if spec.isdigit():
+        return "camera"
+    if Path(spec).suffix.lower() in VIDEO_EXTS:
+        return "video"
+    if Path(spec).suffix:
+        return "image"
+    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH")
+
+
+class Capture:
+    """Reads a camera (by index) or a video file (looping) in a daemon thread, keeping the newest frame.
+
+    state: "opening", "running", "failed" (error says why and what to do) or "stopped".
+    realtime: for files, pace reading at the file's frame rate; otherwise read as fast as possible.
+    """
+
+    def __init__(self, spec: SourceSpec, loop: bool = True, realtime: bool = True, stall_seconds: float = 2.0):
+        if spec.kind not in ("camera", "video"):
+            raise UserError(f"cannot capture from {spec}: only camera:N and video:PATH are captured")
+        self.spec = spec
+        self.loop = loop
+        self.realtime = realtime
+        self.stall_seconds = stall_seconds  # a camera sending nothing this long counts as unplugged
+        self.state = "opening"
+        self.error = ""
+        self.fps = 0.0  # the source's nominal rate (0 when unknown)
+        self.loops = 0  # times a video file wrapped around
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._seq = 0
+        self._thread = threading.Thread(target=self._run, name=f"capture-{spec.kind}", daemon=True)
+
+    def start(self) -> Capture:
+        self._thread.start()
+        return self
+
+    def latest(self) -> Frame | None:
+        """The newest frame (its seq grows with every frame read), or None before the first one."""
+        with self._lock:
+            return self._frame
+
+    def stop(self, timeout: float = 1.5) -> bool:
+        """Ask the thread to end and wait for it; True when it has ended."""
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        if self.state != "failed":
+            self.state = "stopped"
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ---- the thread ---------------------------------------------------------------------------------
+
+    def _open(self) -> cv2.VideoCapture | None:
+        target = self.spec.index if self.spec.kind == "camera" else self.spec.target
+        cap = cv2.VideoCapture(target)
+        if cap.isOpened():
+            return cap
+        cap.release()
+        return None
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self.state = "failed"
+
+    def _run(self) -> None:
+        cap = self._open()
+        if cap is None:
+            if self.spec.kind == "camera":
+                self._fail(f"camera {self.spec.index} could not be opened: it is unplugged, missing or busy in another "
+                           "app; plug it in or close the other app, then retry (or choose another camera)")
+            else:
+                self._fail(f"video {self.spec.target!r} could not be opened: use an MP4, AVI, MKV or WebM file")
+            return
+        try:
+            self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            if not 1 <= self.fps <= 240:
+                self.fps = 0.0
+            self.state = "running"
+            self._read_loop(cap)
+        finally:
+            cap.release()
+
+    def _read_loop(self, cap: cv2.VideoCapture) -> None:
+        period = 1.0 / self.fps if (self.realtime and self.fps and self.spec.kind == "video") else 0.0
+        next_due = time.perf_counter()
+        last_ok = time.perf_counter()
+        while not self._stop.is_set():
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                if self.spec.kind == "video":
+                    if not self.loop:
+                        self.state = "stopped"
+                        return
+                    cap.release()  # reopen rather than seek: seeking is unreliable for some codecs
+                    cap = self._open()
+                    if cap is None or (self._seq == 0 and self.loops > 0):
+                        self._fail(f"video {self.spec.target!r} has no readable frames")
+                        return
+                    self.loops += 1
+                    continue
+                if time.perf_counter() - last_ok > self.stall_seconds:
+                    self._fail(f"camera {self.spec.index} stopped sending frames (unplugged?): reconnect it and retry")
+                    return
+                self._stop.wait(0.02)
+                continue
+            last_ok = time.perf_counter()
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            with self._lock:
+                self._seq += 1
+                self._frame = Frame(rgb, time.perf_counter(), False, self._seq)
+            if period:
+                next_due += period
+                delay = next_due - time.perf_counter()
+                if delay > 0:
+                    self._stop.wait(delay)
+                else:
+                    next_due = time.perf_counter()
+
+
+class StillImage:
+    """An image file as a source: the same frame every time (the loop's change check skips re-rendering)."""
+
+    def __init__(self, spec: SourceSpec):
+        self.spec = spec
+        self.image = read_rgb(spec.target)
+        self.state = "running"
+        self.error = ""
+        self._frame = Frame(self.image, time.perf_counter(), False, 1)
+
+    def latest(self) -> Frame:
+        return Frame(self._frame.image, time.perf_counter(), False, 1)
+
+    def start(self) -> StillImage:
+        return self
+
+    def stop(self, timeout: float = 0.0) -> bool:
+        return True
+
+    alive = False
+
+
+def read_video(path: str, max_frames: int | None = None):
+    """Every frame of a video file in order (for stream over a file: no frame dropped), as uint8 RGB."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise UserError(f"video {path!r} could not be opened: use an MP4, AVI, MKV or WebM file")
+    try:
+        n = 0
+        while max_frames is None or n < max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            n += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def video_fps(path: str, default: float = 30.0) -> float:
+    cap = cv2.VideoCapture(path)
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        cap.release()
+    return fps if 1 <= fps <= 240 else default
+
+
+def write_test_video(path: str | Path, frames: int = 12, size: int = 96, fps: float = 24.0) -> Path:
+    """A small mp4v video of a moving circle: stands in for a camera where there is none."""
+    path = Path(path)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
+    for i in range(frames):
+        img = np.full((size, size, 3), 235, np.uint8)
+        cx = int(size * (0.2 + 0.6 * i / max(frames - 1, 1)))
+        cv2.circle(img, (cx, size // 2), size // 5, (40, 80, 200), -1)
+        cv2.rectangle(img, (4, 4), (size - 5, size - 5), (0, 0, 0), 2)
+        writer.write(img)
+    writer.release()
+    return path

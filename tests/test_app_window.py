@@ -1,0 +1,235 @@
+"""The window (pytest-qt, offscreen): canvas, relay, output with a stand-in engine and a tiny real model,
+camera failure, recording, snapshot, settings, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from app.modelpick import Choice
+from app.settings import Persisted, open_settings
+from app.window import MainWindow, StartOptions
+from app.worker import Pipeline, wait_idle
+from models.live import FakeEngine, Frame
+from models.recorder import count_frames
+from models.sources import write_test_video
+
+
+class Recording(FakeEngine):
+    """The stand-in engine, remembering the frames it was given (by their top-left pixel)."""
+
+    def __init__(self, delay=0.0):
+        super().__init__(delay, size=64)
+        self.seen: list[int] = []
+
+    def step(self, frame):
+        self.seen.append(int(frame[0, 0, 0]))
+        return super().step(frame)
+
+
+def make_window(qtbot, tmp_path, loader=None, model="stand-in", source="sketch", adapter=None):
+    w = MainWindow(open_settings(str(tmp_path / "settings.ini")), loader)
+    w.snapshot_dir = w.video_dir = tmp_path
+    qtbot.addWidget(w)
+    w.resize(1100, 700)
+    w.show()
+    w.start(StartOptions(Choice(model, adapter), source, "a test", 64))
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None, timeout=60000)
+    return w
+
+
+def draw(canvas, points):
+    canvas.stroke_to(QPointF(*points[0]), start=True)
+    for p in points[1:]:
+        canvas.stroke_to(QPointF(*p))
+    canvas.end_stroke()
+
+
+def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
+    from app.canvas import SketchCanvas
+
+    c = SketchCanvas(128)
+    qtbot.addWidget(c)
+    blank = c.frame()
+    assert blank.shape == (128, 128, 3) and blank.min() == 255
+    with qtbot.waitSignal(c.changed):
+        draw(c, [(10, 10), (100, 100)])
+    drawn = c.frame()
+    assert drawn.min() == 0 and (drawn < 128).sum() > 100
+    c.eraser = True
+    draw(c, [(10, 10), (100, 100)])
+    assert c.frame().min() > 0  # erased
+    assert c.undo() and np.array_equal(c.frame(), drawn)
+    assert c.undo() and np.array_equal(c.frame(), blank)
+    assert c.redo() and np.array_equal(c.frame(), drawn)
+    c.clear()
+    assert c.frame().min() == 255
+    c.set_drawing(np.zeros((50, 80, 3), np.uint8))
+    assert c.frame().max() == 0
+
+
+def test_relay_delivers_only_the_newest_while_busy(qtbot):
+    engine = Recording(delay=0.3)
+    p = Pipeline(lambda *a: engine)
+    from app.worker import LoadRequest
+
+    p.load(LoadRequest("stand-in"))
+    qtbot.waitUntil(lambda: p.worker.loop is not None, timeout=5000)
+    frames = [Frame(np.full((64, 64, 3), v, np.uint8), time.perf_counter(), True) for v in (10, 20, 30, 40)]
+    assert p.offer(frames[0])  # idle: sent
+    assert not any(p.offer(f) for f in frames[1:])  # busy: kept, newest wins
+    assert wait_idle(p, 10)
+    assert engine.seen == [10, 40] and p.relay.dropped == 2
+    assert p.stop()
+
+
+def test_window_with_stand_in_engine(qtbot, tmp_path):
+    engine = Recording()
+    w = make_window(qtbot, tmp_path, lambda *a: engine)
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=5000)
+    first = w.last_result.output.copy()
+    n = engine.steps
+    draw(w.canvas, [(50, 50), (400, 400), (60, 300)])
+    qtbot.waitUntil(lambda: engine.steps > n and wait_idle(w.pipeline, 5), timeout=5000)
+    assert not np.array_equal(w.last_result.output, first)  # the output follows the strokes
+    assert w.output.image is not None and w.output.image.width() == 64
+    w.panel.prompt.setText("a castle")  # applies on the next frame
+    qtbot.waitUntil(lambda: engine.prompt == "a castle" and wait_idle(w.pipeline, 5), timeout=5000)
+    w.panel.preset.setCurrentText("Watercolor")
+    qtbot.waitUntil(lambda: engine.prompt.startswith("a castle, watercolor"), timeout=5000)
+    w._update_overlay()
+    assert "fps" in w.output.overlay[0] and "latency" in w.output.overlay[0]
+    from app import actions
+
+    path = actions.snapshot(w)
+    assert path is not None and path.suffix == ".png" and path.stat().st_size > 0
+    w.close()
+
+
+def test_window_with_tiny_real_model(qtbot, tmp_path, tiny_base, tiny_controlnet):
+    w = make_window(qtbot, tmp_path, None, tiny_base, adapter=tiny_controlnet)
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60000)
+    assert w.pipeline.info["controlnet"] == tiny_controlnet and w.pipeline.info["size"] == 64
+    out = w.last_result.output
+    assert out.shape == (64, 64, 3) and out.std() > 1  # a real image, not a blank
+    draw(w.canvas, [(30, 30), (300, 200)])
+    qtbot.waitUntil(lambda: w.pipeline.frames >= 2, timeout=30000)
+    assert "cpu" in w.panel.readout.text()
+    w.close()
+    assert not w.pipeline.thread.isRunning()
+
+
+def test_video_source_and_recording(qtbot, tmp_path):
+    video = write_test_video(tmp_path / "clip.mp4", frames=8, size=64, fps=60)
+    engine = Recording()
+    w = make_window(qtbot, tmp_path, lambda *a: engine, source=f"video:{video}")
+    qtbot.waitUntil(lambda: engine.steps >= 3, timeout=10000)
+    assert w.feed.inset is not None  # the condition preview
+    w.panel.record_side.setChecked(True)
+    w.act_record.setChecked(True)
+    start = w.pipeline.frames
+    qtbot.waitUntil(lambda: w.pipeline.frames >= start + 12, timeout=10000)  # past a loop of the video
+    with qtbot.waitSignal(w.pipeline.recorded, timeout=5000) as rec:
+        w.act_record.setChecked(False)
+    path, frames = rec.args
+    assert frames >= 12 and count_frames(path) == frames
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 128  # side by side
+    cap.release()
+    assert w.capture.loops >= 1
+    w.close()
+
+
+def test_camera_failure_shows_message_and_retry(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64), source="camera:12")
+    qtbot.waitUntil(lambda: bool(w.feed.message), timeout=5000)
+    assert "camera 12" in w.feed.message and w.feed.retry_button.isVisible()
+    qtbot.mouseClick(w.feed.retry_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.capture is None or w.capture.state == "failed", timeout=5000)
+    assert w.feed.retry_button.isVisible()
+    w.set_source("sketch")  # the window keeps working
+    assert w.stack.currentWidget() is w.canvas_page
+    w.close()
+
+
+def test_shutdown_stops_everything_within_two_seconds(qtbot, tmp_path):
+    video = write_test_video(tmp_path / "clip.mp4", frames=8, size=64, fps=30)
+    before = threading.active_count()
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(0.4, size=64), source=f"video:{video}")
+    qtbot.waitUntil(lambda: w.pipeline.relay.busy, timeout=5000)  # a slow frame in flight
+    capture = w.capture
+    t0 = time.perf_counter()
+    w.close()
+    assert time.perf_counter() - t0 < 2.0
+    assert not w.pipeline.thread.isRunning() and not capture.alive
+    assert threading.active_count() <= before
+
+
+def test_settings_persist(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w.panel.prompt.setText("a lighthouse at dusk")
+    w.panel.seed.setValue(1234)
+    w.panel.strength.setValue(55)
+    w.panel.preset.setCurrentText("Anime")
+    w.set_view("output")
+    w.close()
+    saved = Persisted.load(open_settings(str(tmp_path / "settings.ini")))
+    assert (saved.prompt, saved.seed, saved.strength, saved.preset, saved.view) == ("a lighthouse at dusk", 1234, 0.55, "Anime", "output")
+    assert saved.model == "stand-in" and saved.source == "sketch" and saved.geometry
+    w2 = MainWindow(open_settings(str(tmp_path / "settings.ini")), lambda *a: FakeEngine(size=64))
+    qtbot.addWidget(w2)
+    assert w2.panel.prompt.text() == "a lighthouse at dusk" and w2.panel.seed.value() == 1234
+    assert not w2.stack.isVisibleTo(w2)  # output only
+    w2.shutdown()
+
+
+def test_load_failure_is_a_message(qtbot, tmp_path):
+    w = MainWindow(open_settings(str(tmp_path / "s.ini")))
+    qtbot.addWidget(w)
+    w.show()
+    w.start(StartOptions(Choice(str(tmp_path / "no-such-model")), "sketch", "x", 64))
+    qtbot.waitUntil(lambda: "neither" in w.output.message or "no-such-model" in w.output.message, timeout=30000)
+    qtbot.waitUntil(lambda: not w.busy_bar.isVisible(), timeout=5000)
+    w.close()
+
+
+def test_startup_choice_without_models(monkeypatch):
+    import app.modelpick as mp
+
+    monkeypatch.setattr(mp, "in_hub_cache", lambda *a: False)
+    monkeypatch.setattr(mp, "demo_available", lambda: (False, False))
+    c = mp.startup_choice(None, None)
+    assert c.model is None and "model folder" in c.notice and not c.offer_download  # HF_HUB_OFFLINE=1 in tests
+    monkeypatch.setattr(mp, "demo_available", lambda: (True, True))
+    c = mp.startup_choice(None, None)
+    assert (c.model, c.controlnet) == ("demo", "demo") and "not SDXS quality" in c.notice
+    monkeypatch.setattr(mp, "in_hub_cache", lambda *a: True)
+    assert mp.startup_choice(None, None).model == mp.SDXS
+    assert mp.startup_choice("x", "y", "saved").model == "x"
+    assert mp.startup_choice(None, None, "saved", "a").controlnet == "a"
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_download_progress_adapter(qtbot, cancel):
+    from app.worker import Cancelled, Worker, progress_class
+
+    w = Worker()
+    ev = threading.Event()
+    cls = progress_class(w, ev)
+    with qtbot.waitSignal(w.progress) as sig:
+        bar = cls(total=1000, desc="Downloading bytes")
+        if cancel:
+            ev.set()
+            with pytest.raises(Cancelled):
+                bar.update(10)
+            w.progress.emit("x", 0.0, 0.0)
+        else:
+            bar.update(250)
+    if not cancel:
+        assert sig.args == ["Downloading bytes", 250.0, 1000.0]
