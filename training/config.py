@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0  # seeds the adapter's fresh parts, batches, crops, noise and validation
     workers: int = 2  # data loader processes (0: load in the training process)
     device: str = "auto"  # auto, cpu or cuda (accelerate launch picks the GPU of each process)
+    threads: int = 0  # CPU threads for torch (0: torch's default)
 
 
 FLAGS = {  # field -> help text beyond the dataclass comment, where the flag needs an example
@@ -102,7 +103,7 @@ def check(cfg: TrainConfig) -> None:
     if not 0 <= cfg.caption_dropout <= 1:
         raise UserError(f"--caption-dropout {cfg.caption_dropout} must be between 0 and 1")
     for name in ("latent_weight", "pixel_weight", "lpips_weight", "feature_weight", "validate_every", "lr_warmup",
-                 "workers", "validation_images", "max_grad_norm"):
+                 "workers", "validation_images", "max_grad_norm", "threads"):
         if getattr(cfg, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must not be negative")
     if cfg.latent_weight + cfg.pixel_weight + cfg.lpips_weight + cfg.feature_weight <= 0:

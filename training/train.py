@@ -193,6 +193,8 @@ def train(cfg: TrainConfig) -> int:
     # 2. accelerator, frozen base, adapter, optimizer
     from accelerate.utils import set_seed
 
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     accelerator = make_accelerator(cfg)
     set_seed(cfg.seed)
     out = Path(cfg.out)
