@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMessageBox, QSlider, QToolButton, QVBoxLayout, QWidget
 
+from app.modelpick import SDXS, SDXS_SKETCH, Choice, DownloadDialog
 from models.errors import UserError
 
 if TYPE_CHECKING:
@@ -119,12 +120,32 @@ def install(w: MainWindow) -> None:
     md.addAction(_act(w, "Use demo model", None, lambda: w.load("demo", "demo"), "The small built-in model"))
     h = m.addMenu("&Help")
     h.addAction(_act(w, "Keyboard shortcuts", "F1", lambda: show_shortcuts(w)))
+    style = w.style()
+    for act, icon in ((w.act_pause, "SP_MediaPause"), (w.act_snapshot, "SP_DialogSaveButton"), (w.act_full, "SP_TitleBarMaxButton")):
+        act.setIcon(style.standardIcon(getattr(style.StandardPixmap, icon)))
+    w.act_record.setIcon(record_icon())
     tb = w.addToolBar("Main")
     tb.setObjectName("main-toolbar")
     tb.setMovable(False)
+    tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     tb.addActions([w.act_pause, w.act_snapshot, w.act_record])
     tb.addSeparator()
     tb.addActions([w.act_side, w.act_output, w.act_full])
+
+
+def record_icon():
+    """A red dot, the universal record sign."""
+    from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+
+    pix = QPixmap(32, 32)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(QColor(220, 40, 40))
+    p.setPen(QColor(120, 20, 20))
+    p.drawEllipse(5, 5, 22, 22)
+    p.end()
+    return QIcon(pix)
 
 
 def set_eraser(w: MainWindow, on: bool) -> None:
@@ -213,12 +234,56 @@ def pick(w: MainWindow, combo) -> None:
 
 
 def download_sdxs(w: MainWindow) -> None:
-    from app.modelpick import SDXS, SDXS_SKETCH, hub_offline
+    from app.modelpick import hub_offline
 
     if hub_offline():
         w.show_error("HF_HUB_OFFLINE is set: unset it to download SDXS, or open a model folder")
         return
-    w.download(SDXS, SDXS_SKETCH)
+    download(w, SDXS, SDXS_SKETCH)
+
+
+def ask_download(w: MainWindow, fallback: Choice) -> bool:
+    """Offer to download SDXS; True when the download started."""
+    other = "the small demo model" if fallback.model == "demo" else "no model (choose a folder later)"
+    answer = QMessageBox.question(
+        w, "Download SDXS?",
+        f"SDXS ({SDXS} with its sketch adapter, about 3 GB) is not on this computer.\n\n"
+        f"Download it now from Hugging Face? Otherwise the window starts with {other}.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+    if answer != QMessageBox.StandardButton.Yes:
+        return False
+    w.fallback = fallback  # loaded instead if the download fails or is cancelled
+    download(w, SDXS, SDXS_SKETCH)
+    return True
+
+
+def download(w: MainWindow, model: str, controlnet: str | None) -> None:
+    w.download_dialog = DownloadDialog(model, w)
+    w.pipeline.progress.connect(w.download_dialog.on_progress)
+    w.download_dialog.cancelRequested.connect(w.pipeline.cancel)
+    w.download_dialog.show()
+    w.load(model, controlnet)
+
+
+def toggle_fullscreen(w: MainWindow) -> None:
+    """The output alone, full screen; on a second screen (a projector) when there is one."""
+    from PySide6.QtGui import QGuiApplication
+
+    from app.qimage import from_rgb
+    from app.views import OutputWindow
+
+    if w.fullscreen is not None:
+        w.fullscreen.close()
+        return
+    w.fullscreen = OutputWindow()
+    w.fullscreen.setWindowIcon(w.windowIcon())
+    w.fullscreen.closed.connect(w._fullscreen_closed)
+    if w.last_result is not None:
+        w.fullscreen.view.set_image(from_rgb(w.last_result.output))
+    mine = w.screen()
+    other = [s for s in QGuiApplication.screens() if s is not mine]
+    w.fullscreen.setGeometry((other[0] if other else mine).geometry())
+    w.fullscreen.showFullScreen()
 
 
 def show_shortcuts(w: MainWindow) -> None:

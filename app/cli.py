@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_after:
         QTimer.singleShot(int(args.exit_after * 1000), window.close)
     app.exec()
+    from app.worker import finish_all
+
+    finish_all()
     loop = window.pipeline.worker.loop
     frames = loop.frames if loop is not None else 0
     print(f"frames={frames} fps={loop.fps if loop is not None else 0.0:.2f}")

@@ -251,6 +251,11 @@ class ControlPanel(QScrollArea):
     def show_source(self, kind: str) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(kind)))
 
+    def set_feed_controls(self, on: bool) -> None:
+        """Camera, mirror and condition controls only matter for a camera, video or image source."""
+        for w in (self.mirror, self.condition, self.low, self.high, self.sigma):
+            w.setEnabled(on)
+
     def size_value(self) -> int | None:
         text = self.size.currentText().strip()
         return int(text) if text.isdigit() else None

@@ -79,8 +79,10 @@ class ImageView(QWidget):
         p.fillRect(r.adjusted(-2, -2, 2, 2), QColor(255, 255, 255, 200))
         p.drawImage(r, self.inset)
         if self.inset_label:
-            p.setPen(QColor(230, 230, 230))
-            p.drawText(QRectF(r.x(), r.y() - 20, r.width(), 18), Qt.AlignmentFlag.AlignRight, self.inset_label)
+            label = QRectF(r.x(), r.bottom() - 18, r.width(), 18)
+            p.fillRect(label, QColor(0, 0, 0, 150))
+            p.setPen(QColor(235, 235, 235))
+            p.drawText(label, Qt.AlignmentFlag.AlignCenter, self.inset_label)
 
     def _draw_message(self, p: QPainter) -> None:
         r = self.rect().adjusted(24, 0, -24, 0)

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon
+from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QSplitter,
     QStackedWidget,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app import actions
 from app.canvas import SketchCanvas
-from app.modelpick import SDXS, SDXS_SKETCH, Choice, DownloadDialog, notice_for
+from app.modelpick import Choice, DownloadDialog, notice_for
 from app.panel import ControlPanel
 from app.qimage import from_rgb
 from app.settings import Persisted, bytes_hex, hex_bytes, remember
@@ -67,6 +66,7 @@ class MainWindow(QMainWindow):
         self.loaded_model: str | None = None
         self.fullscreen: OutputWindow | None = None
         self.download_dialog: DownloadDialog | None = None
+        self.fallback: Choice | None = None  # what to load when the offered SDXS download fails
         self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
         self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
         self._build()
@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.stack)
         self.splitter.addWidget(self.output)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([450, 450])
         self.panel = ControlPanel()
         self.banner = QLabel()
         self.banner.setWordWrap(True)
@@ -159,32 +160,12 @@ class MainWindow(QMainWindow):
             self.set_source("sketch")
         choice = opts.choice
         self.set_notice(choice.notice)
-        if choice.offer_download and self.ask_download(choice):
+        if choice.offer_download and actions.ask_download(self, choice):
             return
         if choice.model:
             self.load(choice.model, choice.controlnet)
         else:
             self.output.set_message(choice.notice)
-
-    def ask_download(self, fallback: Choice) -> bool:
-        """Offer to download SDXS; True when the download started."""
-        other = "the small demo model" if fallback.model == "demo" else "no model (choose a folder later)"
-        answer = QMessageBox.question(
-            self, "Download SDXS?",
-            f"SDXS ({SDXS} with its sketch adapter, about 2.5 GB) is not on this computer.\n\n"
-            f"Download it now from Hugging Face? Otherwise the window starts with {other}.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
-        self.download(SDXS, SDXS_SKETCH)
-        return True
-
-    def download(self, model: str, controlnet: str | None) -> None:
-        self.download_dialog = DownloadDialog(model, self)
-        self.pipeline.progress.connect(self.download_dialog.on_progress)
-        self.download_dialog.cancelRequested.connect(self.pipeline.cancel)
-        self.download_dialog.show()
-        self.load(model, controlnet)
 
     # ---- models -------------------------------------------------------------------------------------
 
@@ -231,6 +212,10 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_failed(self, text: str) -> None:
         self.show_error(text)
+        fallback, self.fallback = self.fallback, None
+        if fallback is not None and fallback.model and self.loaded_model is None:  # the offered download failed
+            self.set_notice(f"{text} Using the demo model instead. " + fallback.notice)
+            self.load(fallback.model, fallback.controlnet)
 
     def show_error(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
@@ -259,6 +244,7 @@ class MainWindow(QMainWindow):
         self.stop_capture()
         self.source_spec = str(parsed)
         self.panel.show_source(parsed.kind)
+        self.panel.set_feed_controls(parsed.kind != "sketch")
         self.feed.set_failed("")
         self.feed.inset = None
         if parsed.kind == "sketch":
@@ -338,7 +324,7 @@ class MainWindow(QMainWindow):
             self.fullscreen.view.set_image(image)
         if self.source_spec != "sketch":
             self.feed.inset = from_rgb(result.condition)
-            self.feed.inset_label = "condition"
+            self.feed.inset_label = "condition (adapter input)"
         self.result_timings = result.timings
 
     @property
@@ -384,20 +370,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def toggle_fullscreen(self) -> None:
-        if self.fullscreen is not None:
-            self.fullscreen.close()
-            return
-        self.fullscreen = OutputWindow()
-        self.fullscreen.setWindowIcon(self.windowIcon())
-        self.fullscreen.closed.connect(self._fullscreen_closed)
-        if self.last_result is not None:
-            self.fullscreen.view.set_image(from_rgb(self.last_result.output))
-        screens = QGuiApplication.screens()
-        mine = self.screen()
-        other = [s for s in screens if s is not mine]
-        target = other[0] if other else mine  # a second screen (a projector) when there is one
-        self.fullscreen.setGeometry(target.geometry())
-        self.fullscreen.showFullScreen()
+        actions.toggle_fullscreen(self)
 
     @Slot()
     def _fullscreen_closed(self) -> None:

@@ -19,6 +19,15 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from models.errors import UserError
 from models.live import Frame, LiveLoop, LiveSettings, Loader, real_loader
 
+_UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
+
+
+def finish_all(timeout_ms: int = 120000) -> None:
+    """At exit: wait for threads still finishing a model load, then finalize their recordings."""
+    for p in _UNFINISHED:
+        if p.thread.wait(timeout_ms):
+            p.worker.stop_recording()
+
 
 class Cancelled(Exception):
     """Raised inside a download's progress callback when the user presses Cancel."""
@@ -243,6 +252,8 @@ class Pipeline(QObject):
         ended = self.thread.wait(timeout_ms)
         if ended:
             self.worker.stop_recording()  # its thread has ended, so calling it here is safe
+        else:  # a model load cannot be interrupted: keep the thread object alive until it ends
+            _UNFINISHED.append(self)
         return ended
 
     @Slot(object)
