@@ -202,3 +202,18 @@ def test_bad_arguments_give_one_line_errors(args, message, tiny_base, tmp_path):
     assert "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_evaluate_compares_trained_with_scale_zero(straight_run, tiny_base, tmp_path):
+    from training.evaluate import main
+
+    data, out = straight_run
+    report = tmp_path / "eval.json"
+    assert main(["--base", tiny_base, "--adapter", str(out / "adapter"), "--data", str(data), "--device", "cpu",
+                 "--limit", "2", "--json", str(report), "--grid", str(tmp_path / "grid.png")]) == 0
+    result = json.loads(report.read_text())
+    assert result["images"] == 2 and result["condition"] == "canny"
+    for name in ("trained", "untrained"):
+        assert set(result[name]) == {"edge_f1", "edge_f1_target", "psnr", "ssim"}
+    assert result["trained"] != result["untrained"]  # the adapter changed the output
+    assert cv2.imread(str(tmp_path / "grid.png")).shape[:2] == (2 * 64, 4 * 64 + 3 * 4)

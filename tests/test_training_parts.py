@@ -163,3 +163,27 @@ def test_objective_x0_matches_the_engine(base):
         image = obj.decode(x0)
     ours = ((image[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
     assert np.abs(ours.astype(int) - expected).max() <= 1
+
+
+def test_metrics_reward_agreement():
+    from training.evaluate import edge_f1, psnr, ssim
+
+    img = np.full((64, 64, 3), 255, np.uint8)
+    cv2.rectangle(img, (16, 16), (48, 48), (0, 0, 0), 2)
+    shifted = np.roll(img, 1, axis=1)  # within the 2 px tolerance
+    elsewhere = np.full_like(img, 255)
+    cv2.circle(elsewhere, (20, 44), 10, (0, 0, 0), 2)
+    assert edge_f1(img, img) == 1.0 and edge_f1(shifted, img) > 0.9 and edge_f1(elsewhere, img) < 0.3
+    assert psnr(img, img) == float("inf") and psnr(shifted, img) > psnr(elsewhere, img)
+    assert ssim(img, img) == pytest.approx(1.0) and ssim(shifted, img) > ssim(elsewhere, img)
+
+
+def test_adapter_condition_names_the_live_extractor():
+    from training.config import TrainConfig, check
+    from training.train import adapter_info
+
+    cfg = TrainConfig("b", "d", "/tmp/nowhere-sdxs", condition="paired", adapter_condition="sketch")
+    check(cfg)
+    assert adapter_info(cfg, 7).condition == "sketch"
+    with pytest.raises(UserError, match="adapter-condition"):
+        check(TrainConfig("b", "d", "/tmp/nowhere-sdxs", adapter_condition="depth"))

@@ -17,6 +17,7 @@ class TrainConfig:
     data: str  # training images (see training/data.py for the layouts)
     out: str  # output folder: checkpoints/, validation/, logs/, train_log.jsonl, adapter/
     condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur or paired
+    adapter_condition: str | None = None  # the extractor adapter.json names for live input (default: --condition; for paired data the one your conditions resemble)
     polarity: str = "black_on_white"  # how lines are drawn in the conditions (built-in extractors draw black on white)
     adapter: str = "full"  # full (the UNet's encoder + a mid block) or light (no attention, slimmer)
     resolution: int = 512  # training crop size in pixels, a multiple of 8
@@ -108,6 +109,8 @@ def check(cfg: TrainConfig) -> None:
             raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must not be negative")
     if cfg.latent_weight + cfg.pixel_weight + cfg.lpips_weight + cfg.feature_weight <= 0:
         raise UserError("all loss weights are 0: give --latent-weight or --pixel-weight a positive value")
+    if cfg.adapter_condition is not None and cfg.adapter_condition not in CONDITIONS:
+        raise UserError(f"--adapter-condition {cfg.adapter_condition!r}: use one of {', '.join(CONDITIONS)}")
     if cfg.device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device {cfg.device!r}: use auto, cpu or cuda")
     out = Path(cfg.out).expanduser()

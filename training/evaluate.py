@@ -5,7 +5,8 @@
 For every image: the condition is made as in training (the extractor named in adapter.json), then the
 engine renders it twice with the same noise: with the adapter (control scale 1) and without it (scale 0,
 which is exactly what the untrained adapter gives: diffusers zero-initialises its output convolutions).
-  edge F1   Canny edges of the output vs Canny edges of the target, matched within 2 px (precision/recall)
+  edge F1   Canny edges of the output vs Canny edges of the condition, matched within 2 px (precision/recall)
+  edge F1 (target)  the same against the target's edges
   PSNR      to the target, in dB
   SSIM      to the target (grey, 11 px Gaussian window, the usual constants)
 """
@@ -61,8 +62,9 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(s.mean())
 
 
-def metrics(output: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    return {"edge_f1": edge_f1(output, target), "psnr": psnr(output, target), "ssim": ssim(output, target)}
+def metrics(output: np.ndarray, target: np.ndarray, condition: np.ndarray) -> dict[str, float]:
+    return {"edge_f1": edge_f1(output, condition), "edge_f1_target": edge_f1(output, target),
+            "psnr": psnr(output, target), "ssim": ssim(output, target)}
 
 
 def evaluate(engine, examples: list[dict], seed: int = 0, scale: float = 1.0) -> tuple[dict, list[tuple]]:
@@ -71,8 +73,8 @@ def evaluate(engine, examples: list[dict], seed: int = 0, scale: float = 1.0) ->
 
     trained = render(engine, examples, engine.size, seed, scale)
     untrained = render(engine, examples, engine.size, seed, 0.0)
-    rows = {"trained": [metrics(o, ex["image"]) for o, ex in zip(trained, examples)],
-            "untrained": [metrics(o, ex["image"]) for o, ex in zip(untrained, examples)]}
+    rows = {"trained": [metrics(o, ex["image"], ex["condition"]) for o, ex in zip(trained, examples)],
+            "untrained": [metrics(o, ex["image"], ex["condition"]) for o, ex in zip(untrained, examples)]}
     means = {name: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for name, rs in rows.items()}
     return means, list(zip(examples, untrained, trained))
 
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", required=True, help="base model folder, hub id or demo")
     p.add_argument("--adapter", required=True, help="the trained adapter folder (with adapter.json)")
     p.add_argument("--data", required=True, help="held-out images, laid out as for training")
+    p.add_argument("--condition", default=None, help="how to make conditions from --data (default: adapter.json's; paired reads conditions/)")
     p.add_argument("--size", type=int, default=None, help="pixels (default: the adapter's training resolution)")
     p.add_argument("--limit", type=int, default=32, help="evaluate at most this many images (default 32)")
     p.add_argument("--scale", type=float, default=1.0, help="control scale of the trained run (default 1)")
@@ -115,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
 
     info = AdapterInfo.read(Path(args.adapter))
     size = args.size or info.resolution
-    found = scan(args.data, info.condition)
-    data = TrainData(found.samples, info.condition, size)
+    condition = args.condition or info.condition
+    found = scan(args.data, condition)
+    data = TrainData(found.samples, condition, size)
     examples = [ex for i in range(len(data)) if (ex := data.load(i, None)) is not None][: args.limit]
     if not examples:
         raise UserError(f"--data {args.data!r}: no image decodes")
@@ -133,12 +137,12 @@ def run(args: argparse.Namespace) -> int:
     engine.set_size(size)
     means, images = evaluate(engine, examples, args.seed, args.scale)
     result = {"base": args.base, "adapter": args.adapter, "data": args.data, "images": len(examples), "size": size,
-              "condition": info.condition, "scale": args.scale, **means}
-    print(f"{len(examples)} held-out images at {size} px, condition {info.condition}")
-    print(f"{'':10s} {'edge F1':>8s} {'PSNR dB':>8s} {'SSIM':>6s}")
+              "condition": condition, "scale": args.scale, **means}
+    print(f"{len(examples)} held-out images at {size} px, condition {condition}")
+    print(f"{'':10s} {'edge F1 (cond)':>14s} {'edge F1 (target)':>16s} {'PSNR dB':>8s} {'SSIM':>6s}")
     for name in ("untrained", "trained"):
         m = means[name]
-        print(f"{name:10s} {m['edge_f1']:8.3f} {m['psnr']:8.2f} {m['ssim']:6.3f}")
+        print(f"{name:10s} {m['edge_f1']:14.3f} {m['edge_f1_target']:16.3f} {m['psnr']:8.2f} {m['ssim']:6.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if args.grid:

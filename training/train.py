@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def noise_for(cfg: TrainConfig, micro: int, rank: int, shape: tuple) -> torch.Te
 
 def adapter_info(cfg: TrainConfig, step: int) -> AdapterInfo:
     extra = {"adapter": cfg.adapter, "steps_trained": step, "training": asdict(cfg)}
-    return AdapterInfo(condition=cfg.condition, polarity=cfg.polarity, resolution=cfg.resolution, base_model=cfg.base, extra=extra)
+    return AdapterInfo(condition=cfg.adapter_condition or cfg.condition, polarity=cfg.polarity, resolution=cfg.resolution, base_model=cfg.base, extra=extra)
 
 
 def save_adapter(net: torch.nn.Module, info: AdapterInfo, folder: Path) -> Path:
@@ -196,6 +196,7 @@ def train(cfg: TrainConfig) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     accelerator = make_accelerator(cfg)
+    cfg = replace(cfg, mixed_precision=accelerator.mixed_precision)  # what accelerate chose, for adapter.json
     set_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

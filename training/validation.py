@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,15 @@ DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float
 
 def engine_for(base: BaseModel, net: Any, info: AdapterInfo, device: torch.device, dtype: torch.dtype):
     """An Engine over the (shared, frozen) base and a copy of the adapter being trained: the engine makes
-    what it is given frozen, channels-last and of its dtype, which the training copy must not become."""
+    what it is given frozen, channels-last and of its dtype, which the training copy must not become. The
+    copy is rebuilt from config and weights, leaving behind accelerate's autocast and fp32-output wrappers."""
+    from diffusers import ControlNetModel
+
     from models.engine import Engine
 
-    frozen = copy.deepcopy(net).to(device)
+    frozen = ControlNetModel.from_config(net.config)
+    frozen.load_state_dict(net.state_dict())
+    frozen.to(device)
     return Engine(base, str(device), DTYPE_NAMES[dtype], Adapter(frozen, info, Path("."), "training"))
 
 
