@@ -60,18 +60,18 @@ def canvas_page(w: MainWindow) -> QWidget:
     w.brush_slider = QSlider(Qt.Orientation.Horizontal)
     w.brush_slider.setRange(1, 60)
     w.brush_slider.setValue(int(c.brush))
-    w.brush_slider.setMinimumWidth(70)
-    w.brush_slider.setMaximumWidth(120)
+    w.brush_slider.setMinimumWidth(50)
+    w.brush_slider.setMaximumWidth(110)
     w.brush_slider.setToolTip("Brush size ([ and ])")
     w.brush_slider.valueChanged.connect(lambda v: c.set_brush(v))
     row.addWidget(QLabel("Size"))
     row.addWidget(w.brush_slider)
-    button("Undo", "Undo (Ctrl+Z)", c.undo)
-    button("Redo", "Redo (Ctrl+Shift+Z)", c.redo)
+    button("\u21b6", "Undo (Ctrl+Z)", c.undo)
+    button("\u21b7", "Redo (Ctrl+Shift+Z)", c.redo)
     button("Clear", "Clear the sketch (Ctrl+Backspace)", c.clear)
-    button("Trace...", "Show an image faintly under the sketch to trace over it (Ctrl+O)", lambda: load_image(w, trace=True))
-    button("Load...", "Use an image as the sketch itself", lambda: load_image(w, trace=False))
-    button("Save...", "Save the sketch as PNG", lambda: save_sketch(w))
+    button("Trace", "Show an image faintly under the sketch to trace over it (Ctrl+O)", lambda: load_image(w, trace=True))
+    button("Load", "Use an image as the sketch itself", lambda: load_image(w, trace=False))
+    button("Save", "Save the sketch as PNG (Ctrl+Shift+S)", lambda: save_sketch(w))
     row.addStretch(1)
     col.addLayout(row)
     col.addWidget(c, 1)
@@ -95,6 +95,7 @@ def install(w: MainWindow) -> None:
     e.addAction(_act(w, "Undo", "Ctrl+Z", c.undo))
     e.addAction(_act(w, "Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], c.redo))
     e.addAction(_act(w, "Clear sketch", "Ctrl+Backspace", c.clear))
+    e.addAction(_act(w, "Remove tracing image", None, lambda: c.set_trace(None), "Hide the picture under the sketch"))
     e.addSeparator()
     e.addAction(_act(w, "Brush", "B", lambda: w.brush_button.setChecked(True)))
     e.addAction(_act(w, "Eraser", "E", lambda: w.eraser_button.setChecked(True)))
@@ -178,6 +179,24 @@ def load_image(w: MainWindow, trace: bool) -> None:
         w.canvas.set_trace(img)
     else:
         w.canvas.set_drawing(img)
+
+
+def open_path(w: MainWindow, path: str) -> None:
+    """A dropped file: a video becomes the source; an image is traced on the canvas, or becomes the source
+    when a camera, video or image is the source."""
+    from models.imageio import read_rgb
+    from models.sources import VIDEO_EXTS
+
+    try:
+        if Path(path).suffix.lower() in VIDEO_EXTS:
+            w.set_source(f"video:{path}")
+        elif w.source_spec == "sketch":
+            w.canvas.set_trace(read_rgb(path))
+            w.statusBar().showMessage(f"Tracing {Path(path).name} (Edit > Remove tracing image hides it)", 8000)
+        else:
+            w.set_source(f"image:{path}")
+    except UserError as e:
+        w.show_error(str(e))
 
 
 def save_sketch(w: MainWindow) -> None:
@@ -284,6 +303,25 @@ def toggle_fullscreen(w: MainWindow) -> None:
     other = [s for s in QGuiApplication.screens() if s is not mine]
     w.fullscreen.setGeometry((other[0] if other else mine).geometry())
     w.fullscreen.showFullScreen()
+
+
+def overlay_lines(w: MainWindow) -> list[str]:
+    """FPS, end-to-end latency, engine time (by stage when profiling), device, recording and pause state."""
+    lines = []
+    if w.last_result is not None:
+        t = w.last_result.timings
+        fps = f"{w.fps:5.1f}" if w.fps else "   --"
+        lines.append(f"{fps} fps   latency {w.latency_ms:4.0f} ms")
+        stages = " ".join(f"{k} {t[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if t.get(k))
+        lines.append(f"engine {t.get('total', 0):.0f} ms" + (f"  ({stages})" if w.panel.profile.isChecked() else ""))
+    info = w.pipeline.info
+    if info:
+        lines.append(f"{info['device']} {info['dtype']} {info['size']} px  seed {w.panel.seed.value()}")
+    if w.pipeline.recording:
+        lines.append("● REC")
+    if w.paused:
+        lines.append("PAUSED")
+    return lines
 
 
 def show_shortcuts(w: MainWindow) -> None:

@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self.saved = Persisted.load(qsettings)
         self.setWindowTitle("SDXS Live")
         self.setWindowIcon(QIcon(str(ICON)))
+        self.setAcceptDrops(True)
         self.pipeline = Pipeline(loader, self)
         self.capture = None  # models.sources.Capture or StillImage while a feed is the source
         self.source_spec = "sketch"
@@ -101,7 +102,8 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.stack)
         self.splitter.addWidget(self.output)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([450, 450])
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
         self.panel = ControlPanel()
         self.banner = QLabel()
         self.banner.setWordWrap(True)
@@ -334,20 +336,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _update_overlay(self) -> None:
-        lines = []
-        if self.last_result is not None:
-            t = self.last_result.timings
-            lines.append(f"{self.fps:5.1f} fps   latency {self.latency_ms:4.0f} ms")
-            stages = " ".join(f"{k} {t[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if t.get(k))
-            lines.append(f"engine {t.get('total', 0):.0f} ms" + (f"  ({stages})" if self.panel.profile.isChecked() else ""))
-        info = self.pipeline.info
-        if info:
-            lines.append(f"{info['device']} {info['dtype']} {info['size']} px  seed {self.panel.seed.value()}")
-        if self.pipeline.recording:
-            lines.append("● REC")
-        if self.paused:
-            lines.append("PAUSED")
-        self.output.overlay = lines
+        self.output.overlay = actions.overlay_lines(self)
         self.output.update()
 
     @Slot(bool)
@@ -375,6 +364,17 @@ class MainWindow(QMainWindow):
     @Slot()
     def _fullscreen_closed(self) -> None:
         self.fullscreen = None
+
+    # ---- drag and drop: an image to trace (or as the source), a video to play ----------------------
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            actions.open_path(self, urls[0])
+            e.acceptProposedAction()
 
     # ---- shutdown -----------------------------------------------------------------------------------
 

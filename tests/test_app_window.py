@@ -263,3 +263,33 @@ def test_void_qt_calls_do_not_drain_none():
     for _ in range(20000):  # each returned None without a reference in shiboken6 6.12 on Python 3.11
         app.processEvents()
     assert sys.version_info >= (3, 12) or sys.getrefcount(None) > 1 << 59
+
+
+def test_pause_fullscreen_and_trace(qtbot, tmp_path):
+    engine = Recording()
+    w = make_window(qtbot, tmp_path, lambda *a: engine)
+    qtbot.waitUntil(lambda: w.last_result is not None and wait_idle(w.pipeline, 5), timeout=5000)
+    w.act_pause.setChecked(True)
+    n = engine.steps
+    draw(w.canvas, [(10, 10), (200, 300)])
+    assert wait_idle(w.pipeline, 5) and engine.steps == n and w.output.message == "Paused"
+    w.act_pause.setChecked(False)  # resuming renders what was drawn meanwhile
+    qtbot.waitUntil(lambda: engine.steps == n + 1, timeout=5000)
+    w.act_full.trigger()
+    assert w.fullscreen is not None and w.fullscreen.isVisible() and w.fullscreen.view.image is not None
+    qtbot.keyClick(w.fullscreen, Qt.Key.Key_Escape)
+    assert w.fullscreen is None
+    before = w.canvas.frame()
+    w.canvas.set_trace(np.zeros((40, 40, 3), np.uint8))
+    assert np.array_equal(w.canvas.frame(), before)  # the tracing picture is shown, not sent
+    from app import actions
+    from models.imageio import write_rgb
+
+    write_rgb(tmp_path / "photo.png", np.full((30, 30, 3), 90, np.uint8))
+    actions.open_path(w, str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
+    assert w.canvas.trace is not None and w.source_spec == "sketch"
+    actions.open_path(w, str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
+    assert w.source_spec.startswith("video:") and w.stack.currentWidget() is w.feed
+    w.set_view("output")
+    assert not w.stack.isVisible() and w.act_output.isChecked()
+    w.close()
