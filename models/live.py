@@ -209,14 +209,15 @@ class LiveLoop:
     def apply(self, settings: LiveSettings) -> None:
         """Store new settings; the engine picks them up now (cheap: cached prompt, noise per seed)."""
         e = self.engine
-        if settings.size is not None and settings.size != e.size:
-            e.set_size(settings.size)
         e.set_prompt(settings.prompt)
         e.set_seed(settings.seed)
         e.control_scale = float(settings.strength)
         e.profile = bool(settings.profile)
         self.detector.threshold = settings.threshold
         self.settings = replace(settings, condition=replace(settings.condition))
+        size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # None: the model's own
+        if size and size != e.size:
+            e.set_size(size)  # last: a bad size raises after everything else was applied
 
     def set_adapter(self, adapter: Any) -> None:
         self.engine.set_adapter(adapter)
