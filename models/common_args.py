@@ -12,6 +12,9 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default auto)")
+    p.add_argument("--fast", default="auto", choices=("auto", "eager", "fused", "graphs", "compile"),
+                   help="per-frame path: auto (graphs on a GPU, eager on a CPU), eager, fused, graphs (CUDA graphs), "
+                   "compile (torch.compile + CUDA graphs; the first run compiles for minutes, later runs read the cache)")
 
 
 def quiet_libraries() -> None:

@@ -94,6 +94,8 @@ class Engine:
         self._seed = 0
         self._size = base.native_size
         self._noise_key: tuple[int, int] | None = None
+        self.fast = "eager"
+        self._fast_path = None
         self.set_adapter(adapter)
 
     @classmethod
@@ -115,6 +117,32 @@ class Engine:
         self.adapter = adapter
         self.controlnet = self._place(adapter.net) if adapter else None
         self._invert = bool(adapter) and adapter.info.polarity == "white_on_black"
+        if self._fast_path is not None:  # a new network needs new compiled code and graphs
+            self.set_fast(self.fast)
+
+    def set_fast(self, mode: str = "auto", backend: str = "inductor") -> str:
+        """Pick the per-frame path (models.fast): auto, eager, fused, graphs or compile. Returns the mode used."""
+        from models.fast import FastPath, default_mode
+
+        mode = default_mode(self.device) if mode == "auto" else mode
+        self._fast_path = None if mode == "eager" else FastPath(self, mode, backend)
+        self.fast = mode
+        return mode
+
+    def warm_up(self, frame: np.ndarray | None = None) -> None:
+        """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick.
+        Falls back to the eager recipe, with a logged warning, if the fast path fails on this machine."""
+        frame = np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame
+        try:
+            self.step(frame)
+        except Exception as exc:  # compilers and graph capture fail in many ways; the plain recipe still works
+            if self.fast == "eager":
+                raise
+            import logging
+
+            logging.getLogger("sdxs.fast").warning("fast path %s failed (%s); using the eager recipe", self.fast, exc)
+            self.set_fast("eager")
+            self.step(frame)
 
     @torch.inference_mode()
     def set_prompt(self, prompt: str) -> None:
@@ -159,7 +187,7 @@ class Engine:
 
     # ---- per frame ----------------------------------------------------------------------------------
 
-    def _lap(self, t0: float) -> float:
+    def _lap(self) -> float:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter()
@@ -170,6 +198,11 @@ class Engine:
         if self._embeds is None:
             self.set_prompt("")
         self._noise()
+        if self._fast_path is not None:
+            t0 = time.perf_counter()
+            out = self._fast_path.step(frame)
+            self.timings = Timings(total=1000 * (time.perf_counter() - t0), extra={"fast": self.fast})
+            return out
         prof = self.profile
         t0 = time.perf_counter()
 
@@ -180,7 +213,7 @@ class Engine:
             img = fit_square(frame, self._size)
             cond = torch.from_numpy(img).to(self.device).permute(2, 0, 1)[None].to(self.dtype) / 255
             cond = (1 - cond if self._invert else cond).contiguous(memory_format=torch.channels_last)
-        t1 = self._lap(t0) if prof else t0
+        t1 = self._lap() if prof else t0
 
         # 2. ControlNet + UNet, one pass at the single timestep
         down = mid = None
@@ -193,12 +226,12 @@ class Engine:
             self._unet_in, self.timestep, encoder_hidden_states=self._embeds,
             down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False,
         )[0]
-        t2 = self._lap(t1) if prof else t1
+        t2 = self._lap() if prof else t1
 
         # 3. x0 from the model output (in fp32: the two terms nearly cancel), then the tiny decoder
         x0 = self._x0_noise + self.one_step.b * eps.float()
         image = self.vae.decode((x0 / self.vae_scale).to(self.dtype), return_dict=False)[0]
-        t3 = self._lap(t2) if prof else t2
+        t3 = self._lap() if prof else t2
 
         # 4. image out: [-1, 1] -> uint8 HWC, one copy back to the host
         out = ((image[0].float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
