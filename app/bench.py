@@ -33,6 +33,9 @@ def _app():
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
+    from app.cli import quiet_qt
+
+    quiet_qt()
     return QApplication.instance() or QApplication([sys.argv[0]])
 
 

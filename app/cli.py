@@ -53,6 +53,17 @@ def check(args: argparse.Namespace) -> None:
         raise UserError(f"unknown dtype {args.dtype!r}: use auto, float32, bfloat16 or float16")
 
 
+def quiet_qt() -> None:
+    """Drop the offscreen platform's notice that it cannot propagate size hints; keep every other message."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(mode, context, message: str) -> None:
+        if "propagateSizeHints" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
 def run(args: argparse.Namespace) -> int:
     check(args)
     if not has_display():
@@ -65,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from app.settings import APPLICATION, ORGANIZATION, Persisted, open_settings
     from app.window import MainWindow, StartOptions
 
+    quiet_qt()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
