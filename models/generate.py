@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     engine.set_seed(args.seed)
     engine.control_scale = args.control_scale
     engine.set_prompt(args.prompt)
+    if engine.set_fast(args.fast) != "eager":
+        print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...")
+        engine.warm_up(frame)
     out = write_rgb(args.out, engine.step(frame))
     print(f"wrote {out} ({engine.size}x{engine.size}, {engine.device.type} {str(engine.dtype).removeprefix('torch.')}, "
           f"{engine.timings.total:.0f} ms)")
