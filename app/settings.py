@@ -51,7 +51,7 @@ class Persisted:
     canny_low: int = 100  # canny thresholds
     canny_high: int = 200
     sigma: float = 6.0  # line-drawing filter softness
-    mirror: bool = True  # mirror the camera
+    mirror: bool = False  # flip camera and video frames left-right (a front camera as a mirror)
     brush: float = 6.0  # brush width in canvas pixels
     view: str = "side"  # side (source and output) or output (output only)
     overlay: bool = True  # show FPS and latency over the output
