@@ -37,8 +37,9 @@ class SourceSpec:
         return self.kind if self.kind == "sketch" else f"{self.kind}:{self.target}"
 
     @property
-    def index(self) -> int:
-        return int(self.target)
+    def index(self) -> int | str:
+        """The camera's index; a device path (or a file standing in for a camera in tests) stays a string."""
+        return int(self.target) if self.target.isdigit() else self.target
 
 
 def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:

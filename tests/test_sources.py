@@ -64,6 +64,15 @@ def test_camera_failure_is_a_message_not_a_crash():
     assert cap.stop() and time.perf_counter() - t0 < 5
 
 
+def test_unplugged_camera_mid_stream(video):
+    from models.sources import SourceSpec
+
+    cap = Capture(SourceSpec("camera", str(video)), stall_seconds=0.3).start()  # a file as the camera: it ends
+    assert wait(lambda: cap.state == "failed")
+    assert "stopped sending frames" in cap.error and cap.latest().seq == 6  # the frames before it went
+    assert not cap.alive
+
+
 def test_still_image(tmp_path, sketch_image):
     from models.imageio import write_rgb
 
