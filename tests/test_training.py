@@ -17,6 +17,15 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: these small models run several times faster so on a shared, busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_images(folder: Path, n: int = 5, seed: int = 0) -> Path:
     """Coloured discs on white with captions, plus one file that is not an image."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,7 +205,7 @@ def test_existing_checkpoints_need_resume(straight_run, tiny_base):
 def test_bad_arguments_give_one_line_errors(args, message, tiny_base, tmp_path):
     data = make_images(tmp_path / "data", n=1)
     argv = ["--base", tiny_base, "--data", str(data), "--out", str(tmp_path / "out"), *args]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "main.py", "train", *argv], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr

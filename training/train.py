@@ -165,7 +165,7 @@ def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
     return out
 
 
-def resume(accelerator: Any, cfg: TrainConfig, log: Log | None = None) -> int:
+def resume(accelerator: Any, cfg: TrainConfig) -> int:
     """Load the checkpoint --resume names (if any) into the prepared objects; returns its step."""
     path = checkpoints.resolve_resume(cfg.resume, Path(cfg.out) / "checkpoints")
     if path is None:
@@ -173,7 +173,11 @@ def resume(accelerator: Any, cfg: TrainConfig, log: Log | None = None) -> int:
             print(f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0")
         return 0
     step = checkpoints.read_step(path)
-    accelerator.load_state(str(path))
+    try:
+        accelerator.load_state(str(path))
+    except Exception as e:  # another adapter kind or base layout, or damaged files
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise UserError(f"checkpoint {path} does not fit this run ({why}): use the same --base and --adapter, or another --out") from None
     if accelerator.is_main_process:
         print(f"resumed from {path} at step {step}")
     return step
