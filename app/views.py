@@ -63,10 +63,15 @@ class ImageView(QWidget):
     def _draw_overlay(self, p: QPainter) -> None:
         font = QFont("monospace")
         font.setStyleHint(QFont.StyleHint.Monospace)
-        font.setPointSizeF(9.5)
-        p.setFont(font)
-        fm = p.fontMetrics()
-        w = max(fm.horizontalAdvance(line) for line in self.overlay) + 16
+        size = 9.5
+        while True:  # shrink the text until it fits a narrow pane
+            font.setPointSizeF(size)
+            p.setFont(font)
+            fm = p.fontMetrics()
+            w = max(fm.horizontalAdvance(line) for line in self.overlay) + 16
+            if w <= self.width() - 16 or size <= 6.5:
+                break
+            size -= 0.5
         h = fm.height() * len(self.overlay) + 10
         p.fillRect(QRectF(8, 8, w, h), QColor(0, 0, 0, 150))
         p.setPen(QColor(235, 235, 235))
@@ -82,7 +87,8 @@ class ImageView(QWidget):
             label = QRectF(r.x(), r.bottom() - 18, r.width(), 18)
             p.fillRect(label, QColor(0, 0, 0, 150))
             p.setPen(QColor(235, 235, 235))
-            p.drawText(label, Qt.AlignmentFlag.AlignCenter, self.inset_label)
+            text = p.fontMetrics().elidedText(self.inset_label, Qt.TextElideMode.ElideRight, int(r.width()) - 4)
+            p.drawText(label, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_message(self, p: QPainter) -> None:
         r = self.rect().adjusted(24, 0, -24, 0)

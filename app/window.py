@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
             self.fullscreen.view.set_image(image)
         if self.source_spec != "sketch":
             self.feed.inset = from_rgb(result.condition)
-            self.feed.inset_label = "condition (adapter input)"
+            self.feed.inset_label = "adapter input"
         self.result_timings = result.timings
 
     @property
