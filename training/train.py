@@ -150,7 +150,6 @@ class Log:
 
     def close(self) -> None:
         self.bar.close()
-        self.acc.end_training()
 
 
 def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
@@ -239,6 +238,7 @@ def train(cfg: TrainConfig) -> int:
         folder = save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), out / "adapter")
         print(f"adapter saved to {folder} after {step} steps ({len(state['skipped'])} unreadable images skipped)")
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # closes trackers and, in a multi-process run, the process group: last
     return code
 
 
@@ -288,6 +288,10 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
             if not accelerator.sync_gradients:
                 continue
             state["step"] = step = state["step"] + 1
+            if accelerator.num_processes > 1:  # log the mean over processes, not rank 0's share
+                keys = sorted(sums)
+                mean = accelerator.reduce(torch.tensor([sums[k] for k in keys], device=accelerator.device), "mean")
+                sums = dict(zip(keys, mean.tolist()))
             if not np.isfinite(sums["loss"]):
                 raise UserError(f"the loss became {sums['loss']} at step {step}: lower --lr or use --mixed-precision bf16")
             log.step(step, sums, schedule.get_last_lr()[0])

@@ -25,7 +25,8 @@ def engine_for(base: BaseModel, net: Any, info: AdapterInfo, device: torch.devic
     frozen = ControlNetModel.from_config(net.config)
     frozen.load_state_dict(net.state_dict())
     frozen.to(device)
-    return Engine(base, str(device), DTYPE_NAMES[dtype], Adapter(frozen, info, Path("."), "training"))
+    where = "cpu" if device.type == "cpu" else str(device)  # accelerate's multi-CPU runs say cpu:RANK
+    return Engine(base, where, DTYPE_NAMES[dtype], Adapter(frozen, info, Path("."), "training"))
 
 
 def render(engine: Any, examples: list[dict], size: int, seed: int = 0, scale: float = 1.0) -> list[np.ndarray]:
