@@ -118,6 +118,29 @@ def test_final_adapter_loads_in_diffusers_and_runs_in_the_engine(straight_run, t
     assert load_adapter(str(folder)).info.condition == "canny"
 
 
+def test_final_adapter_runs_in_the_diffusers_controlnet_pipeline_as_in_our_engine(straight_run, tiny_base):
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+    from PIL import Image
+
+    from models.engine import Engine
+
+    _, out = straight_run
+    frame = np.full((64, 64, 3), 255, np.uint8)
+    cv2.rectangle(frame, (12, 12), (50, 40), (0, 0, 0), 2)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(
+        tiny_base, controlnet=ControlNetModel.from_pretrained(out / "adapter"), safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe("a disc", image=Image.fromarray(frame), num_inference_steps=1, guidance_scale=0, height=64, width=64,
+               controlnet_conditioning_scale=1.0, output_type="np", generator=torch.Generator().manual_seed(2)).images[0]
+    engine = Engine.load(tiny_base, str(out / "adapter"), device="cpu", dtype="float32")
+    engine.set_size(64)
+    engine.set_seed(2)
+    engine.set_prompt("a disc")
+    engine.control_scale = 1.0
+    ours = engine.step(frame)
+    assert np.abs(ours.astype(int) - (ref * 255).round().astype(int)).max() <= 2
+
+
 def test_corrupt_image_is_skipped_and_counted(straight_run, capsys):
     from training.data import scan
 
