@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ class Stop:
 
     def _handle(self, signum, frame):
         self.requested = True
+        print("\nstopping after this step to save a checkpoint (Ctrl+C again stops at once)", file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
 
     def __exit__(self, *exc):
