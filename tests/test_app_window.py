@@ -19,6 +19,16 @@ from models.recorder import count_frames
 from models.sources import write_test_video
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """The window's worker leaves a CPU core to the GUI (torch.set_num_threads); restore it for other tests."""
+    import torch
+
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
 class Recording(FakeEngine):
     """The stand-in engine, remembering the frames it was given (by their top-left pixel)."""
 
