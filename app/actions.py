@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
     ("Ctrl+Z", "undo the last stroke"), ("Ctrl+Shift+Z / Ctrl+Y", "redo"), ("Ctrl+Backspace", "clear the sketch"),
     ("B / E", "brush / eraser"), ("[ / ]", "smaller / larger brush"), ("Ctrl+O", "load an image to trace"),
+    ("Ctrl+Shift+S", "save the sketch"),
     ("Ctrl+S", "snapshot the output to PNG"), ("Ctrl+R", "start / stop recording MP4"), ("Space (outside text fields), Pause", "pause / resume"),
     ("F5", "new seed"), ("Ctrl+1 / Ctrl+2", "side by side / output only"), ("F11 or double-click the output", "full-screen output (Esc leaves)"),
-    ("Ctrl+I", "show / hide the overlay"), ("Ctrl+Q", "quit"),
+    ("Ctrl+I", "show / hide the overlay"), ("F1", "this list"), ("Ctrl+Q", "quit"),
 ]
 
 
