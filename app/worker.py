@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from models.errors import UserError
-from models.live import Frame, LiveLoop, LiveSettings, Loader, real_loader
+from models.live import Frame, LiveLoop, LiveSettings, Loader, real_loader, set_fast
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
 
@@ -118,6 +118,9 @@ class Worker(QObject):
                 engine = self.loader(req.model, req.controlnet, req.device, req.dtype, progress_class(self, self.cancel))
                 leave_a_core(engine)
                 self.loop = LiveLoop(engine, self.settings)
+                if set_fast(engine, "auto") != "eager":  # a GPU: capture the frame once now, not on the first stroke
+                    self.busy.emit(f"Preparing the {engine.fast} path...")
+                    engine.warm_up()
             self.request = req
             e = self.loop.engine
             adapter = e.adapter

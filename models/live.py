@@ -10,6 +10,7 @@ when they change and applied before the next frame.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,14 @@ def real_loader(model: str, controlnet: str | None, device: str, dtype: str, pro
 
     quiet_libraries()
     return Engine.load(model, controlnet, device, dtype, progress)
+
+
+def set_fast(engine: EngineLike, mode: str = "auto") -> str:
+    """Choose the engine's per-frame path (models.fast: CUDA graphs on a GPU by default); 'eager' for engines
+    without one. Returns the mode in use."""
+    if not hasattr(engine, "set_fast"):
+        return "eager"
+    return engine.set_fast(mode)
 
 
 @dataclass
@@ -252,7 +261,14 @@ class LiveLoop:
             self.detector.changed(cond, exact=frame.drawn)
         if not self.frames:
             self.first_start = t1
-        output = e.step(cond)
+        try:
+            output = e.step(cond)
+        except Exception as err:  # the fast path (CUDA graphs, compile) can fail on a new shape: fall back once
+            if getattr(e, "fast", "eager") == "eager":
+                raise
+            logging.getLogger("sdxs.live").warning("fast path %s failed (%s); using the eager recipe", e.fast, err)
+            e.set_fast("eager")
+            output = e.step(cond)
         t2 = self.last_end = time.perf_counter()
         self.frames += 1
         self.engine_seconds += t2 - t1

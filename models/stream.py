@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from models.live import ConditionSettings, Frame, LiveLoop, LiveSettings, real_loader
+    from models.live import ConditionSettings, Frame, LiveLoop, LiveSettings, real_loader, set_fast
     from models.recorder import Recorder, side_by_side
     from models.sources import Capture, parse_source, read_video, video_fps
 
@@ -60,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise
     cond = ConditionSettings(args.condition, args.canny_low, args.canny_high, mirror=args.mirror)
     loop = LiveLoop(engine, LiveSettings(args.prompt, args.seed, args.strength, args.size, cond))
+    if set_fast(engine, getattr(args, "fast", "auto")) != "eager":
+        print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
+        engine.warm_up()
     print(f"stream: {spec} -> {args.out} on {engine.device} {str(engine.dtype).replace('torch.', '')}, "
           f"{engine.size} px (Ctrl+C stops and keeps the file)", file=sys.stderr)
 

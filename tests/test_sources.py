@@ -158,3 +158,21 @@ def test_condition_extraction_and_polarity(sketch_image):
     loop = LiveLoop(FakeEngine(size=64, condition="canny", polarity="white_on_black"), LiveSettings(size=64))
     r = loop.process(Frame(photo, time.perf_counter()))
     assert np.median(r.condition) == 0  # shown as the adapter sees it: white lines on black
+
+
+def test_live_loop_falls_back_when_the_fast_path_fails(sketch_image):
+    class Flaky(FakeEngine):
+        fast = "graphs"
+
+        def set_fast(self, mode):
+            self.fast = mode
+            return mode
+
+        def step(self, frame):
+            if self.fast != "eager":
+                raise RuntimeError("graph capture failed")
+            return super().step(frame)
+
+    engine = Flaky(size=64)
+    r = LiveLoop(engine, LiveSettings(size=64)).process(Frame(sketch_image, time.perf_counter(), True))
+    assert engine.fast == "eager" and r.output.shape == (64, 64, 3)
