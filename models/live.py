@@ -213,6 +213,7 @@ class LiveLoop:
         self.last_end = 0.0  # perf_counter when it finished its latest frame
         self._last: Result | None = None
         self._last_key: tuple | None = None
+        self._fast_before: str | None = None  # the fast mode to go back to when profiling ends
         self.apply(settings or LiveSettings())
 
     def apply(self, settings: LiveSettings) -> None:
@@ -222,6 +223,13 @@ class LiveLoop:
         e.set_seed(settings.seed)
         e.control_scale = float(settings.strength)
         e.profile = bool(settings.profile)
+        fast = getattr(e, "fast", "eager")
+        if settings.profile and fast != "eager":  # per-stage timings need the plain recipe
+            self._fast_before = fast
+            e.set_fast("eager")
+        elif not settings.profile and self._fast_before:
+            e.set_fast(self._fast_before)
+            self._fast_before = None
         self.detector.threshold = settings.threshold
         self.settings = replace(settings, condition=replace(settings.condition))
         size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # None: the model's own

@@ -174,5 +174,9 @@ def test_live_loop_falls_back_when_the_fast_path_fails(sketch_image):
             return super().step(frame)
 
     engine = Flaky(size=64)
-    r = LiveLoop(engine, LiveSettings(size=64)).process(Frame(sketch_image, time.perf_counter(), True))
+    loop = LiveLoop(engine, LiveSettings(size=64, profile=True))
+    assert engine.fast == "eager"  # per-stage timings need the plain recipe
+    loop.apply(LiveSettings(size=64, profile=False))
+    assert engine.fast == "graphs"  # and the fast path comes back after
+    r = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert engine.fast == "eager" and r.output.shape == (64, 64, 3)
