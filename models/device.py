@@ -21,12 +21,16 @@ def cpu_has_native_bf16() -> bool:
     """True when /proc/cpuinfo lists a bf16 instruction set this torch build uses."""
     try:
         with open("/proc/cpuinfo") as f:
-            text = f.read()
+            return cpuinfo_has_bf16(f.read())
     except OSError:
         return platform.machine() == "arm64"  # Apple silicon (M2 and later) has BF16
+
+
+def cpuinfo_has_bf16(text: str) -> bool:
+    """Read the x86 `flags` or Arm `Features` lines of /proc/cpuinfo."""
     flags: set[str] = set()
     for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
+        if line.startswith(("flags", "Features")) and ":" in line:
             flags.update(line.split(":", 1)[1].split())
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 

@@ -1,0 +1,37 @@
+"""auto device and dtype: CUDA fp16, else bf16 only on CPUs that compute it natively, else fp32."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import device
+from models.errors import UserError
+
+AVX2 = "processor\t: 0\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
+SAPPHIRE = "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+GRAVITON3 = "Features\t: fp asimd bf16 i8mm sve\n"
+
+
+def test_cpuinfo_flags():
+    assert not device.cpuinfo_has_bf16(AVX2)
+    assert device.cpuinfo_has_bf16(SAPPHIRE)
+    assert device.cpuinfo_has_bf16(GRAVITON3)
+    assert not device.cpuinfo_has_bf16("")
+
+
+def test_auto_dtype_follows_the_cpu(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert device.pick_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert device.pick_dtype("auto", cpu) == torch.float32
+    assert device.pick_dtype("auto", torch.device("cuda")) == torch.float16
+    assert device.pick_dtype("float16", cpu) == torch.float16
+
+
+def test_device_names():
+    assert device.pick_device("cpu").type == "cpu"
+    assert device.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UserError, match="auto, cpu or cuda"):
+        device.pick_device("metal")
