@@ -119,7 +119,7 @@ def install(w: MainWindow) -> None:
     md.addAction(_act(w, "Open model folder...", None, lambda: pick(w, w.panel.model), "A diffusers model folder"))
     md.addAction(_act(w, "Open adapter folder...", None, lambda: pick(w, w.panel.adapter), "A trained adapter folder"))
     md.addAction(_act(w, "Download SDXS", None, lambda: download_sdxs(w), "Download SDXS and its sketch adapter"))
-    md.addAction(_act(w, "Use demo model", None, lambda: w.load("demo", "demo"), "The small built-in model"))
+    md.addAction(_act(w, "Use demo model", None, lambda: use_demo(w), "The small built-in model"))
     h = m.addMenu("&Help")
     h.addAction(_act(w, "Keyboard shortcuts", "F1", lambda: show_shortcuts(w)))
     style = w.style()
@@ -148,6 +148,14 @@ def record_icon():
     p.drawEllipse(5, 5, 22, 22)
     p.end()
     return QIcon(pix)
+
+
+def use_demo(w: MainWindow) -> None:
+    from app.modelpick import DEMO_NOTICE, demo_available
+
+    base, adapter = demo_available()
+    w.set_notice(DEMO_NOTICE)
+    w.load("demo", "demo" if adapter or not base else None)  # without a base this shows how to build it
 
 
 def set_eraser(w: MainWindow, on: bool) -> None:
