@@ -13,15 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QIcon
-from PySide6.QtWidgets import (
-    QLabel,
-    QMainWindow,
-    QProgressBar,
-    QSplitter,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app import actions
 from app.canvas import SketchCanvas
@@ -68,6 +60,7 @@ class MainWindow(QMainWindow):
         self.fullscreen: OutputWindow | None = None
         self.download_dialog: DownloadDialog | None = None
         self.fallback: Choice | None = None  # what to load when the offered SDXS download fails
+        self.fallback_note = ""  # why the fallback was loaded, shown in the banner with its notice
         self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
         self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
         self._build()
@@ -197,7 +190,8 @@ class MainWindow(QMainWindow):
         name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
         self.setWindowTitle(f"SDXS Live: {name}")
         self.output.set_message("")
-        self.set_notice(notice_for(info["model"]))
+        note, self.fallback_note = self.fallback_note, ""
+        self.set_notice(" ".join(x for x in (note, notice_for(info["model"])) if x))
         self.apply_settings()
 
     @Slot(str)
@@ -216,7 +210,7 @@ class MainWindow(QMainWindow):
         self.show_error(text)
         fallback, self.fallback = self.fallback, None
         if fallback is not None and fallback.model and self.loaded_model is None:  # the offered download failed
-            self.set_notice(f"{text} Using the demo model instead. " + fallback.notice)
+            self.fallback_note = f"{text} Using the demo model instead."
             self.load(fallback.model, fallback.controlnet)
 
     def show_error(self, text: str) -> None:

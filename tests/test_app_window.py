@@ -303,3 +303,28 @@ def test_pause_fullscreen_and_trace(qtbot, tmp_path):
     w.set_view("output")
     assert not w.stack.isVisible() and w.act_output.isChecked()
     w.close()
+
+
+def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.modelpick import SDXS
+    from models.errors import UserError
+
+    def loader(model, controlnet, device, dtype, progress):
+        if model == SDXS:
+            bar = progress(total=100, desc="Downloading bytes")
+            bar.update(40)  # the dialog shows progress, then the network fails
+            raise UserError(f"could not download model {model!r}: connection refused")
+        return FakeEngine(size=64)
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    w = MainWindow(open_settings(str(tmp_path / "s.ini")), loader)
+    qtbot.addWidget(w)
+    w.show()
+    w.start(StartOptions(Choice("fallback", None, "Small demo model, not SDXS quality.", offer_download=True), "sketch", "x", 64))
+    assert w.download_dialog is not None
+    qtbot.waitUntil(lambda: w.loaded_model == "fallback", timeout=10000)
+    assert "connection refused" in w.banner.text() and "demo model instead" in w.banner.text()
+    assert w.download_dialog is None  # closed when loading ended
+    w.close()
