@@ -38,11 +38,10 @@ def has_display() -> bool:
 
 
 def check(args: argparse.Namespace) -> None:
-    from models.engine import check_size
     from models.sources import parse_source
 
-    if args.size is not None:
-        check_size(args.size)
+    if args.size is not None and (args.size < 64 or args.size % 8):  # models.engine.check_size, without torch
+        raise UserError(f"size {args.size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
     if args.source:
         parse_source(args.source)
     if args.exit_after is not None and args.exit_after <= 0:

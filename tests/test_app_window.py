@@ -223,6 +223,9 @@ def test_startup_choice_without_models(monkeypatch):
     assert mp.startup_choice(None, None).model == mp.SDXS
     assert mp.startup_choice("x", "y", "saved").model == "x"
     assert mp.startup_choice(None, None, "saved", "a").controlnet == "a"
+    from models.loading import DEMO_DIR
+
+    assert mp.DEMO_DIR == DEMO_DIR
 
 
 @pytest.mark.parametrize("cancel", [False, True])
