@@ -341,6 +341,7 @@ class MainWindow(QMainWindow):
     def _on_recorded(self, path: str, frames: int) -> None:
         msg = f"Recorded {frames} frames to {path}" if path else "Recording stopped: no frames were recorded"
         self.statusBar().showMessage(msg, 10000)
+        self.act_record.setChecked(self.pipeline.recording)
 
     # ---- views --------------------------------------------------------------------------------------
 

@@ -89,6 +89,7 @@ class Worker(QObject):
     failed = Signal(str)  # a message for the user
     progress = Signal(str, float, float)  # download: description, done, total (bytes)
     recorded = Signal(str, int)  # a finished recording: path ("" when nothing was kept), frames
+    recordingFailed = Signal()  # a recording could not start
 
     def __init__(self, loader: Loader | None = None):
         super().__init__()
@@ -176,6 +177,7 @@ class Worker(QObject):
             self.side_by_side = side_by_side
         except UserError as err:
             self.failed.emit(str(err))
+            self.recordingFailed.emit()
 
     @Slot()
     def stop_recording(self) -> None:
@@ -224,6 +226,7 @@ class Pipeline(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.progress.connect(self._on_progress)
         self.worker.recorded.connect(self._on_recorded)
+        self.worker.recordingFailed.connect(self._on_recording_failed)
         self.sent = 0  # frames handed to the worker
         self.is_busy = ""
         self.info: dict = {}
@@ -303,6 +306,11 @@ class Pipeline(QObject):
     @Slot(str, int)
     def _on_recorded(self, path: str, frames: int) -> None:
         self.recorded.emit(path, frames)
+
+    @Slot()
+    def _on_recording_failed(self) -> None:
+        self.recording = False
+        self.recorded.emit("", 0)
 
 
 def wait_idle(pipeline: Pipeline, timeout: float = 10.0) -> bool:

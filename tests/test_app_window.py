@@ -331,3 +331,15 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
     assert "connection refused" in w.banner.text() and "demo model instead" in w.banner.text()
     assert w.download_dialog is None  # closed when loading ended
     w.close()
+
+
+def test_recording_that_cannot_start(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w.act_record.setChecked(True)
+    assert w.pipeline.recording
+    w.act_record.setChecked(False)
+    w.pipeline.start_recording(str(tmp_path / "missing" / "x.mp4"), 10.0, False)
+    w.act_record.setChecked(True)
+    qtbot.waitUntil(lambda: not w.pipeline.recording and not w.act_record.isChecked(), timeout=5000)
+    assert "does not exist" in w.statusBar().currentMessage() or "Recording stopped" in w.statusBar().currentMessage()
+    w.close()
