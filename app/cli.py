@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
     choice = startup_choice(args.model, args.controlnet, saved.model, saved.controlnet)
+    if args.exit_after:
+        choice.offer_download = False  # a timed, scripted run asks no questions
     window = MainWindow(qs)
     window.show()
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype))
