@@ -163,12 +163,13 @@ class ControlPanel(QScrollArea):
             self.source.addItem(label, kind)
         self.source.activated.connect(self._source_picked)
         f.addRow("Input", self.source)
-        self.camera = QSpinBox()
-        self.camera.setRange(0, 15)
-        self.camera.setToolTip("Camera index (0 is the first camera)")
+        self.camera = QComboBox()
+        self.camera.setEditable(True)
+        self.camera.setToolTip("Camera index (0 is the first camera); the cameras found are listed")
+        self.refresh_cameras()
         open_cam = QPushButton("Open")
         open_cam.setToolTip("Open this camera")
-        open_cam.clicked.connect(lambda: self.sourceRequested.emit(f"camera:{self.camera.value()}"))
+        open_cam.clicked.connect(lambda: self.sourceRequested.emit(f"camera:{self.camera_index()}"))
         f.addRow("Camera", _row(self.camera, open_cam))
         self.mirror = QCheckBox("Mirror")
         self.mirror.setToolTip("Flip the camera or video left-right")
@@ -237,7 +238,8 @@ class ControlPanel(QScrollArea):
     def _source_picked(self, index: int) -> None:
         kind = self.source.itemData(index)
         if kind == "camera":
-            self.sourceRequested.emit(f"camera:{self.camera.value()}")
+            self.refresh_cameras()
+            self.sourceRequested.emit(f"camera:{self.camera_index()}")
         elif kind in ("video", "image"):
             filt = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)" if kind == "video" else "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
             path, _ = QFileDialog.getOpenFileName(self, f"Choose a {kind} file", "", filt)
@@ -250,6 +252,27 @@ class ControlPanel(QScrollArea):
 
     def show_source(self, kind: str) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(kind)))
+
+    def refresh_cameras(self) -> None:
+        from models.sources import list_cameras
+
+        current = self.camera.currentText()
+        self.camera.clear()
+        cams = list_cameras()
+        self.camera.addItems([f"{i}: {name}" for i, name in cams] or ["0"])
+        if current:
+            self.camera.setCurrentText(current)
+
+    def camera_index(self) -> int:
+        head = self.camera.currentText().split(":")[0].strip()  # "1: HD Webcam" or just "1"
+        return int(head) if head.isdigit() else 0
+
+    def set_camera(self, index: int) -> None:
+        match = [i for i in range(self.camera.count()) if self.camera.itemText(i).split(":")[0] == str(index)]
+        if match:
+            self.camera.setCurrentIndex(match[0])
+        else:
+            self.camera.setCurrentText(str(index))
 
     def set_feed_controls(self, on: bool) -> None:
         """Camera, mirror and condition controls only matter for a camera, video or image source."""

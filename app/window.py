@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.feed)
         self.feed.set_image(None)
         if parsed.kind == "camera":
-            self.panel.camera.setValue(parsed.index)
+            self.panel.set_camera(parsed.index)
         self.capture = StillImage(parsed) if parsed.kind == "image" else Capture(parsed).start()
         self._seen = 0
         self.feed.placeholder = f"Opening {parsed}..."

@@ -74,6 +74,21 @@ def _kind_of(spec: str) -> str:
     raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH")
 
 
+def list_cameras(sysfs: str = "/sys/class/video4linux") -> list[tuple[int, str]]:
+    """(index, name) of the video devices Linux lists, without opening them (opening can be slow or busy);
+    empty where there is no sysfs (other systems: cameras are still opened by index)."""
+    root = Path(sysfs)
+    found = []
+    for dev in sorted(root.glob("video*")) if root.is_dir() else []:
+        if dev.name[5:].isdigit():
+            try:
+                name = (dev / "name").read_text().strip()
+            except OSError:
+                name = dev.name
+            found.append((int(dev.name[5:]), name))
+    return sorted(found)
+
+
 class Capture:
     """Reads a camera (by index) or a video file (looping) in a daemon thread, keeping the newest frame.
 

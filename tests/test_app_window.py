@@ -343,3 +343,12 @@ def test_recording_that_cannot_start(qtbot, tmp_path):
     qtbot.waitUntil(lambda: not w.pipeline.recording and not w.act_record.isChecked(), timeout=5000)
     assert "does not exist" in w.statusBar().currentMessage() or "Recording stopped" in w.statusBar().currentMessage()
     w.close()
+
+
+def test_camera_picker(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w.panel.camera.setCurrentText("3: Some camera")
+    assert w.panel.camera_index() == 3
+    w.set_source("camera:5")
+    assert w.panel.camera_index() == 5 and w.panel.source.currentData() == "camera"
+    w.close()

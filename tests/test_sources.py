@@ -73,6 +73,16 @@ def test_unplugged_camera_mid_stream(video):
     assert not cap.alive
 
 
+def test_list_cameras(tmp_path):
+    from models.sources import list_cameras
+
+    for i, name in ((2, "USB Camera"), (0, "Integrated Webcam")):
+        (tmp_path / f"video{i}").mkdir()
+        (tmp_path / f"video{i}" / "name").write_text(name + "\n")
+    assert list_cameras(str(tmp_path)) == [(0, "Integrated Webcam"), (2, "USB Camera")]
+    assert list_cameras(str(tmp_path / "none")) == []
+
+
 def test_still_image(tmp_path, sketch_image):
     from models.imageio import write_rgb
 
