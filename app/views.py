@@ -49,7 +49,7 @@ class ImageView(QWidget):
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         if self.image is not None and not self.image.isNull():
             p.drawImage(self.target_rect(), self.image)
-        elif self.placeholder:
+        elif self.placeholder and not self.message:
             p.setPen(QColor(150, 150, 160))
             p.drawText(self.rect().adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
         if self.inset is not None:
