@@ -6,6 +6,11 @@ need=()
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 [ -e /usr/lib/x86_64-linux-gnu/libxcb-icccm.so.4 ] || [ -e /usr/lib/aarch64-linux-gnu/libxcb-icccm.so.4 ] || need+=(libxcb-icccm4)
 [ -e /usr/lib/x86_64-linux-gnu/libxcb-keysyms.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libxcb-keysyms.so.1 ] || need+=(libxcb-keysyms1)
+# the rest of what Qt's xcb platform plugin links (present on most desktops, missing on bare CI images)
+for pair in libxcb-cursor.so.0:libxcb-cursor0 libxkbcommon-x11.so.0:libxkbcommon-x11-0 libxcb-image.so.0:libxcb-image0 \
+            libxcb-render-util.so.0:libxcb-render-util0 libxcb-shape.so.0:libxcb-shape0 libEGL.so.1:libegl1 libGL.so.1:libgl1; do
+  ldconfig -p 2>/dev/null | grep -q "${pair%%:*}" || need+=("${pair##*:}")
+done
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   echo "installing Debian packages for the tests: ${need[*]}"
