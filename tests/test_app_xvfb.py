@@ -50,6 +50,8 @@ def test_real_window_under_xvfb(xvfb, tmp_path, tiny_base, tiny_controlnet):
     env.pop("WAYLAND_DISPLAY", None)
     r = subprocess.run([sys.executable, __file__, str(shot), tiny_base, tiny_controlnet, str(tmp_path)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    if r.returncode != 0 and "could not load the Qt platform plugin" in r.stderr.lower():
+        pytest.skip("Qt's xcb plugin cannot load its system libraries here: run `bash tests/system_deps.sh` as root")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     x, y, w, h = (int(v) for v in r.stdout.strip().splitlines()[-1].split())
     img = cv2.imread(str(shot))
