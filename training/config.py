@@ -28,7 +28,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant, linear or cosine (diffusers' get_scheduler), after warm-up
     lr_warmup: int = 50  # steps of linear warm-up
     max_grad_norm: float = 1.0  # gradient clipping
-    mixed_precision: str | None = None  # no, fp16 or bf16; None takes accelerate's config (default no)
+    mixed_precision: str | None = None  # no, fp16 or bf16 (unset: accelerate launch's setting, else no)
     gradient_checkpointing: bool = False  # recompute activations of ControlNet, UNet and decoder in the backward pass
     latent_weight: float = 1.0  # loss weight: x0 latent vs the target's latent
     pixel_weight: float = 1.0  # loss weight: decoded x0 vs the target image
