@@ -30,10 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _app():
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
+    from app.cli import has_display, quiet_qt
 
-    from app.cli import quiet_qt
+    if not has_display():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # measured without a screen; with DISPLAY set, on the real one
+    from PySide6.QtWidgets import QApplication
 
     quiet_qt()
     return QApplication.instance() or QApplication([sys.argv[0]])
