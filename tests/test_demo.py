@@ -1,0 +1,145 @@
+"""The built-in demo model: loads offline, draws from a sketch, fits its budget; and its data helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.loading import DEMO_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET = 40 * 1000 * 1000
+need_demo = pytest.mark.skipif(
+    not (DEMO_DIR / "model_index.json").exists() or not (DEMO_DIR / "adapter" / "config.json").exists(),
+    reason="assets/models/demo is not built: run `python -m training.demo`",
+)
+
+
+@need_demo
+def test_demo_files_fit_the_budget_and_are_fp16_safetensors():
+    from safetensors import safe_open
+
+    files = [p for p in DEMO_DIR.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= BUDGET
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    weights = [p for p in files if p.suffix == ".safetensors"]
+    assert {p.parent.name for p in weights} == {"unet", "vae", "text_encoder", "adapter"}
+    for p in weights:
+        with safe_open(p, "pt") as st:
+            dtypes = {st.get_slice(k).get_dtype() for k in st.keys()}
+        assert dtypes == {"F16"}, (p, dtypes)
+
+
+@need_demo
+def test_demo_layout_and_real_clip_tokenizer():
+    from models.loading import load_base
+
+    base = load_base("demo")
+    assert base.native_size == 256
+    cfg = base.unet.config
+    assert cfg.down_block_types == ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
+    assert cfg.mid_block_type is None and cfg.layers_per_block == 1
+    assert type(base.vae).__name__ == "AutoencoderTiny"
+    assert len(base.tokenizer) == 49408 == base.text_encoder.config.vocab_size
+    assert base.tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert base.scheduler.config.timestep_spacing == "trailing"
+
+
+@need_demo
+def test_demo_draws_a_256px_picture_that_follows_the_sketch(sketch_image):
+    from models.engine import Engine
+
+    engine = Engine.load("demo", "demo", device="cpu", dtype="float32")
+    assert engine.size == 256 and engine.adapter.info.polarity == "black_on_white"
+    engine.set_prompt("a red ball")
+    engine.control_scale = 1.0
+    out = engine.step(sketch_image)
+    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
+    assert out.std() > 5  # a picture, not a flat colour
+    engine.control_scale = 0.0
+    plain = engine.step(sketch_image)
+    # the trained adapter changes the picture (an untrained one, zero-initialised, would not)
+    assert np.abs(out.astype(int) - plain.astype(int)).mean() > 2
+
+
+@need_demo
+def test_generate_command_works_offline(tmp_path, sketch_image):
+    import cv2
+
+    src, dst = tmp_path / "sketch.png", tmp_path / "out.png"
+    cv2.imwrite(str(src), sketch_image)
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    res = subprocess.run(
+        [sys.executable, "main.py", "generate", "--model", "demo", "--controlnet", "demo", "--image", str(src),
+         "--prompt", "a yellow sun", "--device", "cpu", "--out", str(dst)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    img = cv2.imread(str(dst))
+    assert img is not None and img.shape == (256, 256, 3)
+
+
+@need_demo
+def test_adapter_json_names_the_sketch_condition():
+    info = json.loads((DEMO_DIR / "adapter" / "adapter.json").read_text())
+    assert info["condition"] == "sketch" and info["base_model"] == "demo" and info["resolution"] == 256
+
+
+# ---- data helpers (no model needed) -------------------------------------------------------------------
+
+
+SVG = """<?xml version="1.0"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:dc="http://purl.org/dc/elements/1.1/"
+     xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" width="10" height="10">
+  <metadata><rdf:RDF><rdf:Description>
+    <dc:title>Red_Apple-01</dc:title>
+    <dc:subject><rdf:Bag><rdf:li>fruit</rdf:li><rdf:li>clip art</rdf:li><rdf:li>Food</rdf:li></rdf:Bag></dc:subject>
+  </rdf:Description></rdf:RDF></metadata>
+  <circle cx="5" cy="5" r="4" fill="red"/>
+</svg>"""
+
+
+def test_caption_from_title_and_keywords(tmp_path):
+    from training.demo_data import caption
+
+    d = tmp_path / "food"
+    d.mkdir()
+    (d / "apple.svg").write_text(SVG)
+    assert caption(d / "apple.svg") == "red apple, fruit, food"
+
+
+def test_held_out_split_is_fixed_by_name():
+    from training.demo_data import held_out
+
+    names = [f"animals__cat_{i}.png" for i in range(2000)]
+    picks = [held_out(n) for n in names]
+    assert picks == [held_out(n) for n in names]
+    assert 40 < sum(picks) < 200  # about 1 in 20
+
+
+def test_human_strokes_are_black_lines_on_white():
+    import cv2
+
+    from training.demo_data import human_strokes, make_condition
+
+    img = np.full((256, 256, 3), 255, np.uint8)
+    cv2.circle(img, (128, 128), 60, (200, 30, 30), -1)
+    strokes = human_strokes(img, np.random.default_rng(0))
+    dark = strokes.min(axis=2) < 128
+    assert 0.005 < dark.mean() < 0.2  # an outline, not a filled shape
+    assert not dark[128, 128] and dark[:, 60:75].any()  # the inside stays paper, the outline is drawn
+    assert np.array_equal(make_condition(img, "x.png"), make_condition(img, "x.png"))
+
+
+def test_clip_byte_alphabet_is_a_bijection():
+    from training.demo_data import bytes_to_unicode
+
+    table = bytes_to_unicode()
+    assert len(table) == 256 == len(set(table.values()))
+    assert table[ord("a")] == "a" and table[ord(" ")] == "Ġ"

@@ -1,0 +1,232 @@
+"""`python -m training.demo`: rebuild the built-in demo model in assets/models/demo from scratch.
+
+Stages (each cached under --work, so a crash or a rerun resumes where it stopped; --fresh starts over):
+1. data: install/check openclipart-svg, render it with QtSvg (a subprocess in app/), captions, held-out split,
+   conditions (the `sketch` extractor and human-like strokes) in the trainer's paired layout;
+2. tokenizer: CLIP's BPE out of the open-clip-torch wheel;
+3. vae: AutoencoderTiny trained on the renders;
+4. base: text encoder + UNet trained as a one-step generator, saved in diffusers layout;
+5. adapter: the sketch ControlNet, trained by the training module (`python main.py train`);
+6. evaluate: metrics on the held-out split and the grids; then the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "assets" / "models" / "demo"
+WORK = ROOT / "build" / "demo"
+ADAPTER_KIND = "light"  # no attention, slimmer conditioning embedding: more steps in the same CPU time
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.demo", description=__doc__.splitlines()[0])
+    p.add_argument("--work", type=Path, default=WORK, help="scratch folder for data and stage outputs")
+    p.add_argument("--out", type=Path, default=OUT, help="where the finished model goes")
+    p.add_argument("--fresh", action="store_true", help="ignore cached stages and redo everything")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is faster on a busy 2-core machine)")
+    p.add_argument("--vae-steps", type=int, default=180, help="autoencoder steps")
+    p.add_argument("--unet-steps", type=int, default=250, help="base UNet + text encoder steps")
+    p.add_argument("--adapter-steps", type=int, default=700, help="sketch adapter steps (the training module)")
+    p.add_argument("--base-images", type=int, default=1500, help="pictures used for the VAE and the base")
+    p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "evaluate"], default="evaluate",
+                   help="stop after this stage")
+    return p.parse_args(argv)
+
+
+def stage_data(work: Path) -> dict:
+    from training.demo_data import render, write_split
+
+    data = work / "data"
+    done = data / "counts.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    items = render(data)
+    (data / "items.json").write_text(json.dumps(items))
+    counts = write_split(data, items)
+    counts["svgs"] = sum(1 for _ in Path("/usr/share/openclipart/svg").rglob("*.svg"))
+    counts["rendered"] = len(items)
+    done.write_text(json.dumps(counts))
+    return counts
+
+
+def stage_tokenizer(work: Path) -> Path:
+    from training.demo_data import write_tokenizer
+
+    folder = work / "tokenizer"
+    if not (folder / "vocab.json").exists():
+        write_tokenizer(folder, work / "wheels")
+    return folder
+
+
+def _train_names(work: Path) -> tuple[list[str], list[str]]:
+    rows = [json.loads(line) for line in (work / "data" / "train" / "metadata.jsonl").read_text().splitlines()]
+    return [r["file_name"] for r in rows], [r["text"] for r in rows]
+
+
+def stage_vae(work: Path, args, images) -> dict:
+    import torch
+
+    from training.demo_base import BaseConfig, build, train_vae
+
+    cfg = BaseConfig(vae_steps=args.vae_steps, threads=args.threads)
+    parts = build()
+    phases = [(work / "vae.pt", None)] + [(work / ("vae_colour.pt" if i == 0 else f"vae_colour{i + 1}.pt"), ph)
+                                         for i, ph in enumerate(cfg.colour_phases)]
+    for n, (path, phase) in enumerate(phases, 1):
+        if path.exists():
+            parts["vae"].load_state_dict(torch.load(path, weights_only=True))
+            continue
+        t0 = time.time()
+        if phase is None:  # shapes and greys
+            train_vae(parts["vae"], images, cfg, work / "train.log")
+        else:  # then colour, from where the last phase stopped
+            steps, lr, chroma, pooled, anchor = (*phase, 0.0)[:5]
+            train_vae(parts["vae"], images, cfg, work / "train.log", colour=chroma, seed=n - 1, steps=steps, lr=lr,
+                      pooled=pooled, anchor=anchor)
+        torch.save(parts["vae"].state_dict(), work / "vae.tmp")
+        (work / "vae.tmp").replace(path)
+        _times(work, f"vae{n}", time.time() - t0, cfg.vae_steps if phase is None else phase[0])
+    return parts
+
+
+def stage_base(work: Path, args, parts: dict, images, captions: list[str], tok_dir: Path) -> Path:
+    from transformers import CLIPTokenizer
+
+    from training.demo_base import BaseConfig, encode_all, save, tokenize, train_generator
+
+    folder = work / "base"
+    if (folder / "model_index.json").exists():
+        return folder
+    cfg = BaseConfig(unet_steps=args.unet_steps, threads=args.threads)
+    t0 = time.time()
+    latents = encode_all(parts["vae"], images)
+    print(f"latents {tuple(latents.shape)} std {latents.std():.3f}", flush=True)
+    tok = CLIPTokenizer.from_pretrained(tok_dir, local_files_only=True)
+    ids, empty = tokenize(tok, captions), tokenize(tok, [""])[0]
+    train_generator(parts, latents, ids, empty, cfg, work / "train.log")
+    tmp = work / "base.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(parts, tok_dir, tmp)
+    tmp.replace(folder)
+    _times(work, "base", time.time() - t0, cfg.unet_steps)
+    return folder
+
+
+def _times(work: Path, stage: str, seconds: float, steps: int) -> None:
+    path = work / "times.json"
+    t = json.loads(path.read_text()) if path.exists() else {}
+    t[stage] = {"seconds": round(seconds), "steps": steps}
+    path.write_text(json.dumps(t, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work: Path = args.work
+    if args.fresh:
+        for p in ("vae.pt", "vae_colour.pt", "vae_colour2.pt", "vae_colour3.pt", "base", "adapter_run", "times.json", "train.log"):
+            q = work / p
+            shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    counts = stage_data(work)
+    print(f"data: {counts}", flush=True)
+    if args.until == "data":
+        return 0
+    tok_dir = stage_tokenizer(work)
+    if args.until == "tokenizer":
+        return 0
+    base = work / "base"
+    if not (base / "model_index.json").exists() or args.until == "vae":
+        from training.demo_base import load_images
+
+        names, captions = _train_names(work)
+        pick = np.random.default_rng(0).permutation(len(names))[: args.base_images]
+        names, captions = [names[i] for i in pick], [captions[i] for i in pick]
+        images = load_images(work / "data" / "train" / "images", names)
+        parts = stage_vae(work, args, images)
+        if args.until == "vae":
+            return 0
+        base = stage_base(work, args, parts, images, captions, tok_dir)
+        del images, parts
+    if args.until == "base":
+        return 0
+    adapter = stage_adapter(work, args, base)
+    if args.until == "adapter":
+        return 0
+    assemble(base, adapter, args.out)
+    from training.demo_eval import run as evaluate
+
+    t0 = time.time()
+    metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), work / "data" / "heldout", args.out)
+    _times(work, "evaluate", time.time() - t0, 0)
+    from training.demo_card import write_card
+
+    write_card(args.out, counts, json.loads((work / "times.json").read_text()), metrics, args)
+    print(f"demo model written to {args.out}", flush=True)
+    return 0
+
+
+def stage_adapter(work: Path, args, base: Path) -> Path:
+    """The sketch adapter, trained by the training module on 128 px windows of the pictures (paired)."""
+    from training.config import TrainConfig, check
+    from training.demo_data import write_crops
+    from training.train import train
+
+    run = work / "adapter_run"
+    if (run / "adapter" / "config.json").exists():
+        return run / "adapter"
+    if not (work / "data" / "train128" / "metadata.jsonl").exists():
+        write_crops(work / "data")
+    resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
+    cfg = TrainConfig(
+        base=str(base), data=str(work / "data" / "train128"), out=str(run), condition="paired",
+        adapter_condition="sketch", adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.adapter_steps,
+        lr=3e-4, lr_warmup=20, pixel_weight=0.0, checkpoint_every=100, keep_checkpoints=2, validate_every=0,
+        validation_images=2, holdout=True, resume=resume, device="cpu", workers=0, threads=args.threads, seed=0,
+    )
+    check(cfg)
+    t0 = time.time()
+    if train(cfg) != 0:
+        raise SystemExit("adapter training stopped before the end: rerun `python -m training.demo` to resume")
+    _times(work, "adapter", time.time() - t0, args.adapter_steps)
+    return run / "adapter"
+
+
+def assemble(base: Path, adapter: Path, out: Path) -> None:
+    """Base + fp16 adapter into out/ (replaced as a whole: built beside it, then renamed)."""
+    import torch
+    from diffusers import ControlNetModel
+
+    from models.loading import AdapterInfo
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp)
+    net = ControlNetModel.from_pretrained(adapter, torch_dtype=torch.float16)
+    net.save_pretrained(tmp / "adapter", safe_serialization=True)
+    info = AdapterInfo.read(adapter)
+    info.base_model = "demo"
+    info.resolution = 256
+    info.extra = {"trained_at": 128, "note": "trained on 128 px windows of 256 px pictures (same pixel scale)",
+                  "training": info.extra}
+    info.write(tmp / "adapter")
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.replace(old)
+    tmp.replace(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

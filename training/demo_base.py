@@ -1,0 +1,225 @@
+"""The demo model's base: a small SDXS-layout model trained from scratch on rendered clip art.
+
+Two short stages, each a plain loop (the adapter is trained afterwards by the training module itself):
+1. AutoencoderTiny (TAESD layout, narrow) trained as an autoencoder on the renders.
+2. Text encoder + UNet trained jointly as a one-step generator: the UNet sees k_in * noise at the single
+   timestep and the prompt, and x0 = a * noise + b * output (read off the scheduler with the engine's own
+   OneStep) must match the VAE latent of the picture. Trained this briefly, a text-only one-step model
+   gives soft colour-blob pictures; the sketch adapter is what gives them shape.
+
+The scheduler predicts the sample (x0) rather than epsilon: with epsilon, x0 = 14.6 * (noise - output), so a
+small model trained for minutes must cancel the noise to a few parts in a thousand or its pictures turn to
+grain. Euler with trailing spacing still gives the single timestep 999, and the engine reads the recipe from
+the scheduler, so nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.tiny import Layout
+
+# the SDXS dreamshaper layout at reduced width: 3 UNet levels, 1 layer per block, no mid block
+# (sized for training in minutes on a shared 2-core CPU, not for quality)
+DEMO = Layout(
+    unet_channels=(32, 64, 128), heads=4, text_width=128, text_layers=2, text_heads=4, text_mlp=512,
+    vae_channels=32, vae_blocks=(1, 1, 1, 1), cond_channels=(16, 32, 64, 128), vocab=49408,
+)
+DECODER_BLOCKS = (2, 2, 1, 1)  # decoder blocks from the latent side: the work goes where the pixels are few
+
+
+@dataclass
+class BaseConfig:
+    size: int = 256  # native image size (UNet sample_size = size // 8)
+    vae_steps: int = 180  # autoencoder steps
+    vae_batch: int = 8  # autoencoder batch (random 96 px crops of the pictures at 256 or 128 px)
+    vae_lr: float = 2e-3  # autoencoder AdamW learning rate
+    # later autoencoder phases, each (steps, lr, chroma L1 weight, 8x8 block colour L1 weight): colour comes
+    # last and slowly, since it is a small share of the pixel error
+    # (a fifth number, where present, weights the latent colour anchor; see train_vae)
+    colour_phases: tuple = ((200, 1e-3, 3.0, 0.0), (150, 2e-3, 10.0, 10.0), (150, 2e-3, 10.0, 10.0, 1.0))
+    unet_steps: int = 250  # one-step generator steps (UNet + text encoder)
+    unet_batch: int = 16  # generator batch
+    unet_lr: float = 1e-3  # generator AdamW learning rate
+    caption_dropout: float = 0.1  # share of empty prompts, so an empty prompt still gives a picture
+    seed: int = 0  # everything random starts here
+    threads: int = 1  # torch CPU threads (1 beats 2 when others share the two cores)
+
+
+def build(layout: Layout = DEMO, size: int = 256, seed: int = 0) -> dict:
+    """Random UNet, AutoencoderTiny, CLIP text encoder and scheduler in the demo layout."""
+    from diffusers import AutoencoderTiny, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    L = layout
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=size // 8,
+        block_out_channels=L.unet_channels,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        mid_block_type=None,  # SDXS pruned the mid block
+        layers_per_block=1,
+        attention_head_dim=L.heads,
+        cross_attention_dim=L.text_width,
+        norm_num_groups=L.norm_groups,
+    )
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(L.vae_channels,) * 4,
+        decoder_block_out_channels=(L.vae_channels,) * 4,
+        num_encoder_blocks=L.vae_blocks,
+        num_decoder_blocks=DECODER_BLOCKS,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=L.vocab, hidden_size=L.text_width, intermediate_size=L.text_mlp,
+            num_hidden_layers=L.text_layers, num_attention_heads=L.text_heads, max_position_embeddings=77,
+            bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+        )
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing",
+        prediction_type="sample", steps_offset=1,
+    )
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, scheduler=scheduler)
+
+
+def load_images(folder: Path, names: list[str]) -> np.ndarray:
+    """uint8 (N, H, W, 3) RGB."""
+    return np.stack([cv2.cvtColor(cv2.imread(str(folder / n)), cv2.COLOR_BGR2RGB) for n in names])
+
+
+def to_tensor(batch: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC -> float NCHW in [-1, 1]."""
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _log(msg: str, log: Path | None) -> None:
+    print(msg, flush=True)
+    if log:
+        with open(log, "a") as f:
+            f.write(msg + "\n")
+
+
+def train_vae(vae, images: np.ndarray, cfg: BaseConfig, log: Path | None = None, colour: float = 0.0, seed: int = 0,
+              steps: int | None = None, lr: float | None = None, pooled: float = 0.0, anchor: float = 0.0):
+    """Pixel L1 + MSE + an edge term (image gradients) so flat clip-art colours keep crisp borders.
+
+    `colour` weights an extra L1 on chroma (each pixel minus its grey): chroma has a tiny share of the pixel
+    variance, so the first phase learns shapes and greys and later phases with this term learn colour;
+    `pooled` weights an L1 between 8 x 8 block means (one latent pixel's worth of colour). Trained this
+    briefly, the encoder still left colour out of the latents, so `anchor` weights an L1 that asks latent
+    channels 2 and 3 to carry the 8 x 8 block means of two opponent colours (red-green, yellow-blue)."""
+    steps, lr = steps or cfg.vae_steps, lr or cfg.vae_lr
+    g = np.random.default_rng(cfg.seed + seed)
+    vae.train()
+    opt = torch.optim.AdamW(vae.parameters(), lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
+    t0 = time.time()
+    for step in range(steps):
+        idx = g.integers(0, len(images), cfg.vae_batch)
+        crops = []
+        for i in idx:  # 96 px crops of the picture at 256 px (how the engine runs) or at 128 px (finer detail)
+            img = images[i]
+            if g.random() < 0.4:
+                img = cv2.resize(img, (128, 128), interpolation=cv2.INTER_AREA)
+            y, x = g.integers(0, img.shape[0] - 96 + 1, 2)
+            crops.append(img[y : y + 96, x : x + 96])
+        x = to_tensor(np.stack(crops))
+        z = vae.encoder(x)  # fp32: bf16 autocast training is many times slower on this CPU
+        y = vae.decoder(z)
+        grad = lambda t: (t[..., 1:, :] - t[..., :-1, :], t[..., :, 1:] - t[..., :, :-1])  # noqa: E731
+        (gy, gx), (ty, tx) = grad(y), grad(x)
+        loss = F.l1_loss(y, x) + F.mse_loss(y, x) + 0.5 * (F.l1_loss(gy, ty) + F.l1_loss(gx, tx))
+        loss = loss + 1e-4 * z.pow(2).mean()  # keep latents in a sane range
+        if colour:
+            loss = loss + colour * F.l1_loss(y - y.mean(1, keepdim=True), x - x.mean(1, keepdim=True))
+        if pooled:
+            loss = loss + pooled * F.l1_loss(F.avg_pool2d(y, 8), F.avg_pool2d(x, 8))
+        if anchor:
+            px = F.avg_pool2d(x, 8)
+            opp = torch.stack([px[:, 0] - px[:, 1], (px[:, 0] + px[:, 1]) / 2 - px[:, 2]], 1)
+            loss = loss + anchor * F.l1_loss(z[:, 2:4], opp)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == steps - 1:
+            _log(f"vae{seed} step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", log)
+    return vae.eval()
+
+
+@torch.no_grad()
+def encode_all(vae, images: np.ndarray, batch: int = 32) -> torch.Tensor:
+    """VAE latents of every picture, float32 (N, 4, size/8, size/8)."""
+    out = []
+    for i in range(0, len(images), batch):
+        out.append(vae.encoder(to_tensor(images[i : i + batch])))
+    return torch.cat(out)
+
+
+def tokenize(tokenizer, captions: list[str]) -> torch.Tensor:
+    return tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids
+
+
+def train_generator(parts: dict, latents: torch.Tensor, ids: torch.Tensor, empty: torch.Tensor, cfg: BaseConfig,
+                    log: Path | None = None) -> None:
+    """Text encoder + UNet jointly, x0 loss through the engine's one-step recipe."""
+    from models.engine import OneStep
+
+    unet, te = parts["unet"].train(), parts["text_encoder"].train()
+    one = OneStep.from_scheduler(parts["scheduler"])
+    t = one.timestep.long()
+    params = list(unet.parameters()) + list(te.parameters())
+    opt = torch.optim.AdamW(params, cfg.unet_lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.unet_lr, total_steps=cfg.unet_steps, pct_start=0.05)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    t0 = time.time()
+    for step in range(cfg.unet_steps):
+        idx = torch.randint(0, len(latents), (cfg.unet_batch,), generator=gen)
+        z, tok = latents[idx], ids[idx].clone()
+        drop = torch.rand(cfg.unet_batch, generator=gen) < cfg.caption_dropout
+        tok[drop] = empty
+        noise = torch.randn(z.shape, generator=gen)
+        emb = te(tok)[0]
+        out = unet(noise * one.k_in, t, encoder_hidden_states=emb).sample
+        x0 = one.a * noise + one.b * out.float()
+        loss = F.mse_loss(x0, z)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == cfg.unet_steps - 1:
+            _log(f"unet step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", log)
+    unet.eval()
+    te.eval()
+
+
+def save(parts: dict, tokenizer_dir: Path, folder: Path) -> None:
+    """Write the base in diffusers layout, fp16 safetensors, with the tokenizer files copied in."""
+    import shutil
+
+    from diffusers import StableDiffusionPipeline
+    from transformers import CLIPTokenizer
+
+    tok = CLIPTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+    pipe = StableDiffusionPipeline(
+        unet=parts["unet"], vae=parts["vae"], text_encoder=parts["text_encoder"], tokenizer=tok,
+        scheduler=parts["scheduler"], safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    ).to(torch.float16)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    shutil.rmtree(folder / "tokenizer")
+    shutil.copytree(tokenizer_dir, folder / "tokenizer")
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+

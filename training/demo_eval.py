@@ -1,0 +1,148 @@
+"""Evidence for the demo model: held-out metrics, a held-out grid, and drawings made the way a person draws.
+
+Metrics come from training/evaluate.py (edge F1 against the input sketch and against the target's edges,
+PSNR, SSIM), each with the adapter (control scale 1) and with its effect removed (scale 0), plus a colour
+error: the mean distance in CIELAB between 8 x 8 block averages of output and target (lower is better).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# strokes as a person draws them on the 256 px canvas: (prompt, list of polylines, closed?)
+HUMAN = [
+    ("a red house with a door", [([(60, 120), (128, 60), (196, 120)], False), ([(75, 115), (75, 200), (181, 200), (181, 115)], False),
+                                 ([(115, 200), (115, 150), (142, 150), (142, 200)], False)]),
+    ("a yellow sun", [("circle", (128, 128, 45))] + [([(128 + int(70 * np.cos(a)), 128 + int(70 * np.sin(a))),
+                                                      (128 + int(100 * np.cos(a)), 128 + int(100 * np.sin(a)))], False)
+                                                    for a in np.linspace(0, 2 * np.pi, 9)[:-1]]),
+    ("a green tree", [("circle", (128, 95, 55)), ([(115, 150), (112, 215), (145, 215), (141, 150)], False)]),
+    ("a cat face", [("circle", (128, 140, 65)), ([(75, 105), (85, 45), (115, 80)], False), ([(141, 80), (171, 45), (181, 105)], False),
+                    ("circle", (105, 125, 8)), ("circle", (151, 125, 8)), ([(120, 155), (128, 162), (136, 155)], False)]),
+    ("a blue fish", [("ellipse", (120, 128, 70, 40)), ([(190, 128), (230, 95), (230, 161), (190, 128)], False), ("circle", (85, 120, 6))]),
+    ("a red apple", [("circle", (128, 140, 65)), ([(128, 78), (135, 45)], False), ([(135, 60), (165, 50), (150, 70), (135, 60)], False)]),
+]
+
+
+def draw_human(shapes: list, seed: int = 0, size: int = 256) -> np.ndarray:
+    """Black strokes on white, 3 px wide with a little hand jitter, like the canvas draws them."""
+    rng = np.random.default_rng(seed)
+    img = np.full((size, size, 3), 255, np.uint8)
+
+    def jitter(pts):
+        p = np.array(pts, np.float32)
+        return (p + rng.normal(0, 1.2, p.shape)).round().astype(np.int32)
+
+    for shape in shapes:
+        if shape[0] == "circle":
+            x, y, r = shape[1]
+            a = np.linspace(0, 2 * np.pi, 40)
+            pts = np.stack([x + r * np.cos(a), y + r * np.sin(a)], 1)
+            cv2.polylines(img, [jitter(pts)], False, (0, 0, 0), 3, cv2.LINE_AA)
+        elif shape[0] == "ellipse":
+            x, y, rx, ry = shape[1]
+            a = np.linspace(0, 2 * np.pi, 40)
+            pts = np.stack([x + rx * np.cos(a), y + ry * np.sin(a)], 1)
+            cv2.polylines(img, [jitter(pts)], False, (0, 0, 0), 3, cv2.LINE_AA)
+        else:
+            pts, closed = shape
+            dense = []  # a person's line wobbles along its length, not only at the corners
+            for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+                for t in np.linspace(0, 1, 8, endpoint=False):
+                    dense.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+            dense.append(pts[-1])
+            cv2.polylines(img, [jitter(dense)], closed, (0, 0, 0), 3, cv2.LINE_AA)
+    return img
+
+
+def colour_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean CIELAB distance between 8 x 8 block averages (the colour layout, not the detail)."""
+    def lab(x):
+        small = cv2.resize(x, (8, 8), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        return cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
+
+    return float(np.linalg.norm(lab(a) - lab(b), axis=2).mean())
+
+
+def _thumb(img: np.ndarray, px: int) -> np.ndarray:
+    return cv2.resize(img, (px, px), interpolation=cv2.INTER_AREA)
+
+
+def _grid(rows: list[list[np.ndarray]], px: int) -> np.ndarray:
+    sep = np.full((px, 3, 3), 255, np.uint8)
+    lines = []
+    for row in rows:
+        cells = []
+        for img in row:
+            cells += [_thumb(img, px), sep]
+        lines += [np.concatenate(cells[:-1], axis=1), np.full((3, len(row) * (px + 3) - 3, 3), 255, np.uint8)]
+    return np.concatenate(lines[:-1], axis=0)
+
+
+def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed: int = 0) -> dict:
+    """Metrics (returned and written to out/metrics.json) and the two grids (PNG in out/)."""
+    from models.engine import Engine
+    from models.imageio import write_rgb
+    from training.data import TrainData, scan
+    from training.evaluate import evaluate
+
+    found = scan(heldout, "paired")
+    data = TrainData(found.samples, "paired", 256)
+    examples = [ex for i in range(len(data)) if (ex := data.load(i, None)) is not None][:limit]
+    engine = Engine.load(base, adapter, "cpu", "float32")
+    engine.set_size(256)
+    means, images = evaluate(engine, examples, seed, 1.0)
+    for name, idx in (("untrained", 1), ("trained", 2)):
+        means[name]["colour_error"] = float(np.mean([colour_error(row[idx], row[0]["image"]) for row in images]))
+    write_rgb(out / "heldout_grid.png", _grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
+
+    rows = []
+    for i, (prompt, shapes) in enumerate(HUMAN):
+        drawing = draw_human(shapes, seed=i)
+        engine.set_prompt(prompt)
+        engine.control_scale = 1.0
+        with_adapter = engine.step(drawing)
+        engine.control_scale = 0.0
+        without = engine.step(drawing)
+        rows.append([drawing, with_adapter, without])
+    write_rgb(out / "human_sketches.png", _grid(rows, 128))
+
+    speed = frame_time(base, adapter)
+    result = {"images": len(examples), "size": 256, "seed": seed, **means, "speed": speed,
+              "human_prompts": [p for p, _ in HUMAN]}
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def frame_time(base: str, adapter: str, frames: int = 8) -> dict:
+    """Median ms per 256 px frame (sketch in, image out) as the app runs it (dtype auto: bf16 where the CPU
+    has it), with 1 and with 2 torch threads, and the machine's load average at the time (others' jobs slow it)."""
+    import os
+
+    import torch
+
+    from models.engine import Engine
+
+    threads = torch.get_num_threads()
+    engine = Engine.load(base, adapter, "cpu", "auto")
+    engine.set_size(256)
+    engine.set_prompt("a red house")
+    drawing = draw_human(HUMAN[0][1])
+    out = {"dtype": str(engine.dtype).removeprefix("torch."), "load_average": round(os.getloadavg()[0], 1)}
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        times = []
+        for _ in range(frames + 2):
+            t0 = time.perf_counter()
+            engine.step(drawing)
+            times.append(1000 * (time.perf_counter() - t0))
+        out[f"ms_{n}_threads"] = round(float(np.median(times[2:])), 1)
+    torch.set_num_threads(threads)
+    best = min(out["ms_1_threads"], out["ms_2_threads"])
+    out["ms_per_frame"], out["fps"] = best, round(1000 / best, 1)
+    return out
