@@ -110,10 +110,19 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
 
 
 def _draw_scene(c) -> None:
-    """Hills, a sun and a house, as a user would draw them."""
+    """Hills, a sun and a house, as a user would draw them (SHOT_SCENE=house: one big house)."""
     import math
 
     from PySide6.QtCore import QPointF
+
+    if os.environ.get("SHOT_SCENE") == "house":
+        for stroke in (((120, 440), (120, 250), (256, 110), (392, 250), (392, 440), (120, 440)),
+                       ((220, 440), (220, 340), (292, 340), (292, 440)), ((150, 280), (200, 280), (200, 320), (150, 320), (150, 280))):
+            c.stroke_to(QPointF(*stroke[0]), start=True)
+            for p in stroke[1:]:
+                c.stroke_to(QPointF(*p))
+            c.end_stroke()
+        return
 
     c.stroke_to(QPointF(60, 380), start=True)  # hills
     for i in range(60):
