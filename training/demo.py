@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is faster on a busy 2-core machine)")
     p.add_argument("--vae-steps", type=int, default=180, help="autoencoder steps")
     p.add_argument("--unet-steps", type=int, default=250, help="base UNet + text encoder steps")
-    p.add_argument("--adapter-steps", type=int, default=700, help="sketch adapter steps (the training module)")
+    p.add_argument("--adapter-steps", type=int, default=3000, help="sketch adapter steps (the training module)")
     p.add_argument("--base-images", type=int, default=1500, help="pictures used for the VAE and the base")
     p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "evaluate"], default="evaluate",
                    help="stop after this stage")

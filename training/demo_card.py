@@ -55,9 +55,10 @@ def write_card(out: Path, counts: dict, times: dict, metrics: dict, args) -> Non
     text = f"""# SDXS Live demo model (small, built in)
 
 A small model in the SDXS one-step layout that ships with the app so it works offline, out of the box.
-It turns a black-on-white sketch plus a short prompt into a flat, coloured clip-art-like picture at 256 px.
-**It is a demo, not SDXS quality**: trained from scratch for minutes on a CPU, its pictures are soft and
-its colours follow the prompt only loosely. Real SDXS weights (IDKiro/sdxs-512-dreamshaper) are far better.
+It turns a black-on-white sketch plus a short prompt into a soft, grey, clip-art-like picture at 256 px that
+follows the sketch's lines. **It is a demo, not SDXS quality**: trained from scratch for minutes on a CPU, its
+pictures are blurry and grey (its tiny autoencoder never learned colour in the time it had), and the prompt
+barely changes them. Real SDXS weights (IDKiro/sdxs-512-dreamshaper) are far better.
 
 Rebuild it from scratch with `python -m training.demo` (about {sum(v['seconds'] for v in times.values()) / 60:.0f} min
 of wall time on a busy 2-core CPU; stages are cached under build/demo, `--fresh` redoes them).
@@ -68,7 +69,7 @@ of wall time on a busy 2-core CPU; stages are cached under build/demo, `--fresh`
   each file's metadata): {counts.get('svgs', '?')} SVG files, {counts.get('rendered', '?')} rendered cleanly with
   QtSvg at 256 px on white (the rest are invalid or blank).
 - Captions: each SVG's `dc:title` plus its `dc:subject` keywords (and its folder), e.g.
-  "pumpkin, halloween, vegetable, food".
+  "trip to the beach, holiday, people, transport, beach".
 - Split fixed by the md5 of the file name: {counts.get('train', '?')} training pictures,
   {counts.get('heldout', '?')} held out (never trained on).
 - Conditions: half from the trainer's own `sketch` extractor, half strokes as a person draws them (outline
@@ -98,7 +99,7 @@ of wall time on a busy 2-core CPU; stages are cached under build/demo, `--fresh`
 |---|---|---|
 {vae_rows}
 | text encoder + UNet jointly, one-step x0 loss (batch 16, 256 px) | {times.get('base', {}).get('steps', '?')} | {mins.get('base', '?')} |
-| sketch adapter with `python main.py train` (paired, batch 4 of 128 px windows at 256 px scale, latent loss) | {times.get('adapter', {}).get('steps', '?')} | {mins.get('adapter', '?')} |
+| sketch adapter, trained by the training module (`training.train.train`, what `python main.py train` runs; paired, batch 4 of 128 px windows at 256 px scale, latent loss) | {times.get('adapter', {}).get('steps', '?')} | {mins.get('adapter', '?')} |
 | evaluation and grids | | {mins.get('evaluate', '?')} |
 
 ## Evidence on the held-out split
@@ -116,7 +117,9 @@ of wall time on a busy 2-core CPU; stages are cached under build/demo, `--fresh`
 
 Speed on the build machine (2 cores, load average {speed.get('load_average', '?')} from other jobs at the time):
 {speed.get('ms_1_threads', '?')} ms per 256 px frame with 1 thread, {speed.get('ms_2_threads', '?')} ms with 2
-({speed.get('dtype', '?')}, sketch in, image out, adapter on); best {speed.get('fps', '?')} FPS.
+({speed.get('dtype', '?')}: `dtype auto` found no native bf16 on this CPU; sketch in, image out, adapter on); best
+{speed.get('fps', '?')} FPS. Two threads lose badly while other jobs keep both cores busy (their threads wait for
+each other); on an idle machine two threads are the faster choice.
 
 - `heldout_grid.png`: rows of input sketch | output | target (held-out pictures).
 - `human_sketches.png`: drawings made with strokes the way a person draws, rows of
@@ -125,8 +128,15 @@ Speed on the build machine (2 cores, load average {speed.get('load_average', '?'
 ## What it is and is not
 
 - It is: a working, offline stand-in that shows the whole pipeline (canvas or camera -> sketch adapter ->
-  one-step UNet -> tiny decoder) live on a CPU, with the real CLIP tokenizer and the SDXS layout.
-- It is not: SDXS. It knows little beyond outlines filled with flat colours; prompts steer colour and
-  subject only loosely; fine detail, text and faces do not come out. Trained for minutes on a CPU.
+  one-step UNet -> tiny decoder) live on a CPU, with the real CLIP tokenizer and the SDXS layout. The
+  adapter clearly redraws the input's lines as soft shapes (see the grids); without it (scale 0) the base
+  gives the same grey blob for every prompt.
+- It is not: SDXS, nor a useful image generator. Its outputs are grey and blurry: the 0.3 M-parameter
+  AutoencoderTiny learned shapes and greys but not colour (extra colour losses and a latent colour anchor
+  did not fix that in the steps it had), so prompts naming colours do not change the colour. The text-only
+  base is a regression to the mean picture. Edge F1 is low in absolute terms because the soft, low-contrast
+  outputs give Canny (thresholds 100/200) few edges; the comparison with scale 0 is what the numbers show.
+- Known ways to make it better, given more CPU time: train the autoencoder for thousands of steps (colour
+  comes late), train the base longer, add the pixel loss to the adapter, train at full 256 px.
 """
     (out / "README.md").write_text(text)
