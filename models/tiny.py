@@ -56,15 +56,22 @@ def tiny_tokenizer(folder: Path):
     return CLIPTokenizer.from_pretrained(folder, model_max_length=77, local_files_only=True)
 
 
-def build_base(size: str = "tiny", seed: int = 0, tokenizer_dir: Path | None = None) -> dict:
-    """UNet, VAE, text encoder, tokenizer and scheduler of a random SDXS-layout model."""
+def build_parts(
+    L: Layout,
+    sample_size: int = 64,
+    decoder_blocks: tuple[int, ...] | None = None,
+    prediction_type: str = "epsilon",
+    special_ids: tuple[int, int] = (512, 513),
+) -> dict:
+    """Random UNet, AutoencoderTiny, CLIP text encoder and scheduler in the SDXS dreamshaper layout at L's width.
+
+    special_ids are the tokenizer's (bos, eos); decoder_blocks default to the encoder's, mirrored.
+    """
     from diffusers import AutoencoderTiny, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    L = LAYOUTS[size]
-    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        sample_size=64,
+        sample_size=sample_size,
         block_out_channels=L.unet_channels,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -78,12 +85,9 @@ def build_base(size: str = "tiny", seed: int = 0, tokenizer_dir: Path | None = N
         encoder_block_out_channels=(L.vae_channels,) * 4,
         decoder_block_out_channels=(L.vae_channels,) * 4,
         num_encoder_blocks=L.vae_blocks,
-        num_decoder_blocks=L.vae_blocks[::-1],
+        num_decoder_blocks=decoder_blocks or L.vae_blocks[::-1],
     )
-    with torch.no_grad():  # random decoders output nearly black; spread them over the range so tests can see
-        last = vae.decoder.layers[-1]
-        last.weight.mul_(30 / L.vae_channels**0.5)
-        last.bias.fill_(0.5)
+    bos, eos = special_ids
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=L.vocab,
@@ -92,25 +96,37 @@ def build_base(size: str = "tiny", seed: int = 0, tokenizer_dir: Path | None = N
             num_hidden_layers=L.text_layers,
             num_attention_heads=L.text_heads,
             max_position_embeddings=77,
-            bos_token_id=512,
-            eos_token_id=513,
-            pad_token_id=513,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            pad_token_id=eos,
         )
     )
-    scheduler = EulerDiscreteScheduler(
+    scheduler = EulerDiscreteScheduler(  # the released SDXS scheduler: one step at t = 999
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         timestep_spacing="trailing",
-        prediction_type="epsilon",
+        prediction_type=prediction_type,
         steps_offset=1,
     )
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, scheduler=scheduler)
+
+
+def build_base(size: str = "tiny", seed: int = 0, tokenizer_dir: Path | None = None) -> dict:
+    """UNet, VAE, text encoder, tokenizer and scheduler of a random SDXS-layout model."""
+    L = LAYOUTS[size]
+    torch.manual_seed(seed)
+    parts = build_parts(L)
+    with torch.no_grad():  # random decoders output nearly black; spread them over the range so tests can see
+        last = parts["vae"].decoder.layers[-1]
+        last.weight.mul_(30 / L.vae_channels**0.5)
+        last.bias.fill_(0.5)
     if tokenizer_dir is None:
         import tempfile
 
         tokenizer_dir = Path(tempfile.mkdtemp(prefix="sdxs-tok-"))
-    tokenizer = tiny_tokenizer(tokenizer_dir)
-    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+    parts["tokenizer"] = tiny_tokenizer(tokenizer_dir)
+    return parts
 
 
 def build_controlnet(unet, size: str = "tiny", seed: int = 1, random_outputs: bool = True):

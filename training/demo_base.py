@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.tiny import Layout
+from models.tiny import Layout, build_parts
 
 # the SDXS dreamshaper layout at reduced width: 3 UNet levels, 1 layer per block, no mid block
 # (sized for training in minutes on a shared 2-core CPU, not for quality)
@@ -56,40 +56,8 @@ class BaseConfig:
 
 def build(layout: Layout = DEMO, size: int = 256, seed: int = 0) -> dict:
     """Random UNet, AutoencoderTiny, CLIP text encoder and scheduler in the demo layout."""
-    from diffusers import AutoencoderTiny, EulerDiscreteScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    L = layout
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=size // 8,
-        block_out_channels=L.unet_channels,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        mid_block_type=None,  # SDXS pruned the mid block
-        layers_per_block=1,
-        attention_head_dim=L.heads,
-        cross_attention_dim=L.text_width,
-        norm_num_groups=L.norm_groups,
-    )
-    vae = AutoencoderTiny(
-        encoder_block_out_channels=(L.vae_channels,) * 4,
-        decoder_block_out_channels=(L.vae_channels,) * 4,
-        num_encoder_blocks=L.vae_blocks,
-        num_decoder_blocks=DECODER_BLOCKS,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=L.vocab, hidden_size=L.text_width, intermediate_size=L.text_mlp,
-            num_hidden_layers=L.text_layers, num_attention_heads=L.text_heads, max_position_embeddings=77,
-            bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
-        )
-    )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing",
-        prediction_type="sample", steps_offset=1,
-    )
-    return dict(unet=unet, vae=vae, text_encoder=text_encoder, scheduler=scheduler)
+    return build_parts(layout, size // 8, DECODER_BLOCKS, prediction_type="sample", special_ids=(49406, 49407))
 
 
 def load_images(folder: Path, names: list[str]) -> np.ndarray:
