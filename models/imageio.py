@@ -23,6 +23,12 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_out_path(path: str | Path) -> Path:
     """Fail before any work when an output image could not be written."""
     p = Path(path)
@@ -42,6 +48,7 @@ def write_rgb(path: str | Path, image: np.ndarray) -> Path:
         raise UserError(f"could not encode {str(path)!r}")
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=ext)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved picture gets the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(buf.tobytes())
         os.replace(tmp, p)

@@ -13,8 +13,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from models.errors import UserError
 
 
@@ -36,6 +34,8 @@ def random_base(layout: str):
 
 def measure(base, kind: str, size: int, batch: int, steps: int, accelerator, checkpointing: bool = True) -> dict:
     """One adapter kind: parameters, GFLOPs per frame, step time and (on CUDA) peak memory."""
+    import torch
+
     from training.adapters import build_adapter, count_params, gflops
     from training.objective import LossWeights, Objective
 
@@ -83,6 +83,7 @@ def measure(base, kind: str, size: int, batch: int, steps: int, accelerator, che
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
     from accelerate import Accelerator
 
     from models.common_args import quiet_libraries
