@@ -14,8 +14,10 @@ from models.errors import UserError
 
 def read_rgb(path: str | Path) -> np.ndarray:
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"image {str(path)!r} does not exist: check the path")
+    if not p.is_file():
+        raise UserError(f"{str(path)!r} is not an image file: pass a PNG, JPEG, BMP or WebP file")
     data = np.fromfile(p, dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if img is None:
