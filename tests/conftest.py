@@ -47,6 +47,17 @@ def tiny_controlnet(tiny_dir):
     return str(tiny_dir / "controlnet")
 
 
+@pytest.fixture(scope="module")
+def engine(tiny_base, tiny_controlnet):
+    """A float32 CPU engine on the tiny model at 64 px, one per test module (tests change its settings)."""
+    from models.engine import Engine
+
+    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32")
+    e.set_size(64)
+    e.set_prompt("a cat")
+    return e
+
+
 @pytest.fixture()
 def sketch_image():
     """A 128 px black-on-white drawing: a circle and a line."""

@@ -95,14 +95,6 @@ def test_other_one_step_schedulers_match_diffusers(tiny_base, tiny_controlnet, s
         assert maxdiff(engine.step(image), ref) <= 2, cls.__name__
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_base, tiny_controlnet):
-    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32")
-    e.set_size(64)
-    e.set_prompt("a cat")
-    return e
-
-
 def test_step_contract(engine, sketch_image):
     out = engine.step(sketch_image)
     assert out.dtype == np.uint8 and out.shape == (64, 64, 3)

@@ -12,14 +12,6 @@ import torch
 from models.engine import Engine
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_base, tiny_controlnet):
-    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32")
-    e.set_size(64)
-    e.set_prompt("a lighthouse")
-    return e
-
-
 def frames(sketch_image):
     return [sketch_image, 255 - sketch_image, np.roll(sketch_image, 9, axis=1)]
 
