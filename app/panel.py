@@ -126,20 +126,12 @@ class ControlPanel(QScrollArea):
     def _model_group(self) -> QGroupBox:
         g = QGroupBox("Model")
         f = QFormLayout(g)
-        self.model = QComboBox()
-        self.model.setEditable(True)
-        self.model.setToolTip("Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo")
-        browse = QToolButton(text="...")
-        browse.setToolTip("Choose a model folder")
-        browse.clicked.connect(lambda: self._pick_folder(self.model, "Choose a model folder (with model_index.json)"))
-        f.addRow("Model", _row(self.model, browse))
-        self.adapter = QComboBox()
-        self.adapter.setEditable(True)
-        self.adapter.setToolTip("Control adapter (ControlNet): a folder, a hub id, demo, or empty for none")
-        browse2 = QToolButton(text="...")
-        browse2.setToolTip("Choose an adapter folder (a trained ControlNet)")
-        browse2.clicked.connect(lambda: self._pick_folder(self.adapter, "Choose an adapter folder (with config.json)"))
-        f.addRow("Adapter", _row(self.adapter, browse2))
+        self.model = self._spec_row(
+            f, "Model", "Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo",
+            "Choose a model folder", "Choose a model folder (with model_index.json)")
+        self.adapter = self._spec_row(
+            f, "Adapter", "Control adapter (ControlNet): a folder, a hub id, demo, or empty for none",
+            "Choose an adapter folder (a trained ControlNet)", "Choose an adapter folder (with config.json)")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.dtype = QComboBox()
@@ -228,6 +220,17 @@ class ControlPanel(QScrollArea):
     def roll_seed(self) -> None:
         if not self.lock_seed.isChecked():
             self.seed.setValue(random.randrange(2**31 - 1))
+
+    def _spec_row(self, form: QFormLayout, label: str, tip: str, browse_tip: str, title: str) -> QComboBox:
+        """An editable model spec (folder, hub id or demo) with a "..." button that picks a folder."""
+        combo = QComboBox()
+        combo.setEditable(True)
+        combo.setToolTip(tip)
+        browse = QToolButton(text="...")
+        browse.setToolTip(browse_tip)
+        browse.clicked.connect(lambda: self._pick_folder(combo, title))
+        form.addRow(label, _row(combo, browse))
+        return combo
 
     def _pick_folder(self, combo: QComboBox, title: str) -> None:
         folder = QFileDialog.getExistingDirectory(self, title)
