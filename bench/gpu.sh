@@ -6,7 +6,7 @@
 #                                    (512 and 256 px, eager/graphs/compile, full and light adapters,
 #                                    --compare-diffusers), one JSON per run in OUT_DIR, naming card and versions.
 #
-# With the device tool: run(command="bash bench/gpu.sh run $OUT", carry=[".whl"], timeout_s=540), then copy
+# With the device tool: run(command="bash bench/gpu.sh run $OUT", carry=[".whl"], timeout_s=480), then copy
 # the JSON files to bench/results/<card>/ and commit them. Runs go most important first, and each writes its
 # JSON at once, so a run cut short still leaves what it finished.
 set -uo pipefail
@@ -38,19 +38,24 @@ python3 -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', t
 M=/tmp/sdxs-rand
 python3 bench/gpu_models.py "$M" || exit 1
 
-bench() {  # name, then bench options
-  local name=$1; shift
+bench() {  # name, seconds allowed, then bench options
+  local name=$1 limit=$2; shift 2
   echo "== $name"
-  timeout 300 python3 main.py bench --model "$M/base" --device cuda --dtype float16 --frames 200 --warmup 10 \
+  timeout "$limit" python3 main.py bench --device cuda --dtype float16 --frames 200 --warmup 10 \
     --json "$OUT/$name.json" "$@" || echo "!! $name failed or timed out"
 }
-bench 512-full-graphs --controlnet "$M/full" --size 512 --fast graphs --compare-diffusers
-bench 512-full-eager --controlnet "$M/full" --size 512 --fast eager --compare-diffusers
-bench 512-light-graphs --controlnet "$M/light" --size 512 --fast graphs --compare-diffusers
-bench 256-full-graphs --controlnet "$M/full" --size 256 --fast graphs --compare-diffusers
-bench 256-full-eager --controlnet "$M/full" --size 256 --fast eager
-bench 512-nocontrol-graphs --size 512 --fast graphs
-bench 512-full-compile --controlnet "$M/full" --size 512 --fast compile
-bench 512-light-compile --controlnet "$M/light" --size 512 --fast compile
-python3 main.py bench train --model "$M/base" --json "$OUT/train-memory.json" 2>&1 | tail -5 || true
+B=(--model "$M/base")
+bench 512-full-graphs 150 "${B[@]}" --controlnet "$M/full" --size 512 --fast graphs --compare-diffusers
+bench 512-full-eager 150 "${B[@]}" --controlnet "$M/full" --size 512 --fast eager --compare-diffusers
+bench 512-light-graphs 150 "${B[@]}" --controlnet "$M/light" --size 512 --fast graphs --compare-diffusers
+bench 256-full-graphs 150 "${B[@]}" --controlnet "$M/full" --size 256 --fast graphs --compare-diffusers
+bench demo-256-graphs 120 --model demo --controlnet demo --size 256 --fast graphs --compare-diffusers
+echo "== train-memory"
+timeout 150 python3 main.py bench train --model "$M/base" --json "$OUT/train-memory.json" 2>&1 | tail -5
+echo "== GPU tests"
+SDXS_GPU_TESTS=1 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_fast.py -k cuda 2>&1 | tail -5
+bench 256-full-eager 120 "${B[@]}" --controlnet "$M/full" --size 256 --fast eager
+bench 512-nocontrol-graphs 120 "${B[@]}" --size 512 --fast graphs
+bench 512-full-compile 240 "${B[@]}" --controlnet "$M/full" --size 512 --fast compile
+bench 512-light-compile 240 "${B[@]}" --controlnet "$M/light" --size 512 --fast compile
 ls -la "$OUT"

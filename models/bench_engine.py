@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import time
@@ -72,9 +73,15 @@ def _cpu_name() -> str:
 
 def _nvidia_driver() -> str:
     try:
-        return Path("/proc/driver/nvidia/version").read_text().split("Kernel Module")[1].split()[0]
-    except (OSError, IndexError):
+        return driver_version(Path("/proc/driver/nvidia/version").read_text())
+    except OSError:
         return "unknown"
+
+
+def driver_version(text: str) -> str:
+    """'NVRM version: NVIDIA UNIX [Open] Kernel Module for x86_64  580.159.04  Release Build ...' -> '580.159.04'."""
+    m = re.search(r"\b(\d{3,}\.\d+(?:\.\d+)?)\b", text)
+    return m.group(1) if m else "unknown"
 
 
 def _peak_mb(device) -> float:

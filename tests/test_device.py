@@ -35,3 +35,14 @@ def test_device_names():
     assert device.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(UserError, match="auto, cpu or cuda"):
         device.pick_device("metal")
+
+
+def test_nvidia_driver_version_from_proc_text():
+    from models.bench_engine import driver_version
+
+    # the open kernel module writes "Module for x86_64": the version is the first dotted number, not "for"
+    open_km = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (dvs-builder@U16)\n"
+    legacy = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\nGCC version: 12.2\n"
+    assert driver_version(open_km) == "580.159.04"
+    assert driver_version(legacy) == "535.104.05"
+    assert driver_version("") == "unknown"
