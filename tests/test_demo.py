@@ -143,3 +143,71 @@ def test_clip_byte_alphabet_is_a_bijection():
     table = bytes_to_unicode()
     assert len(table) == 256 == len(set(table.values()))
     assert table[ord("a")] == "a" and table[ord(" ")] == "Ġ"
+
+
+def _paired(root, pictures):
+    import cv2
+
+    for sub in ("images", "conditions"):
+        (root / sub).mkdir(parents=True)
+    rows = []
+    for name, img in pictures.items():
+        cv2.imwrite(str(root / "images" / name), img)
+        cv2.imwrite(str(root / "conditions" / name), 255 - img)
+        rows.append({"file_name": name, "text": name.split(".")[0]})
+    (root / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def test_colour_rows_keep_colour_pictures_and_drop_line_art(tmp_path):
+    from training.demo_data import colour_rows, colour_share
+
+    white = np.full((256, 256, 3), 255, np.uint8)
+    line_art, flower, pale = white.copy(), white.copy(), white.copy()
+    line_art[100:110] = 0  # black strokes only
+    flower[60:200, 60:200] = (30, 40, 220)  # BGR red, 30% of the picture
+    pale[:, :] = (235, 240, 245)  # near-grey paper tint
+    assert colour_share(line_art[..., ::-1]) == 0.0 and colour_share(pale) == 0.0
+    assert 0.29 < colour_share(flower) < 0.31
+    _paired(tmp_path / "train", {"line.png": line_art, "flower.png": flower, "pale.png": pale})
+    rows = colour_rows(tmp_path / "train")
+    assert [r["file_name"] for r in rows] == ["flower.png"]
+    assert rows[0]["text"] == "red, flower"  # the caption now names the picture's colour
+    assert (tmp_path / "train" / "colour.json").exists()  # cached for the next stage
+    assert [r["file_name"] for r in colour_rows(tmp_path / "train", min_share=0.0)] == ["line.png", "flower.png", "pale.png"]
+
+
+def test_colour_words_name_the_main_colours():
+    from training.demo_data import colour_words
+
+    img = np.full((64, 64, 3), 255, np.uint8)
+    assert colour_words(img) == []  # white paper, black lines: no colour to name
+    img[:32] = (220, 30, 30)
+    img[32:48] = (40, 200, 40)
+    img[48:52] = (30, 60, 220)  # too small a part to name
+    assert colour_words(img) == ["red", "green"]
+    img[:] = (120, 70, 20)
+    assert colour_words(img) == ["brown"]
+
+
+def test_crops_and_subsets_are_paired_folders_the_trainer_reads(tmp_path):
+    from training.data import scan
+    from training.demo_data import write_crops, write_subset
+
+    rng = np.random.default_rng(0)
+    pics = {f"p{i}.png": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for i in range(3)}
+    rows = _paired(tmp_path / "train", pics)
+    # more windows than pictures: several windows per picture, each its own file, image and condition aligned
+    assert write_crops(tmp_path, rows[:2], name="crops", crop=128, count=5) == 5
+    found = scan(tmp_path / "crops", "paired")
+    assert len(found.samples) == 5
+    meta = [json.loads(x) for x in (tmp_path / "crops" / "metadata.jsonl").read_text().splitlines()]
+    assert {m["text"] for m in meta} <= {"p0", "p1"} and len({m["file_name"] for m in meta}) == 5
+    import cv2
+
+    for m in meta:
+        img = cv2.imread(str(tmp_path / "crops" / "images" / m["file_name"]))
+        cond = cv2.imread(str(tmp_path / "crops" / "conditions" / m["file_name"]))
+        assert img.shape == (128, 128, 3) and np.array_equal(cond, 255 - img)
+    sub = write_subset(tmp_path / "train", tmp_path / "sub", rows[1:])
+    assert len(scan(sub, "paired").samples) == 2 and not (tmp_path / "sub.tmp").exists()

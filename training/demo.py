@@ -2,12 +2,13 @@
 
 Stages (each cached under --work, so a crash or a rerun resumes where it stopped; --fresh starts over):
 1. data: install/check openclipart-svg, render it with QtSvg (a subprocess in app/), captions, held-out split,
-   conditions (the `sketch` extractor and human-like strokes) in the trainer's paired layout;
+   conditions (the `sketch` extractor and human-like strokes) in the trainer's paired layout; the stages
+   below use the pictures in colour, their captions led by their main colour names (demo_data.colour_rows);
 2. tokenizer: CLIP's BPE out of the open-clip-torch wheel;
-3. vae: AutoencoderTiny trained on the renders;
+3. vae: AutoencoderTiny trained on the renders (with a chroma loss, so colour survives);
 4. base: text encoder + UNet trained as a one-step generator, saved in diffusers layout;
 5. adapter: the sketch ControlNet, trained by the training module (`python main.py train`);
-6. evaluate: metrics on the held-out split and the grids; then the model card.
+6. evaluate: metrics on the held-out colour pictures and the grids; then the model card.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=OUT, help="where the finished model goes")
     p.add_argument("--fresh", action="store_true", help="ignore cached stages and redo everything")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is faster on a busy 2-core machine)")
-    p.add_argument("--vae-steps", type=int, default=180, help="autoencoder steps")
-    p.add_argument("--unet-steps", type=int, default=250, help="base UNet + text encoder steps")
+    p.add_argument("--vae-steps", type=int, default=1500, help="autoencoder steps")
+    p.add_argument("--unet-steps", type=int, default=800, help="base UNet + text encoder steps")
     p.add_argument("--adapter-steps", type=int, default=3000, help="sketch adapter steps (the training module)")
-    p.add_argument("--base-images", type=int, default=1500, help="pictures used for the VAE and the base")
+    p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
     p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "evaluate"], default="evaluate",
                    help="stop after this stage")
     return p.parse_args(argv)
@@ -66,34 +67,44 @@ def stage_tokenizer(work: Path) -> Path:
 
 
 def _train_names(work: Path) -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in (work / "data" / "train" / "metadata.jsonl").read_text().splitlines()]
+    from training.demo_data import colour_rows
+
+    rows = colour_rows(work / "data" / "train")
     return [r["file_name"] for r in rows], [r["text"] for r in rows]
 
 
 def stage_vae(work: Path, args, images) -> dict:
     import torch
 
-    from training.demo_base import BaseConfig, build, train_vae
+    from training.demo_base import BaseConfig, build, train_vae, vae_report
 
     cfg = BaseConfig(vae_steps=args.vae_steps, threads=args.threads)
     parts = build()
-    phases = [(work / "vae.pt", None)] + [(work / ("vae_colour.pt" if i == 0 else f"vae_colour{i + 1}.pt"), ph)
-                                         for i, ph in enumerate(cfg.colour_phases)]
-    for n, (path, phase) in enumerate(phases, 1):
-        if path.exists():
-            parts["vae"].load_state_dict(torch.load(path, weights_only=True))
-            continue
-        t0 = time.time()
-        if phase is None:  # shapes and greys
-            train_vae(parts["vae"], images, cfg, work / "train.log")
-        else:  # then colour, from where the last phase stopped
-            steps, lr, chroma, pooled, anchor = (*phase, 0.0)[:5]
-            train_vae(parts["vae"], images, cfg, work / "train.log", colour=chroma, seed=n - 1, steps=steps, lr=lr,
-                      pooled=pooled, anchor=anchor)
-        torch.save(parts["vae"].state_dict(), work / "vae.tmp")
-        (work / "vae.tmp").replace(path)
-        _times(work, f"vae{n}", time.time() - t0, cfg.vae_steps if phase is None else phase[0])
+    path = work / "vae.pt"
+    if path.exists():
+        parts["vae"].load_state_dict(torch.load(path, weights_only=True))
+        return parts
+    t0 = time.time()
+    train_vae(parts["vae"], images, cfg, work / "train.log")
+    torch.save(parts["vae"].state_dict(), work / "vae.tmp")
+    (work / "vae.tmp").replace(path)
+    _times(work, "vae", time.time() - t0, cfg.vae_steps)
+    held = _heldout_colour(work)
+    report = vae_report(parts["vae"], held / "images", [r["file_name"] for r in _rows(held)][:64])
+    print(f"vae round trip on held-out colour pictures: {report}", flush=True)
     return parts
+
+
+def _rows(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+
+
+def _heldout_colour(work: Path) -> Path:
+    """The held-out pictures in colour, as their own paired folder (what the demo model is for)."""
+    from training.demo_data import colour_rows, write_subset
+
+    data = work / "data"
+    return write_subset(data / "heldout", data / "heldout_colour", colour_rows(data / "heldout"))
 
 
 def stage_base(work: Path, args, parts: dict, images, captions: list[str], tok_dir: Path) -> Path:
@@ -134,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     work: Path = args.work
     if args.fresh:
-        for p in ("vae.pt", "vae_colour.pt", "vae_colour2.pt", "vae_colour3.pt", "base", "adapter_run", "times.json", "train.log"):
+        for p in ("vae.pt", "base", "adapter_run", "times.json", "train.log", "data/adapter128",
+                  "data/heldout_colour"):
             q = work / p
             shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -167,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     from training.demo_eval import run as evaluate
 
     t0 = time.time()
-    metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), work / "data" / "heldout", args.out)
+    metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), _heldout_colour(work), args.out)
     _times(work, "evaluate", time.time() - t0, 0)
     from training.demo_card import write_card
+    from training.demo_data import colour_rows
+
+    counts = dict(counts, train_colour=len(colour_rows(work / "data" / "train")),
+                  heldout_colour=len(colour_rows(work / "data" / "heldout")))
 
     write_card(args.out, counts, json.loads((work / "times.json").read_text()), metrics, args)
     print(f"demo model written to {args.out}", flush=True)
@@ -179,17 +195,18 @@ def main(argv: list[str] | None = None) -> int:
 def stage_adapter(work: Path, args, base: Path) -> Path:
     """The sketch adapter, trained by the training module on 128 px windows of the pictures (paired)."""
     from training.config import TrainConfig, check
-    from training.demo_data import write_crops
+    from training.demo_data import colour_rows, write_crops
     from training.train import train
 
     run = work / "adapter_run"
     if (run / "adapter" / "config.json").exists():
         return run / "adapter"
-    if not (work / "data" / "train128" / "metadata.jsonl").exists():
-        write_crops(work / "data")
+    crops = work / "data" / "adapter128"
+    if not (crops / "metadata.jsonl").exists():
+        write_crops(work / "data", colour_rows(work / "data" / "train"))
     resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
     cfg = TrainConfig(
-        base=str(base), data=str(work / "data" / "train128"), out=str(run), condition="paired",
+        base=str(base), data=str(crops), out=str(run), condition="paired",
         adapter_condition="sketch", adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.adapter_steps,
         lr=3e-4, lr_warmup=20, pixel_weight=0.0, checkpoint_every=100, keep_checkpoints=2, validate_every=0,
         validation_images=2, holdout=True, resume=resume, device="cpu", workers=0, threads=args.threads, seed=0,

@@ -225,23 +225,91 @@ def write_tokenizer(folder: Path, cache: Path):
     return again
 
 
-def write_crops(out_dir: Path, crop: int = 128, count: int = 4000, seed: int = 0) -> int:
-    """A paired folder of `crop` px windows cut from the 256 px training pictures and their conditions.
+def colour_share(img: np.ndarray) -> float:
+    """Share of pixels in a clear colour (some channel 40+ levels away from the pixel's grey)."""
+    a = img.astype(np.int16)
+    return float((np.abs(a - a.mean(axis=2, keepdims=True)).max(axis=2) > 40).mean())
+
+
+# OpenCV hue (0-180) bins of clearly coloured pixels and their names
+HUES = ((0, 8, "red"), (8, 20, "orange"), (20, 34, "yellow"), (34, 85, "green"), (85, 128, "blue"),
+        (128, 150, "purple"), (150, 170, "pink"), (170, 181, "red"))
+
+
+def colour_words(img: np.ndarray, most: int = 2, min_part: float = 0.2) -> list[str]:
+    """Names of the main colours of an RGB picture, largest first: hue bins holding at least `min_part` of
+    its clearly coloured pixels; dark oranges and reds are "brown"."""
+    a = img.astype(np.int16)
+    coloured = np.abs(a - a.mean(axis=2, keepdims=True)).max(axis=2) > 40
+    if not coloured.any():
+        return []
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[coloured]
+    h, v = hsv[:, 0].astype(int), hsv[:, 2].astype(int)
+    counts: dict[str, int] = {}
+    for lo, hi, name in HUES:
+        inside = (h >= lo) & (h < hi)
+        if name in ("orange", "red"):
+            brown = inside & (v < 140)
+            counts["brown"] = counts.get("brown", 0) + int(brown.sum())
+            inside &= ~brown
+        counts[name] = counts.get(name, 0) + int(inside.sum())
+    ranked = sorted(((n, c) for n, c in counts.items() if c >= min_part * len(h)), key=lambda x: -x[1])
+    return [n for n, _ in ranked[:most]]
+
+
+def colour_rows(split_dir: Path, min_share: float = 0.1) -> list[dict]:
+    """The metadata rows of a paired folder whose picture is in colour (about a third of openclipart is
+    black-and-white line art, which taught the first demo model to paint grey), each caption starting with
+    the picture's main colour names ("red, green, apple, fruit"): the collection's own captions seldom name
+    colours, and without them the base could not learn what "a red apple" asks for. Cached in colour.json."""
+    rows = [json.loads(line) for line in (split_dir / "metadata.jsonl").read_text().splitlines()]
+    cache = split_dir / "colour.json"
+    info = json.loads(cache.read_text()) if cache.exists() else {}
+    if len(info) != len(rows) or not all(isinstance(v, dict) for v in info.values()):
+        info = {}
+        for r in rows:
+            img = cv2.cvtColor(cv2.imread(str(split_dir / "images" / r["file_name"])), cv2.COLOR_BGR2RGB)
+            info[r["file_name"]] = {"share": round(colour_share(img), 4), "words": colour_words(img)}
+        cache.write_text(json.dumps(info))
+    keep = [r for r in rows if info[r["file_name"]]["share"] >= min_share]
+    return [dict(r, text=", ".join(info[r["file_name"]]["words"] + [r["text"]])) for r in keep]
+
+
+def write_subset(src: Path, dst: Path, rows: list[dict]) -> Path:
+    """A paired folder holding only `rows` of src (copies; built beside dst, then renamed)."""
+    if (dst / "metadata.jsonl").exists():
+        return dst
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for sub in ("images", "conditions"):
+        (tmp / sub).mkdir(parents=True)
+        for r in rows:
+            shutil.copyfile(src / sub / r["file_name"], tmp / sub / r["file_name"])
+    (tmp / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(dst)
+    return dst
+
+
+def write_crops(out_dir: Path, rows: list[dict], name: str = "adapter128", crop: int = 128, count: int = 4000,
+                seed: int = 0) -> int:
+    """A paired folder of `count` windows of `crop` px cut from the 256 px training pictures in `rows`
+    and their conditions (several windows per picture where there are fewer pictures than windows).
 
     The adapter trains on these: the same pixel scale the engine runs at, for a quarter of the work per
     example. Windows are centred somewhere on the drawing, so few of them are blank paper.
     """
-    src, dst = out_dir / "train", out_dir / f"train{crop}"
-    (dst / "images").mkdir(parents=True, exist_ok=True)
-    (dst / "conditions").mkdir(parents=True, exist_ok=True)
-    rows = [json.loads(line) for line in (src / "metadata.jsonl").read_text().splitlines()]
+    src, dst = out_dir / "train", out_dir / name
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "conditions").mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    rows = [rows[i] for i in rng.permutation(len(rows))[:count]]
-    with open(dst / "metadata.jsonl", "w") as meta:
-        for row in rows:
-            name = row["file_name"]
-            img = cv2.imread(str(src / "images" / name))
-            cond = cv2.imread(str(src / "conditions" / name))
+    order = np.concatenate([rng.permutation(len(rows)) for _ in range(-(-count // len(rows)))])[:count]
+    with open(tmp / "metadata.jsonl", "w") as meta:
+        for n, i in enumerate(order):
+            row = rows[i]
+            img = cv2.imread(str(src / "images" / row["file_name"]))
+            cond = cv2.imread(str(src / "conditions" / row["file_name"]))
             ys, xs = np.nonzero(img.min(axis=2) < 235)
             size = img.shape[0]
             if len(ys):
@@ -251,7 +319,10 @@ def write_crops(out_dir: Path, crop: int = 128, count: int = 4000, seed: int = 0
                 cy = cx = size // 2
             y = int(np.clip(cy - crop // 2 + rng.integers(-crop // 4, crop // 4 + 1), 0, size - crop))
             x = int(np.clip(cx - crop // 2 + rng.integers(-crop // 4, crop // 4 + 1), 0, size - crop))
-            cv2.imwrite(str(dst / "images" / name), img[y : y + crop, x : x + crop])
-            cv2.imwrite(str(dst / "conditions" / name), cond[y : y + crop, x : x + crop])
-            meta.write(json.dumps({"file_name": name, "text": row["text"]}) + "\n")
-    return len(rows)
+            out = f"{Path(row['file_name']).stem}_{n}.png"
+            cv2.imwrite(str(tmp / "images" / out), img[y : y + crop, x : x + crop])
+            cv2.imwrite(str(tmp / "conditions" / out), cond[y : y + crop, x : x + crop])
+            meta.write(json.dumps({"file_name": out, "text": row["text"]}) + "\n")
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.replace(dst)
+    return len(order)

@@ -100,6 +100,10 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
     for name, idx in (("untrained", 1), ("trained", 2)):
         means[name]["colour_error"] = float(np.mean([colour_error(row[idx], row[0]["image"]) for row in images]))
     write_rgb(out / "heldout_grid.png", _grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
+    from training.demo_base import vae_report
+
+    names = [json.loads(line)["file_name"] for line in (heldout / "metadata.jsonl").read_text().splitlines()]
+    vae = vae_report(engine.vae, heldout / "images", names[:limit], out / "vae_round_trip.png")
 
     rows = []
     for i, (prompt, shapes) in enumerate(HUMAN):
@@ -113,7 +117,7 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
     write_rgb(out / "human_sketches.png", _grid(rows, 128))
 
     speed = frame_time(base, adapter)
-    result = {"images": len(examples), "size": 256, "seed": seed, **means, "speed": speed,
+    result = {"images": len(examples), "size": 256, "seed": seed, **means, "vae_round_trip": vae, "speed": speed,
               "human_prompts": [p for p, _ in HUMAN]}
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
