@@ -77,6 +77,7 @@ def stage_vae(work: Path, args, images) -> dict:
     import torch
 
     from training.demo_base import BaseConfig, build, train_vae, vae_report
+    from training.demo_data import read_rows
 
     cfg = BaseConfig(vae_steps=args.vae_steps, threads=args.threads)
     parts = build()
@@ -90,13 +91,9 @@ def stage_vae(work: Path, args, images) -> dict:
     (work / "vae.tmp").replace(path)
     _times(work, "vae", time.time() - t0, cfg.vae_steps)
     held = _heldout_colour(work)
-    report = vae_report(parts["vae"], held / "images", [r["file_name"] for r in _rows(held)][:64])
+    report = vae_report(parts["vae"], held / "images", [r["file_name"] for r in read_rows(held)][:64])
     print(f"vae round trip on held-out colour pictures: {report}", flush=True)
     return parts
-
-
-def _rows(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
 
 
 def _heldout_colour(work: Path) -> Path:

@@ -74,12 +74,12 @@ def _log(msg: str, log: Path | None) -> None:
             f.write(msg + "\n")
 
 
-def train_vae(vae, images: np.ndarray, cfg: BaseConfig, log: Path | None = None, seed: int = 0):
+def train_vae(vae, images: np.ndarray, cfg: BaseConfig, log: Path | None = None):
     """Pixel L1 + MSE + an edge term (image gradients) so flat clip-art colours keep crisp borders, plus an
     L1 on chroma (each pixel minus its grey) weighted by cfg.vae_chroma: without it a small autoencoder
     trained briefly learns shapes and greys first and colour last."""
     steps, lr = cfg.vae_steps, cfg.vae_lr
-    g = np.random.default_rng(cfg.seed + seed)
+    g = np.random.default_rng(cfg.seed)
     vae.train()
     opt = torch.optim.AdamW(vae.parameters(), lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
@@ -107,7 +107,7 @@ def train_vae(vae, images: np.ndarray, cfg: BaseConfig, log: Path | None = None,
         opt.step()
         sched.step()
         if step % 50 == 0 or step == steps - 1:
-            _log(f"vae{seed} step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", log)
+            _log(f"vae step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", log)
     return vae.eval()
 
 

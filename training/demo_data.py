@@ -257,12 +257,17 @@ def colour_words(img: np.ndarray, most: int = 2, min_part: float = 0.2) -> list[
     return [n for n, _ in ranked[:most]]
 
 
+def read_rows(folder: Path) -> list[dict]:
+    """The rows of a paired folder's metadata.jsonl."""
+    return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+
+
 def colour_rows(split_dir: Path, min_share: float = 0.1) -> list[dict]:
     """The metadata rows of a paired folder whose picture is in colour (about a third of openclipart is
     black-and-white line art, which taught the first demo model to paint grey), each caption starting with
     the picture's main colour names ("red, green, apple, fruit"): the collection's own captions seldom name
     colours, and without them the base could not learn what "a red apple" asks for. Cached in colour.json."""
-    rows = [json.loads(line) for line in (split_dir / "metadata.jsonl").read_text().splitlines()]
+    rows = read_rows(split_dir)
     cache = split_dir / "colour.json"
     info = json.loads(cache.read_text()) if cache.exists() else {}
     if len(info) != len(rows) or not all(isinstance(v, dict) for v in info.values()):

@@ -101,8 +101,9 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
         means[name]["colour_error"] = float(np.mean([colour_error(row[idx], row[0]["image"]) for row in images]))
     write_rgb(out / "heldout_grid.png", _grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
     from training.demo_base import vae_report
+    from training.demo_data import read_rows
 
-    names = [json.loads(line)["file_name"] for line in (heldout / "metadata.jsonl").read_text().splitlines()]
+    names = [r["file_name"] for r in read_rows(heldout)]
     vae = vae_report(engine.vae, heldout / "images", names[:limit], out / "vae_round_trip.png")
 
     rows = []
