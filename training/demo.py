@@ -76,7 +76,7 @@ def _train_names(work: Path) -> tuple[list[str], list[str]]:
 def stage_vae(work: Path, args, images) -> dict:
     import torch
 
-    from training.demo_base import BaseConfig, build, train_vae, vae_report
+    from training.demo_base import BaseConfig, build, train_vae, vae_round_trip
     from training.demo_data import read_rows
 
     cfg = BaseConfig(vae_steps=args.vae_steps, threads=args.threads)
@@ -91,7 +91,7 @@ def stage_vae(work: Path, args, images) -> dict:
     (work / "vae.tmp").replace(path)
     _times(work, "vae", time.time() - t0, cfg.vae_steps)
     held = _heldout_colour(work)
-    report = vae_report(parts["vae"], held / "images", [r["file_name"] for r in read_rows(held)][:64])
+    report, _, _ = vae_round_trip(parts["vae"], held / "images", [r["file_name"] for r in read_rows(held)][:64])
     print(f"vae round trip on held-out colour pictures: {report}", flush=True)
     return parts
 

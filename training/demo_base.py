@@ -112,10 +112,10 @@ def train_vae(vae, images: np.ndarray, cfg: BaseConfig, log: Path | None = None)
 
 
 @torch.no_grad()
-def vae_report(vae, folder: Path, names: list[str], grid: Path | None = None) -> dict:
-    """Round trip of pictures through the autoencoder: PSNR, and how much of their colour survives (mean
-    chroma out / in; the first demo VAE, trained on mostly black-and-white art, kept 0.05 of it on held-out colour pictures).
-    With `grid`, also a PNG of the first 8: pictures above, round trips below."""
+def vae_round_trip(vae, folder: Path, names: list[str]) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Pictures through the autoencoder and back: a report (PSNR, and how much of their colour survives:
+    mean chroma out / in; the first demo VAE, trained on mostly black-and-white art, kept 0.05 of it on
+    held-out colour pictures), the pictures and their round trips (uint8 NHWC)."""
     images = load_images(folder, names)
     out = []
     for i in range(0, len(images), 16):
@@ -123,17 +123,14 @@ def vae_report(vae, folder: Path, names: list[str], grid: Path | None = None) ->
         out.append(((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
     out = np.concatenate(out)
     err = ((out.astype(np.float64) - images) ** 2).mean()
-    if grid is not None:
-        pair = np.concatenate([np.concatenate(list(images[:8]), 1), np.concatenate(list(out[:8]), 1)], 0)
-        pair = cv2.resize(pair, (pair.shape[1] // 2, pair.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(grid), cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
 
     def chroma(a):
         a = a.astype(np.float32)
         return float(np.abs(a - a.mean(-1, keepdims=True)).mean())
 
-    return {"images": len(names), "psnr_db": round(float(10 * np.log10(255**2 / err)), 2),
-            "chroma_kept": round(chroma(out) / chroma(images), 3)}
+    report = {"images": len(names), "psnr_db": round(float(10 * np.log10(255**2 / err)), 2),
+              "chroma_kept": round(chroma(out) / chroma(images), 3)}
+    return report, images, out
 
 
 @torch.no_grad()

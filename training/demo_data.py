@@ -225,10 +225,15 @@ def write_tokenizer(folder: Path, cache: Path):
     return again
 
 
-def colour_share(img: np.ndarray) -> float:
-    """Share of pixels in a clear colour (some channel 40+ levels away from the pixel's grey)."""
+def clear_colour(img: np.ndarray) -> np.ndarray:
+    """Mask of the pixels in a clear colour (some channel 40+ levels away from the pixel's grey)."""
     a = img.astype(np.int16)
-    return float((np.abs(a - a.mean(axis=2, keepdims=True)).max(axis=2) > 40).mean())
+    return np.abs(a - a.mean(axis=2, keepdims=True)).max(axis=2) > 40
+
+
+def colour_share(img: np.ndarray) -> float:
+    """Share of pixels in a clear colour."""
+    return float(clear_colour(img).mean())
 
 
 # OpenCV hue (0-180) bins of clearly coloured pixels and their names
@@ -239,8 +244,7 @@ HUES = ((0, 8, "red"), (8, 20, "orange"), (20, 34, "yellow"), (34, 85, "green"),
 def colour_words(img: np.ndarray, most: int = 2, min_part: float = 0.2) -> list[str]:
     """Names of the main colours of an RGB picture, largest first: hue bins holding at least `min_part` of
     its clearly coloured pixels; dark oranges and reds are "brown"."""
-    a = img.astype(np.int16)
-    coloured = np.abs(a - a.mean(axis=2, keepdims=True)).max(axis=2) > 40
+    coloured = clear_colour(img)
     if not coloured.any():
         return []
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[coloured]

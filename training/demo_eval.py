@@ -100,11 +100,12 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
     for name, idx in (("untrained", 1), ("trained", 2)):
         means[name]["colour_error"] = float(np.mean([colour_error(row[idx], row[0]["image"]) for row in images]))
     write_rgb(out / "heldout_grid.png", _grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
-    from training.demo_base import vae_report
+    from training.demo_base import vae_round_trip
     from training.demo_data import read_rows
 
     names = [r["file_name"] for r in read_rows(heldout)]
-    vae = vae_report(engine.vae, heldout / "images", names[:limit], out / "vae_round_trip.png")
+    vae, pictures, trips = vae_round_trip(engine.vae, heldout / "images", names[:limit])
+    write_rgb(out / "vae_round_trip.png", _grid([list(pictures[:8]), list(trips[:8])], 128))
 
     rows = []
     for i, (prompt, shapes) in enumerate(HUMAN):
