@@ -1,59 +1,11 @@
-"""SDXS Live: real-time one-step diffusion from a sketch or a camera.
+"""SDXS Live from a checkout: `python main.py [window options]` or `python main.py SUBCOMMAND ...`.
 
-    python main.py [window options]      the desktop app
-    python main.py SUBCOMMAND [options]  generate, bench, stream, train, install-desktop
-
-Subcommand modules are imported only when used, and keep torch, diffusers and Qt imports inside their
-run() functions, so the window and --help appear at once.
+The command line itself is app/cli/main.py (installed as the `sdxs-live` command).
 """
 
-from __future__ import annotations
-
-import argparse
-import importlib
-import os
 import sys
 
-# module, one-line help. Each module has add_arguments(parser) and run(args) -> exit code.
-SUBCOMMANDS = {
-    "generate": ("models.generate", "turn one control image (a sketch) and a prompt into an image"),
-    "bench": ("models.bench", "measure speed and memory (engine, ui, endurance, train)"),
-    "stream": ("models.stream", "the live loop without a window: camera or video in, MP4 out"),
-    "train": ("training.cli", "train a control adapter for a frozen one-step model"),
-    "install-desktop": ("app.desktop", "add SDXS Live to the desktop's application menu"),
-}
-WINDOW = "app.cli"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description="SDXS Live: real-time one-step diffusion")
-    _module(WINDOW).add_arguments(parser)
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
-    for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _module(module).add_arguments(p)
-    return parser
-
-
-def _module(name: str):
-    return importlib.import_module(name)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from models.errors import UserError
-
-    args = build_parser().parse_args(argv)
-    module = SUBCOMMANDS[args.command][0] if args.command else WINDOW
-    try:
-        return int(_module(module).run(args) or 0)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
+from app.cli.main import main
 
 if __name__ == "__main__":
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.exit(main())

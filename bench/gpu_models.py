@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main(out: Path) -> None:
     from diffusers import UNet2DConditionModel
 
-    from models.common_args import quiet_libraries
+    from models.loading import quiet_libraries
     from models.tiny import build_controlnet, save_base
     from training.adapters import build_adapter
 

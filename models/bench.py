@@ -1,27 +1,232 @@
-"""`python main.py bench [KIND]`: speed and memory, as JSON and a short table.
+"""`python main.py bench [engine]`: our engine per frame, stage by stage, against diffusers' stock pipeline.
 
-KIND picks the benchmark; each lives beside the code it measures and adds its own options:
-engine (default, here), ui and endurance (app/bench.py), train (training/bench.py).
+Both run on the same synthetic sketch frames in one process, so their ratio holds on a noisy machine.
+The stock pipeline is called per frame the way the official SDXS demo calls it: a PIL image in, one
+step, guidance 0, a seeded CPU generator, a PIL image out; fp16 on a GPU, fp32 on a CPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import time
+from pathlib import Path
 
-from models.common_args import add_model_arguments
+import numpy as np
 
-KINDS = {"engine": "models.bench_engine", "ui": "app.bench", "endurance": "app.bench", "train": "training.bench"}  # other issues add theirs: "ui", "endurance", "train"
+STAGES = ("condition", "unet", "decode", "output", "total")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", default="engine", choices=sorted(KINDS), help="what to measure (default engine)")
-    add_model_arguments(p, model_required=False)
-    p.add_argument("--frames", type=int, default=20, help="frames to time after warm-up (default 20)")
-    p.add_argument("--json", default=None, help="write the results to this JSON file")
-    for module in KINDS.values():
-        importlib.import_module(module).add_arguments(p)
+    p.add_argument("--compare-diffusers", action="store_true", help="also time diffusers' stock pipeline on the same frames")
+    p.add_argument("--prompt", default="a watercolor painting of a cat", help="prompt for every frame")
+    p.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
+
+
+def sketch_frames(n: int, size: int) -> list[np.ndarray]:
+    """n different black-on-white drawings (a circle moving along a line), like strokes on the canvas."""
+    import cv2
+
+    frames = []
+    for i in range(n):
+        img = np.full((size, size, 3), 255, np.uint8)
+        c = int(size * (0.3 + 0.4 * i / max(n - 1, 1)))
+        cv2.circle(img, (c, size // 2), size // 5, (0, 0, 0), max(2, size // 128))
+        cv2.line(img, (size // 8, size - size // 6), (c, size // 3), (0, 0, 0), max(2, size // 128))
+        frames.append(img)
+    return frames
+
+
+def machine() -> dict:
+    import diffusers
+    import torch
+
+    info = {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+        info["driver"] = _nvidia_driver()
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _nvidia_driver() -> str:
+    try:
+        return driver_version(Path("/proc/driver/nvidia/version").read_text())
+    except OSError:
+        return "unknown"
+
+
+def driver_version(text: str) -> str:
+    """'NVRM version: NVIDIA UNIX [Open] Kernel Module for x86_64  580.159.04  Release Build ...' -> '580.159.04'."""
+    m = re.search(r"\b(\d{3,}\.\d+(?:\.\d+)?)\b", text)
+    return m.group(1) if m else "unknown"
+
+
+def _peak_mb(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS of the process, in MB
+
+
+def _summary(times: list[float]) -> dict:
+    times = sorted(times)
+    return {
+        "median": statistics.median(times),
+        "p99": times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))],
+        "min": times[0],
+    }
+
+
+def time_engine(engine, frames: list[np.ndarray], warmup: int, fast: str) -> tuple[dict, list[np.ndarray]]:
+    """Median ms per stage from a profiled pass of the eager recipe, then ms per frame of the chosen path
+    (unprofiled on a GPU, where stage syncs would cost time; the same pass on a CPU, where they cost none)."""
+    import torch
+
+    engine.set_fast("eager")
+    for f in frames[:warmup]:
+        engine.step(f)
+    engine.profile = True
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+    outs = []
+    for f in frames:
+        outs.append(engine.step(f))
+        for s in STAGES:
+            stages[s].append(getattr(engine.timings, s))
+    engine.profile = False
+    result = {"ms": {s: statistics.median(v) for s, v in stages.items()}, "eager_frame_ms": _summary(stages["total"])}
+    mode = engine.set_fast(fast)
+    totals = stages["total"]
+    if mode != "eager" or engine.device.type == "cuda":
+        t = time.perf_counter()
+        engine.warm_up(frames[0])  # compiles and captures; falls back to eager if that fails here
+        result["warmup_s"] = time.perf_counter() - t
+        for f in frames[1:warmup]:
+            engine.step(f)
+        totals, outs = [], []
+        for f in frames:
+            t = time.perf_counter()
+            outs.append(engine.step(f))
+            totals.append(1000 * (time.perf_counter() - t))
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+    result["fast"] = engine.fast
+    result["frame_ms"] = _summary(totals)
+    result["fps"] = 1000 / result["frame_ms"]["median"]
+    return result, outs
+
+
+def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple[dict, list[np.ndarray]]:
+    import torch
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, StableDiffusionPipeline
+    from PIL import Image
+
+    from models.device import dtype_name
+
+    dtype = torch.float16 if engine.device.type == "cuda" else torch.float32
+    base = str(engine.base.path)
+    if engine.adapter is not None:
+        cn = ControlNetModel.from_pretrained(str(engine.adapter.path), dtype=dtype)
+        pipe = StableDiffusionControlNetPipeline.from_pretrained(base, controlnet=cn, dtype=dtype, safety_checker=None)
+    else:
+        pipe = StableDiffusionPipeline.from_pretrained(base, dtype=dtype, safety_checker=None)
+    pipe.to(engine.device)
+    pipe.set_progress_bar_config(disable=True)
+
+    def call(frame):
+        kw = dict(image=Image.fromarray(frame), controlnet_conditioning_scale=engine.control_scale) if engine.adapter else {}
+        out = pipe(args.prompt, num_inference_steps=1, guidance_scale=0.0, height=engine.size, width=engine.size,
+                   generator=torch.Generator("cpu").manual_seed(engine.seed), output_type="pil", **kw).images[0]
+        return np.asarray(out)
+
+    for f in frames[:warmup]:
+        call(f)
+    times, outs = [], []
+    for f in frames:
+        t = time.perf_counter()
+        outs.append(call(f))
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(1000 * (time.perf_counter() - t))
+    summary = _summary(times)
+    result = {"frame_ms": summary, "fps": 1000 / summary["median"], "dtype": dtype_name(dtype)}
+    return result, outs
 
 
 def run(args: argparse.Namespace) -> int:
-    return importlib.import_module(KINDS[args.kind]).run(args)
+    import torch
+
+    from models.device import dtype_name
+    from models.engine import Engine
+    from models.errors import UserError
+    from models.loading import quiet_libraries
+    from models.options import check_size
+
+    if not args.model:
+        raise UserError("bench engine needs --model: a hub id, a folder (python -m models.tiny OUT sdxs builds one) or demo")
+    if args.frames < 1:
+        raise UserError(f"--frames {args.frames} must be at least 1")
+    if args.size is not None:
+        check_size(args.size)
+    quiet_libraries()
+    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype)
+    engine.set_size(args.size or engine.base.native_size)
+    engine.set_prompt(args.prompt)
+    if engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    frames = sketch_frames(args.frames, engine.size)
+    ours, our_out = time_engine(engine, frames, args.warmup, args.fast)
+    ours["peak_memory_mb"] = _peak_mb(engine.device)
+    report = {
+        "machine": machine(),
+        "config": {"model": args.model, "controlnet": args.controlnet, "size": engine.size, "frames": args.frames,
+                   "device": engine.device.type, "dtype": dtype_name(engine.dtype),
+                   "fast": ours["fast"]},
+        "ours": ours,
+    }
+    if args.compare_diffusers:
+        ref, ref_out = time_diffusers(engine, args, frames, args.warmup)
+        ref["peak_memory_mb"] = _peak_mb(engine.device)
+        report["diffusers"] = ref
+        report["speedup"] = ref["frame_ms"]["median"] / ours["frame_ms"]["median"]
+        report["max_pixel_diff"] = int(max(np.abs(a.astype(int) - b).max() for a, b in zip(our_out, ref_out)))
+    _print(report)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _print(r: dict) -> None:
+    c, o = r["config"], r["ours"]
+    print(f"{c['size']} px, {c['device']} {c['dtype']}, {c['frames']} frames, {r['machine'].get('gpu', r['machine']['cpu'])}")
+    print("ours      " + "  ".join(f"{s} {o['ms'][s]:.1f} ms" for s in STAGES))
+    print(f"{o['fast']:>9} median {o['frame_ms']['median']:.1f} ms  p99 {o['frame_ms']['p99']:.1f} ms  "
+          f"{o['fps']:.1f} FPS  peak {o['peak_memory_mb']:.0f} MB")
+    if "diffusers" in r:
+        d = r["diffusers"]
+        print(f"diffusers median {d['frame_ms']['median']:.1f} ms  {d['fps']:.1f} FPS ({d['dtype']})  "
+              f"speedup {r['speedup']:.2f}x  max pixel diff {r['max_pixel_diff']}")

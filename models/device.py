@@ -12,8 +12,9 @@ import platform
 import torch
 
 from models.errors import UserError
+from models.options import check_device, check_dtype
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @functools.cache
@@ -37,15 +38,16 @@ def cpuinfo_has_bf16(text: str) -> bool:
 
 def pick_device(name: str = "auto") -> torch.device:
     """'auto', 'cpu' or 'cuda' (optionally 'cuda:N') -> a torch.device, or a UserError that says the fix."""
-    if name == "auto":
+    if check_device(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {name}: this torch build or machine has no CUDA GPU; use --device cpu or auto")
-        return torch.device(name)
-    raise UserError(f"unknown device {name!r}: use auto, cpu or cuda")
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {name}: this torch build or machine has no CUDA GPU; use --device cpu or auto")
+    index = torch.device(name).index or 0
+    if index >= torch.cuda.device_count():
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), numbered from 0")
+    return torch.device(name)
 
 
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -54,6 +56,9 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
         if device.type == "cuda":
             return torch.float16
         return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    if name not in DTYPES:
-        raise UserError(f"unknown dtype {name!r}: use auto, float32, bfloat16 or float16")
-    return DTYPES[name]
+    return TORCH_DTYPES[check_dtype(name)]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """torch.float16 -> "float16", the name the options and the readouts use."""
+    return str(dtype).removeprefix("torch.")

@@ -8,6 +8,7 @@ coefficients, adapter placement) is prepared when it changes, not per frame.
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -16,14 +17,11 @@ import torch
 
 from models.conditions import fit_square
 from models.device import pick_device, pick_dtype
-from models.errors import UserError
+from models.errors import UserError, first_line
 from models.loading import Adapter, BaseModel, load_adapter, load_base
+from models.options import check_size
 
-
-def check_size(size: int) -> int:
-    if not isinstance(size, int) or size < 64 or size % 8:
-        raise UserError(f"size {size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
-    return size
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +55,19 @@ class OneStep:
         return cls(t, k_in, (out(1.0, 0.0) - zero) * init, out(0.0, 1.0) - zero)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The recipe's inputs besides the frame, made when a setting changes and shared by every frame until
+    the next change; the eager recipe and the fast path (models.fast) both read this one value."""
+
+    embeds: torch.Tensor  # prompt embeddings, (1, tokens, width), the engine's dtype
+    unet_in: torch.Tensor  # the UNet's input k_in * noise, channels-last, the engine's dtype
+    x0_noise: torch.Tensor  # the noise term of x0, a * noise, fp32
+    scale: float  # control strength (ControlNet conditioning scale); 0 skips the adapter
+    invert: bool  # flip the condition: the adapter wants white lines on black
+    revision: int  # Engine.revision when this was made
+
+
 @dataclass
 class Timings:
     """Milliseconds of the last frame, by stage (filled when Engine.profile is on; total always)."""
@@ -84,16 +95,18 @@ class Engine:
         self.timestep = self.one_step.timestep.to(self.device)
         self.vae_scale = float(getattr(self.vae.config, "scaling_factor", 1.0) or 1.0)
         self.latent_channels = int(self.unet.config.in_channels)
-        self.control_scale = 0.8
         self.profile = False
         self.timings = Timings()
         self.adapter: Adapter | None = None
-        self._invert = False
+        self.revision = 0  # bumped by every change that changes the output: the one "did it change?" key
+        self._control_scale = 0.8
         self._prompt: str | None = None
         self._embeds: torch.Tensor | None = None
         self._seed = 0
         self._size = base.native_size
+        self._noise: torch.Tensor | None = None  # fp32 noise of the seed and size in _noise_key
         self._noise_key: tuple[int, int] | None = None
+        self._prepared: Prepared | None = None
         self.fast = "eager"
         self._fast_path = None
         self.set_adapter(adapter)
@@ -116,7 +129,7 @@ class Engine:
     def set_adapter(self, adapter: Adapter | None) -> None:
         self.adapter = adapter
         self.controlnet = self._place(adapter.net) if adapter else None
-        self._invert = bool(adapter) and adapter.info.polarity == "white_on_black"
+        self.revision += 1
         if self._fast_path is not None:  # a new network needs new compiled code and graphs
             self.set_fast(self.fast)
 
@@ -130,19 +143,8 @@ class Engine:
         return mode
 
     def warm_up(self, frame: np.ndarray | None = None) -> None:
-        """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick.
-        Falls back to the eager recipe, with a logged warning, if the fast path fails on this machine."""
-        frame = np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame
-        try:
-            self.step(frame)
-        except Exception as exc:  # compilers and graph capture fail in many ways; the plain recipe still works
-            if self.fast == "eager":
-                raise
-            import logging
-
-            logging.getLogger("sdxs.fast").warning("fast path %s failed (%s); using the eager recipe", self.fast, exc)
-            self.set_fast("eager")
-            self.step(frame)
+        """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick."""
+        self.step(np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame)
 
     @torch.inference_mode()
     def set_prompt(self, prompt: str) -> None:
@@ -154,6 +156,7 @@ class Engine:
         ).input_ids
         self._embeds = self.text_encoder(ids.to(self.device))[0].to(self.dtype)
         self._prompt = prompt
+        self.revision += 1
 
     @property
     def prompt(self) -> str | None:
@@ -164,26 +167,45 @@ class Engine:
         return self._size
 
     def set_size(self, size: int) -> None:
-        self._size = check_size(size)
+        if check_size(size) != self._size:
+            self._size = size
+            self.revision += 1
 
     @property
     def seed(self) -> int:
         return self._seed
 
     def set_seed(self, seed: int) -> None:
-        self._seed = int(seed)
+        if int(seed) != self._seed:
+            self._seed = int(seed)
+            self.revision += 1
 
-    def _noise(self) -> None:
-        """Fixed noise per seed and size, drawn as diffusers draws it, then the two terms of the step."""
-        key = (self._seed, self._size)
-        if key == self._noise_key:
-            return
-        h = self._size // 8
-        g = torch.Generator("cpu").manual_seed(self._seed)
-        noise = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32)
-        self._unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
-        self._x0_noise = (noise * self.one_step.a).to(self.device)
-        self._noise_key = key
+    @property
+    def control_scale(self) -> float:
+        return self._control_scale
+
+    @control_scale.setter
+    def control_scale(self, scale: float) -> None:
+        if float(scale) != self._control_scale:
+            self._control_scale = float(scale)
+            self.revision += 1
+
+    def prepared(self) -> Prepared:
+        """The inputs every frame shares, remade only after a change (prompt, seed, size, strength, adapter)."""
+        if self._prepared is not None and self._prepared.revision == self.revision:
+            return self._prepared
+        if self._embeds is None:
+            self.set_prompt("")
+        if self._noise_key != (self._seed, self._size):  # fixed noise per seed and size, drawn as diffusers draws it
+            h = self._size // 8
+            g = torch.Generator("cpu").manual_seed(self._seed)
+            self._noise = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32)
+            self._noise_key = (self._seed, self._size)
+        unet_in = (self._noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        invert = self.adapter is not None and self.adapter.info.inverted
+        self._prepared = Prepared(self._embeds, unet_in, (self._noise * self.one_step.a).to(self.device),
+                                  self._control_scale, invert, self.revision)
+        return self._prepared
 
     # ---- per frame ----------------------------------------------------------------------------------
 
@@ -194,42 +216,53 @@ class Engine:
 
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> np.ndarray:
-        """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size)."""
-        if self._embeds is None:
-            self.set_prompt("")
-        self._noise()
-        if self._fast_path is not None:
-            t0 = time.perf_counter()
+        """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size).
+
+        On the fast path a failure (compilers and graph capture fail in many ways) is logged once and the
+        engine goes on with the eager recipe, which always works."""
+        if self._fast_path is None:
+            return self._eager(frame)
+        t0 = time.perf_counter()
+        try:
             out = self._fast_path.step(frame)
-            self.timings = Timings(total=1000 * (time.perf_counter() - t0), extra={"fast": self.fast})
-            return out
+        except UserError:
+            raise
+        except Exception as exc:
+            log.warning("fast path %s failed (%s); using the eager recipe", self.fast, first_line(exc))
+            self.set_fast("eager")
+            return self._eager(frame)
+        self.timings = Timings(total=1000 * (time.perf_counter() - t0), extra={"fast": self.fast})
+        return out
+
+    def _eager(self, frame: np.ndarray) -> np.ndarray:
+        p = self.prepared()
         prof = self.profile
         t0 = time.perf_counter()
 
         # 1. condition in: uint8 HWC on the host -> [0, 1] NCHW on the device, in the adapter's polarity
         cond = None
-        use_control = self.controlnet is not None and self.control_scale != 0
+        use_control = self.controlnet is not None and p.scale != 0
         if use_control:
             img = fit_square(frame, self._size)
             cond = torch.from_numpy(img).to(self.device).permute(2, 0, 1)[None].to(self.dtype) / 255
-            cond = (1 - cond if self._invert else cond).contiguous(memory_format=torch.channels_last)
+            cond = (1 - cond if p.invert else cond).contiguous(memory_format=torch.channels_last)
         t1 = self._lap() if prof else t0
 
         # 2. ControlNet + UNet, one pass at the single timestep
         down = mid = None
         if use_control:
             down, mid = self.controlnet(
-                self._unet_in, self.timestep, encoder_hidden_states=self._embeds, controlnet_cond=cond,
-                conditioning_scale=float(self.control_scale), return_dict=False,
+                p.unet_in, self.timestep, encoder_hidden_states=p.embeds, controlnet_cond=cond,
+                conditioning_scale=p.scale, return_dict=False,
             )
         eps = self.unet(
-            self._unet_in, self.timestep, encoder_hidden_states=self._embeds,
+            p.unet_in, self.timestep, encoder_hidden_states=p.embeds,
             down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False,
         )[0]
         t2 = self._lap() if prof else t1
 
         # 3. x0 from the model output (in fp32: the two terms nearly cancel), then the tiny decoder
-        x0 = self._x0_noise + self.one_step.b * eps.float()
+        x0 = p.x0_noise + self.one_step.b * eps.float()
         image = self.vae.decode((x0 / self.vae_scale).to(self.dtype), return_dict=False)[0]
         t3 = self._lap() if prof else t2
 

@@ -24,7 +24,7 @@ from models.conditions import fit_square
 from models.errors import UserError
 
 MODES = ("auto", "eager", "fused", "graphs", "compile")
-log = logging.getLogger("sdxs.fast")
+log = logging.getLogger(__name__)
 
 
 def default_mode(device: torch.device) -> str:
@@ -65,17 +65,17 @@ class FastPath:
         if self.cuda:
             torch.backends.cudnn.benchmark = True
         self._shape_key = None  # (size, with control): buffers and graph belong to one shape
-        self._inputs_key = None  # what the static buffers hold now
+        self._revision = None  # the engine revision whose prepared inputs the static buffers hold
         self.graph = None
 
     # ---- static buffers ---------------------------------------------------------------------------------
 
-    def _alloc(self, size: int, control: bool) -> None:
+    def _alloc(self, size: int, control: bool, p) -> None:
         e, dev = self.engine, self.engine.device
         self.frame_in = torch.zeros((size, size, 3), dtype=torch.uint8, device=dev)
-        self.unet_in = torch.zeros_like(e._unet_in)
-        self.x0_noise = torch.zeros_like(e._x0_noise)
-        self.embeds = torch.zeros_like(e._embeds)
+        self.unet_in = torch.zeros_like(p.unet_in)
+        self.x0_noise = torch.zeros_like(p.x0_noise)
+        self.embeds = torch.zeros_like(p.embeds)
         self.scale = torch.zeros((), dtype=e.dtype, device=dev)
         self.invert = torch.zeros((), dtype=e.dtype, device=dev)
         self.control = control
@@ -84,19 +84,18 @@ class FastPath:
         self.host_out = torch.zeros((size, size, 3), dtype=torch.uint8, pin_memory=pin)
         self.done = torch.cuda.Event() if self.cuda else None
         self.graph = None
-        self._inputs_key = None
+        self._revision = None
 
-    def _refresh_inputs(self) -> None:
-        e = self.engine
-        key = (e.prompt, e.seed, e.size, float(e.control_scale), e._invert, id(e.adapter))
-        if key == self._inputs_key:
+    def _refresh_inputs(self, p) -> None:
+        """Copy the engine's prepared inputs (models.engine.Prepared) into the static buffers when they changed."""
+        if p.revision == self._revision:
             return
-        self.unet_in.copy_(e._unet_in)
-        self.x0_noise.copy_(e._x0_noise)
-        self.embeds.copy_(e._embeds)
-        self.scale.fill_(float(e.control_scale))
-        self.invert.fill_(1.0 if e._invert else 0.0)
-        self._inputs_key = key
+        self.unet_in.copy_(p.unet_in)
+        self.x0_noise.copy_(p.x0_noise)
+        self.embeds.copy_(p.embeds)
+        self.scale.fill_(p.scale)
+        self.invert.fill_(1.0 if p.invert else 0.0)
+        self._revision = p.revision
 
     # ---- the recipe, on static buffers only ---------------------------------------------------------------
 
@@ -138,11 +137,12 @@ class FastPath:
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> np.ndarray:
         e = self.engine
+        p = e.prepared()
         control = e.controlnet is not None
         if (e.size, control) != self._shape_key:
-            self._alloc(e.size, control)
+            self._alloc(e.size, control, p)
             self._shape_key = (e.size, control)
-        self._refresh_inputs()
+        self._refresh_inputs(p)
         if control:
             self.host_in.numpy()[...] = fit_square(frame, e.size)
             self.frame_in.copy_(self.host_in, non_blocking=True)

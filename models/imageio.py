@@ -1,4 +1,8 @@
-"""Read and write images as uint8 RGB arrays, with one-line errors."""
+"""Read and write images as uint8 RGB arrays, with one-line errors.
+
+One reader for every picture a user gives us (generate's control image, Load, Trace, drag and drop, the
+trainer's data): transparent parts are laid over white, the canvas's paper, and 16-bit images are scaled
+to 8 bits, so a transparent PNG means the same thing everywhere."""
 
 from __future__ import annotations
 
@@ -18,10 +22,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
         raise UserError(f"image {str(path)!r} does not exist: check the path")
     if not p.is_file():
         raise UserError(f"{str(path)!r} is not an image file: pass a PNG, JPEG, BMP or WebP file")
-    data = np.fromfile(p, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    img = decode_rgb(np.fromfile(p, dtype=np.uint8))
     if img is None:
         raise UserError(f"{str(path)!r} is not a readable image: use a PNG, JPEG, BMP or WebP file")
+    return img
+
+
+def decode_rgb(data: np.ndarray) -> np.ndarray | None:
+    """Encoded image bytes -> uint8 RGB over white, or None when they do not decode."""
+    if not data.size:
+        return None
+    jpeg = data[:2].tobytes() == b"\xff\xd8"  # no alpha, but maybe an EXIF rotation, which IMREAD_COLOR applies
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+    if img is None:
+        return None
+    if img.dtype != np.uint8:  # 16-bit PNG or TIFF
+        img = (img / 257).round().astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3:].astype(np.float32) / 255
+        img = (img[:, :, :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
@@ -58,3 +79,18 @@ def write_rgb(path: str | Path, image: np.ndarray) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise UserError(f"cannot write {str(path)!r}: {e.strerror}") from None
     return p
+
+
+def grid(rows: list[list[np.ndarray]], cell: int | None = None, gap: int = 4) -> np.ndarray:
+    """Pictures in rows and columns with white gutters, for evidence and validation sheets.
+
+    cell: every picture is resized to cell x cell (area filter); None keeps them as they are, which
+    needs pictures of one size."""
+    fit = (lambda img: cv2.resize(img, (cell, cell), interpolation=cv2.INTER_AREA)) if cell else (lambda img: img)
+    lines = []
+    for row in rows:
+        cells = [fit(np.ascontiguousarray(img[:, :, :3])) for img in row]
+        sep = np.full((cells[0].shape[0], gap, 3), 255, np.uint8)
+        line = np.concatenate([x for c in cells for x in (c, sep)][:-1], axis=1)
+        lines += [line, np.full((gap, line.shape[1], 3), 255, np.uint8)]
+    return np.concatenate(lines[:-1], axis=0)

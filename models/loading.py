@@ -9,17 +9,18 @@ released sketch ControlNet ships one) is read by diffusers with torch's weights_
 from __future__ import annotations
 
 import json
+import os
 import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from models.errors import UserError
+from models.assets import DEMO_DIR
+from models.errors import UserError, first_line
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_DIR = ROOT / "assets" / "models" / "demo"
 DEMO_HINT = "the built-in demo model is not built yet: run `python -m training.demo`, or pass a model folder or hub id"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BASE_FILES = ["model_index.json", "unet/*", "vae/*", "text_encoder/*", "tokenizer/*", "scheduler/*"]
@@ -36,6 +37,11 @@ class AdapterInfo:
     resolution: int = 512  # the size it was trained at
     base_model: str = ""  # the base model it was trained for
     extra: dict[str, Any] = field(default_factory=dict)  # anything else, such as the training arguments
+
+    @property
+    def inverted(self) -> bool:
+        """True when its lines are white on black, the opposite of what the canvas and the extractors draw."""
+        return self.polarity == "white_on_black"
 
     @classmethod
     def read(cls, folder: Path) -> AdapterInfo:
@@ -85,6 +91,18 @@ class Adapter:
     spec: str
 
 
+def quiet_libraries() -> None:
+    """Keep diffusers' and transformers' notices and progress bars out of a user's terminal."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    dlog.set_verbosity_error()
+    dlog.disable_progress_bar()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+
+
 def resolve(spec: str, kind: str = "model", progress: Any = None) -> Path:
     """Turn a spec into a local folder, downloading from the hub when needed.
 
@@ -117,7 +135,7 @@ def download(repo_id: str, kind: str = "model", progress: Any = None) -> Path:
             repo_id, allow_patterns=patterns, ignore_patterns=WEIGHT_SKIP, local_files_only=offline, **kwargs
         )
     except Exception as e:  # the hub client raises many kinds: no network, no repo, no cache, disk full
-        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        why = first_line(e)
         if offline or "offline" in why.lower() or "connect" in why.lower() or "local" in why.lower():
             raise UserError(
                 f"{kind} {repo_id!r} is not in the Hugging Face cache and the hub cannot be reached: "
@@ -133,26 +151,60 @@ def _need(folder: Path, rel: str, spec: str) -> None:
 
 
 def _read(what: str, folder: Path, spec: str, fn, *args, **kwargs):
-    """Call a from_pretrained and turn a broken or missing file into a one-line UserError."""
+    """Call a from_pretrained and turn a broken, missing or unsafe file into a one-line UserError.
+
+    The libraries' own notices are held back meanwhile: diffusers logs an "error" before it falls back
+    from safetensors to a .bin, and torch warns about pickle protocols; a real failure raises anyway."""
+    from diffusers.utils import logging as dlog
+
+    level = dlog.get_verbosity()
+    dlog.set_verbosity(dlog.CRITICAL)
     try:
-        return fn(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
     except UserError:
         raise
     except Exception as e:
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"could not read the {what} of {spec!r} ({folder}): {why}; re-download or rebuild it") from None
+        unsafe = unsafe_pickle(folder / kwargs.get("subfolder", ""))
+        if unsafe is not None:
+            raise UserError(f"{unsafe} is not a safe weights file (a pickle that holds more than tensors, which could "
+                            "run code), so it was not loaded: use a .safetensors copy of the weights") from None
+        raise UserError(f"could not read the {what} of {spec!r} ({folder}): {first_line(e)}; re-download or rebuild it") from None
+    finally:
+        dlog.set_verbosity(level)
+
+
+def unsafe_pickle(folder: Path) -> Path | None:
+    """The first pickle weights file in folder that torch's weights_only loader refuses, or None."""
+    import pickle
+
+    for path in sorted(folder.glob("*.bin")):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            return path
+        except Exception:  # truncated or not a torch file at all: broken, not unsafe
+            continue
+    return None
 
 
 def load_tokenizer(folder: Path, spec: str):
-    """CLIPTokenizer, refusing the 2-token tokenizer transformers returns for a folder without vocabulary."""
+    """CLIPTokenizer, refusing the empty one transformers returns for a folder without vocabulary files.
+
+    Any real vocabulary is accepted, however small; what is refused is a tokenizer whose only tokens are
+    the special ones (what transformers builds, silently, when vocab.json and merges.txt are missing)."""
     from transformers import CLIPTokenizer
 
     tok_dir = folder / "tokenizer"
     if not ((tok_dir / "vocab.json").exists() or (tok_dir / "tokenizer.json").exists()):
         raise UserError(f"{spec!r} ({folder}) has no tokenizer/vocab.json or tokenizer.json: re-download the model")
     tok = _read("tokenizer", folder, spec, CLIPTokenizer.from_pretrained, tok_dir, local_files_only=True)
-    if len(tok) < 256:
-        raise UserError(f"the tokenizer in {tok_dir} has only {len(tok)} tokens, so its vocabulary files are wrong: re-download the model")
+    if len(tok) <= len(set(tok.all_special_tokens)):
+        raise UserError(f"the tokenizer in {tok_dir} has no tokens but its {len(tok)} special ones, so its vocabulary "
+                        "files are empty or unreadable: re-download the model")
     return tok
 
 

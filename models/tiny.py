@@ -37,18 +37,23 @@ LAYOUTS = {
 }
 
 
-def tiny_tokenizer(folder: Path):
-    """A real CLIPTokenizer over CLIP's byte alphabet (514 tokens, no merges): slow to read but exact."""
-    from transformers import CLIPTokenizer
-
+def bytes_to_unicode() -> dict[int, str]:
+    """CLIP's reversible byte -> printable character table (printable bytes map to themselves)."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
     cs, n = bs[:], 0
-    for b in range(256):  # CLIP's bytes_to_unicode: every byte gets a printable stand-in
+    for b in range(256):
         if b not in bs:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    chars = [chr(c) for c in cs]
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def tiny_tokenizer(folder: Path):
+    """A real CLIPTokenizer over CLIP's byte alphabet (514 tokens, no merges): slow to read but exact."""
+    from transformers import CLIPTokenizer
+
+    chars = list(bytes_to_unicode().values())
     vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))

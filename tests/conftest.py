@@ -27,7 +27,7 @@ def one_thread():
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
     """A folder with base/ (diffusers layout, no mid block, TAESD VAE) and controlnet/ (with a mid block)."""
-    from models.common_args import quiet_libraries
+    from models.loading import quiet_libraries
     from models.tiny import save_base, save_controlnet
 
     quiet_libraries()

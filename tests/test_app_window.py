@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from app.modelpick import Choice
-from app.settings import Persisted, open_settings
-from app.window import MainWindow, StartOptions
-from app.worker import Pipeline, wait_idle
-from models.live import FakeEngine, Frame
-from models.recorder import count_frames
-from models.sources import write_test_video
+from app.live.loop import Frame
+from app.live.testing import FakeEngine, count_frames, write_test_video
+from app.ui.modelpick import Choice
+from app.ui.settings import Persisted, open_settings
+from app.ui.window import MainWindow, StartOptions
+from app.ui.worker import Pipeline, wait_idle
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +59,7 @@ def draw(canvas, points):
 
 
 def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
-    from app.canvas import SketchCanvas
+    from app.ui.canvas import SketchCanvas
 
     c = SketchCanvas(128)
     qtbot.addWidget(c)
@@ -85,7 +84,7 @@ def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
 def test_relay_delivers_only_the_newest_while_busy(qtbot):
     engine = Recording(delay=0.3)
     p = Pipeline(lambda *a: engine)
-    from app.worker import LoadRequest
+    from app.ui.worker import LoadRequest
 
     p.load(LoadRequest("stand-in"))
     qtbot.waitUntil(lambda: p.worker.loop is not None, timeout=5000)
@@ -113,9 +112,7 @@ def test_window_with_stand_in_engine(qtbot, tmp_path):
     qtbot.waitUntil(lambda: engine.prompt.startswith("a castle, watercolor"), timeout=5000)
     w._update_overlay()
     assert "fps" in w.output.overlay[0] and "latency" in w.output.overlay[0]
-    from app import actions
-
-    path = actions.snapshot(w)
+    path = w.actions.snapshot()
     assert path is not None and path.suffix == ".png" and path.stat().st_size > 0
     w.close()
 
@@ -140,11 +137,11 @@ def test_video_source_and_recording(qtbot, tmp_path):
     qtbot.waitUntil(lambda: engine.steps >= 3, timeout=10000)
     assert w.feed.inset is not None  # the condition preview
     w.panel.record_side.setChecked(True)
-    w.act_record.setChecked(True)
+    w.actions.act_record.setChecked(True)
     start = w.pipeline.frames
     qtbot.waitUntil(lambda: w.pipeline.frames >= start + 12, timeout=10000)  # past a loop of the video
     with qtbot.waitSignal(w.pipeline.recorded, timeout=5000) as rec:
-        w.act_record.setChecked(False)
+        w.actions.act_record.setChecked(False)
     path, frames = rec.args
     assert frames >= 8 and count_frames(path) == frames  # every rendered frame, once
     import cv2
@@ -190,7 +187,8 @@ def test_settings_persist(qtbot, tmp_path):
     w.set_view("output")
     w.close()
     saved = Persisted.load(open_settings(str(tmp_path / "settings.ini")))
-    assert (saved.prompt, saved.seed, saved.strength, saved.preset, saved.view) == ("a lighthouse at dusk", 1234, 0.55, "Anime", "output")
+    live = saved.live
+    assert (live.prompt, live.seed, live.strength, live.style, saved.view) == ("a lighthouse at dusk", 1234, 0.55, "Anime", "output")
     assert saved.model == "stand-in" and saved.source == "sketch" and saved.geometry
     w2 = MainWindow(open_settings(str(tmp_path / "settings.ini")), lambda *a: FakeEngine(size=64))
     qtbot.addWidget(w2)
@@ -210,7 +208,7 @@ def test_load_failure_is_a_message(qtbot, tmp_path):
 
 
 def test_startup_choice_without_models(monkeypatch):
-    import app.modelpick as mp
+    import app.ui.modelpick as mp
 
     monkeypatch.setattr(mp, "in_hub_cache", lambda *a: False)
     monkeypatch.setattr(mp, "demo_available", lambda: (False, False))
@@ -230,7 +228,7 @@ def test_startup_choice_without_models(monkeypatch):
 
 @pytest.mark.parametrize("cancel", [False, True])
 def test_download_progress_adapter(qtbot, cancel):
-    from app.worker import Cancelled, Worker, progress_class
+    from app.ui.worker import Cancelled, Worker, progress_class
 
     w = Worker()
     ev = threading.Event()
@@ -261,7 +259,7 @@ def test_close_while_loading_does_not_hang_or_crash(qtbot, tmp_path):
     t0 = time.perf_counter()
     w.close()
     assert time.perf_counter() - t0 < 2.5  # the window goes at once; the load finishes in the background
-    from app.worker import finish_all
+    from app.ui.worker import finish_all
 
     finish_all()
     assert not w.pipeline.thread.isRunning()
@@ -282,36 +280,35 @@ def test_pause_fullscreen_and_trace(qtbot, tmp_path):
     engine = Recording()
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     qtbot.waitUntil(lambda: w.last_result is not None and wait_idle(w.pipeline, 5), timeout=5000)
-    w.act_pause.setChecked(True)
+    w.actions.act_pause.setChecked(True)
     n = engine.steps
     draw(w.canvas, [(10, 10), (200, 300)])
     assert wait_idle(w.pipeline, 5) and engine.steps == n and w.output.message == "Paused"
-    w.act_pause.setChecked(False)  # resuming renders what was drawn meanwhile
+    w.actions.act_pause.setChecked(False)  # resuming renders what was drawn meanwhile
     qtbot.waitUntil(lambda: engine.steps == n + 1, timeout=5000)
-    w.act_full.trigger()
-    assert w.fullscreen is not None and w.fullscreen.isVisible() and w.fullscreen.view.image is not None
-    qtbot.keyClick(w.fullscreen, Qt.Key.Key_Escape)
-    assert w.fullscreen is None
+    w.actions.act_full.trigger()
+    assert w.actions.fullscreen is not None and w.actions.fullscreen.isVisible() and w.actions.fullscreen.view.image is not None
+    qtbot.keyClick(w.actions.fullscreen, Qt.Key.Key_Escape)
+    assert w.actions.fullscreen is None
     before = w.canvas.frame()
     w.canvas.set_trace(np.zeros((40, 40, 3), np.uint8))
     assert np.array_equal(w.canvas.frame(), before)  # the tracing picture is shown, not sent
-    from app import actions
     from models.imageio import write_rgb
 
     write_rgb(tmp_path / "photo.png", np.full((30, 30, 3), 90, np.uint8))
-    actions.open_path(w, str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
+    w.actions.open_path(str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
     assert w.canvas.trace is not None and w.source_spec == "sketch"
-    actions.open_path(w, str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
+    w.actions.open_path(str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
     assert w.source_spec.startswith("video:") and w.stack.currentWidget() is w.feed
     w.set_view("output")
-    assert not w.stack.isVisible() and w.act_output.isChecked()
+    assert not w.stack.isVisible() and w.actions.act_output.isChecked()
     w.close()
 
 
 def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from app.modelpick import SDXS
+    from app.ui.modelpick import SDXS
     from models.errors import UserError
 
     def loader(model, controlnet, device, dtype, progress):
@@ -335,12 +332,12 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
 
 def test_recording_that_cannot_start(qtbot, tmp_path):
     w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
-    w.act_record.setChecked(True)
+    w.actions.act_record.setChecked(True)
     assert w.pipeline.recording
-    w.act_record.setChecked(False)
+    w.actions.act_record.setChecked(False)
     w.pipeline.start_recording(str(tmp_path / "missing" / "x.mp4"), 10.0, False)
-    w.act_record.setChecked(True)
-    qtbot.waitUntil(lambda: not w.pipeline.recording and not w.act_record.isChecked(), timeout=5000)
+    w.actions.act_record.setChecked(True)
+    qtbot.waitUntil(lambda: not w.pipeline.recording and not w.actions.act_record.isChecked(), timeout=5000)
     assert "does not exist" in w.statusBar().currentMessage() or "Recording stopped" in w.statusBar().currentMessage()
     w.close()
 
@@ -352,3 +349,20 @@ def test_camera_picker(qtbot, tmp_path):
     w.set_source("camera:5")
     assert w.panel.camera_index() == 5 and w.panel.source.currentData() == "camera"
     w.close()
+
+
+def test_remembered_stage_timings_work_on_the_fast_path(qtbot, tiny_base, tiny_controlnet, sketch_image):
+    """Per-stage timings remembered on: the first frames after a load show stages, though the worker picks a
+    fast path at load (the loop used to be built before it, so the overlay showed no stages until toggled)."""
+    from app.live.settings import LiveSettings
+    from app.ui.worker import LoadRequest, Worker
+
+    w = Worker()
+    w.configure(LiveSettings(size=64, profile=True))
+    with qtbot.waitSignal(w.loaded, timeout=60000):
+        w.load(LoadRequest(tiny_base, tiny_controlnet, "cpu", "float32", fast="fused"))
+    with qtbot.waitSignal(w.finished, timeout=30000) as done:
+        w.process(Frame(sketch_image, time.perf_counter(), True))
+    assert {"unet", "decode"} <= set(done.args[0].timings)
+    w.configure(LiveSettings(size=64, profile=False))
+    assert w.loop.engine.fast == "fused"  # and the fast path comes back when timings are turned off

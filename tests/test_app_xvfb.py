@@ -67,10 +67,10 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from app.modelpick import Choice
-    from app.settings import open_settings
-    from app.window import MainWindow, StartOptions
-    from app.worker import wait_idle
+    from app.ui.modelpick import Choice
+    from app.ui.settings import open_settings
+    from app.ui.window import MainWindow, StartOptions
+    from app.ui.worker import wait_idle
 
     torch.set_num_threads(2)
     app = QApplication([])
@@ -103,7 +103,7 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
     pos = w.mapToGlobal(top_left) if w.isVisible() else top_left
     print(pos.x(), pos.y(), r.width(), r.height())
     w.close()
-    from app.worker import finish_all
+    from app.ui.worker import finish_all
 
     finish_all()
     return 0

@@ -68,6 +68,59 @@ def test_tokenizer_without_vocabulary_is_refused(capsys, tmp_path, tiny_base):
     assert_one_line(*run_cli(capsys, gen(str(broken), out=str(tmp_path / "o.png"))), "tokenizer")
 
 
+def write_vocab(folder: Path, tokens: list[str]) -> None:
+    import json
+
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    (folder / "tokenizer" / "tokenizer.json").unlink(missing_ok=True)  # it would win over vocab.json
+    (folder / "tokenizer" / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens + specials)}))
+    (folder / "tokenizer" / "merges.txt").write_text("#version: 0.2\n")
+
+
+def test_tokenizer_with_only_special_tokens_is_refused(capsys, tmp_path, tiny_base):
+    empty = tmp_path / "emptytok"
+    shutil.copytree(tiny_base, empty)
+    write_vocab(empty, [])
+    assert_one_line(*run_cli(capsys, gen(str(empty), out=str(tmp_path / "o.png"))), "tokenizer", "special")
+
+
+def test_small_but_valid_tokenizer_is_accepted(capsys, tmp_path, tiny_base):
+    """A model whose vocabulary is a few dozen tokens (letters, with a matching text encoder) is a real model."""
+    small = tmp_path / "smalltok"
+    shutil.copytree(tiny_base, small)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    write_vocab(small, letters + [c + "</w>" for c in letters])  # 54 tokens; the text encoder has 1000 rows
+    out = tmp_path / "o.png"
+    assert main.main(gen(str(small), "--size", "64", "--device", "cpu", out=str(out))) == 0, capsys.readouterr().err
+    assert out.exists()
+    from models.loading import load_tokenizer
+
+    assert len(load_tokenizer(small, "small")) == 54  # the small vocabulary itself was read
+
+
+def test_unsafe_pickle_adapter_is_refused_in_one_line(tmp_path, tiny_base, tiny_controlnet, png):
+    """A .bin that holds more than tensors is never run; stderr is one line, without the libraries' notices."""
+    import pickle
+
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    shutil.copy(Path(tiny_controlnet) / "config.json", evil / "config.json")
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (evil / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps({"w": Payload()}))
+    out = tmp_path / "o.png"
+    r = subprocess.run([sys.executable, "main.py", *gen(tiny_base, "--controlnet", str(evil), "--image", png, out=str(out))],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    err = r.stderr.strip()
+    assert r.returncode == 2 and "\n" not in err, err
+    assert err.startswith("error: ") and "not a safe weights file" in err and "was not loaded" in err, err
+    assert not marker.exists() and not out.exists()
+
+
 def test_unreadable_or_non_image(capsys, tmp_path, tiny_base, tiny_controlnet):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
@@ -94,8 +147,21 @@ def test_cuda_without_cuda(capsys, tmp_path, tiny_base):
 def test_controlnet_needs_image_and_out_needs_a_folder(capsys, tmp_path, tiny_base, tiny_controlnet, png):
     assert_one_line(*run_cli(capsys, gen(tiny_base, "--controlnet", tiny_controlnet, out=str(tmp_path / "o.png"))), "--image")
     bad_out = str(tmp_path / "nowhere" / "o.png")
-    assert_one_line(*run_cli(capsys, gen(tiny_base, "--image", png, out=bad_out)), "does not exist")
-    assert_one_line(*run_cli(capsys, gen(tiny_base, "--image", png, out=str(tmp_path / "o.gif"))), ".png")
+    with_adapter = ("--controlnet", tiny_controlnet, "--image", png)
+    assert_one_line(*run_cli(capsys, gen(tiny_base, *with_adapter, out=bad_out)), "does not exist")
+    assert_one_line(*run_cli(capsys, gen(tiny_base, *with_adapter, out=str(tmp_path / "o.gif"))), ".png")
+
+
+def test_image_without_an_adapter_is_not_ignored(capsys, tmp_path, tiny_base, tiny_controlnet, png):
+    """It used to be dropped silently: a model without an obvious adapter says so; one with controlnet/ uses it."""
+    out = tmp_path / "o.png"
+    assert_one_line(*run_cli(capsys, gen(tiny_base, "--image", png, out=str(out))), "--image", "--controlnet")
+    assert not out.exists()
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_base, bundle)
+    shutil.copytree(tiny_controlnet, bundle / "controlnet")
+    assert main.main(gen(str(bundle), "--image", png, "--size", "64", "--device", "cpu", out=str(out))) == 0
+    assert "own adapter" in capsys.readouterr().out and out.exists()
 
 
 def test_hub_id_offline_without_cache(tmp_path, png):

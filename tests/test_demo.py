@@ -106,7 +106,7 @@ SVG = """<?xml version="1.0"?>
 
 
 def test_caption_from_title_and_keywords(tmp_path):
-    from training.demo_data import caption
+    from training.demo.data import caption
 
     d = tmp_path / "food"
     d.mkdir()
@@ -115,7 +115,7 @@ def test_caption_from_title_and_keywords(tmp_path):
 
 
 def test_held_out_split_is_fixed_by_name():
-    from training.demo_data import held_out
+    from training.demo.data import held_out
 
     names = [f"animals__cat_{i}.png" for i in range(2000)]
     picks = [held_out(n) for n in names]
@@ -126,7 +126,7 @@ def test_held_out_split_is_fixed_by_name():
 def test_human_strokes_are_black_lines_on_white():
     import cv2
 
-    from training.demo_data import human_strokes, make_condition
+    from training.demo.data import human_strokes, make_condition
 
     img = np.full((256, 256, 3), 255, np.uint8)
     cv2.circle(img, (128, 128), 60, (200, 30, 30), -1)
@@ -138,7 +138,7 @@ def test_human_strokes_are_black_lines_on_white():
 
 
 def test_clip_byte_alphabet_is_a_bijection():
-    from training.demo_data import bytes_to_unicode
+    from models.tiny import bytes_to_unicode
 
     table = bytes_to_unicode()
     assert len(table) == 256 == len(set(table.values()))
@@ -160,7 +160,7 @@ def _paired(root, pictures):
 
 
 def test_colour_rows_keep_colour_pictures_and_drop_line_art(tmp_path):
-    from training.demo_data import colour_rows, colour_share
+    from training.demo.data import colour_rows, colour_share
 
     white = np.full((256, 256, 3), 255, np.uint8)
     line_art, flower, pale = white.copy(), white.copy(), white.copy()
@@ -178,7 +178,7 @@ def test_colour_rows_keep_colour_pictures_and_drop_line_art(tmp_path):
 
 
 def test_colour_words_name_the_main_colours():
-    from training.demo_data import colour_words
+    from training.demo.data import colour_words
 
     img = np.full((64, 64, 3), 255, np.uint8)
     assert colour_words(img) == []  # white paper, black lines: no colour to name
@@ -192,7 +192,7 @@ def test_colour_words_name_the_main_colours():
 
 def test_crops_and_subsets_are_paired_folders_the_trainer_reads(tmp_path):
     from training.data import scan
-    from training.demo_data import write_crops, write_subset
+    from training.demo.data import write_crops, write_subset
 
     rng = np.random.default_rng(0)
     pics = {f"p{i}.png": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for i in range(3)}

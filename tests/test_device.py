@@ -38,7 +38,7 @@ def test_device_names():
 
 
 def test_nvidia_driver_version_from_proc_text():
-    from models.bench_engine import driver_version
+    from models.bench import driver_version
 
     # the open kernel module writes "Module for x86_64": the version is the first dotted number, not "for"
     open_km = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (dvs-builder@U16)\n"

@@ -40,10 +40,10 @@ def generate(tmp_path, base, controlnet, image, prompt, seed, scale, size=SIZE):
     """Run the real `generate` command and read its PNG back."""
     src = write_rgb(tmp_path / "in.png", image)
     out = tmp_path / "out.png"
-    argv = ["generate", "--model", base, "--image", str(src), "--prompt", prompt, "--seed", str(seed),
+    argv = ["generate", "--model", base, "--prompt", prompt, "--seed", str(seed),
             "--size", str(size), "--control-scale", str(scale), "--device", "cpu", "--dtype", "float32", "--out", str(out)]
     if controlnet:
-        argv[1:1] = ["--controlnet", controlnet]
+        argv[1:1] = ["--controlnet", controlnet, "--image", str(src)]
     assert main.main(argv) == 0
     return read_rgb(out)
 
@@ -165,3 +165,25 @@ def test_adapter_json_round_trip(tmp_path):
     info.write(tmp_path)
     assert json.loads((tmp_path / "adapter.json").read_text())["steps"] == 5
     assert AdapterInfo.read(tmp_path) == info
+
+
+def test_transparent_png_reads_over_white_everywhere(tmp_path, tiny_base, tiny_controlnet, sketch_image):
+    """A sketch saved with a transparent background means the same as on white paper: one reader for all."""
+    import cv2
+
+    from training.data import _read
+
+    rgba = np.dstack([sketch_image, np.where(sketch_image[:, :, :1] < 128, 255, 0).astype(np.uint8)])
+    rgba[rgba[:, :, 3] == 0, :3] = 0  # transparent pixels stored black, as many editors do
+    path = tmp_path / "transparent.png"
+    cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    on_white = np.where(sketch_image < 128, sketch_image, 255).astype(np.uint8)
+    assert np.array_equal(read_rgb(path), on_white) and np.array_equal(_read(path), on_white)
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), (cv2.cvtColor(sketch_image, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257))
+    assert np.array_equal(read_rgb(deep), sketch_image)  # 16 bits per channel
+    ours = generate(tmp_path, tiny_base, tiny_controlnet, read_rgb(path), "a cat", 1, 1.0, size=64)
+    src = tmp_path / "out.png"
+    argv = ["generate", "--model", tiny_base, "--controlnet", tiny_controlnet, "--image", str(path), "--prompt", "a cat",
+            "--seed", "1", "--size", "64", "--control-scale", "1", "--device", "cpu", "--dtype", "float32", "--out", str(src)]
+    assert main.main(argv) == 0 and np.array_equal(read_rgb(src), ours)

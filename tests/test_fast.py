@@ -70,6 +70,13 @@ def test_failed_fast_path_falls_back_to_eager(engine, sketch_image):
     engine.warm_up(sketch_image)
     assert engine.fast == "eager"
     assert engine.step(sketch_image).shape == (64, 64, 3)
+    engine.set_fast("fused")  # a frame, not only the warm-up, falls back the same way (one piece of code)
+    engine._fast_path.recipe = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    ref = eager_outputs(engine, [sketch_image])[0]
+    engine.set_fast("fused")
+    engine._fast_path.recipe = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    assert_close(engine.step(sketch_image), ref, 0)
+    assert engine.fast == "eager"
 
 
 @pytest.mark.gpu

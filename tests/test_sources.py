@@ -7,10 +7,13 @@ import time
 import numpy as np
 import pytest
 
+from app.live.loop import ChangeDetector, Frame, LiveLoop, extract
+from app.live.recorder import Recorder, side_by_side
+from app.live.relay import Relay
+from app.live.settings import ConditionSettings, LiveSettings
+from app.live.sources import Capture, StillImage, parse_source, read_video
+from app.live.testing import FakeEngine, count_frames, write_test_video
 from models.errors import UserError
-from models.live import ChangeDetector, ConditionSettings, FakeEngine, Frame, LiveLoop, LiveSettings, Relay, extract
-from models.recorder import Recorder, count_frames, side_by_side
-from models.sources import Capture, StillImage, parse_source, read_video, write_test_video
 
 
 @pytest.fixture()
@@ -65,7 +68,7 @@ def test_camera_failure_is_a_message_not_a_crash():
 
 
 def test_unplugged_camera_mid_stream(video):
-    from models.sources import SourceSpec
+    from app.live.sources import SourceSpec
 
     cap = Capture(SourceSpec("camera", str(video)), stall_seconds=0.3).start()  # a file as the camera: it ends
     assert wait(lambda: cap.state == "failed")
@@ -74,7 +77,7 @@ def test_unplugged_camera_mid_stream(video):
 
 
 def test_list_cameras(tmp_path):
-    from models.sources import list_cameras
+    from app.live.sources import list_cameras
 
     for i, name in ((2, "USB Camera"), (0, "Integrated Webcam")):
         (tmp_path / f"video{i}").mkdir()
@@ -146,12 +149,12 @@ def test_change_detector():
 
 def test_live_loop_reuses_unchanged_and_applies_settings(sketch_image):
     engine = FakeEngine(size=64)
-    loop = LiveLoop(engine, LiveSettings("a cat", seed=3, size=64))
+    loop = LiveLoop(engine, LiveSettings(prompt="a cat", seed=3, size=64))
     r1 = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert not r1.reused and r1.output.shape == (64, 64, 3) and engine.prompt == "a cat"
     r2 = loop.process(Frame(sketch_image.copy(), time.perf_counter(), True))
     assert r2.reused and engine.steps == 1 and r2.output is r1.output
-    loop.apply(LiveSettings("a dog", seed=4, size=64))  # new prompt and seed: the same frame renders again
+    loop.apply(LiveSettings(prompt="a dog", seed=4, size=64))  # new prompt and seed: the same frame renders again
     r3 = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert not r3.reused and engine.steps == 2 and engine.seed == 4 and not np.array_equal(r3.output, r1.output)
     assert loop.frames == 2 and loop.fps > 0
@@ -160,33 +163,46 @@ def test_live_loop_reuses_unchanged_and_applies_settings(sketch_image):
 def test_condition_extraction_and_polarity(sketch_image):
     photo = np.zeros((80, 80, 3), np.uint8)
     photo[20:60, 20:60] = 200
-    edges = extract(photo, ConditionSettings("canny", 50, 150))
+    edges = extract(photo, ConditionSettings(mode="canny", low=50, high=150))
     assert edges.min() == 0 and np.median(edges) == 255  # black edges on white
-    assert np.array_equal(extract(sketch_image, ConditionSettings("canny"), drawn=True), sketch_image)  # the canvas is used as drawn
-    mirrored = extract(photo[:, ::-1].copy(), ConditionSettings("none", mirror=True))
-    assert np.array_equal(mirrored, photo)
+    assert np.array_equal(extract(sketch_image, ConditionSettings(mode="canny"), drawn=True), sketch_image)  # the canvas is used as drawn
+    flip = ConditionSettings(mode="none", mirror=True)
+    assert np.array_equal(extract(flip.orient(photo[:, ::-1].copy()), flip), photo)
+    assert np.array_equal(flip.orient(photo, drawn=True), photo)  # a drawing is never mirrored
     loop = LiveLoop(FakeEngine(size=64, condition="canny", polarity="white_on_black"), LiveSettings(size=64))
     r = loop.process(Frame(photo, time.perf_counter()))
     assert np.median(r.condition) == 0  # shown as the adapter sees it: white lines on black
 
 
-def test_live_loop_falls_back_when_the_fast_path_fails(sketch_image):
+def test_live_loop_profiles_on_the_plain_recipe_and_keeps_a_fallback(sketch_image):
     class Flaky(FakeEngine):
-        fast = "graphs"
+        """Falls back to eager inside step(), as models.engine.Engine does when its fast path fails."""
+
+        fast = "eager"
 
         def set_fast(self, mode):
-            self.fast = mode
-            return mode
+            self.fast = "graphs" if mode == "auto" else mode
+            return self.fast
 
         def step(self, frame):
-            if self.fast != "eager":
-                raise RuntimeError("graph capture failed")
+            self.fast = "eager"
             return super().step(frame)
 
     engine = Flaky(size=64)
     loop = LiveLoop(engine, LiveSettings(size=64, profile=True))
-    assert engine.fast == "eager"  # per-stage timings need the plain recipe
+    assert loop.fast == "graphs" and engine.fast == "eager"  # per-stage timings need the plain recipe
     loop.apply(LiveSettings(size=64, profile=False))
     assert engine.fast == "graphs"  # and the fast path comes back after
     r = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert engine.fast == "eager" and r.output.shape == (64, 64, 3)
+    loop.apply(LiveSettings(size=64, seed=1))
+    assert engine.fast == "eager" and loop.fast == "eager"  # a failed fast path is not asked for again
+
+
+def test_capture_never_reports_running_after_stop(video):
+    """stop() and the capture thread set the state under one lock, and "stopped" is final."""
+    for _ in range(5):
+        cap = Capture(parse_source(f"video:{video}")).start()
+        cap.stop(timeout=0)  # returns at once, typically while the thread is still opening the file
+        cap._thread.join(5)
+        assert cap.state == "stopped", cap.state

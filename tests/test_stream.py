@@ -5,9 +5,8 @@ from __future__ import annotations
 import cv2
 import pytest
 
+from app.live.testing import count_frames, write_test_video
 from main import main
-from models.recorder import count_frames
-from models.sources import write_test_video
 
 
 @pytest.fixture()

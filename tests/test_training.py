@@ -243,4 +243,4 @@ def test_evaluate_compares_trained_with_scale_zero(straight_run, tiny_base, tmp_
     for name in ("trained", "untrained"):
         assert set(result[name]) == {"edge_f1", "edge_f1_target", "psnr", "ssim"}
     assert result["trained"] != result["untrained"]  # the adapter changed the output
-    assert cv2.imread(str(tmp_path / "grid.png")).shape[:2] == (2 * 64, 4 * 64 + 3 * 4)
+    assert cv2.imread(str(tmp_path / "grid.png")).shape[:2] == (2 * 64 + 4, 4 * 64 + 3 * 4)

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from accelerate import Accelerator
 
-    from models.common_args import quiet_libraries
     from models.device import pick_device
+    from models.loading import quiet_libraries
 
     device = pick_device(args.device)
     if device.type != "cuda" and args.train_layout == "sdxs" and not args.model:

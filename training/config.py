@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from models.errors import UserError
+from models.options import check_device
 
 CONDITIONS = ("canny", "sketch", "grayscale", "blur", "paired")
 
@@ -111,8 +112,7 @@ def check(cfg: TrainConfig) -> None:
         raise UserError("all loss weights are 0: give --latent-weight or --pixel-weight a positive value")
     if cfg.adapter_condition is not None and cfg.adapter_condition not in CONDITIONS:
         raise UserError(f"--adapter-condition {cfg.adapter_condition!r}: use one of {', '.join(CONDITIONS)}")
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"--device {cfg.device!r}: use auto, cpu or cuda")
+    check_device(cfg.device)
     out = Path(cfg.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {cfg.out!r} is a file: pass a folder")

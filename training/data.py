@@ -19,6 +19,7 @@ import numpy as np
 
 from models.conditions import extractor
 from models.errors import UserError
+from models.imageio import decode_rgb
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -99,19 +100,8 @@ def scan(data: str | Path, condition: str) -> Scan:
 
 
 def _read(path: Path) -> np.ndarray | None:
-    """uint8 RGB, transparent parts laid over white (clip-art renders), or None when it does not decode."""
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        return None
-    if img.dtype != np.uint8:  # 16-bit PNG
-        img = (img / 257).astype(np.uint8)
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[2] == 4:
-        alpha = img[:, :, 3:].astype(np.float32) / 255
-        img = (img[:, :, :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """uint8 RGB, transparent parts laid over white (models.imageio's one reader), or None when it does not decode."""
+    return decode_rgb(np.fromfile(path, dtype=np.uint8))
 
 
 def resize_short(img: np.ndarray, size: int) -> np.ndarray:

@@ -79,16 +79,6 @@ def evaluate(engine, examples: list[dict], seed: int = 0, scale: float = 1.0) ->
     return means, list(zip(examples, untrained, trained))
 
 
-def grid(images: list[tuple], count: int) -> np.ndarray:
-    """Rows of condition | target | untrained | trained."""
-    rows = []
-    for ex, untrained, trained in images[:count]:
-        h = ex["image"].shape[0]
-        sep = np.full((h, 4, 3), 255, np.uint8)
-        rows.append(np.concatenate([ex["condition"], sep, ex["image"], sep, untrained, sep, trained], axis=1))
-    return np.concatenate(rows, axis=0)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--base", required=True, help="base model folder, hub id or demo")
@@ -127,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from models.common_args import quiet_libraries
     from models.engine import Engine
+    from models.loading import quiet_libraries
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,9 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if args.grid:
-        from models.imageio import write_rgb
+        from models.imageio import grid, write_rgb
 
-        write_rgb(args.grid, grid(images, 6))
+        write_rgb(args.grid, grid([[ex["condition"], ex["image"], untrained, trained] for ex, untrained, trained in images[:6]]))
     return 0
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from models.conditions import sketch
 from models.errors import UserError
+from models.tiny import bytes_to_unicode
 
 ROOT = Path(__file__).resolve().parent.parent
 SVG_DIR = Path("/usr/share/openclipart/svg")
@@ -105,7 +106,7 @@ def render(out_dir: Path, size: int = 256) -> list[dict]:
         out_dir.mkdir(parents=True, exist_ok=True)
         lst.write_text("".join(f"{it['svg']}\t{it['name']}\n" for it in todo))
         env = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"}
-        res = subprocess.run([sys.executable, "-m", "app.render_svgs", str(lst), str(renders), str(size)],
+        res = subprocess.run([sys.executable, "-m", "training.demo.render_svgs", str(lst), str(renders), str(size)],
                              cwd=ROOT, env=env, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"rendering failed: {res.stderr.strip()[-500:]}")
@@ -171,18 +172,6 @@ def write_split(out_dir: Path, items: list[dict]) -> dict[str, int]:
 
 
 # ---- tokenizer --------------------------------------------------------------------------------------
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable character table (printable bytes map to themselves)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def clip_bpe(cache: Path) -> bytes:

@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def stage_data(work: Path) -> dict:
-    from training.demo_data import render, write_split
+    from training.demo.data import render, write_split
 
     data = work / "data"
     done = data / "counts.json"
@@ -58,7 +58,7 @@ def stage_data(work: Path) -> dict:
 
 
 def stage_tokenizer(work: Path) -> Path:
-    from training.demo_data import write_tokenizer
+    from training.demo.data import write_tokenizer
 
     folder = work / "tokenizer"
     if not (folder / "vocab.json").exists():
@@ -67,7 +67,7 @@ def stage_tokenizer(work: Path) -> Path:
 
 
 def _train_names(work: Path) -> tuple[list[str], list[str]]:
-    from training.demo_data import colour_rows
+    from training.demo.data import colour_rows
 
     rows = colour_rows(work / "data" / "train")
     return [r["file_name"] for r in rows], [r["text"] for r in rows]
@@ -76,8 +76,8 @@ def _train_names(work: Path) -> tuple[list[str], list[str]]:
 def stage_vae(work: Path, args, images) -> dict:
     import torch
 
-    from training.demo_base import BaseConfig, build, train_vae, vae_round_trip
-    from training.demo_data import read_rows
+    from training.demo.base import BaseConfig, build, train_vae, vae_round_trip
+    from training.demo.data import read_rows
 
     cfg = BaseConfig(vae_steps=args.vae_steps, threads=args.threads)
     parts = build()
@@ -98,7 +98,7 @@ def stage_vae(work: Path, args, images) -> dict:
 
 def _heldout_colour(work: Path) -> Path:
     """The held-out pictures in colour, as their own paired folder (what the demo model is for)."""
-    from training.demo_data import colour_rows, write_subset
+    from training.demo.data import colour_rows, write_subset
 
     data = work / "data"
     return write_subset(data / "heldout", data / "heldout_colour", colour_rows(data / "heldout"))
@@ -107,7 +107,7 @@ def _heldout_colour(work: Path) -> Path:
 def stage_base(work: Path, args, parts: dict, images, captions: list[str], tok_dir: Path) -> Path:
     from transformers import CLIPTokenizer
 
-    from training.demo_base import BaseConfig, encode_all, save, tokenize, train_generator
+    from training.demo.base import BaseConfig, encode_all, save, tokenize, train_generator
 
     folder = work / "base"
     if (folder / "model_index.json").exists():
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     base = work / "base"
     if not (base / "model_index.json").exists() or args.until == "vae":
-        from training.demo_base import load_images
+        from training.demo.base import load_images
 
         names, captions = _train_names(work)
         pick = np.random.default_rng(0).permutation(len(names))[: args.base_images]
@@ -173,13 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.until == "adapter":
         return 0
     assemble(base, adapter, args.out)
-    from training.demo_eval import run as evaluate
+    from training.demo.eval import run as evaluate
 
     t0 = time.time()
     metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), _heldout_colour(work), args.out)
     _times(work, "evaluate", time.time() - t0, 0)
-    from training.demo_card import write_card
-    from training.demo_data import colour_rows
+    from training.demo.card import write_card
+    from training.demo.data import colour_rows
 
     counts = dict(counts, train_colour=len(colour_rows(work / "data" / "train")),
                   heldout_colour=len(colour_rows(work / "data" / "heldout")))
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 def stage_adapter(work: Path, args, base: Path) -> Path:
     """The sketch adapter, trained by the training module on 128 px windows of the pictures (paired)."""
     from training.config import TrainConfig, check
-    from training.demo_data import colour_rows, write_crops
+    from training.demo.data import colour_rows, write_crops
     from training.train import train
 
     run = work / "adapter_run"

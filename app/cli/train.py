@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.common_args import quiet_libraries
+    from models.loading import quiet_libraries
 
     cfg = config.from_args(args)
     quiet_libraries()

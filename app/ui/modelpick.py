@@ -8,12 +8,11 @@ built-in demo model, with a visible notice; otherwise a message asking for a mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "demo"  # models.loading.DEMO_DIR, which imports torch
+from models.assets import DEMO_DIR
 
 SDXS = "IDKiro/sdxs-512-dreamshaper"
 SDXS_SKETCH = "IDKiro/sdxs-512-dreamshaper-sketch"

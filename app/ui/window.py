@@ -15,25 +15,25 @@ from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QIcon
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
-from app import actions
-from app.canvas import SketchCanvas
-from app.modelpick import Choice, DownloadDialog, notice_for
-from app.panel import ControlPanel
-from app.qimage import from_rgb
-from app.settings import Persisted, bytes_hex, hex_bytes, remember
-from app.views import FeedView, ImageView, OutputWindow
-from app.worker import LoadRequest, Pipeline
+from app.live.loop import Frame, Loader, Result
+from app.live.settings import LiveSettings
+from app.ui.actions import Actions
+from app.ui.canvas import CanvasPage, SketchCanvas
+from app.ui.modelpick import Choice, DownloadDialog, notice_for
+from app.ui.panel import ControlPanel
+from app.ui.qimage import from_rgb
+from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
+from app.ui.views import FeedView, ImageView, overlay_lines
+from app.ui.worker import LoadRequest, Pipeline
+from models.assets import ICON_SVG
 from models.errors import UserError
-from models.live import Frame, Loader, Result
-
-ICON = Path(__file__).resolve().parent.parent / "assets" / "icons" / "sdxs-live.svg"
 
 
 @dataclass
 class StartOptions:
     """What the command line asks for; None keeps the remembered setting."""
 
-    choice: Choice  # the model to load first (app.modelpick.startup_choice)
+    choice: Choice  # the model to load first (app.ui.modelpick.startup_choice)
     source: str | None = None  # sketch, camera:N, video:PATH, image:PATH
     prompt: str | None = None  # the prompt
     size: int | None = None  # output size
@@ -47,25 +47,25 @@ class MainWindow(QMainWindow):
         self.qsettings = qsettings
         self.saved = Persisted.load(qsettings)
         self.setWindowTitle("SDXS Live")
-        self.setWindowIcon(QIcon(str(ICON)))
+        self.setWindowIcon(QIcon(str(ICON_SVG)))
         self.setAcceptDrops(True)
         self.pipeline = Pipeline(loader, self)
-        self.capture = None  # models.sources.Capture or StillImage while a feed is the source
+        self.capture = None  # app.live.sources.Capture or StillImage while a feed is the source
         self.source_spec = "sketch"
         self.paused = False
         self.last_result: Result | None = None
         self.shown_times: collections.deque[float] = collections.deque(maxlen=60)
         self.latency_ms = 0.0
         self.loaded_model: str | None = None
-        self.fullscreen: OutputWindow | None = None
+        self.live = LiveSettings()  # the settings last sent to the worker
         self.download_dialog: DownloadDialog | None = None
         self.fallback: Choice | None = None  # what to load when the offered SDXS download fails
         self.fallback_note = ""  # why the fallback was loaded, shown in the banner with its notice
         self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
         self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
         self._build()
-        actions.install(self)
         self.panel.restore(self.saved)
+        self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
         self._connect()
         self._poll = QTimer(self, interval=10)
@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self.canvas = SketchCanvas(512)
         self.feed = FeedView()
         self.stack = QStackedWidget()
-        self.canvas_page = actions.canvas_page(self)
+        self.canvas_page = CanvasPage(self.canvas)
         self.stack.addWidget(self.canvas_page)
         self.stack.addWidget(self.feed)
         self.output = ImageView("The output appears here once a model is loaded")
@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
             self.set_source("sketch")
         choice = opts.choice
         self.set_notice(choice.notice)
-        if choice.offer_download and actions.ask_download(self, choice):
+        if choice.offer_download and self.actions.ask_download(choice):
             return
         if choice.model:
             self.load(choice.model, choice.controlnet)
@@ -234,7 +234,7 @@ class MainWindow(QMainWindow):
 
     def set_source(self, spec: str) -> None:
         """Switch to sketch, camera:N, video:PATH or image:PATH (raises UserError for a bad spec)."""
-        from models.sources import Capture, StillImage, parse_source
+        from app.live.sources import Capture, StillImage, parse_source
 
         parsed = parse_source(spec)
         self.stop_capture()
@@ -280,8 +280,7 @@ class MainWindow(QMainWindow):
         if frame is None or frame.seq == self._seen:
             return
         self._seen = frame.seq
-        img = frame.image[:, ::-1] if self.panel.mirror.isChecked() else frame.image
-        self.feed.set_image(from_rgb(img))
+        self.feed.set_image(from_rgb(self.live.condition.orient(frame.image)))
         if not self.paused:
             self.pipeline.offer(frame)
 
@@ -301,7 +300,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def apply_settings(self) -> None:
-        self.pipeline.configure(self.panel.live_settings())
+        self.live = self.panel.live_settings()
+        self.pipeline.configure(self.live)
         self.offer_current()
 
     # ---- results ------------------------------------------------------------------------------------
@@ -316,8 +316,7 @@ class MainWindow(QMainWindow):
         self.shown_times.append(now)
         image = from_rgb(result.output)
         self.output.set_image(image)
-        if self.fullscreen is not None:
-            self.fullscreen.view.set_image(image)
+        self.actions.show_output(image)
         if self.source_spec != "sketch":
             self.feed.inset = from_rgb(result.condition)
             self.feed.inset_label = "adapter input"
@@ -330,7 +329,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _update_overlay(self) -> None:
-        self.output.overlay = actions.overlay_lines(self)
+        t = self.last_result.timings if self.last_result is not None else None
+        self.output.overlay = overlay_lines(t, self.fps, self.latency_ms, self.panel.profile.isChecked(), self.pipeline.info,
+                                            self.panel.seed.value(), self.pipeline.recording, self.paused)
         self.output.update()
 
     @Slot(bool)
@@ -341,24 +342,36 @@ class MainWindow(QMainWindow):
     def _on_recorded(self, path: str, frames: int) -> None:
         msg = f"Recorded {frames} frames to {path}" if path else "Recording stopped: no frames were recorded"
         self.statusBar().showMessage(msg, 10000)
-        self.act_record.setChecked(self.pipeline.recording)
+        self.actions.act_record.setChecked(self.pipeline.recording)
 
     # ---- views --------------------------------------------------------------------------------------
 
     def set_view(self, view: str) -> None:
         self.saved.view = "output" if view == "output" else "side"
         self.stack.setVisible(self.saved.view == "side")
-        if hasattr(self, "act_side"):
-            self.act_side.setChecked(self.saved.view == "side")
-            self.act_output.setChecked(self.saved.view == "output")
+        if hasattr(self, "actions"):
+            self.actions.act_side.setChecked(self.saved.view == "side")
+            self.actions.act_output.setChecked(self.saved.view == "output")
 
     @Slot()
     def toggle_fullscreen(self) -> None:
-        actions.toggle_fullscreen(self)
+        self.actions.toggle_fullscreen()
 
-    @Slot()
-    def _fullscreen_closed(self) -> None:
-        self.fullscreen = None
+    @Slot(bool)
+    def set_paused(self, on: bool) -> None:
+        self.paused = on
+        self.output.set_message("Paused" if on else "")
+        if not on:
+            self.offer_current()
+
+    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
+        """Download (then load) a hub model with a progress dialog; fallback loads instead if it fails."""
+        self.fallback = fallback
+        self.download_dialog = DownloadDialog(model, self)
+        self.pipeline.progress.connect(self.download_dialog.on_progress)
+        self.download_dialog.cancelRequested.connect(self.pipeline.cancel)
+        self.download_dialog.show()
+        self.load(model, controlnet)
 
     # ---- drag and drop: an image to trace (or as the source), a video to play ----------------------
     def dragEnterEvent(self, e) -> None:
@@ -368,7 +381,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, e) -> None:
         urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if urls:
-            actions.open_path(self, urls[0])
+            self.actions.open_path(urls[0])
             e.acceptProposedAction()
 
     # ---- shutdown -----------------------------------------------------------------------------------
@@ -390,6 +403,6 @@ class MainWindow(QMainWindow):
         """Stop the camera, the worker and any recording (within 2 seconds)."""
         self._hud.stop()
         self.stop_capture()
-        if self.fullscreen is not None:
-            self.fullscreen.close()
+        if self.actions.fullscreen is not None:
+            self.actions.fullscreen.close()
         self.pipeline.stop()

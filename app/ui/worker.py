@@ -1,6 +1,6 @@
 """The engine's thread: one long-lived Worker QObject on a QThread, and the Pipeline the window talks to.
 
-The Pipeline lives on the GUI thread. It hands the worker frames by ping-pong through a models.live.Relay
+The Pipeline lives on the GUI thread. It hands the worker frames by ping-pong through an app.live.relay.Relay
 (one frame in flight, only the newest pending), and forwards settings, loads and recording commands as
 queued signals, so they apply between frames. The worker's signals go to the Pipeline's slots (never to
 lambdas: a lambda runs in the emitting thread). Results carry numpy arrays the worker owns; QImages are
@@ -16,8 +16,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from models.errors import UserError
-from models.live import Frame, LiveLoop, LiveSettings, Loader, real_loader, set_fast
+from app.live.loop import Frame, LiveLoop, Loader, real_loader
+from app.live.relay import Relay
+from app.live.settings import LiveSettings
+from models.errors import UserError, first_line
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
 
@@ -54,6 +56,7 @@ class LoadRequest:
     controlnet: str | None = None  # adapter spec, or None for no adapter
     device: str = "auto"  # auto, cpu or cuda
     dtype: str = "auto"  # auto, float32, bfloat16 or float16
+    fast: str = "auto"  # the per-frame path (models.fast): auto is CUDA graphs on a GPU, eager on a CPU
 
 
 def progress_class(worker: Worker, cancel: threading.Event):
@@ -83,7 +86,7 @@ def progress_class(worker: Worker, cancel: threading.Event):
 class Worker(QObject):
     """Owns the engine and the live loop; every slot runs on the worker thread."""
 
-    finished = Signal(object)  # a models.live.Result, or None (no engine yet, or an error)
+    finished = Signal(object)  # an app.live.loop.Result, or None (no engine yet, or an error)
     loaded = Signal(object)  # dict: model, controlnet, device, dtype, size, condition, polarity
     busy = Signal(str)  # what it is doing ("" when done)
     failed = Signal(str)  # a message for the user
@@ -118,16 +121,18 @@ class Worker(QObject):
                 self.loop = None  # free the old model before the new one loads
                 engine = self.loader(req.model, req.controlnet, req.device, req.dtype, progress_class(self, self.cancel))
                 leave_a_core(engine)
-                self.loop = LiveLoop(engine, self.settings)
-                if set_fast(engine, "auto") != "eager":  # a GPU: capture the frame once now, not on the first stroke
+                self.loop = LiveLoop(engine, self.settings, req.fast)
+                if getattr(engine, "fast", "eager") != "eager":  # a GPU: capture the frame once now, not on the first stroke
                     self.busy.emit(f"Preparing the {engine.fast} path...")
                     engine.warm_up()
+            from models.device import dtype_name
+
             self.request = req
             e = self.loop.engine
             adapter = e.adapter
             self.loaded.emit({
                 "model": req.model, "controlnet": req.controlnet if adapter is not None else None,
-                "device": str(e.device), "dtype": str(e.dtype).replace("torch.", ""), "size": e.size,
+                "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size,
                 "condition": adapter.info.condition if adapter is not None else "", "polarity":
                 adapter.info.polarity if adapter is not None else "", "native": getattr(getattr(e, "base", None), "native_size", e.size),
             })
@@ -137,7 +142,7 @@ class Worker(QObject):
                 msg = "Download cancelled. Partial files are kept, so the next download resumes where this one stopped."
             self.failed.emit(msg)
         except Exception as err:  # a broken model must not kill the worker
-            self.failed.emit(f"could not load {req.model!r}: {type(err).__name__}: {str(err)[:200]}")
+            self.failed.emit(f"could not load {req.model!r}: {type(err).__name__}: {first_line(err)}")
         finally:
             self.busy.emit("")
 
@@ -158,18 +163,18 @@ class Worker(QObject):
             if self.loop is not None:
                 result = self.loop.process(frame)
                 if self.recorder is not None and not result.reused:
-                    from models.recorder import side_by_side
+                    from app.live.recorder import side_by_side
 
                     self.recorder.write(side_by_side(result.source, result.output) if self.side_by_side else result.output)
         except UserError as err:
             self.failed.emit(str(err))
         except Exception as err:
-            self.failed.emit(f"the engine failed on a frame: {type(err).__name__}: {str(err)[:200]}")
+            self.failed.emit(f"the engine failed on a frame: {type(err).__name__}: {first_line(err)}")
         self.finished.emit(result)
 
     @Slot(str, float, bool)
     def start_recording(self, path: str, fps: float, side_by_side: bool) -> None:
-        from models.recorder import Recorder
+        from app.live.recorder import Recorder
 
         self.stop_recording()
         try:
@@ -193,7 +198,7 @@ class Worker(QObject):
 class Pipeline(QObject):
     """The GUI thread's handle on the worker: ping-pong relay, settings, loading, recording, shutdown."""
 
-    resultReady = Signal(object)  # a models.live.Result for the window
+    resultReady = Signal(object)  # a app.live.loop.Result for the window
     loaded = Signal(object)
     busy = Signal(str)
     failed = Signal(str)
@@ -207,8 +212,6 @@ class Pipeline(QObject):
     _stop_rec = Signal()
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
-        from models.live import Relay
-
         super().__init__(parent)
         self.relay = Relay()
         self.thread = QThread()

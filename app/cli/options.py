@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 
 def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
@@ -15,15 +14,3 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--fast", default="auto", choices=("auto", "eager", "fused", "graphs", "compile"),
                    help="per-frame path: auto (graphs on a GPU, eager on a CPU), eager, fused, graphs (CUDA graphs), "
                    "compile (torch.compile + CUDA graphs; the first run compiles for minutes, later runs read the cache)")
-
-
-def quiet_libraries() -> None:
-    """Keep diffusers' and transformers' notices and progress bars out of a user's terminal."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    dlog.set_verbosity_error()
-    dlog.disable_progress_bar()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()

@@ -154,3 +154,20 @@ class OutputWindow(QWidget):
     def closeEvent(self, e) -> None:
         self.closed.emit()
         super().closeEvent(e)
+
+
+def overlay_lines(timings: dict | None, fps: float, latency_ms: float, stages: bool, info: dict, seed: int,
+                  recording: bool, paused: bool) -> list[str]:
+    """The overlay's text: FPS, end-to-end latency, engine time (by stage when asked), device, REC, PAUSED."""
+    lines = []
+    if timings is not None:
+        lines.append(f"{f'{fps:5.1f}' if fps else '   --'} fps   latency {latency_ms:4.0f} ms")
+        parts = " ".join(f"{k} {timings[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if timings.get(k))
+        lines.append(f"engine {timings.get('total', 0):.0f} ms" + (f"  ({parts})" if stages else ""))
+    if info:
+        lines.append(f"{info['device']} {info['dtype']} {info['size']} px  seed {seed}")
+    if recording:
+        lines.append("● REC")
+    if paused:
+        lines.append("PAUSED")
+    return lines

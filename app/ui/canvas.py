@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QTabletEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.qimage import from_rgb, to_rgb
+from app.ui.qimage import from_rgb, to_rgb
 
 UNDO_LIMIT = 60  # drawings kept for undo (512 x 512 x 3 bytes each)
 
@@ -171,3 +171,60 @@ class SketchCanvas(QWidget):
             painter.drawImage(r, self.trace)
         painter.end()
         self.painted.emit(time.perf_counter())
+
+
+class CanvasPage(QWidget):
+    """The canvas with its tool row: brush, eraser, size, undo, redo, clear, trace, load, save.
+
+    It edits the canvas itself; what needs files or the window (trace, load, save) it asks for by signal."""
+
+    traceRequested = Signal()  # show an image faintly under the sketch
+    useRequested = Signal()  # load an image as the sketch itself
+    saveRequested = Signal()  # save the sketch as PNG
+
+    def __init__(self, canvas: SketchCanvas, parent: QWidget | None = None):
+        from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout
+
+        super().__init__(parent)
+        self.canvas = c = canvas
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+
+        def button(text: str, tip: str, slot, checkable: bool = False) -> QToolButton:
+            b = QToolButton(text=text)
+            b.setToolTip(tip)
+            b.setCheckable(checkable)
+            (b.toggled if checkable else b.clicked).connect(slot)
+            row.addWidget(b)
+            return b
+
+        self.brush_button = button("Brush", "Draw black strokes (B)", lambda on: self.set_eraser(not on), True)
+        self.eraser_button = button("Eraser", "Erase to white (E)", self.set_eraser, True)
+        self.brush_button.setChecked(True)
+        self.brush_slider = QSlider(Qt.Orientation.Horizontal)
+        self.brush_slider.setRange(1, 60)
+        self.brush_slider.setValue(int(c.brush))
+        self.brush_slider.setMinimumWidth(50)
+        self.brush_slider.setMaximumWidth(110)
+        self.brush_slider.setToolTip("Brush size ([ and ])")
+        self.brush_slider.valueChanged.connect(c.set_brush)
+        row.addWidget(QLabel("Size"))
+        row.addWidget(self.brush_slider)
+        button("\u21b6", "Undo (Ctrl+Z)", c.undo)
+        button("\u21b7", "Redo (Ctrl+Shift+Z)", c.redo)
+        button("Clear", "Clear the sketch (Ctrl+Backspace)", c.clear)
+        button("Trace", "Show an image faintly under the sketch to trace over it (Ctrl+O)", self.traceRequested)
+        button("Load", "Use an image as the sketch itself", self.useRequested)
+        button("Save", "Save the sketch as PNG (Ctrl+Shift+S)", self.saveRequested)
+        row.addStretch(1)
+        col.addLayout(row)
+        col.addWidget(c, 1)
+
+    def set_eraser(self, on: bool) -> None:
+        self.canvas.eraser = on
+        self.eraser_button.setChecked(on)
+        self.brush_button.setChecked(not on)
+
+    def grow_brush(self, step: int) -> None:
+        self.brush_slider.setValue(self.brush_slider.value() + step)

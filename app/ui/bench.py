@@ -1,7 +1,7 @@
 """`python main.py bench ui` and `python main.py bench endurance`: the window's responsiveness and its
 long-run stability.
 
-ui: an engine that takes 0.5 s a frame (models.live.FakeEngine; with --model, that real model) behind the real window; a stroke is drawn
+ui: an engine that takes 0.5 s a frame (app.live.loop.FakeEngine; with --model, that real model) behind the real window; a stroke is drawn
 on the canvas at 60 Hz through mouse events for --ui-seconds, while every stroke change goes through the
 relay to the worker. Reported: the intervals between canvas repaints (p50, p95, max); p95 must stay <= 33 ms.
 
@@ -21,23 +21,12 @@ import time
 from pathlib import Path
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    if any(a.dest == "ui_seconds" for a in p._actions):
-        return  # registered for both kinds, ui and endurance: add the options once
-    p.add_argument("--ui-seconds", type=float, default=5.0, help="ui: how long to draw (default 5)")
-    p.add_argument("--ui-delay", type=float, default=0.5, help="ui: seconds the stand-in engine takes per frame (default 0.5)")
-    p.add_argument("--endurance-warmup", type=int, default=500, help="endurance: frames before the first memory reading (default 500)")
-
-
 def _app():
-    from app.cli import has_display, quiet_qt
+    from app.ui.qtapp import application, has_display
 
     if not has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # measured without a screen; with DISPLAY set, on the real one
-    from PySide6.QtWidgets import QApplication
-
-    quiet_qt()
-    return QApplication.instance() or QApplication([sys.argv[0]])
+    return application()
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -59,15 +48,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _close(w) -> None:
-    from app.worker import finish_all
+    from app.ui.worker import finish_all
 
     w.close()
     finish_all()  # a frame or load still running past the close: let it end before Python exits
 
 
 def _window(loader, settings_dir: str):
-    from app.settings import open_settings
-    from app.window import MainWindow
+    from app.ui.settings import open_settings
+    from app.ui.window import MainWindow
 
     w = MainWindow(open_settings(str(Path(settings_dir) / "bench.ini")), loader)
     w.snapshot_dir = w.video_dir = Path(settings_dir)
@@ -89,9 +78,9 @@ def run_ui(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QObject, QPointF, Qt, Slot
     from PySide6.QtGui import QMouseEvent
 
-    from app.modelpick import Choice
-    from app.window import StartOptions
-    from models.live import FakeEngine
+    from app.live.testing import FakeEngine
+    from app.ui.modelpick import Choice
+    from app.ui.window import StartOptions
 
     class Repaints(QObject):
         def __init__(self):
@@ -175,9 +164,9 @@ def _usage(readings: int = 5) -> dict:
 def run_endurance(args: argparse.Namespace) -> int:
     import torch
 
-    from app.modelpick import Choice
-    from app.window import StartOptions
-    from models.sources import write_test_video
+    from app.live.testing import write_test_video
+    from app.ui.modelpick import Choice
+    from app.ui.window import StartOptions
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     total = 10000 if args.frames == 20 else args.frames  # 20 is bench's default for the engine kind
@@ -186,7 +175,7 @@ def run_endurance(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model, controlnet = args.model, args.controlnet
         if not model:
-            from models.common_args import quiet_libraries
+            from models.loading import quiet_libraries
             from models.tiny import save_base, save_controlnet
 
             quiet_libraries()

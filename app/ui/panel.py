@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.settings import PRESETS, Persisted, styled_prompt
-from models.live import ConditionSettings, LiveSettings
+from app.live.settings import PRESETS, ConditionSettings, LiveSettings, styled_prompt
+from app.ui.settings import Persisted
+from models.options import DEVICES, DTYPES
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
 SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image")]
@@ -78,6 +79,7 @@ class ControlPanel(QScrollArea):
         self._debounce.timeout.connect(self.changed)
         self.video_path = ""
         self.image_path = ""
+        self._threshold = LiveSettings().threshold  # no widget: kept as remembered
 
     # ---- groups -------------------------------------------------------------------------------------
 
@@ -133,9 +135,10 @@ class ControlPanel(QScrollArea):
             f, "Adapter", "Control adapter (ControlNet): a folder, a hub id, demo, or empty for none",
             "Choose an adapter folder (a trained ControlNet)", "Choose an adapter folder (with config.json)")
         self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.addItems(list(DEVICES))
+        self.device.setEditable(True)  # cuda:1 picks the second GPU
         self.dtype = QComboBox()
-        self.dtype.addItems(["auto", "float32", "bfloat16", "float16"])
+        self.dtype.addItems(list(DTYPES))
         f.addRow("Device", _row(self.device, self.dtype))
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Load the model and adapter above (in the background)")
@@ -257,7 +260,7 @@ class ControlPanel(QScrollArea):
         self.source.setCurrentIndex(max(0, self.source.findData(kind)))
 
     def refresh_cameras(self) -> None:
-        from models.sources import list_cameras
+        from app.live.sources import list_cameras
 
         current = self.camera.currentText()
         self.camera.clear()
@@ -287,10 +290,11 @@ class ControlPanel(QScrollArea):
         return int(text) if text.isdigit() else None
 
     def live_settings(self) -> LiveSettings:
-        cond = ConditionSettings(self.condition.currentData() or "auto", self.low.value(), self.high.value(),
-                                 float(self.sigma.value()), self.mirror.isChecked())
-        return LiveSettings(styled_prompt(self.prompt.text(), self.preset.currentText()), self.seed.value(),
-                            self.strength.value() / 100, self.size_value(), cond, profile=self.profile.isChecked())
+        cond = ConditionSettings(mode=self.condition.currentData() or "auto", low=self.low.value(), high=self.high.value(),
+                                 sigma=float(self.sigma.value()), mirror=self.mirror.isChecked())
+        return LiveSettings(prompt=self.prompt.text(), style=self.preset.currentText(), seed=self.seed.value(),
+                            strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
+                            threshold=self._threshold, profile=self.profile.isChecked())
 
     def set_info(self, info: dict) -> None:
         adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
@@ -305,29 +309,25 @@ class ControlPanel(QScrollArea):
             combo.setCurrentText(current)
         self.device.setCurrentText(s.device)
         self.dtype.setCurrentText(s.dtype)
-        self.prompt.setText(s.prompt)
-        self.preset.setCurrentText(s.preset if s.preset in PRESETS else "None")
-        self.seed.setValue(s.seed)
+        live, cond = s.live, s.live.condition
+        self._threshold = live.threshold
+        self.prompt.setText(live.prompt)
+        self.preset.setCurrentText(live.style if live.style in PRESETS else "None")
+        self.seed.setValue(live.seed)
         self.lock_seed.setChecked(s.seed_locked)
-        self.strength.setValue(round(s.strength * 100))
-        self.size.setCurrentText(str(s.size) if s.size else SIZES[0])
-        self.condition.setCurrentIndex(max(0, self.condition.findData(s.condition)))
-        self.low.setValue(s.canny_low)
-        self.high.setValue(s.canny_high)
-        self.sigma.setValue(round(s.sigma))
-        self.mirror.setChecked(s.mirror)
+        self.strength.setValue(round(live.strength * 100))
+        self.size.setCurrentText(str(live.size) if live.size else SIZES[0])
+        self.condition.setCurrentIndex(max(0, self.condition.findData(cond.mode)))
+        self.low.setValue(cond.low)
+        self.high.setValue(cond.high)
+        self.sigma.setValue(round(cond.sigma))
+        self.mirror.setChecked(cond.mirror)
         self.overlay.setChecked(s.overlay)
-        self.profile.setChecked(s.profile)
+        self.profile.setChecked(live.profile)
         self.record_side.setChecked(s.record_side)
         self._update_effective()
 
     def store(self, s: Persisted) -> None:
+        s.live = self.live_settings()
         s.device, s.dtype = self.device.currentText(), self.dtype.currentText()
-        s.prompt, s.preset = self.prompt.text(), self.preset.currentText()
-        s.seed, s.seed_locked = self.seed.value(), self.lock_seed.isChecked()
-        s.strength, s.size = self.strength.value() / 100, self.size_value() or 0
-        s.condition = self.condition.currentData() or "auto"
-        s.canny_low, s.canny_high, s.sigma = self.low.value(), self.high.value(), float(self.sigma.value())
-        s.mirror, s.overlay, s.profile = self.mirror.isChecked(), self.overlay.isChecked(), self.profile.isChecked()
-        s.record_side = self.record_side.isChecked()
-
+        s.seed_locked, s.overlay, s.record_side = self.lock_seed.isChecked(), self.overlay.isChecked(), self.record_side.isChecked()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from models.common_args import add_model_arguments
+from app.cli.options import add_model_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,15 +19,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from models.common_args import quiet_libraries
-    from models.engine import Engine, check_size
+    from models.device import dtype_name
+    from models.engine import Engine
     from models.errors import UserError
     from models.imageio import check_out_path, read_rgb, write_rgb
+    from models.loading import quiet_libraries
+    from models.options import check_size
 
     if args.size is not None:
         check_size(args.size)
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
+    if args.image and not args.controlnet:
+        args.controlnet = own_adapter(args.model)
+        if args.controlnet is None:
+            raise UserError(f"--image {args.image!r} needs an adapter to follow it: add --controlnet (for SDXS: "
+                            "IDKiro/sdxs-512-dreamshaper-sketch), or leave out --image for text-to-image")
+        print(f"using the model's own adapter {args.controlnet} for --image")
     check_out_path(args.out)
     frame = read_rgb(args.image) if args.image else np.full((64, 64, 3), 255, np.uint8)
     quiet_libraries()
@@ -40,6 +48,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...")
         engine.warm_up(frame)
     out = write_rgb(args.out, engine.step(frame))
-    print(f"wrote {out} ({engine.size}x{engine.size}, {engine.device.type} {str(engine.dtype).removeprefix('torch.')}, "
+    print(f"wrote {out} ({engine.size}x{engine.size}, {engine.device.type} {dtype_name(engine.dtype)}, "
           f"{engine.timings.total:.0f} ms)")
     return 0
+
+
+def own_adapter(model: str) -> str | None:
+    """The adapter that obviously goes with a model: demo's own, or a controlnet/ folder inside a model folder."""
+    from pathlib import Path
+
+    if model == "demo":
+        return "demo"
+    inner = Path(model).expanduser() / "controlnet"
+    return str(inner) if (inner / "config.json").exists() else None

@@ -83,15 +83,3 @@ class Recorder:
             self.close()  # Ctrl+C keeps what was recorded, properly finalized
         else:
             self.abort()
-
-
-def count_frames(path: str | Path) -> int:
-    """Frames OpenCV can actually decode from a video file (reads them all)."""
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    try:
-        while cap.read()[0]:
-            n += 1
-    finally:
-        cap.release()
-    return n

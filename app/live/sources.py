@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
+from app.live.loop import Frame
 from models.errors import UserError
 from models.imageio import read_rgb
-from models.live import Frame
 
 KINDS = ("sketch", "camera", "video", "image")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV's own warnings repeat our messages
@@ -92,7 +91,9 @@ def list_cameras(sysfs: str = "/sys/class/video4linux") -> list[tuple[int, str]]
 class Capture:
     """Reads a camera (by index) or a video file (looping) in a daemon thread, keeping the newest frame.
 
-    state: "opening", "running", "failed" (error says why and what to do) or "stopped".
+    state: "opening", "running", "failed" (error says why and what to do) or "stopped". The thread and
+    stop() change it under one lock, and "stopped" and "failed" are final: after stop() it never reads
+    "running" again, however late the thread gets there.
     realtime: for files, pace reading at the file's frame rate; otherwise read as fast as possible.
     """
 
@@ -125,10 +126,9 @@ class Capture:
     def stop(self, timeout: float = 1.5) -> bool:
         """Ask the thread to end and wait for it; True when it has ended."""
         self._stop.set()
+        self._set_state("stopped")
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
-        if self.state != "failed":
-            self.state = "stopped"
         return not self._thread.is_alive()
 
     @property
@@ -145,9 +145,14 @@ class Capture:
         cap.release()
         return None
 
+    def _set_state(self, state: str, error: str = "") -> None:
+        with self._lock:
+            if self.state in ("stopped", "failed"):
+                return
+            self.state, self.error = state, error
+
     def _fail(self, message: str) -> None:
-        self.error = message
-        self.state = "failed"
+        self._set_state("failed", message)
 
     def _run(self) -> None:
         cap = self._open()
@@ -162,7 +167,7 @@ class Capture:
             self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
             if not 1 <= self.fps <= 240:
                 self.fps = 0.0
-            self.state = "running"
+            self._set_state("running")
             self._read_loop(cap)
         finally:
             cap.release()
@@ -176,7 +181,7 @@ class Capture:
             if not ok or bgr is None:
                 if self.spec.kind == "video":
                     if not self.loop:
-                        self.state = "stopped"
+                        self._set_state("stopped")
                         return
                     cap.release()  # reopen rather than seek: seeking is unreliable for some codecs
                     cap = self._open()
@@ -250,17 +255,3 @@ def video_fps(path: str, default: float = 30.0) -> float:
     finally:
         cap.release()
     return fps if 1 <= fps <= 240 else default
-
-
-def write_test_video(path: str | Path, frames: int = 12, size: int = 96, fps: float = 24.0) -> Path:
-    """A small mp4v video of a moving circle: stands in for a camera where there is none."""
-    path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
-    for i in range(frames):
-        img = np.full((size, size, 3), 235, np.uint8)
-        cx = int(size * (0.2 + 0.6 * i / max(frames - 1, 1)))
-        cv2.circle(img, (cx, size // 2), size // 5, (40, 80, 200), -1)
-        cv2.rectangle(img, (4, 4), (size - 5, size - 5), (0, 0, 0), 2)
-        writer.write(img)
-    writer.release()
-    return path

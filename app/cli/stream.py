@@ -3,7 +3,7 @@
     python main.py stream --model demo --controlnet demo --input camera:0 --out live.mp4 --prompt "a watercolor"
     python main.py stream --model M --controlnet A --input clip.mp4 --out styled.mp4 --max-frames 300
 
-The same condition extraction and change check as the window (models.live). A video file is read frame by
+The same condition extraction and change check as the window (app.live.loop). A video file is read frame by
 frame (none dropped, the output keeps its frame rate); a camera is read in its own thread and the loop
 takes the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
 """
@@ -14,7 +14,7 @@ import argparse
 import sys
 import time
 
-from models.common_args import add_model_arguments
+from app.cli.options import add_model_arguments
 from models.errors import UserError
 
 
@@ -37,9 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from models.live import ConditionSettings, Frame, LiveLoop, LiveSettings, real_loader, set_fast
-    from models.recorder import Recorder, side_by_side
-    from models.sources import Capture, parse_source, read_video, video_fps
+    from app.live.loop import Frame, LiveLoop, real_loader
+    from app.live.recorder import Recorder, side_by_side
+    from app.live.settings import ConditionSettings, LiveSettings
+    from app.live.sources import Capture, parse_source, read_video, video_fps
+    from models.device import dtype_name
 
     spec = parse_source(args.input, default_kind=None)
     if spec.kind not in ("camera", "video"):
@@ -58,12 +60,13 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         recorder.abort()
         raise
-    cond = ConditionSettings(args.condition, args.canny_low, args.canny_high, mirror=args.mirror)
-    loop = LiveLoop(engine, LiveSettings(args.prompt, args.seed, args.strength, args.size, cond))
-    if set_fast(engine, getattr(args, "fast", "auto")) != "eager":
+    cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
+    settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0, condition=cond)
+    loop = LiveLoop(engine, settings, args.fast)
+    if engine.fast != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
         engine.warm_up()
-    print(f"stream: {spec} -> {args.out} on {engine.device} {str(engine.dtype).replace('torch.', '')}, "
+    print(f"stream: {spec} -> {args.out} on {engine.device} {dtype_name(engine.dtype)}, "
           f"{engine.size} px (Ctrl+C stops and keeps the file)", file=sys.stderr)
 
     def frames():

@@ -10,10 +10,10 @@ On exit it prints `frames=N fps=X` (frames the engine processed, and their mean 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from models.errors import UserError
+from models.options import check_device, check_dtype, check_size
 
 NO_DISPLAY = ("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the window with "
               "QT_QPA_PLATFORM=offscreen python main.py ..., or use `python main.py stream --input camera:0 --out out.mp4` "
@@ -32,54 +32,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
 
 
-def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
-                or sys.platform in ("win32", "darwin"))
-
-
 def check(args: argparse.Namespace) -> None:
-    from models.sources import parse_source
+    from app.live.sources import parse_source
 
-    if args.size is not None and (args.size < 64 or args.size % 8):  # models.engine.check_size, without torch
-        raise UserError(f"size {args.size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
+    if args.size is not None:
+        check_size(args.size)
     if args.source:
         parse_source(args.source)
     if args.exit_after is not None and args.exit_after <= 0:
         raise UserError(f"--exit-after {args.exit_after} must be a positive number of seconds")
-    if args.device and args.device not in ("auto", "cpu") and not args.device.startswith("cuda"):
-        raise UserError(f"unknown device {args.device!r}: use auto, cpu or cuda")
-    if args.dtype and args.dtype not in ("auto", "float32", "bfloat16", "float16"):
-        raise UserError(f"unknown dtype {args.dtype!r}: use auto, float32, bfloat16 or float16")
-
-
-def quiet_qt() -> None:
-    """Drop the offscreen platform's notice that it cannot propagate size hints; keep every other message."""
-    from PySide6.QtCore import qInstallMessageHandler
-
-    def handler(mode, context, message: str) -> None:
-        if "propagateSizeHints" not in message:
-            print(message, file=sys.stderr)
-
-    qInstallMessageHandler(handler)
+    if args.device:
+        check_device(args.device)
+    if args.dtype:
+        check_dtype(args.dtype)
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.ui.qtapp import application, has_display
+
     check(args)
     if not has_display():
         print(NO_DISPLAY, file=sys.stderr)
         return 2
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from app.modelpick import startup_choice
-    from app.settings import APPLICATION, ORGANIZATION, Persisted, open_settings
-    from app.window import MainWindow, StartOptions
+    from app.ui.modelpick import startup_choice
+    from app.ui.settings import Persisted, open_settings
+    from app.ui.window import MainWindow, StartOptions
 
-    quiet_qt()
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    app.setOrganizationName(ORGANIZATION)
-    app.setApplicationName(APPLICATION)
-    app.setDesktopFileName("sdxs-live")
+    app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
     choice = startup_choice(args.model, args.controlnet, saved.model, saved.controlnet)
@@ -91,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_after:
         QTimer.singleShot(int(args.exit_after * 1000), window.close)
     app.exec()
-    from app.worker import finish_all
+    from app.ui.worker import finish_all
 
     finish_all()
     loop = window.pipeline.worker.loop

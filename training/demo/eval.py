@@ -69,25 +69,10 @@ def colour_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(lab(a) - lab(b), axis=2).mean())
 
 
-def _thumb(img: np.ndarray, px: int) -> np.ndarray:
-    return cv2.resize(img, (px, px), interpolation=cv2.INTER_AREA)
-
-
-def _grid(rows: list[list[np.ndarray]], px: int) -> np.ndarray:
-    sep = np.full((px, 3, 3), 255, np.uint8)
-    lines = []
-    for row in rows:
-        cells = []
-        for img in row:
-            cells += [_thumb(img, px), sep]
-        lines += [np.concatenate(cells[:-1], axis=1), np.full((3, len(row) * (px + 3) - 3, 3), 255, np.uint8)]
-    return np.concatenate(lines[:-1], axis=0)
-
-
 def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed: int = 0) -> dict:
     """Metrics (returned and written to out/metrics.json) and the two grids (PNG in out/)."""
     from models.engine import Engine
-    from models.imageio import write_rgb
+    from models.imageio import grid, write_rgb
     from training.data import TrainData, scan
     from training.evaluate import evaluate
 
@@ -99,13 +84,13 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
     means, images = evaluate(engine, examples, seed, 1.0)
     for name, idx in (("untrained", 1), ("trained", 2)):
         means[name]["colour_error"] = float(np.mean([colour_error(row[idx], row[0]["image"]) for row in images]))
-    write_rgb(out / "heldout_grid.png", _grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
-    from training.demo_base import vae_round_trip
-    from training.demo_data import read_rows
+    write_rgb(out / "heldout_grid.png", grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
+    from training.demo.base import vae_round_trip
+    from training.demo.data import read_rows
 
     names = [r["file_name"] for r in read_rows(heldout)]
     vae, pictures, trips = vae_round_trip(engine.vae, heldout / "images", names[:limit])
-    write_rgb(out / "vae_round_trip.png", _grid([list(pictures[:8]), list(trips[:8])], 128))
+    write_rgb(out / "vae_round_trip.png", grid([list(pictures[:8]), list(trips[:8])], 128))
 
     rows = []
     for i, (prompt, shapes) in enumerate(HUMAN):
@@ -116,7 +101,7 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
         engine.control_scale = 0.0
         without = engine.step(drawing)
         rows.append([drawing, with_adapter, without])
-    write_rgb(out / "human_sketches.png", _grid(rows, 128))
+    write_rgb(out / "human_sketches.png", grid(rows, 128))
 
     speed = frame_time(base, adapter)
     result = {"images": len(examples), "size": 256, "seed": seed, **means, "vae_round_trip": vae, "speed": speed,
@@ -132,6 +117,7 @@ def frame_time(base: str, adapter: str, frames: int = 8) -> dict:
 
     import torch
 
+    from models.device import dtype_name
     from models.engine import Engine
 
     threads = torch.get_num_threads()
@@ -139,7 +125,7 @@ def frame_time(base: str, adapter: str, frames: int = 8) -> dict:
     engine.set_size(256)
     engine.set_prompt("a red house")
     drawing = draw_human(HUMAN[0][1])
-    out = {"dtype": str(engine.dtype).removeprefix("torch."), "load_average": round(os.getloadavg()[0], 1)}
+    out = {"dtype": dtype_name(engine.dtype), "load_average": round(os.getloadavg()[0], 1)}
     for n in (1, 2):
         torch.set_num_threads(n)
         times = []

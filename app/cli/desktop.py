@@ -1,7 +1,7 @@
 """`python main.py install-desktop`: add SDXS Live to the desktop's application menu (freedesktop .desktop).
 
 Writes $XDG_DATA_HOME/applications/sdxs-live.desktop (default ~/.local/share/applications) that starts this
-checkout's main.py with this Python, with the icon from assets/icons. --remove deletes it again.
+checkout's main.py (or the installed package) with this Python, with the icon from assets/icons. --remove deletes it again.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from models.assets import ICON_PNG
 from models.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
-ICON = ROOT / "assets" / "icons" / "sdxs-live.png"
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) that holds main.py
 NAME = "sdxs-live.desktop"
 
 
@@ -38,7 +38,8 @@ def _quote(arg: str) -> str:
 
 
 def entry(python: str) -> str:
-    exec_line = " ".join(_quote(a) for a in (python, str(ROOT / "main.py")))
+    main = ROOT / "main.py"  # a checkout; an installed package runs its module instead
+    exec_line = " ".join(_quote(a) for a in ((python, str(main)) if main.exists() else (python, "-m", "app.cli.main")))
     return "\n".join([
         "[Desktop Entry]",
         "Type=Application",
@@ -48,7 +49,7 @@ def entry(python: str) -> str:
         "Comment=Turn a sketch or a camera feed into images in real time with SDXS",
         f"Exec={exec_line}",
         f"Path={ROOT}",
-        f"Icon={ICON}",
+        f"Icon={ICON_PNG}",
         "Terminal=false",
         "Categories=Graphics;2DGraphics;RasterGraphics;",
         "Keywords=diffusion;sketch;camera;AI;stable diffusion;",

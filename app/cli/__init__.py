@@ -1,0 +1,1 @@
+"""The command line: `sdxs-live` / `python main.py`, the window's options and every subcommand."""

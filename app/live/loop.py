@@ -1,0 +1,209 @@
+"""The live loop without Qt: what the window's worker and `python main.py stream` share.
+
+    frame (sketch canvas, camera, video, image) -> condition (as the adapter wants it)
+      -> unchanged? reuse the last output : engine.step -> output
+
+The window wraps a LiveLoop in its worker thread; the relay (app/live/relay.py) hands it only the newest
+frame. A new LiveSettings value is applied before the next frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from app.live.settings import ConditionSettings, LiveSettings
+from models import conditions
+
+
+class EngineLike(Protocol):
+    """What the live loop needs from an engine: models.engine.Engine, or app.live.testing.FakeEngine."""
+
+    control_scale: float
+    profile: bool
+    timings: Any
+    adapter: Any
+    device: Any
+    dtype: Any
+    size: int
+    revision: int  # changes whenever a setting changes the output
+
+    def set_prompt(self, prompt: str) -> None: ...
+    def set_seed(self, seed: int) -> None: ...
+    def set_size(self, size: int) -> None: ...
+    def set_adapter(self, adapter: Any) -> None: ...
+    def step(self, frame: np.ndarray) -> np.ndarray: ...
+
+
+# load(model, controlnet, device, dtype, progress) -> engine; Engine.load by default
+Loader = Callable[[str, "str | None", str, str, Any], EngineLike]
+
+
+def real_loader(model: str, controlnet: str | None, device: str, dtype: str, progress: Any = None) -> EngineLike:
+    from models.engine import Engine
+    from models.loading import quiet_libraries
+
+    quiet_libraries()
+    return Engine.load(model, controlnet, device, dtype, progress)
+
+
+def extract(image: np.ndarray, settings: ConditionSettings, adapter_condition: str = "sketch", drawn: bool = False) -> np.ndarray:
+    """The condition image of an (already oriented) frame, black lines on white (the engine inverts it for
+    white_on_black adapters). drawn: the frame is a drawing (the sketch canvas), used as it is."""
+    image = np.ascontiguousarray(image[:, :, :3])
+    if drawn:
+        return image
+    mode = adapter_condition if settings.mode == "auto" else settings.mode
+    if mode == "canny":
+        low, high = sorted((int(settings.low), int(settings.high)))
+        return conditions.canny(image, low, high)
+    if mode == "sketch":
+        return conditions.sketch(image, settings.sigma)
+    return conditions.extractor(mode)(image)
+
+
+class ChangeDetector:
+    """Tells whether a frame differs from the last one that was rendered.
+
+    Camera and video frames are compared on a small grey thumbnail: below `threshold` (mean absolute
+    difference in grey levels, 0-255) they count as unchanged, which absorbs sensor noise. Drawings
+    (exact=True) count as changed when any pixel differs, so every stroke renders."""
+
+    def __init__(self, threshold: float = 1.0):
+        self.threshold = threshold
+        self._last: np.ndarray | None = None
+        self._exact: np.ndarray | None = None
+
+    def changed(self, frame: np.ndarray, exact: bool = False) -> bool:
+        if exact:
+            same = self._exact is not None and self._exact.shape == frame.shape and np.array_equal(self._exact, frame)
+            if not same:
+                self._exact = frame.copy()
+            self._last = None
+            return not same
+        small = cv2.resize(frame[:, :, :3], (64, 64), interpolation=cv2.INTER_AREA).astype(np.int16)
+        if self._last is not None and float(np.abs(small - self._last).mean()) < self.threshold:
+            return False
+        self._last, self._exact = small, None
+        return True
+
+    def reset(self) -> None:
+        self._last = self._exact = None
+
+
+@dataclass
+class Frame:
+    """One source frame on its way to the engine."""
+
+    image: np.ndarray  # uint8 RGB, owned by this object (copied from any Qt or OpenCV buffer)
+    captured: float  # time.perf_counter() when the source produced it, for end-to-end latency
+    drawn: bool = False  # True for the sketch canvas: the image already is the condition
+    seq: int = 0  # the source's frame number
+
+
+@dataclass
+class Result:
+    """What the loop gives back for one frame."""
+
+    output: np.ndarray  # uint8 RGB, size x size
+    condition: np.ndarray  # uint8 RGB, the image the adapter saw, in its polarity
+    source: np.ndarray  # the frame as it came in (after mirroring)
+    captured: float  # the frame's capture time
+    reused: bool  # True when the input was unchanged and the last output was reused
+    timings: dict = field(default_factory=dict)  # ms by stage: extract, condition, unet, decode, output, total
+    frames: int = 0  # frames the engine has processed so far
+
+
+class LiveLoop:
+    """Holds an engine and turns frames into results; the same code for the window and for stream.
+
+    fast: the engine's per-frame path (models.fast: CUDA graphs on a GPU by default). It is chosen before
+    the first settings apply, so settings remembered with per-stage timings on take effect at once."""
+
+    def __init__(self, engine: EngineLike, settings: LiveSettings | None = None, fast: str = "auto"):
+        self.engine = engine
+        self.fast = engine.set_fast(fast) if hasattr(engine, "set_fast") else "eager"  # the path wanted when not profiling
+        self.settings = LiveSettings()
+        self.detector = ChangeDetector()
+        self.frames = 0  # frames the engine processed (not counting reused ones)
+        self.engine_seconds = 0.0  # time spent in engine.step
+        self.first_start = 0.0  # perf_counter when the engine began its first frame
+        self.last_end = 0.0  # perf_counter when it finished its latest frame
+        self._last: Result | None = None
+        self._last_revision: int | None = None  # the engine revision the last output was made at
+        self.apply(settings or LiveSettings())
+
+    def apply(self, settings: LiveSettings) -> None:
+        """Store new settings; the engine picks them up now (cheap: cached prompt, noise per seed)."""
+        e = self.engine
+        e.set_prompt(settings.styled)
+        e.set_seed(settings.seed)
+        e.control_scale = float(settings.strength)
+        e.profile = bool(settings.profile)
+        wanted = "eager" if settings.profile else self.fast  # per-stage timings need the plain recipe
+        if getattr(e, "fast", "eager") != wanted:
+            e.set_fast(wanted)
+        self.detector.threshold = settings.threshold
+        self.settings = settings
+        size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # 0: the model's own
+        if size and size != e.size:
+            e.set_size(size)  # last: a bad size raises after everything else was applied
+
+    def set_adapter(self, adapter: Any) -> None:
+        self.engine.set_adapter(adapter)
+
+    @property
+    def adapter_condition(self) -> str:
+        adapter = self.engine.adapter
+        return adapter.info.condition if adapter is not None else "sketch"
+
+    def process(self, frame: Frame) -> Result:
+        """One frame through condition extraction, change detection and the engine."""
+        t0 = time.perf_counter()
+        s = self.settings
+        source = s.condition.orient(frame.image, frame.drawn)
+        cond = extract(source, s.condition, self.adapter_condition, frame.drawn)
+        t1 = time.perf_counter()
+        e = self.engine
+        changed = self.detector.changed(cond, exact=frame.drawn)
+        if self._last is not None and not changed and e.revision == self._last_revision:
+            last = self._last
+            return Result(last.output, last.condition, source, frame.captured, True,
+                          {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames)
+        if not changed:  # settings changed but the frame did not: render it anyway
+            self.detector.reset()
+            self.detector.changed(cond, exact=frame.drawn)
+        if not self.frames:
+            self.first_start = t1
+        output = e.step(cond)
+        if getattr(e, "fast", "eager") == "eager" and not s.profile:
+            self.fast = "eager"  # the engine fell back from a failed fast path: do not ask for it again
+        t2 = self.last_end = time.perf_counter()
+        self.frames += 1
+        self.engine_seconds += t2 - t1
+        timings = _timings_dict(e.timings)
+        timings["extract"] = 1000 * (t1 - t0)
+        timings["total"] = 1000 * (t2 - t0)
+        inverted = e.adapter is not None and e.adapter.info.inverted
+        self._last = Result(output, 255 - cond if inverted else cond, source, frame.captured, False, timings, self.frames)
+        self._last_revision = e.revision
+        return self._last
+
+    @property
+    def fps(self) -> float:
+        """Mean rate of the engine's frames: frames / wall time from the start of the first to the end of the last."""
+        elapsed = self.last_end - self.first_start
+        return self.frames / elapsed if self.frames and elapsed > 0 else 0.0
+
+
+def _timings_dict(t: Any) -> dict:
+    if t is None:
+        return {}
+    if isinstance(t, dict):
+        return dict(t)
+    return {k: float(v) for k, v in vars(t).items() if isinstance(v, (int, float)) and v}

@@ -1,0 +1,66 @@
+"""What a user can change while the picture runs, as one frozen value, and the style presets.
+
+The window persists exactly this value (app/ui/settings.py) and the live loop applies it; two values are
+the same setting when they compare equal, so nothing keeps a hand-made "what changed" key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# name -> prompt template; {prompt} is what the user typed
+PRESETS: dict[str, str] = {
+    "None": "{prompt}",
+    "Watercolor": "{prompt}, watercolor painting, soft washes of colour, paper texture, delicate",
+    "Anime": "{prompt}, anime style, clean line art, cel shading, vibrant colours, detailed",
+    "Photo": "{prompt}, photograph, natural light, sharp focus, 35mm, highly detailed",
+    "Oil painting": "{prompt}, oil painting on canvas, thick brush strokes, impressionist, rich colours",
+    "Pixel art": "{prompt}, pixel art, 16-bit video game sprite, limited palette",
+    "Pencil": "{prompt}, graphite pencil drawing, cross hatching, monochrome, fine detail",
+    "Comic": "{prompt}, comic book illustration, bold ink outlines, halftone, flat colours",
+    "Fantasy": "{prompt}, epic fantasy concept art, dramatic lighting, matte painting",
+    "Neon": "{prompt}, cyberpunk neon lights, night, glowing, synthwave colours",
+}
+CONDITION_MODES = ("auto", "sketch", "canny", "none")  # what camera, video and image frames can become
+
+
+def styled_prompt(prompt: str, style: str) -> str:
+    """The prompt inside the style's template (an unknown style leaves it as it is)."""
+    text = PRESETS.get(style, "{prompt}").replace("{prompt}", prompt.strip())
+    return text.strip(" ,")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionSettings:
+    """How a camera, video or image frame becomes the adapter's input (the canvas is used as drawn)."""
+
+    mode: str = "auto"  # auto (the adapter's own condition), sketch, canny or none (the frame as it is)
+    low: int = 100  # canny: lower hysteresis threshold
+    high: int = 200  # canny: upper hysteresis threshold
+    sigma: float = 6.0  # sketch: blur radius of the line-drawing filter; larger gives softer, thicker lines
+    mirror: bool = False  # flip the frame left-right first, as a mirror (for a front camera)
+
+    def orient(self, image: np.ndarray, drawn: bool = False) -> np.ndarray:
+        """The frame as the user sees it: mirrored when asked (never a drawing, which is already as drawn)."""
+        return image[:, ::-1] if self.mirror and not drawn else image
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveSettings:
+    """Everything that shapes the live picture; the loop applies a new value before the next frame."""
+
+    prompt: str = "a cozy cottage in a forest, detailed"  # what the user typed, before the style
+    style: str = "None"  # a key of PRESETS, wrapped around the prompt
+    seed: int = 0  # fixes the noise, so a still input gives a still output
+    strength: float = 0.8  # ControlNet conditioning scale, 0..2
+    size: int = 0  # output size in pixels (0: the model's own)
+    condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
+    threshold: float = 1.0  # change check: mean grey-level difference below which a camera frame counts as unchanged
+    profile: bool = False  # per-stage timings (the plain recipe, and the GPU synchronised at each stage)
+
+    @property
+    def styled(self) -> str:
+        """The prompt the engine gets."""
+        return styled_prompt(self.prompt, self.style)

@@ -1,0 +1,280 @@
+"""The window's commands and the QActions that trigger them (menus, toolbar, shortcuts): snapshot, record,
+pause, views, full-screen output, sketch files, model menu.
+
+Actions owns its QActions and the full-screen output window, and uses only the main window's public
+methods and widgets; the window creates it and never the other way round (no import of app.ui.window).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+
+from app.ui.modelpick import SDXS, SDXS_SKETCH, Choice
+from app.ui.qimage import from_rgb
+from app.ui.views import OutputWindow
+from models.errors import UserError
+
+SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
+    ("Ctrl+Z", "undo the last stroke"), ("Ctrl+Shift+Z / Ctrl+Y", "redo"), ("Ctrl+Backspace", "clear the sketch"),
+    ("B / E", "brush / eraser"), ("[ / ]", "smaller / larger brush"), ("Ctrl+O", "load an image to trace"),
+    ("Ctrl+Shift+S", "save the sketch"),
+    ("Ctrl+S", "snapshot the output to PNG"), ("Ctrl+R", "start / stop recording MP4"), ("Space (outside text fields), Pause", "pause / resume"),
+    ("F5", "new seed"), ("Ctrl+1 / Ctrl+2", "side by side / output only"), ("F11 or double-click the output", "full-screen output (Esc leaves)"),
+    ("Ctrl+I", "show / hide the overlay"), ("F1", "this list"), ("Ctrl+Q", "quit"),
+]
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
+
+
+class Actions(QObject):
+    """Menus, toolbar and shortcuts of one main window (app.ui.window.MainWindow), and what they do."""
+
+    def __init__(self, w: QMainWindow):
+        super().__init__(w)
+        self.w = w
+        self.fullscreen: OutputWindow | None = None  # the output alone, full screen, while it is shown
+        page = w.canvas_page
+        page.traceRequested.connect(lambda: self.load_image(trace=True))
+        page.useRequested.connect(lambda: self.load_image(trace=False))
+        page.saveRequested.connect(self.save_sketch)
+        self._menus()
+
+    def _act(self, text: str, keys, slot, tip: str = "", checkable: bool = False) -> QAction:
+        a = QAction(text, self.w)
+        if keys:
+            a.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])])
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(f"{tip} ({a.shortcut().toString()})" if keys else tip)
+        a.setCheckable(checkable)
+        (a.toggled if checkable else a.triggered).connect(slot)
+        self.w.addAction(a)
+        return a
+
+    def _menus(self) -> None:
+        w, act = self.w, self._act
+        c, page, panel = w.canvas, w.canvas_page, w.panel
+        m = w.menuBar()
+        f = m.addMenu("&File")
+        f.addAction(act("Load image to trace...", "Ctrl+O", lambda: self.load_image(True), "Show an image under the sketch to trace"))
+        f.addAction(act("Use image as sketch...", None, lambda: self.load_image(False), "Load an image as the sketch"))
+        f.addAction(act("Save sketch...", "Ctrl+Shift+S", self.save_sketch, "Save the sketch as PNG"))
+        f.addSeparator()
+        self.act_snapshot = act("Snapshot", "Ctrl+S", self.snapshot, "Save the output as PNG")
+        self.act_record = act("Record", "Ctrl+R", self.record, "Record the output to MP4", checkable=True)
+        f.addActions([self.act_snapshot, self.act_record])
+        f.addSeparator()
+        f.addAction(act("Quit", "Ctrl+Q", w.close))
+        e = m.addMenu("&Edit")
+        e.addAction(act("Undo", "Ctrl+Z", c.undo))
+        e.addAction(act("Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], c.redo))
+        e.addAction(act("Clear sketch", "Ctrl+Backspace", c.clear))
+        e.addAction(act("Remove tracing image", None, lambda: c.set_trace(None), "Hide the picture under the sketch"))
+        e.addSeparator()
+        e.addAction(act("Brush", "B", lambda: page.set_eraser(False)))
+        e.addAction(act("Eraser", "E", lambda: page.set_eraser(True)))
+        e.addAction(act("Smaller brush", "[", lambda: page.grow_brush(-2)))
+        e.addAction(act("Larger brush", "]", lambda: page.grow_brush(2)))
+        e.addAction(act("New seed", "F5", panel.roll_seed, "A random new seed"))
+        v = m.addMenu("&View")
+        group = QActionGroup(w)
+        self.act_side = act("Side by side", "Ctrl+1", lambda on: on and w.set_view("side"), "Source and output", True)
+        self.act_output = act("Output only", "Ctrl+2", lambda on: on and w.set_view("output"), "Only the output", True)
+        group.addAction(self.act_side)
+        group.addAction(self.act_output)
+        self.act_full = act("Full-screen output", "F11", self.toggle_fullscreen, "The output alone, full screen (for a projector)")
+        self.act_pause = act("Pause", ["Pause", "Space"], w.set_paused, "Stop sending frames", True)
+        self.act_overlay = act("Overlay", "Ctrl+I", panel.overlay.setChecked, "FPS and latency", True)
+        self.act_overlay.setChecked(panel.overlay.isChecked())
+        panel.overlay.toggled.connect(self.act_overlay.setChecked)
+        v.addActions([self.act_side, self.act_output, self.act_full, self.act_pause, self.act_overlay])
+        md = m.addMenu("&Model")
+        md.addAction(act("Open model folder...", None, lambda: self.pick(panel.model), "A diffusers model folder"))
+        md.addAction(act("Open adapter folder...", None, lambda: self.pick(panel.adapter), "A trained adapter folder"))
+        md.addAction(act("Download SDXS", None, self.download_sdxs, "Download SDXS and its sketch adapter"))
+        md.addAction(act("Use demo model", None, self.use_demo, "The small built-in model"))
+        h = m.addMenu("&Help")
+        h.addAction(act("Keyboard shortcuts", "F1", self.show_shortcuts))
+        style = w.style()
+        for a, icon in ((self.act_pause, "SP_MediaPause"), (self.act_snapshot, "SP_DialogSaveButton"), (self.act_full, "SP_TitleBarMaxButton")):
+            a.setIcon(style.standardIcon(getattr(style.StandardPixmap, icon)))
+        self.act_record.setIcon(record_icon())
+        tb = w.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.addActions([self.act_pause, self.act_snapshot, self.act_record])
+        tb.addSeparator()
+        tb.addActions([self.act_side, self.act_output, self.act_full])
+
+    # ---- sketch files ---------------------------------------------------------------------------------
+
+    def load_image(self, trace: bool) -> None:
+        from models.imageio import read_rgb
+
+        w = self.w
+        path, _ = QFileDialog.getOpenFileName(w, "Trace an image" if trace else "Use an image as the sketch", "", IMAGE_FILTER)
+        if not path:
+            return
+        try:
+            img = read_rgb(path)
+        except UserError as e:
+            w.show_error(str(e))
+            return
+        w.set_source("sketch")
+        if trace:
+            w.canvas.set_trace(img)
+        else:
+            w.canvas.set_drawing(img)
+
+    def open_path(self, path: str) -> None:
+        """A dropped file: a video becomes the source; an image is traced on the canvas, or becomes the source
+        when a camera, video or image is the source."""
+        from app.live.sources import VIDEO_EXTS
+        from models.imageio import read_rgb
+
+        w = self.w
+        try:
+            if Path(path).suffix.lower() in VIDEO_EXTS:
+                w.set_source(f"video:{path}")
+            elif w.source_spec == "sketch":
+                w.canvas.set_trace(read_rgb(path))
+                w.statusBar().showMessage(f"Tracing {Path(path).name} (Edit > Remove tracing image hides it)", 8000)
+            else:
+                w.set_source(f"image:{path}")
+        except UserError as e:
+            w.show_error(str(e))
+
+    def save_sketch(self) -> None:
+        from models.imageio import write_rgb
+
+        w = self.w
+        path, _ = QFileDialog.getSaveFileName(w, "Save the sketch", "sketch.png", "PNG (*.png)")
+        if path:
+            try:
+                write_rgb(path if Path(path).suffix else path + ".png", w.canvas.frame())
+                w.statusBar().showMessage(f"Saved the sketch to {path}", 8000)
+            except UserError as e:
+                w.show_error(str(e))
+
+    # ---- output ---------------------------------------------------------------------------------------
+
+    def snapshot(self) -> Path | None:
+        from models.imageio import write_rgb
+
+        w = self.w
+        if w.last_result is None:
+            w.statusBar().showMessage("Nothing to save yet: no output so far", 5000)
+            return None
+        try:
+            w.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            path = write_rgb(w.snapshot_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.png"), w.last_result.output)
+        except (UserError, OSError) as e:
+            w.show_error(f"could not save the snapshot: {e}")
+            return None
+        w.statusBar().showMessage(f"Saved {path}", 8000)
+        return path
+
+    def record(self, on: bool) -> None:
+        w = self.w
+        if on == w.pipeline.recording:
+            return
+        if not on:
+            w.pipeline.stop_recording()
+            return
+        try:
+            w.video_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            w.show_error(f"cannot record into {w.video_dir}: {e.strerror}")
+            self.act_record.setChecked(False)
+            return
+        path = w.video_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4")
+        fps = min(max(round(w.fps) or 10, 1), 30)
+        w.pipeline.start_recording(str(path), float(fps), w.panel.record_side.isChecked())
+        w.statusBar().showMessage(f"Recording to {path} at {fps} fps (Ctrl+R stops)", 8000)
+
+    def toggle_fullscreen(self) -> None:
+        """The output alone, full screen; on a second screen (a projector) when there is one."""
+        from PySide6.QtGui import QGuiApplication
+
+        if self.fullscreen is not None:
+            self.fullscreen.close()
+            return
+        w = self.w
+        self.fullscreen = OutputWindow()
+        self.fullscreen.setWindowIcon(w.windowIcon())
+        self.fullscreen.closed.connect(self._fullscreen_closed)
+        if w.last_result is not None:
+            self.fullscreen.view.set_image(from_rgb(w.last_result.output))
+        mine = w.screen()
+        other = [s for s in QGuiApplication.screens() if s is not mine]
+        self.fullscreen.setGeometry((other[0] if other else mine).geometry())
+        self.fullscreen.showFullScreen()
+
+    @Slot()
+    def _fullscreen_closed(self) -> None:
+        self.fullscreen = None
+
+    def show_output(self, image) -> None:
+        """A new output picture (a QImage) for the full-screen window, when it is open."""
+        if self.fullscreen is not None:
+            self.fullscreen.view.set_image(image)
+
+    # ---- models -----------------------------------------------------------------------------------------
+
+    def pick(self, combo) -> None:
+        folder = QFileDialog.getExistingDirectory(self.w, "Choose a folder")
+        if folder:
+            combo.setCurrentText(folder)
+            self.w.load_from_panel()
+
+    def use_demo(self) -> None:
+        from app.ui.modelpick import DEMO_NOTICE, demo_available
+
+        base, adapter = demo_available()
+        self.w.set_notice(DEMO_NOTICE)
+        self.w.load("demo", "demo" if adapter or not base else None)  # without a base this shows how to build it
+
+    def download_sdxs(self) -> None:
+        from app.ui.modelpick import hub_offline
+
+        if hub_offline():
+            self.w.show_error("HF_HUB_OFFLINE is set: unset it to download SDXS, or open a model folder")
+            return
+        self.w.download(SDXS, SDXS_SKETCH)
+
+    def ask_download(self, fallback: Choice) -> bool:
+        """Offer to download SDXS; True when the download started (fallback loads if it fails)."""
+        other = "the small demo model" if fallback.model == "demo" else "no model (choose a folder later)"
+        answer = QMessageBox.question(
+            self.w, "Download SDXS?",
+            f"SDXS ({SDXS} with its sketch adapter, about 3 GB) is not on this computer.\n\n"
+            f"Download it now from Hugging Face? Otherwise the window starts with {other}.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.w.download(SDXS, SDXS_SKETCH, fallback)
+        return True
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{d}</td></tr>" for k, d in SHORTCUTS)
+        QMessageBox.information(self.w, "Keyboard shortcuts", f"<table>{rows}</table>")
+
+
+def record_icon():
+    """A red dot, the universal record sign."""
+    from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+
+    pix = QPixmap(32, 32)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(QColor(220, 40, 40))
+    p.setPen(QColor(120, 20, 20))
+    p.drawEllipse(5, 5, 22, 22)
+    p.end()
+    return QIcon(pix)

@@ -1,0 +1,32 @@
+"""The names and checks of the options every command and the window share: device, dtype, size.
+
+No torch here, so the window and the command line can check their input before the heavy imports.
+"""
+
+from __future__ import annotations
+
+from models.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda")  # what the pickers offer; cuda:N picks one GPU of several
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: fp16 on CUDA, bf16 on a CPU that has it natively, else fp32
+
+
+def check_device(name: str) -> str:
+    """auto, cpu, cuda or cuda:N; anything else is a UserError that says the fix."""
+    head, _, index = name.partition(":")
+    if name in DEVICES or (head == "cuda" and index.isdigit()):
+        return name
+    raise UserError(f"unknown device {name!r}: use auto, cpu or cuda (cuda:N for one of several GPUs)")
+
+
+def check_dtype(name: str) -> str:
+    if name not in DTYPES:
+        raise UserError(f"unknown dtype {name!r}: use {', '.join(DTYPES)}")
+    return name
+
+
+def check_size(size: int) -> int:
+    """An output size in pixels: a multiple of 8 (the latent is 8x smaller), at least 64."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 64 or size % 8:
+        raise UserError(f"size {size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
+    return size

@@ -1,0 +1,1 @@
+"""The builder of the built-in demo model (assets/models/demo): data, base, adapter, evaluation, card."""

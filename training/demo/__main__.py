@@ -1,0 +1,7 @@
+"""`python -m training.demo`: rebuild the built-in demo model (training/demo/build.py)."""
+
+import sys
+
+from training.demo.build import main
+
+sys.exit(main())
