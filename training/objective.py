@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from models.engine import OneStep
+from models.errors import first_line
 from models.loading import BaseModel
 
 FEATURE_TIMESTEP = 0  # the UNet sees clean latents when it serves as a feature extractor
@@ -42,8 +43,7 @@ def load_lpips(device: torch.device) -> tuple[Any, str]:
         net = lpips.LPIPS(net="vgg", verbose=False).to(device).eval().requires_grad_(False)
         return net, ""
     except Exception as e:  # not installed, or its weights are missing and cannot be downloaded
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        return None, f"LPIPS is off: the lpips package or its VGG weights are not available here ({why})"
+        return None, f"LPIPS is off: the lpips package or its VGG weights are not available here ({first_line(e, 120)})"
 
 
 class Objective:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.errors import UserError
+from models.errors import UserError, first_line
 from models.loading import AdapterInfo, load_base
 from training import checkpoints, data
 from training.adapters import build_adapter, count_params
@@ -177,8 +177,7 @@ def resume(accelerator: Any, cfg: TrainConfig) -> int:
     try:
         accelerator.load_state(str(path))
     except Exception as e:  # another adapter kind or base layout, or damaged files
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise UserError(f"checkpoint {path} does not fit this run ({why}): use the same --base and --adapter, or another --out") from None
+        raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
     if accelerator.is_main_process:
         print(f"resumed from {path} at step {step}")
     return step

@@ -97,18 +97,17 @@ class SketchCanvas(QWidget):
         self._touch()
 
     def undo(self) -> bool:
-        if not self.undo_stack:
-            return False
-        self.redo_stack.append(self.image)
-        self.image = self.undo_stack.pop()
-        self._touch()
-        return True
+        return self._step_back(self.undo_stack, self.redo_stack)
 
     def redo(self) -> bool:
-        if not self.redo_stack:
+        return self._step_back(self.redo_stack, self.undo_stack)
+
+    def _step_back(self, take: list[QImage], keep: list[QImage]) -> bool:
+        """The drawing on top of `take` comes back; the current one goes onto `keep` (undo and redo mirrored)."""
+        if not take:
             return False
-        self.undo_stack.append(self.image)
-        self.image = self.redo_stack.pop()
+        keep.append(self.image)
+        self.image = take.pop()
         self._touch()
         return True
 
