@@ -1,6 +1,6 @@
 """Data and tokenizer for the built-in demo model, all from packages that install offline.
 
-- Pictures: Debian's `openclipart-svg` (public domain), rendered on white by app/render_svgs.py (QtSvg runs
+- Pictures: Debian's `openclipart-svg` (public domain), rendered on white by training/demo/render_svgs.py (QtSvg runs
   in a subprocess: training/ never imports Qt). Captions come from each SVG's title and keywords.
 - A fixed held-out split: a file belongs to it when the hash of its name says so, whatever the machine.
 - Conditions: half from the trainer's own `sketch` extractor, half strokes the way a person draws them

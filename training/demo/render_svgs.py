@@ -1,6 +1,6 @@
 """Render SVG files to square PNGs on white with QtSvg (a build tool for the demo model's data).
 
-Qt lives in app/, so training/demo_data.py runs this as a subprocess:
+Qt stays out of the builder itself, so training/demo/data.py runs this as a subprocess:
 `python -m training.demo.render_svgs LIST_FILE OUT_DIR SIZE`, where LIST_FILE holds lines `svg_path<TAB>png_name`.
 Each drawing is scaled to fit inside the square with a small margin, keeping its aspect ratio. Files that
 Qt cannot read, or that render blank, are skipped; the last line printed is `rendered N skipped M`.
