@@ -37,6 +37,8 @@ class Actions(QObject):
         super().__init__(w)
         self.w = w
         self.fullscreen: OutputWindow | None = None  # the output alone, full screen, while it is shown
+        self.train_dialog = None  # app.ui.train_dialog.TrainDialog, made when first opened
+        self._paused_for_training = False  # the live output was paused by the Train dialog (and is resumed by it)
         page = w.canvas_page
         page.traceRequested.connect(lambda: self.load_image(trace=True))
         page.useRequested.connect(lambda: self.load_image(trace=False))
@@ -97,6 +99,10 @@ class Actions(QObject):
         md.addAction(act("Open adapter folder...", None, lambda: self.pick(panel.adapter), "A trained adapter folder"))
         md.addAction(act("Download SDXS", None, self.download_sdxs, "Download SDXS and its sketch adapter"))
         md.addAction(act("Use demo model", None, self.use_demo, "The small built-in model"))
+        md.addSeparator()
+        md.addAction(act("Train adapter...", None, self.open_training, "Train a control adapter on your own pictures"))
+        self.trained_menu = md.addMenu("Trained adapters")
+        self.trained_menu.aboutToShow.connect(self._list_trained)
         h = m.addMenu("&Help")
         h.addAction(act("Keyboard shortcuts", "F1", self.show_shortcuts))
         style = w.style()
@@ -259,6 +265,59 @@ class Actions(QObject):
             return False
         self.w.download(SDXS, SDXS_SKETCH, fallback)
         return True
+
+    # ---- training ---------------------------------------------------------------------------------------
+
+    def training_root(self) -> Path:
+        from PySide6.QtCore import QStandardPaths
+
+        docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+        return Path(docs) / "SDXS Live" / "adapters"
+
+    def open_training(self) -> None:
+        from app.ui.train_dialog import TrainDialog
+
+        w = self.w
+        if self.train_dialog is None:
+            cuda = str(w.pipeline.info.get("device", "")).startswith("cuda")
+            d = TrainDialog(w.panel.model.currentText().strip() or "demo", w.panel.device.currentText(), cuda,
+                            self.training_root(), w)
+            d.useAdapter.connect(self.use_adapter)
+            d.pauseLive.connect(self._pause_for_training)
+            self.train_dialog = d
+        self.train_dialog.show()
+        self.train_dialog.raise_()
+
+    @Slot(str)
+    def use_adapter(self, path: str) -> None:
+        self.w.panel.adapter.setCurrentText(path)
+        self.w.load_from_panel()
+
+    @Slot(bool)
+    def _pause_for_training(self, on: bool) -> None:
+        if on and not self.act_pause.isChecked():
+            self._paused_for_training = True
+            self.act_pause.setChecked(True)
+        elif not on and self._paused_for_training:
+            self._paused_for_training = False
+            self.act_pause.setChecked(False)
+
+    def _list_trained(self) -> None:
+        """Model > Trained adapters: every run under the training folder, with its condition and date."""
+        from training.runs import find_runs
+
+        self.trained_menu.clear()
+        runs = [r for r in find_runs(self.training_root()) if r.adapter is not None]
+        for run in runs:
+            a = self.trained_menu.addAction(run.label())
+            a.triggered.connect(lambda _=False, path=str(run.adapter): self.use_adapter(path))
+        if not runs:
+            self.trained_menu.addAction("(none yet: Model > Train adapter...)").setEnabled(False)
+
+    def stop_training(self) -> None:
+        """The app is closing: a running training stops within 2 seconds, its newest checkpoint usable."""
+        if self.train_dialog is not None:
+            self.train_dialog.shutdown()
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{d}</td></tr>" for k, d in SHORTCUTS)

@@ -405,4 +405,5 @@ class MainWindow(QMainWindow):
         self.stop_capture()
         if self.actions.fullscreen is not None:
             self.actions.fullscreen.close()
+        self.actions.stop_training()
         self.pipeline.stop()

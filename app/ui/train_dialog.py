@@ -1,0 +1,385 @@
+"""Model > Train adapter...: pick pictures, start, watch it learn, stop or resume, and use the result live.
+
+Training runs in its own process (app/ui/trainproc.py); the dialog only reads its progress stream, so the
+window never waits on it. Inputs are checked before anything starts, with the command line's own words.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.trainproc import TrainProcess
+from models.errors import UserError
+
+OBJECTIVES = [("Regression (soft, safe)", 0.0), ("Regression + adversarial (sharper)", None)]  # None: the trainer's default weight
+NOT_CURVES = {"event", "step", "steps", "lr", "seconds", "seconds_left"}  # the step event's fields that are not losses
+CURVE_COLOURS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6c8a", "#2e86ab"]
+
+
+def _browse_row(edit: QLineEdit, title: str) -> QWidget:
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    button = QToolButton(text="...")
+    button.setToolTip(title)
+
+    def pick() -> None:
+        folder = QFileDialog.getExistingDirectory(row, title, edit.text())
+        if folder:
+            edit.setText(folder)
+
+    button.clicked.connect(pick)
+    lay.addWidget(edit, 1)
+    lay.addWidget(button)
+    return row
+
+
+class TrainDialog(QDialog):
+    """The form, the checks, the run and what it shows."""
+
+    useAdapter = Signal(str)  # load this adapter folder into the live window
+    pauseLive = Signal(bool)  # pause (True) or resume (False) the live output while training shares the CPU
+
+    def __init__(self, base: str, device: str, cuda: bool, out_root: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Train an adapter")
+        self.resize(980, 680)
+        self.cuda = cuda
+        self.proc = TrainProcess(self)
+        self.proc.event.connect(self._on_event)
+        self.proc.line.connect(self._on_line)
+        self.proc.ended.connect(self._on_ended)
+        self.run_cfg = None  # the TrainConfig of the run shown (started or resumed here)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.points: dict[str, tuple[list[float], list[float]]] = {}
+        self.started_at = 0.0
+        layout = QHBoxLayout(self)
+        layout.addWidget(self._form(base, device, out_root), 0)
+        layout.addWidget(self._watch(), 1)
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(self.check_inputs)
+        for w in (self.data, self.base, self.out):
+            w.textChanged.connect(self._debounce.start)
+        for w in (self.condition, self.adapter, self.objective, self.device):
+            w.currentIndexChanged.connect(self._debounce.start)
+        for w in (self.resolution, self.steps, self.batch):
+            w.valueChanged.connect(self._debounce.start)
+        self.check_inputs()
+
+    # ---- the form ---------------------------------------------------------------------------------------
+
+    def _form(self, base: str, device: str, out_root: Path) -> QWidget:
+        from training.config import CONDITIONS
+
+        box = QWidget()
+        box.setMinimumWidth(380)
+        f = QFormLayout(box)
+        self.data = QLineEdit()
+        self.data.setPlaceholderText("a folder of pictures (+ captions), or images/ + conditions/")
+        f.addRow("Pictures", _browse_row(self.data, "Choose the folder of training pictures"))
+        self.data_summary = QLabel()
+        self.data_summary.setStyleSheet("color: gray")
+        f.addRow("", self.data_summary)
+        self.condition = QComboBox()
+        self.condition.addItems(list(CONDITIONS))
+        self.condition.setToolTip("What the adapter learns to follow: canny edges, a sketch, the grey picture (colorize), "
+                                  "a blurred one (restore), or your own conditions/ folder (paired)")
+        f.addRow("Condition", self.condition)
+        self.adapter = QComboBox()
+        self.adapter.addItems(["full", "light"])
+        self.adapter.setToolTip("full: the UNet's own encoder (best quality); light: half the work per frame")
+        f.addRow("Adapter", self.adapter)
+        self.base = QLineEdit(base)
+        f.addRow("Base model", self.base)
+        self.resolution = QSpinBox(minimum=64, maximum=1024, singleStep=64, value=512)
+        self.steps = QSpinBox(minimum=1, maximum=1_000_000, singleStep=100, value=1000)
+        self.batch = QSpinBox(minimum=1, maximum=256, value=4)
+        f.addRow("Resolution", self.resolution)
+        f.addRow("Steps", self.steps)
+        f.addRow("Batch size", self.batch)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.device.setCurrentText(device if device in ("auto", "cpu", "cuda") else "auto")
+        f.addRow("Device", self.device)
+        self.objective = QComboBox()
+        for label, weight in OBJECTIVES:
+            self.objective.addItem(label, weight)
+        f.addRow("Objective", self.objective)
+        self.out = QLineEdit(str(out_root / time.strftime("adapter-%Y%m%d-%H%M")))
+        f.addRow("Output folder", _browse_row(self.out, "Choose the output folder"))
+        self.runs = QComboBox()
+        self.runs.setToolTip("Unfinished runs found in the output folder and beside it")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(self.resume)
+        row = QWidget()
+        lay = QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.runs, 1)
+        lay.addWidget(self.resume_button)
+        f.addRow("Runs", row)
+        self.pause_live = QCheckBox("Pause live output while training")
+        self.cpu_note = QLabel("No GPU: live output and training share the CPU cores, so each slows the other.")
+        self.cpu_note.setWordWrap(True)
+        self.cpu_note.setStyleSheet("color: #8a6d00")
+        self.pause_live.setChecked(not self.cuda)
+        self.cpu_note.setVisible(not self.cuda)
+        self.pause_live.setVisible(not self.cuda)
+        f.addRow(self.cpu_note)
+        f.addRow(self.pause_live)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b00020")
+        f.addRow(self.problem)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Finish the step, save a checkpoint and stop (Resume continues it, also another day)")
+        self.stop_button.clicked.connect(self.stop)
+        self.use_button = QPushButton("Use this adapter")
+        self.use_button.setToolTip("Load the finished adapter, or the newest checkpoint, into the live window")
+        self.use_button.clicked.connect(self.use)
+        for b in (self.start_button, self.stop_button, self.use_button):
+            buttons.addWidget(b)
+        f.addRow(buttons)
+        return box
+
+    def _watch(self) -> QWidget:
+        box = QWidget()
+        col = QVBoxLayout(box)
+        self.bar = QProgressBar()
+        self.bar.setFormat("step %v of %m")
+        self.eta = QLabel("Not started")
+        col.addWidget(self.bar)
+        col.addWidget(self.eta)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "step")
+        self.plot.setLabel("left", "loss")
+        self.plot.addLegend(offset=(-10, 10))
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        col.addWidget(self.plot, 3)
+        self.validation = QLabel("The validation grid (condition | target | output) appears here as it is written")
+        self.validation.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.validation.setMinimumHeight(140)
+        col.addWidget(self.validation, 2)
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        col.addWidget(self.log, 1)
+        return box
+
+    # ---- checks -------------------------------------------------------------------------------------------
+
+    def config(self, resume: str | None = None):
+        """The TrainConfig the form describes."""
+        from training.config import TrainConfig
+
+        cfg = TrainConfig(self.base.text().strip(), self.data.text().strip(), self.out.text().strip(),
+                          condition=self.condition.currentText(), adapter=self.adapter.currentText(),
+                          resolution=self.resolution.value(), steps=self.steps.value(), batch_size=self.batch.value(),
+                          device=self.device.currentText(), resume=resume, checkpoint_every=max(1, min(500, self.steps.value() // 4)),
+                          validate_every=max(1, min(250, self.steps.value() // 8)))
+        weight = self.objective.currentData()
+        if hasattr(cfg, "adversarial_weight") and weight is not None:
+            cfg.adversarial_weight = weight
+        return cfg
+
+    @Slot()
+    def check_inputs(self):
+        """Returns the config when it can start, else None with the problem shown in the form."""
+        from models.loading import resolve
+        from training import data, runs
+        from training.config import check
+
+        self._refresh_runs()
+        if self.proc.running:
+            return None
+        try:
+            if not self.data.text().strip():
+                raise UserError("choose the folder of training pictures")
+            cfg = self.config()
+            found = data.scan(cfg.data, cfg.condition)
+            bad = f", {len(found.unreadable)} unreadable (skipped)" if found.unreadable else ""
+            self.data_summary.setText(f"{len(found.samples)} pictures{bad}")
+            check(cfg)
+            base = resolve(cfg.base, "model") if Path(cfg.base).expanduser().is_dir() or cfg.base == "demo" else None
+            params = runs.estimate_adapter_params(base, cfg.adapter) if base is not None else None
+            if params:
+                runs.check_space(cfg, params)
+        except UserError as e:
+            self.problem.setText(str(e))
+            self.start_button.setEnabled(False)
+            return None
+        self.problem.setText("")
+        self.start_button.setEnabled(True)
+        return cfg
+
+    def _refresh_runs(self) -> None:
+        from training.runs import find_runs
+
+        out = Path(self.out.text().strip() or ".").expanduser()
+        current = self.runs.currentData()
+        self.runs.clear()
+        for run in find_runs(out) + [r for r in find_runs(out.parent) if r.folder != out and not r.finished]:
+            self.runs.addItem(run.label(), str(run.folder))
+        if current:
+            self.runs.setCurrentIndex(max(0, self.runs.findData(current)))
+        self._buttons()
+
+    def _buttons(self) -> None:
+        running = self.proc.running
+        self.stop_button.setEnabled(running)
+        self.resume_button.setEnabled(not running and self.runs.count() > 0)
+        self.use_button.setEnabled(self._adapter_to_use() is not None)
+        if running:
+            self.start_button.setEnabled(False)
+
+    # ---- running -------------------------------------------------------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        cfg = self.check_inputs()
+        if cfg is not None:
+            self._launch(cfg)
+
+    @Slot()
+    def resume(self) -> None:
+        from dataclasses import replace
+
+        from training.runs import read_run
+
+        folder = self.runs.currentData()
+        run = read_run(folder) if folder else None
+        if run is None:
+            self.problem.setText("no run to resume here: pick an output folder that holds one")
+            return
+        self.out.setText(str(run.folder))
+        self._launch(replace(run.config, resume="latest"))
+
+    def _launch(self, cfg) -> None:
+        from training.runs import train_argv
+
+        self.run_cfg = cfg
+        self.curves.clear()
+        self.points.clear()
+        self.plot.clear()
+        self.bar.setRange(0, cfg.steps)
+        self.started_at = time.perf_counter()
+        self.log.appendPlainText("$ sdxs-live " + " ".join(train_argv(cfg)))
+        if self.pause_live.isVisible() and self.pause_live.isChecked():
+            self.pauseLive.emit(True)
+        self.proc.start(train_argv(cfg))
+        self.eta.setText("Starting (loading the models)...")
+        self._buttons()
+
+    @Slot()
+    def stop(self) -> None:
+        self.eta.setText("Stopping after this step (saving a checkpoint)...")
+        self.proc.stop()
+
+    @Slot(dict)
+    def _on_event(self, ev: dict) -> None:
+        kind = ev.get("event")
+        if kind == "step":
+            self.bar.setValue(int(ev["step"]))
+            left = ev.get("seconds_left")
+            self.eta.setText(f"step {ev['step']} of {ev['steps']}" + (f", about {_duration(left)} left" if left is not None else ""))
+            for name, value in ev.items():  # every loss term the trainer reports, whatever the objective
+                if name not in NOT_CURVES and isinstance(value, (int, float)):
+                    self._point(name, float(ev["step"]), float(value))
+        elif kind == "validation":
+            pix = QPixmap(ev["path"])
+            if not pix.isNull():
+                self.validation.setPixmap(pix.scaled(self.validation.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation))
+        elif kind in ("checkpoint", "done"):
+            self._refresh_runs()
+        if kind in ("checkpoint", "validation", "done", "start"):
+            self.log.appendPlainText(" ".join(f"{k}={v}" for k, v in ev.items()))
+
+    def _point(self, name: str, x: float, y: float) -> None:
+        xs, ys = self.points.setdefault(name, ([], []))
+        xs.append(x)
+        ys.append(y)
+        if name not in self.curves:
+            pen = pg.mkPen(CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)], width=2)
+            self.curves[name] = self.plot.plot([], [], pen=pen, name=name)
+        self.curves[name].setData(xs, ys)
+
+    @Slot(str)
+    def _on_line(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    @Slot(int)
+    def _on_ended(self, code: int) -> None:
+        self.pauseLive.emit(False)
+        step = self.bar.value()
+        if code == 0:
+            self.eta.setText(f"Finished after {step} steps: Use this adapter loads it")
+        elif code == 130:
+            self.eta.setText(f"Stopped at step {step} with a checkpoint: Resume continues it")
+        else:
+            lines = self.log.toPlainText().strip().splitlines()
+            self.eta.setText("Training failed: " + (lines[-1] if lines else f"exit code {code}"))
+            self.problem.setText(lines[-1].removeprefix("error: ") if lines and lines[-1].startswith("error: ") else "")
+        self._refresh_runs()
+        self.check_inputs()
+
+    # ---- using the result -----------------------------------------------------------------------------------
+
+    def _adapter_to_use(self) -> Path | None:
+        """The finished adapter of the run shown, else its newest checkpoint's adapter."""
+        from training import checkpoints
+
+        folder = Path(self.runs.currentData() or self.out.text().strip() or ".").expanduser()
+        if (folder / "adapter" / "config.json").exists():
+            return folder / "adapter"
+        found = checkpoints.list_checkpoints(folder / "checkpoints")
+        inner = found[-1] / "adapter" if found else None
+        return inner if inner is not None and (inner / "config.json").exists() else None
+
+    @Slot()
+    def use(self) -> None:
+        path = self._adapter_to_use()
+        if path is not None:
+            self.useAdapter.emit(str(path))
+
+    def shutdown(self) -> None:
+        """The window is closing: stop training within 2 seconds; the newest checkpoint stays usable."""
+        self.proc.kill(grace_ms=1500)
+
+    def closeEvent(self, e) -> None:
+        if not self.proc.running:
+            super().closeEvent(e)
+            return
+        e.ignore()  # closing the dialog keeps the run going; it stops with Stop or when the app quits
+        self.hide()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"

@@ -1,0 +1,90 @@
+"""The trainer in its own process (QProcess), read through its public progress stream.
+
+`python main.py train ... --progress jsonl` prints one JSON object per line on stdout (README: "Driving the
+trainer"); everything else it says (stderr: notes, errors) arrives here as log lines. A crash in training
+ends that process, never the window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal, Slot
+
+
+class TrainProcess(QObject):
+    """Starts, stops (Ctrl+C: the trainer saves a checkpoint) and kills one training process."""
+
+    event = Signal(dict)  # one progress object: {"event": "step", "step": ..., ...}
+    line = Signal(str)  # a log line: what the trainer printed that is not a progress object
+    ended = Signal(int)  # its exit code: 0 finished, 130 stopped with a checkpoint, 2 bad input, other: a crash
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        self.proc.setProcessEnvironment(env)
+        self.proc.readyReadStandardOutput.connect(self._stdout)
+        self.proc.readyReadStandardError.connect(self._stderr)
+        self.proc.finished.connect(self._finished)
+        self._out = self._err = b""
+
+    @property
+    def running(self) -> bool:
+        return self.proc.state() != QProcess.ProcessState.NotRunning
+
+    def start(self, argv: list[str]) -> None:
+        """argv: the train subcommand's arguments (training.runs.train_argv)."""
+        self.proc.start(sys.executable, ["-m", "app.cli.main", *argv])
+
+    def stop(self) -> None:
+        """Ask it to finish the step, save a checkpoint and exit (as Ctrl+C does in a terminal)."""
+        pid = self.proc.processId()
+        if self.running and pid:
+            os.kill(pid, signal.SIGINT)
+
+    def kill(self, grace_ms: int = 1500) -> None:
+        """Stop it now: Ctrl+C, then kill after grace_ms. Checkpoints are written whole or not at all, so the
+        newest complete one stays usable."""
+        if not self.running:
+            return
+        self.stop()
+        if not self.proc.waitForFinished(grace_ms):
+            self.proc.kill()
+            self.proc.waitForFinished(1000)
+
+    @Slot()
+    def _stdout(self) -> None:
+        self._out += bytes(self.proc.readAllStandardOutput().data())
+        *lines, self._out = self._out.split(b"\n")
+        for raw in lines:
+            text = raw.decode(errors="replace").strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and "event" in obj:
+                self.event.emit(obj)
+            else:
+                self.line.emit(text)
+
+    @Slot()
+    def _stderr(self) -> None:
+        self._err += bytes(self.proc.readAllStandardError().data())
+        *lines, self._err = self._err.replace(b"\r", b"\n").split(b"\n")
+        for raw in lines:
+            text = raw.decode(errors="replace").strip()
+            if text:
+                self.line.emit(text)
+
+    @Slot(int, QProcess.ExitStatus)
+    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        self._stdout()
+        self._stderr()
+        self.ended.emit(code if status == QProcess.ExitStatus.NormalExit else -1)
