@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from app.live.steady import SteadySettings, make_stabiliser
 from models import conditions
 from models.errors import UserError
 
@@ -198,6 +199,7 @@ class LiveSettings:
     condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
     threshold: float = 1.0  # ChangeDetector threshold (grey levels)
     profile: bool = False  # per-stage timings (synchronises the GPU each stage)
+    steady: SteadySettings | None = None  # steadying of camera, video and screen frames (app.live.steady); None: off
 
 
 class LiveLoop:
@@ -214,6 +216,7 @@ class LiveLoop:
         self._last: Result | None = None
         self._last_key: tuple | None = None
         self._fast_before: str | None = None  # the fast mode to go back to when profiling ends
+        self.steady = None  # app.live.steady.Stabiliser while settings.steady is on
         self.apply(settings or LiveSettings())
 
     def apply(self, settings: LiveSettings) -> None:
@@ -231,6 +234,8 @@ class LiveLoop:
             e.set_fast(self._fast_before)
             self._fast_before = None
         self.detector.threshold = settings.threshold
+        if settings.steady != self.settings.steady or (self.steady is None and settings.steady is not None):
+            self.steady = make_stabiliser(settings.steady)
         self.settings = replace(settings, condition=replace(settings.condition))
         size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # None: the model's own
         if size and size != e.size:
@@ -256,15 +261,18 @@ class LiveLoop:
         s = self.settings
         source = frame.image[:, ::-1] if s.condition.mirror and not frame.drawn else frame.image
         cond = extract(frame.image, s.condition, self.adapter_condition, frame.drawn)
+        steady = None if frame.drawn else self.steady  # a drawing is exact: never smoothed or skipped
+        if steady is not None:
+            cond = steady.condition(cond)
         t1 = time.perf_counter()
         e = self.engine
         key = (e.prompt, e.seed, e.size, e.control_scale, id(e.adapter))
-        changed = self.detector.changed(cond, exact=frame.drawn)
+        changed = steady.changed(cond) if steady is not None else self.detector.changed(cond, exact=frame.drawn)
         if self._last is not None and not changed and key == self._last_key:
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
                           {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames)
-        if not changed:  # settings changed but the frame did not: render it anyway
+        if not changed and steady is None:  # settings changed but the frame did not: render it anyway
             self.detector.reset()
             self.detector.changed(cond, exact=frame.drawn)
         if not self.frames:
@@ -277,6 +285,8 @@ class LiveLoop:
             logging.getLogger("sdxs.live").warning("fast path %s failed (%s); using the eager recipe", e.fast, err)
             e.set_fast("eager")
             output = e.step(cond)
+        if steady is not None:
+            output = steady.output(output, cond, fresh=key != self._last_key)
         t2 = self.last_end = time.perf_counter()
         self.frames += 1
         self.engine_seconds += t2 - t1
