@@ -11,7 +11,7 @@ import importlib
 
 from models.common_args import add_model_arguments
 
-KINDS = {"engine": "models.bench_engine", "ui": "app.bench", "endurance": "app.bench", "train": "training.bench"}  # other issues add theirs: "ui", "endurance", "train"
+KINDS = {"engine": "models.bench_engine", "ui": "app.bench", "endurance": "app.bench", "train": "training.bench", "steady": "app.live.bench_steady"}  # other issues add theirs: "ui", "endurance", "train"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -263,7 +263,7 @@ class LiveLoop:
         cond = extract(frame.image, s.condition, self.adapter_condition, frame.drawn)
         steady = None if frame.drawn else self.steady  # a drawing is exact: never smoothed or skipped
         if steady is not None:
-            cond = steady.condition(cond)
+            cond = steady.condition(cond, source)
         t1 = time.perf_counter()
         e = self.engine
         key = (e.prompt, e.seed, e.size, e.control_scale, id(e.adapter))

@@ -19,6 +19,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import select
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,15 +43,16 @@ def parse_address(text: str, default_port: int = 8765) -> tuple[str, int]:
     if t.isdigit():
         port = int(t)
     elif t.startswith("["):
-        host, _, rest = t[1:].partition("]")
+        host, bracket, rest = t[1:].partition("]")
         port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else (default_port if not rest else -1)
+        port = port if bracket else -1
     elif ":" in t:
         host, _, p = t.rpartition(":")
         port = int(p) if p.isdigit() else -1
         host = host or "127.0.0.1"
     elif t:
         host = t
-    if not 1 <= port <= 65535:
+    if not 0 <= port <= 65535:  # 0: any free port (the URL printed at start names it)
         raise UserError(f"--serve {text!r}: use HOST:PORT with a port from 1 to 65535, like 127.0.0.1:8765")
     return host, port
 
@@ -213,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not hmac.compare_digest(given.encode(), hub.token.encode()):
                 return self._plain(403, "wrong or missing token: add ?token=... as printed when the server started")
         self.connection.settimeout(hub.send_timeout)
+        # a small send buffer: a stalled client holds little memory and is noticed after a frame or two
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
         if url.path in ("/", "/index.html"):
             body = PAGE.format(q=f"?token={hub.token}" if hub.token else "").encode()
             self.send_response(200)
@@ -249,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
             while not hub._stopping.is_set():
                 got = hub._wait_jpeg(seen)
                 if got is None:
+                    if _peer_closed(self.connection):  # no frame came: notice a client that left meanwhile
+                        break
                     continue
                 seen, jpeg = got
                 self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
@@ -259,3 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             hub._leave(self.connection)
             self.close_connection = True
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the client has closed its end (readable with nothing to read)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True

@@ -31,10 +31,10 @@ class SteadySettings:
     """How much to steady the picture. Defaults chosen with `bench steady` (README: A steadier picture)."""
 
     smooth: float = 0.3  # weight of the newest condition in its running average where still (1: no smoothing)
-    motion: float = 24.0  # grey levels (after a small blur): a larger change is motion and is taken at once
+    motion: float = 16.0  # grey levels of the camera frame (after a small blur): a larger change is motion, taken at once
     skip: float = 3.0  # grey levels: reuse the last output while no tile's mean moved more (0: render every frame)
     tiles: int = 16  # the skip test compares tile means on a tiles x tiles grid
-    blend: float = 0.5  # share of the previous output kept where the condition is still (0: off)
+    blend: float = 0.7  # share of the previous output kept where the condition is still (0: off)
     spread: int = 9  # pixels around a moving area that count as moving too (the model redraws around an object)
 
     @property
@@ -82,21 +82,26 @@ class Stabiliser:
 
     def reset(self) -> None:
         self._avg: np.ndarray | None = None  # float32 running average of the condition
+        self._grey: np.ndarray | None = None  # float32 running average of the blurred grey frame (finds motion)
         self._moving: np.ndarray | None = None  # float32 0..1 per condition pixel: how much it moved this frame
         self._ref: np.ndarray | None = None  # tile means of the condition last rendered
         self._out: np.ndarray | None = None  # the last output given back
         self.skipped = 0  # frames the skip test reused an output for
 
-    def condition(self, cond: np.ndarray) -> np.ndarray:
-        """1. The smoothed condition (uint8 RGB), and which pixels moved (for the output blend)."""
+    def condition(self, cond: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
+        """1. The smoothed condition (uint8 RGB), and which pixels moved (for the output blend).
+
+        frame: the camera frame the condition came from (same size). Motion is found on it rather than on the
+        condition, because extractors amplify noise (the line drawing turns a dark flat area into speckle)."""
         s = self.settings
         new = cond.astype(np.float32)
-        if self._avg is None or self._avg.shape != new.shape:
-            self._avg, self._ref, self._out = new, None, None
+        grey = cv2.GaussianBlur(cv2.cvtColor((frame if frame is not None else cond)[:, :, :3], cv2.COLOR_RGB2GRAY)
+                                .astype(np.float32), (0, 0), 1.5)  # noise blurs away, motion stays
+        if self._avg is None or self._avg.shape != new.shape or self._grey.shape != grey.shape:
+            self._avg, self._grey, self._ref, self._out = new, grey, None, None
             self._moving = np.ones(new.shape[:2], np.float32)
             return cond
-        diff = cv2.GaussianBlur(np.abs(new - self._avg).max(axis=2), (0, 0), 1.5)  # noise blurs away, motion stays
-        moving = diff > s.motion
+        moving = np.abs(grey - self._grey) > s.motion
         if s.spread:
             k = 2 * s.spread + 1
             moving = cv2.dilate(moving.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
@@ -105,6 +110,7 @@ class Stabiliser:
         # a moving pixel takes the new value, a still one moves toward it by `smooth`
         w = s.smooth * still[:, :, None] + self._moving[:, :, None]
         self._avg += w * (new - self._avg)
+        self._grey += w[:, :, 0] * (grey - self._grey)
         return np.ascontiguousarray(np.rint(self._avg).astype(np.uint8))
 
     def changed(self, cond: np.ndarray) -> bool:
