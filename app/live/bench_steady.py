@@ -7,9 +7,9 @@ model (the demo model by default, or --model), once as today (no stabilisation) 
     still_change  mean |output_t - output_t-1| (0..255) over the still upper part, frames 4 on (also split into
                   the frames while the disc moves and those after it rests)
     ratio         still_change / today's still_change (the issue asks for at most 0.5)
-    lag           the shift k (frames) at which the output's motion (where it changes along x, in the disc's
-                  band) best correlates with the motion of the noise-free video's output k frames earlier
-                  (today's loop on the clean video, every frame rendered); the issue asks for at most 1
+    lag           the shift k (frames) at which the disc's band of the output (its mean over time taken out)
+                  best correlates with the noise-free video's output k frames earlier (today's loop on the
+                  clean video, every frame rendered); the issue asks for at most 1
 """
 
 from __future__ import annotations
@@ -84,43 +84,43 @@ def still_change(outputs: list[np.ndarray], start: int = WARM, end: int | None =
     return float(np.mean(diffs))
 
 
-def motion_profile(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Where the picture changed from a to b, along x: the moving band's mean |b - a| per column, mean removed."""
-    n = a.shape[0]
-    r0, r1 = (int(v * n / SIDE) for v in BAND)
-    p = np.abs(b[r0:r1].astype(np.float32) - a[r0:r1]).mean(axis=(0, 2))
-    return p - p.mean()
-
-
 def lag_frames(outputs: list[np.ndarray], reference: list[np.ndarray]) -> tuple[int, list[float]]:
-    """The shift k in 0..MAX_LAG at which the output's motion (where it changes, along x, in the disc's band)
-    best matches the reference's motion k frames earlier, over the frames where the disc moves; and the mean
-    correlation for each k. Correlating changes, not pixels, ignores how differently noise lets the model draw."""
-    start = max(WARM, MAX_LAG + 1)
+    """The shift k in 0..MAX_LAG at which the moving band of the outputs best correlates with the reference's
+    k frames earlier, over the frames where the disc moves; and the mean correlation for each k. Each sequence's
+    mean over those frames is taken out first: what is left is what moves, not how differently noise lets the
+    model draw the still background."""
+    n = outputs[0].shape[0]
+    r0, r1 = (int(v * n / SIDE) for v in BAND)
+    end = moving_frames(len(outputs))
+    out = np.stack([o[r0:r1] for o in outputs[:end]]).astype(np.float32)
+    ref = np.stack([o[r0:r1] for o in reference[:end]]).astype(np.float32)
+    out -= out.mean(axis=0)
+    ref -= ref.mean(axis=0)
     corr = []
     for k in range(MAX_LAG + 1):
-        c = []
-        for t in range(start, moving_frames(len(outputs))):
-            p, q = motion_profile(outputs[t - 1], outputs[t]), motion_profile(reference[t - k - 1], reference[t - k])
-            c.append(float((p * q).sum() / (np.linalg.norm(p) * np.linalg.norm(q) + 1e-9)))
+        c = [float((out[t] * ref[t - k]).sum() / (np.linalg.norm(out[t]) * np.linalg.norm(ref[t - k]) + 1e-9))
+             for t in range(max(WARM, MAX_LAG), end)]
         corr.append(float(np.mean(c)))
     return int(np.argmax(corr)), corr
 
 
 def configs() -> dict[str, SteadySettings | None]:
-    """today, each stage alone, the defaults, and neighbours of the defaults (to choose them)."""
-    d = SteadySettings()
-    return {
+    """today, each stage alone, a grid around the defaults (to choose them), and a control that must lag."""
+    rows: dict[str, SteadySettings | None] = {
         "today": None,
         "smooth only": SteadySettings(skip=0, blend=0),
         "skip only": SteadySettings(smooth=1, blend=0),
         "blend only": SteadySettings(smooth=1, skip=0),
-        "defaults": d,
-        "smooth=0.5": SteadySettings(smooth=0.5),
-        "smooth=0.15": SteadySettings(smooth=0.15),
-        "blend=0.5": SteadySettings(blend=0.5),
-        "skip=1.5": SteadySettings(skip=1.5),
+        "defaults": SteadySettings(),
     }
+    for smooth in (0.15, 0.3, 0.5):
+        for blend in (0.5, 0.7):
+            rows[f"smooth={smooth} blend={blend}"] = SteadySettings(smooth=smooth, blend=blend)
+    for skip in (1.5, 6.0):
+        rows[f"skip={skip}"] = SteadySettings(skip=skip)
+    # the control: blending without motion detection smears the disc, and the lag measure must see it
+    rows["control: no motion"] = SteadySettings(blend=0.9, motion=1000.0, spread=0)
+    return rows
 
 
 def measure(engine, frames: int = 40, noise: float = 6.0, speed: float = 5.0, size: int | None = None) -> dict:
@@ -141,7 +141,7 @@ def measure(engine, frames: int = 40, noise: float = 6.0, speed: float = 5.0, si
                       "still_change_at_rest": round(still_change(outs, moving + 1), 3),
                       "motion_correlation_by_shift": [round(e, 3) for e in errors], "engine_frames": rendered,
                       "seconds": round(time.perf_counter() - t0, 2)}
-    ok = [k for k, r in rows.items() if k != "today" and r["lag"] <= 1]
+    ok = [k for k, r in rows.items() if k not in ("today", "control: no motion") and r["lag"] <= 1]
     best = min(ok, key=lambda k: rows[k]["still_change"]) if ok else None
     d = rows["defaults"]
     return {"video": {"frames": frames, "side": SIDE, "noise": noise, "speed_px": speed, "seed": 0,
@@ -163,9 +163,9 @@ def run(args: argparse.Namespace) -> int:
     result["config"] = {"model": model, "controlnet": adapter, "size": engine.size, "device": str(engine.device),
                         "dtype": str(engine.dtype).replace("torch.", "")}
     print(f"{engine.size} px, {engine.device}, {args.steady_frames} frames, noise {args.steady_noise}, disc {args.steady_speed} px/frame")
-    print(f"{'setting':<12}  {'still change':>12}  {'ratio':>6}  {'lag':>3}  {'rendered':>8}")
+    print(f"{'setting':<24}  {'still change':>12}  {'ratio':>6}  {'lag':>3}  {'rendered':>8}")
     for name, r in result["rows"].items():
-        print(f"{name:<12}  {r['still_change']:>12.3f}  {r['ratio']:>6.3f}  {r['lag']:>3}  {r['engine_frames']:>8}")
+        print(f"{name:<24}  {r['still_change']:>12.3f}  {r['ratio']:>6.3f}  {r['lag']:>3}  {r['engine_frames']:>8}")
     print(f"lowest change with lag <= 1: {result['lowest_change_with_lag_at_most_1']}; "
           f"defaults meet the targets (ratio <= 0.5, lag <= 1): {result['defaults_meet_targets']}")
     if args.json:

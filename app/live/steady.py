@@ -30,7 +30,7 @@ from models.errors import UserError
 class SteadySettings:
     """How much to steady the picture. Defaults chosen with `bench steady` (README: A steadier picture)."""
 
-    smooth: float = 0.3  # weight of the newest condition in its running average where still (1: no smoothing)
+    smooth: float = 0.15  # weight of the newest condition in its running average where still (1: no smoothing)
     motion: float = 16.0  # grey levels of the camera frame (after a small blur): a larger change is motion, taken at once
     skip: float = 3.0  # grey levels: reuse the last output while no tile's mean moved more (0: render every frame)
     tiles: int = 16  # the skip test compares tile means on a tiles x tiles grid
