@@ -98,6 +98,16 @@ def test_two_clients_get_valid_jpegs_at_the_engines_rate():
         # each client got (nearly) every frame published while it read: the engine's rate, not less
         assert published <= 70, f"{published} frames published for 40 received: clients lag the engine"
         assert server.encodes <= server.frames_published  # one encoding per frame, not per client
+        watcher = Client(server.port, 5)
+        watcher.start()
+        end = time.time() + 10
+        while server.clients < 1 and time.time() < end:
+            time.sleep(0.01)
+        encodes, still = server.encodes, frame(7)
+        publish_until(server, lambda: not watcher.is_alive(), make=lambda i: still, most=200)
+        watcher.join(10)
+        assert len(watcher.levels) == 5 and not watcher.error  # the loop reusing its output (a still scene)
+        assert server.encodes - encodes == 1  # publishes the same array: it is encoded once
         r = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/frame.jpg", timeout=5)
         assert r.headers["Content-Type"] == "image/jpeg"
         assert cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR).shape == (64, 64, 3)

@@ -100,9 +100,12 @@ class MjpegServer:
     def publish(self, rgb: np.ndarray) -> None:
         """Offer a new output frame (uint8 RGB). Cheap and never blocks on clients."""
         with self._cond:
+            same = rgb is self._frame  # the live loop reused its last output (a still scene): no new encoding
             self._frame = rgb
             self._seq += 1
             self.frames_published += 1
+            if same and self._jpeg is not None and self._jpeg[0] == self._seq - 1:
+                self._jpeg = (self._seq, self._jpeg[1])
             self._cond.notify_all()
 
     send = publish  # the sink interface stream uses: send(frame) and close()
