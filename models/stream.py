@@ -6,6 +6,8 @@
 The same condition extraction and change check as the window (models.live). A video file is read frame by
 frame (none dropped, the output keeps its frame rate); a camera is read in its own thread and the loop
 takes the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
+The screen (screen[:N][@X,Y,W,H], app.live.screen) is read like a camera; --serve and --virtual-camera send
+each output frame to other apps too (app.live.sinks), and --steady keeps a still picture still (app.live.steady).
 """
 
 from __future__ import annotations
