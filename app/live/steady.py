@@ -95,6 +95,8 @@ class Stabiliser:
         condition, because extractors amplify noise (the line drawing turns a dark flat area into speckle)."""
         s = self.settings
         new = cond.astype(np.float32)
+        if frame is not None and frame.shape[:2] != cond.shape[:2]:  # an extractor that resizes: use the condition
+            frame = None
         grey = cv2.GaussianBlur(cv2.cvtColor((frame if frame is not None else cond)[:, :, :3], cv2.COLOR_RGB2GRAY)
                                 .astype(np.float32), (0, 0), 1.5)  # noise blurs away, motion stays
         if self._avg is None or self._avg.shape != new.shape or self._grey.shape != grey.shape:
