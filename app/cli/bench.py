@@ -1,7 +1,7 @@
 """`python main.py bench [KIND]`: speed and memory, as JSON and a short table.
 
 KIND picks the benchmark: engine (default; models/bench.py), ui and endurance (the window; app/ui/bench.py),
-train (training/bench.py). Each kind's module is imported only when it runs; the window's benchmarks take
+train (training/bench.py), steady (the live loop's stabiliser; app/live/bench_steady.py). Each kind's module is imported only when it runs; the window's benchmarks take
 their options from here, so no other subcommand loads the window's package.
 """
 
@@ -12,10 +12,12 @@ import importlib
 
 from app.cli.options import add_model_arguments
 
-KINDS = {"engine": "models.bench", "ui": "app.ui.bench", "endurance": "app.ui.bench", "train": "training.bench"}
+KINDS = {"engine": "models.bench", "ui": "app.ui.bench", "endurance": "app.ui.bench", "train": "training.bench",
+         "steady": "app.live.bench_steady"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from app.live import bench_steady as steady
     from models import bench as engine
     from training import bench as train
 
@@ -25,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     engine.add_arguments(p)
     train.add_arguments(p)
+    steady.add_arguments(p)
     p.add_argument("--ui-seconds", type=float, default=5.0, help="ui: how long to draw (default 5)")
     p.add_argument("--ui-delay", type=float, default=0.5, help="ui: seconds the stand-in engine takes per frame (default 0.5)")
     p.add_argument("--endurance-warmup", type=int, default=500, help="endurance: frames before the first memory reading (default 500)")

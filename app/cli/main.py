@@ -26,7 +26,8 @@ WINDOW = "app.cli.window"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="SDXS Live: real-time one-step diffusion")
+    prog = os.path.basename(sys.argv[0])  # main.py from a checkout, sdxs-live installed
+    parser = argparse.ArgumentParser(prog="sdxs-live" if prog in ("__main__.py", "-c", "") else prog, description="SDXS Live: real-time one-step diffusion")
     _module(WINDOW).add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():

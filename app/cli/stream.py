@@ -6,11 +6,14 @@
 The same condition extraction and change check as the window (app.live.loop). A video file is read frame by
 frame (none dropped, the output keeps its frame rate); a camera is read in its own thread and the loop
 takes the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
+The screen (screen[:N][@X,Y,W,H], app.live.screen) is read like a camera; --serve and --virtual-camera send
+each output frame to other apps too (app.live.sinks), and --steady keeps a still picture still (app.live.steady).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -20,8 +23,9 @@ from models.errors import UserError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--input", required=True, help="camera:N (a camera by index) or a video file (video:PATH or PATH)")
-    p.add_argument("--out", required=True, help="the MP4 file to write")
+    p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH) or "
+                   "screen[:N][@X,Y,W,H] (a monitor, or a region of it)")
+    p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--strength", type=float, default=0.8, help="control strength, 0..2 (default 0.8)")
@@ -32,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", action="store_true", help="flip frames left-right (front cameras)")
     p.add_argument("--side-by-side", action="store_true", help="record the input next to the output")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the MP4 (default: the video's own, 15 for a camera)")
+    p.add_argument("--serve", default=None, metavar="ADDR", help="also serve the output as MJPEG over HTTP on ADDR, like "
+                   "127.0.0.1:8765 (/stream.mjpg, /frame.jpg); another address than loopback needs --serve-token")
+    p.add_argument("--serve-token", default=None, help="a token every URL must carry as ?token=...; auto makes one")
+    p.add_argument("--virtual-camera", action="store_true", help="also send the output to a virtual camera (pyvirtualcam)")
+    p.add_argument("--steady", default="on", help="steady a still picture: on (default), off, or NAME=VALUE pairs "
+                   "(smooth, motion, skip, tiles, blend, spread), like smooth=0.5,blend=0")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,42 +49,55 @@ def run(args: argparse.Namespace) -> int:
 
     from app.live.loop import Frame, LiveLoop, real_loader
     from app.live.recorder import Recorder, side_by_side
+    from app.live.screen import open_capture
     from app.live.settings import ConditionSettings, LiveSettings
-    from app.live.sources import Capture, parse_source, read_video, video_fps
+    from app.live.sinks import open_sinks
+    from app.live.sources import parse_source, read_video, video_fps
+    from app.live.steady import describe, parse_steady
     from models.device import dtype_name
 
     spec = parse_source(args.input, default_kind=None)
-    if spec.kind not in ("camera", "video"):
-        raise UserError(f"--input {args.input!r}: stream reads camera:N or a video file")
+    if spec.kind not in ("camera", "video", "screen"):
+        raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file or screen[:N][@X,Y,W,H]")
+    if not (args.out or args.serve or args.virtual_camera):
+        raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR or --virtual-camera")
+    steady = parse_steady(args.steady)
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
     if not 0 <= args.strength <= 2:
         raise UserError(f"--strength {args.strength} must be between 0 and 2")
     if args.fps is not None and not 1 <= args.fps <= 120:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
-    if torch.get_num_threads() > 1 and spec.kind == "camera":
+    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
-    recorder = Recorder(args.out, args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0))
+    fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
+    recorder = Recorder(args.out, fps) if args.out else None
     try:
         engine = real_loader(args.model, args.controlnet, args.device, args.dtype)
     except BaseException:
-        recorder.abort()
+        recorder.abort() if recorder else None
         raise
     cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
-    settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0, condition=cond)
+    settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
+                            condition=cond, steady=steady)
     loop = LiveLoop(engine, settings, args.fast)
     if engine.fast != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
         engine.warm_up()
-    print(f"stream: {spec} -> {args.out} on {engine.device} {dtype_name(engine.dtype)}, "
-          f"{engine.size} px (Ctrl+C stops and keeps the file)", file=sys.stderr)
+    try:
+        sinks = open_sinks(args, engine.size, fps)
+    except BaseException:
+        recorder.abort() if recorder else None
+        raise
+    print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)}, "
+          f"{engine.size} px, steady {describe(steady)} (Ctrl+C stops and keeps the file)", file=sys.stderr)
 
     def frames():
         if spec.kind == "video":
             for i, img in enumerate(read_video(spec.target, args.max_frames)):
                 yield Frame(img, time.perf_counter(), False, i + 1)
             return
-        capture = Capture(spec).start()
+        capture = open_capture(spec)
         try:
             seen, n = 0, 0
             while args.max_frames is None or n < args.max_frames:
@@ -92,12 +115,16 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     t0 = time.perf_counter()
     n = 0
-    with recorder:
+    with recorder or contextlib.nullcontext(), contextlib.ExitStack() as stack:
+        for sink in sinks:
+            stack.callback(sink.close)
         try:
             for frame in frames():
                 result = loop.process(frame)
                 out = side_by_side(result.source, result.output) if args.side_by_side else result.output
-                recorder.write(out)
+                recorder.write(out) if recorder else None
+                for sink in sinks:
+                    sink.send(result.output)
                 n += 1
                 if n % 25 == 0:
                     print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
@@ -107,5 +134,5 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
     elapsed = time.perf_counter() - t0
     note = " (interrupted; the file holds what was recorded)" if interrupted else ""
-    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out}{note}")
+    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out or '-'}{note}")
     return 0

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from app.live.settings import ConditionSettings, LiveSettings
+from app.live.steady import make_stabiliser
 from models import conditions
 
 
@@ -136,6 +137,7 @@ class LiveLoop:
         self.last_end = 0.0  # perf_counter when it finished its latest frame
         self._last: Result | None = None
         self._last_revision: int | None = None  # the engine revision the last output was made at
+        self.steady = None  # app.live.steady.Stabiliser while settings.steady is on
         self.apply(settings or LiveSettings())
 
     def apply(self, settings: LiveSettings) -> None:
@@ -149,6 +151,8 @@ class LiveLoop:
         if getattr(e, "fast", "eager") != wanted:
             e.set_fast(wanted)
         self.detector.threshold = settings.threshold
+        if settings.steady != self.settings.steady or (self.steady is None and settings.steady is not None):
+            self.steady = make_stabiliser(settings.steady)
         self.settings = settings
         size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # 0: the model's own
         if size and size != e.size:
@@ -168,19 +172,24 @@ class LiveLoop:
         s = self.settings
         source = s.condition.orient(frame.image, frame.drawn)
         cond = extract(source, s.condition, self.adapter_condition, frame.drawn)
+        steady = None if frame.drawn else self.steady  # a drawing is exact: never smoothed or skipped
+        if steady is not None:
+            cond = steady.condition(cond, source)
         t1 = time.perf_counter()
         e = self.engine
-        changed = self.detector.changed(cond, exact=frame.drawn)
+        changed = steady.changed(cond) if steady is not None else self.detector.changed(cond, exact=frame.drawn)
         if self._last is not None and not changed and e.revision == self._last_revision:
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
                           {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames)
-        if not changed:  # settings changed but the frame did not: render it anyway
+        if not changed and steady is None:  # settings changed but the frame did not: render it anyway
             self.detector.reset()
             self.detector.changed(cond, exact=frame.drawn)
         if not self.frames:
             self.first_start = t1
         output = e.step(cond)
+        if steady is not None:
+            output = steady.output(output, cond, fresh=e.revision != self._last_revision)
         if getattr(e, "fast", "eager") == "eager" and not s.profile:
             self.fast = "eager"  # the engine fell back from a failed fast path: do not ask for it again
         t2 = self.last_end = time.perf_counter()

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.live.steady import SteadySettings
+
 # name -> prompt template; {prompt} is what the user typed
 PRESETS: dict[str, str] = {
     "None": "{prompt}",
@@ -59,6 +61,7 @@ class LiveSettings:
     condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
     threshold: float = 1.0  # change check: mean grey-level difference below which a camera frame counts as unchanged
     profile: bool = False  # per-stage timings (the plain recipe, and the GPU synchronised at each stage)
+    steady: SteadySettings | None = None  # steadying of camera, video and screen frames (app.live.steady); None: off
 
     @property
     def styled(self) -> str:

@@ -42,10 +42,16 @@ class SourceSpec:
 
 
 def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
-    """sketch | camera:N | video:PATH | image:PATH (a bare path counts as default_kind, or by extension)."""
+    """sketch | camera:N | video:PATH | image:PATH | screen[:N][@X,Y,W,H] (a bare path counts as default_kind,
+    or by extension)."""
     spec = (spec or "").strip()
     if spec == "sketch":
         return SourceSpec("sketch")
+    if spec == "screen" or spec.startswith(("screen:", "screen@")):  # screen[:N][@X,Y,W,H]: app.live.screen owns that syntax
+        from app.live.screen import parse_screen
+
+        area = parse_screen(spec)
+        return SourceSpec("screen", str(area).partition(":")[2])
     kind, sep, target = spec.partition(":")
     if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
         kind, target = default_kind or _kind_of(spec), spec
@@ -60,7 +66,7 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
         if not path.is_file():
             raise UserError(f"{kind} file {target!r} does not exist: check the path")
         return SourceSpec(kind, str(path))
-    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH")
+    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H]")
 
 
 def _kind_of(spec: str) -> str:

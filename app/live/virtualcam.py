@@ -1,0 +1,67 @@
+"""The output as a virtual camera (pyvirtualcam), for video calls and OBS: v4l2loopback on Linux, the OBS
+Virtual Camera on Windows and macOS (Unity Capture too on Windows).
+
+Where no backend exists, opening raises one UserError line that says what to install on this platform.
+Frames of another size than the camera's are resized; the engine's own pace sets the rate (no sleeping here).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import cv2
+import numpy as np
+
+from models.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def install_hint(platform: str | None = None) -> str:
+    """What to install for a virtual camera on this platform, in one sentence."""
+    platform = platform or sys.platform
+    if platform.startswith("linux"):
+        return ("install v4l2loopback and load it: sudo apt install v4l2loopback-dkms && "
+                "sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=\"SDXS Live\"")
+    if platform == "darwin":
+        return "install OBS Studio 30 or newer and start its Virtual Camera once (Tools > Start Virtual Camera)"
+    return "install OBS Studio 26 or newer (its Virtual Camera) or Unity Capture"
+
+
+class VirtualCamera:
+    """A pyvirtualcam camera of width x height; send(frame) and close() like the other sinks."""
+
+    def __init__(self, width: int, height: int, fps: float = 30.0, device: str | None = None, backend: str | None = None):
+        try:
+            import pyvirtualcam
+        except ImportError:
+            raise UserError("--virtual-camera needs the pyvirtualcam package: pip install pyvirtualcam==0.15.0") from None
+        self.width, self.height = int(width), int(height)
+        self.frames = 0
+        try:
+            self._cam = pyvirtualcam.Camera(self.width, self.height, float(fps), device=device, backend=backend)
+        except Exception as e:  # pyvirtualcam raises RuntimeError with several lines per backend it tried
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            log.debug("pyvirtualcam: %s", e)
+            raise UserError(f"no virtual camera is available ({first.rstrip('.')}): {install_hint()}") from None
+        self.device = self._cam.device  # e.g. /dev/video10, "OBS Virtual Camera"
+        log.info("virtual camera %s, %dx%d", self.device, self.width, self.height)
+
+    def send(self, rgb: np.ndarray) -> None:
+        frame = np.ascontiguousarray(rgb[:, :, :3])
+        if frame.shape[:2] != (self.height, self.width):
+            frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        self._cam.send(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._cam is not None:
+            self._cam.close()
+            self._cam = None
+
+    def __enter__(self) -> VirtualCamera:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
