@@ -15,16 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from app.live.loop import Frame
-from app.live.sources import Capture, SourceSpec, StillImage
-from models.errors import UserError
+from app.live.sources import Capture, FrameThread, SourceSpec, StillImage
+from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -118,48 +116,19 @@ def open_capture(spec: SourceSpec):
     return Capture(spec).start()
 
 
-class ScreenCapture:
-    """Grabs a monitor or a region of it in a daemon thread at up to `fps` frames a second, newest frame kept.
-
-    state: "opening", "running", "failed" (error says why and what to do) or "stopped"."""
+class ScreenCapture(FrameThread):
+    """Grabs a monitor or a region of it at up to `fps` frames a second, newest frame kept (app.live.sources.FrameThread)."""
 
     def __init__(self, spec: SourceSpec, fps: float = 30.0):
         if spec.kind != "screen":
             raise UserError(f"cannot capture the screen from {spec}: use {SYNTAX}")
-        self.spec = spec
+        super().__init__(spec, "capture-screen")
         self.area = parse_screen(str(spec))
         self.fps = float(fps)  # the most frames a second we grab (a whole 4K screen costs a core at full speed)
-        self.state = "opening"
-        self.error = ""
         self.warning = ""  # set while the captured rectangle overlaps our own output window
         self.rect: Rect | None = None  # the captured rectangle on the desktop, once open
         self.mask_own_window = True  # paint the overlap with our own window flat grey (no feedback loop)
         self._own: Rect | None = None
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._frame: Frame | None = None
-        self._seq = 0
-        self._thread = threading.Thread(target=self._run, name="capture-screen", daemon=True)
-
-    def start(self) -> ScreenCapture:
-        self._thread.start()
-        return self
-
-    def latest(self) -> Frame | None:
-        with self._lock:
-            return self._frame
-
-    def stop(self, timeout: float = 1.5) -> bool:
-        self._stop.set()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-        if self.state != "failed":
-            self.state = "stopped"
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def set_own_window(self, rect: Rect | None, mask: bool = True) -> None:
         """Where our output window is on the desktop (x, y, w, h; None when hidden). Call it when the window
@@ -181,10 +150,6 @@ class ScreenCapture:
         self.warning = message
         return hit
 
-    def _fail(self, message: str) -> None:
-        self.error = message
-        self.state = "failed"
-
     def _run(self) -> None:
         try:
             check_display()
@@ -193,7 +158,7 @@ class ScreenCapture:
             self._fail(str(e))
             return
         except Exception as e:  # mss raises ScreenShotError (no X server, no XRandR...): one line for the user
-            self._fail(f"screen capture could not start ({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
+            self._fail(f"screen capture could not start ({first_line(e)}): "
                        "check that DISPLAY names a running X server")
             return
         try:
@@ -201,12 +166,12 @@ class ScreenCapture:
             box = _region(mon, self.area)
             self.rect = _rect(box)
             self._check_overlap()
-            self.state = "running"
+            self._set_state("running")
             self._grab_loop(sct, box)
         except UserError as e:
             self._fail(str(e))
         except Exception as e:
-            self._fail(f"screen capture of {self.area} stopped: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            self._fail(f"screen capture of {self.area} stopped: {first_line(e)}")
         finally:
             sct.close()
 
@@ -221,15 +186,8 @@ class ScreenCapture:
             if hit and mask:  # our own output must never feed back into the model
                 x, y = hit[0] - self.rect[0], hit[1] - self.rect[1]
                 rgb[y : y + hit[3], x : x + hit[2]] = 128
-            with self._lock:
-                self._seq += 1
-                self._frame = Frame(rgb, time.perf_counter(), False, self._seq)
-            next_due += period
-            delay = next_due - time.perf_counter()
-            if delay > 0:
-                self._stop.wait(delay)
-            else:
-                next_due = time.perf_counter()
+            self._publish(rgb)
+            next_due = self._pace(next_due, period)
 
 
 def _open_mss():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from app.live.loop import Frame
 from models.errors import UserError
@@ -94,33 +95,24 @@ def list_cameras(sysfs: str = "/sys/class/video4linux") -> list[tuple[int, str]]
     return sorted(found)
 
 
-class Capture:
-    """Reads a camera (by index) or a video file (looping) in a daemon thread, keeping the newest frame.
+class FrameThread:
+    """A source read in its own daemon thread that keeps only the newest frame (camera, video file, screen).
 
     state: "opening", "running", "failed" (error says why and what to do) or "stopped". The thread and
     stop() change it under one lock, and "stopped" and "failed" are final: after stop() it never reads
-    "running" again, however late the thread gets there.
-    realtime: for files, pace reading at the file's frame rate; otherwise read as fast as possible.
-    """
+    "running" again, however late the thread gets there. Subclasses write _run()."""
 
-    def __init__(self, spec: SourceSpec, loop: bool = True, realtime: bool = True, stall_seconds: float = 2.0):
-        if spec.kind not in ("camera", "video"):
-            raise UserError(f"cannot capture from {spec}: only camera:N and video:PATH are captured")
+    def __init__(self, spec: SourceSpec, name: str):
         self.spec = spec
-        self.loop = loop
-        self.realtime = realtime
-        self.stall_seconds = stall_seconds  # a camera sending nothing this long counts as unplugged
         self.state = "opening"
         self.error = ""
-        self.fps = 0.0  # the source's nominal rate (0 when unknown)
-        self.loops = 0  # times a video file wrapped around
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._frame: Frame | None = None
         self._seq = 0
-        self._thread = threading.Thread(target=self._run, name=f"capture-{spec.kind}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def start(self) -> Capture:
+    def start(self):
         self._thread.start()
         return self
 
@@ -141,6 +133,49 @@ class Capture:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def _set_state(self, state: str, error: str = "") -> None:
+        with self._lock:
+            if self.state in ("stopped", "failed"):
+                return
+            self.state, self.error = state, error
+
+    def _fail(self, message: str) -> None:
+        self._set_state("failed", message)
+
+    def _publish(self, rgb: np.ndarray) -> None:
+        with self._lock:
+            self._seq += 1
+            self._frame = Frame(rgb, time.perf_counter(), False, self._seq)
+
+    def _pace(self, next_due: float, period: float) -> float:
+        """Wait until next_due + period (the stop flag wakes it); a source that fell behind starts afresh."""
+        next_due += period
+        delay = next_due - time.perf_counter()
+        if delay > 0:
+            self._stop.wait(delay)
+            return next_due
+        return time.perf_counter()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Capture(FrameThread):
+    """Reads a camera (by index) or a video file (looping), keeping the newest frame.
+
+    realtime: for files, pace reading at the file's frame rate; otherwise read as fast as possible.
+    """
+
+    def __init__(self, spec: SourceSpec, loop: bool = True, realtime: bool = True, stall_seconds: float = 2.0):
+        if spec.kind not in ("camera", "video"):
+            raise UserError(f"cannot capture from {spec}: only camera:N and video:PATH are captured")
+        super().__init__(spec, f"capture-{spec.kind}")
+        self.loop = loop
+        self.realtime = realtime
+        self.stall_seconds = stall_seconds  # a camera sending nothing this long counts as unplugged
+        self.fps = 0.0  # the source's nominal rate (0 when unknown)
+        self.loops = 0  # times a video file wrapped around
+
     # ---- the thread ---------------------------------------------------------------------------------
 
     def _open(self) -> cv2.VideoCapture | None:
@@ -150,15 +185,6 @@ class Capture:
             return cap
         cap.release()
         return None
-
-    def _set_state(self, state: str, error: str = "") -> None:
-        with self._lock:
-            if self.state in ("stopped", "failed"):
-                return
-            self.state, self.error = state, error
-
-    def _fail(self, message: str) -> None:
-        self._set_state("failed", message)
 
     def _run(self) -> None:
         cap = self._open()
@@ -202,17 +228,9 @@ class Capture:
                 self._stop.wait(0.02)
                 continue
             last_ok = time.perf_counter()
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            with self._lock:
-                self._seq += 1
-                self._frame = Frame(rgb, time.perf_counter(), False, self._seq)
+            self._publish(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             if period:
-                next_due += period
-                delay = next_due - time.perf_counter()
-                if delay > 0:
-                    self._stop.wait(delay)
-                else:
-                    next_due = time.perf_counter()
+                next_due = self._pace(next_due, period)
 
 
 class StillImage:

@@ -13,7 +13,7 @@ import sys
 import cv2
 import numpy as np
 
-from models.errors import UserError
+from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,8 @@ class VirtualCamera:
         try:
             self._cam = pyvirtualcam.Camera(self.width, self.height, float(fps), device=device, backend=backend)
         except Exception as e:  # pyvirtualcam raises RuntimeError with several lines per backend it tried
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             log.debug("pyvirtualcam: %s", e)
-            raise UserError(f"no virtual camera is available ({first.rstrip('.')}): {install_hint()}") from None
+            raise UserError(f"no virtual camera is available ({first_line(e).rstrip('.')}): {install_hint()}") from None
         self.device = self._cam.device  # e.g. /dev/video10, "OBS Virtual Camera"
         log.info("virtual camera %s, %dx%d", self.device, self.width, self.height)
 
