@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if args.size is not None:
         check_size(args.size)
     quiet_libraries()
-    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype)
+    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype, loras=getattr(args, "lora", []))
     engine.set_size(args.size or engine.base.native_size)
     engine.set_prompt(args.prompt)
     if engine.device.type == "cuda":

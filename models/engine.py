@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,8 @@ from models.conditions import fit_square
 from models.device import pick_device, pick_dtype
 from models.errors import UserError
 from models.loading import Adapter, BaseModel, load_adapter, load_base
+from models.lora import LoraStack, parse_lora_arg
+from models.transition import Transition
 
 
 def check_size(size: int) -> int:
@@ -94,18 +97,28 @@ class Engine:
         self._seed = 0
         self._size = base.native_size
         self._noise_key: tuple[int, int] | None = None
+        self._target_embeds: torch.Tensor | None = None  # the prompt's own embeddings; _embeds is what frames use
+        self._target_noise: torch.Tensor | None = None  # the seed's own noise (CPU, float32)
+        self._shown_noise: torch.Tensor | None = None
+        self._inputs_version = 0  # counts changes of the per-frame inputs, so the fast path copies only new ones
+        self.transition = Transition(0.0)  # prompt and seed changes glide over transition.seconds (0: jump)
+        self.loras = LoraStack(self.unet, self.text_encoder, base.spec)  # LoRA styles, each with a live weight
         self.fast = "eager"
         self._fast_path = None
         self.set_adapter(adapter)
 
     @classmethod
-    def load(cls, model: str, controlnet: str | None = None, device: str = "auto", dtype: str = "auto", progress=None) -> Engine:
-        """Load a base model (and adapter) by spec straight into the chosen dtype."""
+    def load(cls, model: str, controlnet: str | None = None, device: str = "auto", dtype: str = "auto", progress=None,
+             loras: Sequence[str] = ()) -> Engine:
+        """Load a base model (and adapter, and LoRAs given as SPEC[:WEIGHT]) by spec straight into the chosen dtype."""
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
         base = load_base(model, dt, progress)
         adapter = load_adapter(controlnet, dt, progress) if controlnet else None
-        return cls(base, device, dtype, adapter)
+        engine = cls(base, device, dtype, adapter)
+        for arg in loras:
+            engine.add_lora(*parse_lora_arg(arg), progress=progress)
+        return engine
 
     # ---- preparation: runs only when something changes -------------------------------------------
 
@@ -144,15 +157,38 @@ class Engine:
             self.set_fast("eager")
             self.step(frame)
 
+    def add_lora(self, spec: str, weight: float = 1.0, progress=None) -> str:
+        """Load a LoRA (hub id, folder or file; models.lora) at a weight. Returns the name set_lora_weight takes."""
+        name = self.loras.add(spec, weight, progress)
+        if name in self.loras.on_text and self._prompt is not None:
+            self.set_prompt(self._prompt, again=True)
+        if self._fast_path is not None:  # new layers need new compiled code and graphs
+            self.set_fast(self.fast)
+        return name
+
+    def set_lora_weight(self, name: str, weight: float) -> None:
+        """Applies on the next frame: a fill of the buffer the layers (and a captured graph) read; nothing is rebuilt."""
+        if self.loras.set_weight(name, weight) and self._prompt is not None:
+            self.set_prompt(self._prompt, again=True)
+
+    @property
+    def lora_weights(self) -> dict[str, float]:
+        return self.loras.weights
+
+    @property
+    def gliding(self) -> bool:
+        """True while a prompt or seed transition runs (each frame differs even for a still input)."""
+        return self.transition.active
+
     @torch.inference_mode()
-    def set_prompt(self, prompt: str) -> None:
-        """Encode the prompt once; later frames reuse the embeddings."""
-        if prompt == self._prompt:
+    def set_prompt(self, prompt: str, again: bool = False) -> None:
+        """Encode the prompt once; later frames reuse the embeddings (again: encode anew, after a text-encoder LoRA changed)."""
+        if prompt == self._prompt and not again:
             return
         ids = self.tokenizer(
             prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
         ).input_ids
-        self._embeds = self.text_encoder(ids.to(self.device))[0].to(self.dtype)
+        self._target_embeds = self.text_encoder(ids.to(self.device))[0].to(self.dtype)
         self._prompt = prompt
 
     @property
@@ -174,16 +210,21 @@ class Engine:
         self._seed = int(seed)
 
     def _noise(self) -> None:
-        """Fixed noise per seed and size, drawn as diffusers draws it, then the two terms of the step."""
+        """Fixed noise per seed and size, drawn as diffusers draws it; then this frame's embeddings and noise
+        (the targets, or on the way to them: models.transition) and the two noise terms of the step."""
         key = (self._seed, self._size)
-        if key == self._noise_key:
-            return
-        h = self._size // 8
-        g = torch.Generator("cpu").manual_seed(self._seed)
-        noise = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32)
-        self._unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
-        self._x0_noise = (noise * self.one_step.a).to(self.device)
-        self._noise_key = key
+        if key != self._noise_key:
+            h = self._size // 8
+            g = torch.Generator("cpu").manual_seed(self._seed)
+            self._target_noise = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32)
+            self._noise_key = key
+        embeds, noise = self.transition(self._target_embeds, self._target_noise)
+        if noise is not self._shown_noise:
+            self._unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+            self._x0_noise = (noise * self.one_step.a).to(self.device)
+        if noise is not self._shown_noise or embeds is not self._embeds:
+            self._embeds, self._shown_noise = embeds, noise
+            self._inputs_version += 1
 
     # ---- per frame ----------------------------------------------------------------------------------
 
@@ -195,7 +236,7 @@ class Engine:
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> np.ndarray:
         """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size)."""
-        if self._embeds is None:
+        if self._target_embeds is None:
             self.set_prompt("")
         self._noise()
         if self._fast_path is not None:

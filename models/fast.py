@@ -88,7 +88,7 @@ class FastPath:
 
     def _refresh_inputs(self) -> None:
         e = self.engine
-        key = (e.prompt, e.seed, e.size, float(e.control_scale), e._invert, id(e.adapter))
+        key = (e.prompt, e.seed, e.size, float(e.control_scale), e._invert, id(e.adapter), e._inputs_version)
         if key == self._inputs_key:
             return
         self.unet_in.copy_(e._unet_in)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -50,12 +50,13 @@ class EngineLike(Protocol):
 Loader = Callable[[str, "str | None", str, str, Any], EngineLike]
 
 
-def real_loader(model: str, controlnet: str | None, device: str, dtype: str, progress: Any = None) -> EngineLike:
+def real_loader(model: str, controlnet: str | None, device: str, dtype: str, progress: Any = None,
+                loras: Sequence[str] = ()) -> EngineLike:
     from models.common_args import quiet_libraries
     from models.engine import Engine
 
     quiet_libraries()
-    return Engine.load(model, controlnet, device, dtype, progress)
+    return Engine.load(model, controlnet, device, dtype, progress, loras)
 
 
 def set_fast(engine: EngineLike, mode: str = "auto") -> str:
@@ -198,6 +199,7 @@ class LiveSettings:
     condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
     threshold: float = 1.0  # ChangeDetector threshold (grey levels)
     profile: bool = False  # per-stage timings (synchronises the GPU each stage)
+    transition: float = 0.5  # seconds a prompt or seed change glides over (models.transition); 0 jumps
 
 
 class LiveLoop:
@@ -223,6 +225,8 @@ class LiveLoop:
         e.set_seed(settings.seed)
         e.control_scale = float(settings.strength)
         e.profile = bool(settings.profile)
+        if hasattr(e, "transition"):
+            e.transition.seconds = max(0.0, float(settings.transition))
         fast = getattr(e, "fast", "eager")
         if settings.profile and fast != "eager":  # per-stage timings need the plain recipe
             self._fast_before = fast
@@ -258,9 +262,9 @@ class LiveLoop:
         cond = extract(frame.image, s.condition, self.adapter_condition, frame.drawn)
         t1 = time.perf_counter()
         e = self.engine
-        key = (e.prompt, e.seed, e.size, e.control_scale, id(e.adapter))
+        key = (e.prompt, e.seed, e.size, e.control_scale, id(e.adapter), tuple(getattr(e, "lora_weights", {}).items()))
         changed = self.detector.changed(cond, exact=frame.drawn)
-        if self._last is not None and not changed and key == self._last_key:
+        if self._last is not None and not changed and key == self._last_key and not getattr(e, "gliding", False):
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
                           {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames)

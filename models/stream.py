@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     recorder = Recorder(args.out, args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0))
     try:
-        engine = real_loader(args.model, args.controlnet, args.device, args.dtype)
+        engine = real_loader(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
     except BaseException:
         recorder.abort()
         raise

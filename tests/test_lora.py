@@ -1,0 +1,206 @@
+"""LoRA styles: each format against diffusers' own pipeline with the same LoRA, the live weight, composition."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+import main
+from models.errors import UserError
+from models.imageio import read_rgb, write_rgb
+
+SIZE = 64
+TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _lora_state(model, targets, rank, seed, scale):
+    """Random LoRA matrices for a model's target layers, as peft names them (module.lora_A.weight)."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear) and any(name.endswith(t) for t in targets):
+            state[f"{name}.lora_A.weight"] = torch.randn(rank, m.in_features, generator=g) * scale / m.in_features ** 0.5
+            state[f"{name}.lora_B.weight"] = torch.randn(m.out_features, rank, generator=g) * scale / rank ** 0.5
+    return state
+
+
+@pytest.fixture(scope="module")
+def loras(tiny_base, tmp_path_factory):
+    """The same kind of tiny LoRA in each format: a PEFT folder (UNet), a diffusers file and a kohya file
+    (UNet + text encoder), and an SDXL-sized one that fits nothing."""
+    from diffusers import UNet2DConditionModel
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from transformers import CLIPTextModel
+
+    root = tmp_path_factory.mktemp("loras")
+    unet = UNet2DConditionModel.from_pretrained(tiny_base, subfolder="unet")
+    te = CLIPTextModel.from_pretrained(tiny_base, subfolder="text_encoder")
+
+    state = {"base_model.model." + k: v for k, v in _lora_state(unet, TARGETS, 4, 1, 1.0).items()}
+    unet_state = {"unet." + k: v for k, v in _lora_state(unet, TARGETS, 4, 2, 1.0).items()}
+    kohya_unet = _lora_state(unet, TARGETS, 4, 4, 1.0)
+    peft_unet = get_peft_model(copy.deepcopy(unet), LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS))
+    assert not set_peft_model_state_dict(peft_unet, state).unexpected_keys
+    peft_unet.save_pretrained(root / "peft")
+
+
+    te_state = {"text_encoder." + k: v for k, v in _lora_state(te, TEXT_TARGETS, 4, 3, 1.0).items()}
+    (root / "diffusers").mkdir()
+    save_file({**unet_state, **te_state}, root / "diffusers" / "pytorch_lora_weights.safetensors")
+
+    kohya = {}
+    for prefix, state in (("lora_unet_", kohya_unet), ("lora_te_", _lora_state(te, TEXT_TARGETS, 4, 5, 1.0))):
+        for key, v in state.items():
+            module, part = key.rsplit(".lora_", 1)
+            stem = prefix + module.replace(".", "_")
+            kohya[f"{stem}.{'lora_down' if part.startswith('A') else 'lora_up'}.weight"] = v
+            kohya[f"{stem}.alpha"] = torch.tensor(2.0)
+    save_file(kohya, root / "style_kohya.safetensors")
+
+    sdxl = {"lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight": torch.zeros(4, 640),
+            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_up.weight": torch.zeros(640, 4),
+            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.alpha": torch.tensor(4.0)}
+    save_file(sdxl, root / "sdxl_style.safetensors")
+    return {"peft": str(root / "peft"), "diffusers": str(root / "diffusers"),
+            "kohya": str(root / "style_kohya.safetensors"), "sdxl": str(root / "sdxl_style.safetensors")}
+
+
+def reference(base, controlnet, image, prompt, seed, loras):
+    """diffusers' StableDiffusionControlNetPipeline with the LoRAs loaded by diffusers (a PEFT folder by peft)."""
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(base, controlnet=ControlNetModel.from_pretrained(controlnet),
+                                                             safety_checker=None)
+    names, weights = [], []
+    for i, (spec, weight) in enumerate(loras):
+        if (p := __import__("pathlib").Path(spec)).is_dir() and (p / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(pipe.unet, spec)
+            for m in model.modules():
+                if hasattr(m, "set_scale") and "default" in getattr(m, "scaling", {}):
+                    m.set_scale("default", weight)
+            pipe.unet = model.merge_and_unload()
+            continue
+        kw = {"weight_name": p.name} if p.is_file() else {}
+        pipe.load_lora_weights(str(p.parent if p.is_file() else p), adapter_name=f"l{i}", **kw)
+        names.append(f"l{i}")
+        weights.append(weight)
+    if names:
+        pipe.set_adapters(names, weights)
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(prompt, image=Image.fromarray(image), num_inference_steps=1, guidance_scale=0, height=SIZE, width=SIZE,
+               controlnet_conditioning_scale=0.8, output_type="np", generator=torch.Generator("cpu").manual_seed(seed)).images[0]
+    return (out * 255).round().astype(np.uint8)
+
+
+def generate(tmp_path, base, controlnet, image, loras, fast="eager"):
+    src = write_rgb(tmp_path / "in.png", image)
+    out = tmp_path / "out.png"
+    argv = ["generate", "--model", base, "--controlnet", controlnet, "--image", str(src), "--prompt", "a red fox",
+            "--seed", "3", "--size", str(SIZE), "--device", "cpu", "--dtype", "float32", "--fast", fast, "--out", str(out)]
+    for spec, weight in loras:
+        argv += ["--lora", f"{spec}:{weight}"]
+    assert main.main(argv) == 0
+    return read_rgb(out)
+
+
+def maxdiff(a, b):
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+@pytest.fixture()
+def image(sketch_image):
+    return np.array(Image.fromarray(sketch_image).resize((SIZE, SIZE)))
+
+
+@pytest.mark.parametrize("kind", ["peft", "diffusers", "kohya"])
+def test_each_format_equals_diffusers_and_changes_the_output(tmp_path, tiny_base, tiny_controlnet, image, loras, kind):
+    plain = generate(tmp_path, tiny_base, tiny_controlnet, image, [])
+    ours = generate(tmp_path, tiny_base, tiny_controlnet, image, [(loras[kind], 0.7)])
+    ref = reference(tiny_base, tiny_controlnet, image, "a red fox", 3, [(loras[kind], 0.7)])
+    assert maxdiff(ours, ref) <= 2
+    assert maxdiff(ours, plain) > 10  # the LoRA does something
+
+
+def test_two_loras_compose_and_weight_zero_is_no_lora(tmp_path, tiny_base, tiny_controlnet, image, loras):
+    both = [(loras["diffusers"], 0.5), (loras["kohya"], -0.8)]
+    ours = generate(tmp_path, tiny_base, tiny_controlnet, image, both)
+    assert maxdiff(ours, reference(tiny_base, tiny_controlnet, image, "a red fox", 3, both)) <= 2
+    one = generate(tmp_path, tiny_base, tiny_controlnet, image, both[:1])
+    assert maxdiff(ours, one) > 10
+    plain = generate(tmp_path, tiny_base, tiny_controlnet, image, [])
+    zero = generate(tmp_path, tiny_base, tiny_controlnet, image, [(loras["peft"], 0), (loras["kohya"], 0)])
+    assert maxdiff(zero, plain) == 0
+
+
+def test_live_weight_needs_no_rebuild(tiny_base, tiny_controlnet, image, loras, monkeypatch):
+    """A new weight applies on the next frame of the fused fast path without a new FastPath or new buffers,
+    and gives what an engine loaded at that weight gives (text-encoder layers included)."""
+    from models.engine import Engine
+    from models.fast import FastPath
+
+    builds = []
+    real_alloc = FastPath._alloc
+    monkeypatch.setattr(FastPath, "_alloc", lambda self, *a: (builds.append(a), real_alloc(self, *a))[1])
+    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{loras['diffusers']}:1.0"])
+    e.set_size(SIZE)
+    e.set_prompt("a red fox")
+    e.set_fast("fused")
+    path = e._fast_path
+    first = e.step(image)
+    (name,) = e.lora_weights
+    outs = {}
+    for w in (0.2, 0.0, 1.0):
+        e.set_lora_weight(name, w)
+        outs[w] = e.step(image)
+    assert e._fast_path is path and len(builds) == 1
+    assert maxdiff(outs[1.0], first) == 0 and maxdiff(outs[0.2], first) > 5
+    fresh = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{loras['diffusers']}:0.2"])
+    fresh.set_size(SIZE)
+    fresh.set_prompt("a red fox")
+    assert maxdiff(fresh.step(image), outs[0.2]) <= 1
+    plain = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32")
+    plain.set_size(SIZE)
+    plain.set_prompt("a red fox")
+    assert maxdiff(plain.step(image), outs[0.0]) == 0
+
+
+def test_a_lora_for_another_model_is_one_line(tmp_path, tiny_base, tiny_controlnet, image, loras, capsys):
+    from models.engine import Engine
+
+    with pytest.raises(UserError, match="does not fit base model") as err:
+        Engine.load(tiny_base, None, "cpu", "float32", loras=[loras["sdxl"]])
+    assert "sdxl_style" in str(err.value) and tiny_base in str(err.value) and "\n" not in str(err.value)
+    src = write_rgb(tmp_path / "in.png", image)
+    shapes = {k: torch.zeros(v.shape[0] + 1, *v.shape[1:]) if "lora_B" in k else v
+              for k, v in load_file(f"{loras['diffusers']}/pytorch_lora_weights.safetensors").items()}
+    save_file(shapes, tmp_path / "wrong_shapes.safetensors")
+    for bad in ("missing.safetensors", "wrong_shapes.safetensors", loras["sdxl"]):
+        code = main.main(["generate", "--model", tiny_base, "--image", str(src), "--device", "cpu", "--out",
+                          str(tmp_path / "x.png"), "--lora", str(tmp_path / bad)])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and bad.rpartition("/")[2] in err, err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_lora_arguments_and_names(loras):
+    from models.lora import locate, lora_name, parse_lora_arg
+
+    assert parse_lora_arg("IDKiro/sdxs-512-dreamshaper-anime:0.6") == ("IDKiro/sdxs-512-dreamshaper-anime", 0.6)
+    assert parse_lora_arg("C:/styles/x.safetensors") == ("C:/styles/x.safetensors", 1.0)
+    assert lora_name("IDKiro/sdxs-512-dreamshaper-anime") == "sdxs_512_dreamshaper_anime"
+    with pytest.raises(UserError, match="between"):
+        parse_lora_arg("style:9")
+    assert locate(loras["peft"]).kind == "peft"
+    assert json.loads((locate(loras["peft"]).folder / "adapter_config.json").read_text())["r"] == 4
+    with pytest.raises(UserError, match="not in the Hugging Face cache"):
+        locate("nobody/no-such-lora")
