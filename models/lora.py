@@ -85,7 +85,10 @@ def locate(spec: str, progress: Any = None) -> LoraFile:
     if not path.exists():
         if not REPO_ID.match(spec) or spec.startswith((".", "/", "~")):
             raise UserError(f"LoRA {spec!r} is neither an existing file or folder nor a Hugging Face repo id like owner/name")
-        path = download(spec, "LoRA", progress)
+        try:
+            path = download(spec, "LoRA", progress)
+        except UserError as e:  # its hint names the built-in demo model, which is no LoRA
+            raise UserError(str(e).replace(" (or `demo`)", "")) from None
     if (path / "adapter_config.json").exists():
         for name in PEFT_WEIGHTS:
             if (path / name).exists():

@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", action="store_true", help="flip frames left-right (front cameras)")
     p.add_argument("--side-by-side", action="store_true", help="record the input next to the output")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the MP4 (default: the video's own, 15 for a camera)")
+    p.add_argument("--transition", type=float, default=0.5, metavar="SECONDS",
+                   help="a prompt, seed or schedule change glides over this many seconds of the input (default 0.5; 0 jumps)")
+    p.add_argument("--schedule", default=None, metavar="FILE",
+                   help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--strength {args.strength} must be between 0 and 2")
     if args.fps is not None and not 1 <= args.fps <= 120:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
+    if not 0 <= args.transition <= 60:
+        raise UserError(f"--transition {args.transition} must be between 0 and 60 seconds")
+    from app.live.schedule import Playhead, apply_cue, check_loras, read_schedule
+
+    cues = read_schedule(args.schedule) if args.schedule else []
     if torch.get_num_threads() > 1 and spec.kind == "camera":
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     recorder = Recorder(args.out, args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0))
@@ -59,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
         recorder.abort()
         raise
     cond = ConditionSettings(args.condition, args.canny_low, args.canny_high, mirror=args.mirror)
-    loop = LiveLoop(engine, LiveSettings(args.prompt, args.seed, args.strength, args.size, cond))
+    check_loras(cues, engine, args.schedule)
+    loop = LiveLoop(engine, LiveSettings(args.prompt, args.seed, args.strength, args.size, cond, transition=args.transition))
+    playhead, in_fps, clock = Playhead(cues), video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
+    if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
+        engine.transition.clock = lambda: clock[0]
     if set_fast(engine, getattr(args, "fast", "auto")) != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
         engine.warm_up()
@@ -92,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     with recorder:
         try:
             for frame in frames():
+                clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
+                for cue in playhead.advance(clock[0]):
+                    print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
+                    apply_cue(loop, cue)
                 result = loop.process(frame)
                 out = side_by_side(result.source, result.output) if args.side_by_side else result.output
                 recorder.write(out)
