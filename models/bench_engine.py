@@ -174,6 +174,20 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
     return result, outs
 
 
+def lora_cost(engine, frames: list[np.ndarray], warmup: int, fast: str, with_lora: dict) -> dict:
+    """The same frames with every LoRA layer switched off (the base model's own path; the fast path is built
+    again for it), so the difference is the per-frame cost of the unfused LoRAs."""
+    engine.loras.enable(False)
+    try:
+        plain, _ = time_engine(engine, frames, warmup, fast)
+    finally:
+        engine.loras.enable(True)
+        engine.set_fast(with_lora["fast"])
+    on, off = with_lora["frame_ms"]["median"], plain["frame_ms"]["median"]
+    return {"loras": {engine.loras.specs[n]: w for n, w in engine.lora_weights.items()}, "frame_ms_with": on,
+            "frame_ms_without": off, "cost_ms": on - off, "cost_ratio": on / off}
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -196,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     frames = sketch_frames(args.frames, engine.size)
     ours, our_out = time_engine(engine, frames, args.warmup, args.fast)
     ours["peak_memory_mb"] = _peak_mb(engine.device)
+    lora = lora_cost(engine, frames, args.warmup, args.fast, ours) if engine.loras.names else None
     report = {
         "machine": machine(),
         "config": {"model": args.model, "controlnet": args.controlnet, "size": engine.size, "frames": args.frames,
@@ -203,12 +218,15 @@ def run(args: argparse.Namespace) -> int:
                    "fast": ours["fast"]},
         "ours": ours,
     }
+    if lora:
+        report["lora"] = lora
     if args.compare_diffusers:
         ref, ref_out = time_diffusers(engine, args, frames, args.warmup)
         ref["peak_memory_mb"] = _peak_mb(engine.device)
         report["diffusers"] = ref
         report["speedup"] = ref["frame_ms"]["median"] / ours["frame_ms"]["median"]
-        report["max_pixel_diff"] = int(max(np.abs(a.astype(int) - b).max() for a, b in zip(our_out, ref_out)))
+        if not lora:  # the stock pipeline here runs without the LoRAs
+            report["max_pixel_diff"] = int(max(np.abs(a.astype(int) - b).max() for a, b in zip(our_out, ref_out)))
     _print(report)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +240,11 @@ def _print(r: dict) -> None:
     print("ours      " + "  ".join(f"{s} {o['ms'][s]:.1f} ms" for s in STAGES))
     print(f"{o['fast']:>9} median {o['frame_ms']['median']:.1f} ms  p99 {o['frame_ms']['p99']:.1f} ms  "
           f"{o['fps']:.1f} FPS  peak {o['peak_memory_mb']:.0f} MB")
+    if "lora" in r:
+        lo = r["lora"]
+        print(f"LoRA      {', '.join(f'{s}:{w:g}' for s, w in lo['loras'].items())}: {lo['frame_ms_with']:.1f} ms with, "
+              f"{lo['frame_ms_without']:.1f} ms without: {lo['cost_ms']:+.1f} ms per frame ({lo['cost_ratio']:.2f}x)")
     if "diffusers" in r:
         d = r["diffusers"]
         print(f"diffusers median {d['frame_ms']['median']:.1f} ms  {d['fps']:.1f} FPS ({d['dtype']})  "
-              f"speedup {r['speedup']:.2f}x  max pixel diff {r['max_pixel_diff']}")
+              f"speedup {r['speedup']:.2f}x  max pixel diff {r.get('max_pixel_diff', 'n/a (LoRA)')}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 import numpy as np
@@ -14,63 +13,26 @@ from safetensors.torch import load_file, save_file
 import main
 from models.errors import UserError
 from models.imageio import read_rgb, write_rgb
+from models.tiny_lora import save_lora
 
 SIZE = 64
-TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
-TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _lora_state(model, targets, rank, seed, scale):
-    """Random LoRA matrices for a model's target layers, as peft names them (module.lora_A.weight)."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, m in model.named_modules():
-        if isinstance(m, torch.nn.Linear) and any(name.endswith(t) for t in targets):
-            state[f"{name}.lora_A.weight"] = torch.randn(rank, m.in_features, generator=g) * scale / m.in_features ** 0.5
-            state[f"{name}.lora_B.weight"] = torch.randn(m.out_features, rank, generator=g) * scale / rank ** 0.5
-    return state
 
 
 @pytest.fixture(scope="module")
 def loras(tiny_base, tmp_path_factory):
-    """The same kind of tiny LoRA in each format: a PEFT folder (UNet), a diffusers file and a kohya file
-    (UNet + text encoder), and an SDXL-sized one that fits nothing."""
-    from diffusers import UNet2DConditionModel
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-    from transformers import CLIPTextModel
-
+    """The same kind of tiny random LoRA in each format: a PEFT folder (UNet), a diffusers file and a kohya
+    file (UNet + text encoder), and an SDXL-sized one that fits nothing here."""
     root = tmp_path_factory.mktemp("loras")
-    unet = UNet2DConditionModel.from_pretrained(tiny_base, subfolder="unet")
-    te = CLIPTextModel.from_pretrained(tiny_base, subfolder="text_encoder")
-
-    state = {"base_model.model." + k: v for k, v in _lora_state(unet, TARGETS, 4, 1, 1.0).items()}
-    unet_state = {"unet." + k: v for k, v in _lora_state(unet, TARGETS, 4, 2, 1.0).items()}
-    kohya_unet = _lora_state(unet, TARGETS, 4, 4, 1.0)
-    peft_unet = get_peft_model(copy.deepcopy(unet), LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS))
-    assert not set_peft_model_state_dict(peft_unet, state).unexpected_keys
-    peft_unet.save_pretrained(root / "peft")
-
-
-    te_state = {"text_encoder." + k: v for k, v in _lora_state(te, TEXT_TARGETS, 4, 3, 1.0).items()}
-    (root / "diffusers").mkdir()
-    save_file({**unet_state, **te_state}, root / "diffusers" / "pytorch_lora_weights.safetensors")
-
-    kohya = {}
-    for prefix, state in (("lora_unet_", kohya_unet), ("lora_te_", _lora_state(te, TEXT_TARGETS, 4, 5, 1.0))):
-        for key, v in state.items():
-            module, part = key.rsplit(".lora_", 1)
-            stem = prefix + module.replace(".", "_")
-            kohya[f"{stem}.{'lora_down' if part.startswith('A') else 'lora_up'}.weight"] = v
-            kohya[f"{stem}.alpha"] = torch.tensor(2.0)
-    save_file(kohya, root / "style_kohya.safetensors")
-
-    sdxl = {"lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight": torch.zeros(4, 640),
-            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_up.weight": torch.zeros(640, 4),
-            "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.alpha": torch.tensor(4.0)}
-    save_file(sdxl, root / "sdxl_style.safetensors")
-    return {"peft": str(root / "peft"), "diffusers": str(root / "diffusers"),
-            "kohya": str(root / "style_kohya.safetensors"), "sdxl": str(root / "sdxl_style.safetensors")}
+    paths = {fmt: str(save_lora(tiny_base, root / name, fmt, rank=4, seed=i))
+             for i, (fmt, name) in enumerate((("peft", "peft"), ("diffusers", "diffusers/pytorch_lora_weights.safetensors"),
+                                              ("kohya", "style_kohya.safetensors")))}
+    paths["diffusers"] = str(root / "diffusers")
+    key = "lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q"
+    save_file({f"{key}.lora_down.weight": torch.zeros(4, 640), f"{key}.lora_up.weight": torch.zeros(640, 4),
+               f"{key}.alpha": torch.tensor(4.0)}, root / "sdxl_style.safetensors")
+    paths["sdxl"] = str(root / "sdxl_style.safetensors")
+    return paths
 
 
 def reference(base, controlnet, image, prompt, seed, loras):
