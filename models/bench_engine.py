@@ -174,18 +174,51 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
     return result, outs
 
 
-def lora_cost(engine, frames: list[np.ndarray], warmup: int, fast: str, with_lora: dict) -> dict:
-    """The same frames with every LoRA layer switched off (the base model's own path; the fast path is built
-    again for it), so the difference is the per-frame cost of the unfused LoRAs."""
-    engine.loras.enable(False)
+def lora_cost(engine, frames: list[np.ndarray], fast: str, rounds: int = 3) -> dict:
+    """Per-frame cost of the unfused LoRAs: the same frames with every LoRA layer on and off (the base model's
+    own path), in alternating rounds so a busy machine's drift falls on both; the fast path is built again
+    for each round (not timed)."""
+    import torch
+
+    times: dict[bool, list[float]] = {True: [], False: []}
     try:
-        plain, _ = time_engine(engine, frames, warmup, fast)
+        for r in range(rounds):
+            for on in ((True, False) if r % 2 == 0 else (False, True)):
+                engine.loras.enable(on)
+                engine.set_fast(fast)
+                engine.warm_up(frames[0])
+                for f in frames:
+                    t = time.perf_counter()
+                    engine.step(f)
+                    if engine.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    times[on].append(1000 * (time.perf_counter() - t))
     finally:
         engine.loras.enable(True)
-        engine.set_fast(with_lora["fast"])
-    on, off = with_lora["frame_ms"]["median"], plain["frame_ms"]["median"]
-    return {"loras": {engine.loras.specs[n]: w for n, w in engine.lora_weights.items()}, "frame_ms_with": on,
-            "frame_ms_without": off, "cost_ms": on - off, "cost_ratio": on / off}
+        engine.set_fast(fast)
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    return {"loras": {engine.loras.specs[n]: w for n, w in engine.lora_weights.items()}, "fast": engine.fast,
+            "frames_each": len(times[True]), "frame_ms_with": on, "frame_ms_without": off,
+            "cost_ms": on - off, "cost_ratio": on / off, "flops_ratio": lora_flops_ratio(engine, frames[0])}
+
+
+def lora_flops_ratio(engine, frame: np.ndarray) -> float:
+    """Arithmetic of one frame with the LoRAs over without (torch's FLOP counter on the eager recipe): what a
+    busy machine's timings cannot resolve when the LoRA adds a few per cent."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mode, flops = engine.fast, {}
+    engine.set_fast("eager")
+    try:
+        for on in (True, False):
+            engine.loras.enable(on)
+            with FlopCounterMode(display=False) as counter:
+                engine.step(frame)
+            flops[on] = counter.get_total_flops()
+    finally:
+        engine.loras.enable(True)
+        engine.set_fast(mode)
+    return flops[True] / flops[False]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     frames = sketch_frames(args.frames, engine.size)
     ours, our_out = time_engine(engine, frames, args.warmup, args.fast)
     ours["peak_memory_mb"] = _peak_mb(engine.device)
-    lora = lora_cost(engine, frames, args.warmup, args.fast, ours) if engine.loras.names else None
+    lora = lora_cost(engine, frames, args.fast) if engine.loras.names else None
     report = {
         "machine": machine(),
         "config": {"model": args.model, "controlnet": args.controlnet, "size": engine.size, "frames": args.frames,
@@ -243,7 +276,8 @@ def _print(r: dict) -> None:
     if "lora" in r:
         lo = r["lora"]
         print(f"LoRA      {', '.join(f'{s}:{w:g}' for s, w in lo['loras'].items())}: {lo['frame_ms_with']:.1f} ms with, "
-              f"{lo['frame_ms_without']:.1f} ms without: {lo['cost_ms']:+.1f} ms per frame ({lo['cost_ratio']:.2f}x)")
+              f"{lo['frame_ms_without']:.1f} ms without: {lo['cost_ms']:+.1f} ms per frame ({lo['cost_ratio']:.2f}x); "
+              f"arithmetic {lo['flops_ratio']:.3f}x")
     if "diffusers" in r:
         d = r["diffusers"]
         print(f"diffusers median {d['frame_ms']['median']:.1f} ms  {d['fps']:.1f} FPS ({d['dtype']})  "

@@ -200,6 +200,7 @@ class LiveSettings:
     threshold: float = 1.0  # ChangeDetector threshold (grey levels)
     profile: bool = False  # per-stage timings (synchronises the GPU each stage)
     transition: float = 0.5  # seconds a prompt or seed change glides over (models.transition); 0 jumps
+    loras: dict[str, float] = field(default_factory=dict)  # loaded LoRA (name or spec) -> weight, live (engine.add_lora loads)
 
 
 class LiveLoop:
@@ -216,6 +217,7 @@ class LiveLoop:
         self._last: Result | None = None
         self._last_key: tuple | None = None
         self._fast_before: str | None = None  # the fast mode to go back to when profiling ends
+        self._applied_loras: set[str] = set()  # LoRA names whose weight this loop has set
         self.apply(settings or LiveSettings())
 
     def apply(self, settings: LiveSettings) -> None:
@@ -227,6 +229,10 @@ class LiveLoop:
         e.profile = bool(settings.profile)
         if hasattr(e, "transition"):
             e.transition.seconds = max(0.0, float(settings.transition))
+        for name, weight in settings.loras.items():
+            if self.settings.loras.get(name) != weight or name not in self._applied_loras:
+                e.set_lora_weight(name, weight)  # a buffer fill: no rebuild
+                self._applied_loras.add(name)
         fast = getattr(e, "fast", "eager")
         if settings.profile and fast != "eager":  # per-stage timings need the plain recipe
             self._fast_before = fast
@@ -235,7 +241,7 @@ class LiveLoop:
             e.set_fast(self._fast_before)
             self._fast_before = None
         self.detector.threshold = settings.threshold
-        self.settings = replace(settings, condition=replace(settings.condition))
+        self.settings = replace(settings, condition=replace(settings.condition), loras=dict(settings.loras))
         size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # None: the model's own
         if size and size != e.size:
             e.set_size(size)  # last: a bad size raises after everything else was applied

@@ -166,3 +166,36 @@ def test_lora_arguments_and_names(loras):
     assert json.loads((locate(loras["peft"]).folder / "adapter_config.json").read_text())["r"] == 4
     with pytest.raises(UserError, match="not in the Hugging Face cache"):
         locate("nobody/no-such-lora")
+
+
+def test_live_loop_sets_weights_from_its_settings(tiny_base, tiny_controlnet, image, loras):
+    from models.engine import Engine
+    from models.live import Frame, LiveLoop, LiveSettings
+
+    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[loras["kohya"]])
+    loop = LiveLoop(e, LiveSettings("a cat", 1, 0.8, SIZE, loras={"style_kohya": 0.0}))
+    assert e.lora_weights == {"style_kohya": 0.0}
+    off = loop.process(Frame(image, 0.0, True))
+    loop.apply(LiveSettings("a cat", 1, 0.8, SIZE, loras={loras["kohya"]: 1.0}))  # by spec works too
+    on = loop.process(Frame(image, 0.1, True))
+    assert not on.reused and maxdiff(on.output, off.output) > 5 and e.lora_weights == {"style_kohya": 1.0}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_live_weight_keeps_the_cuda_graph(tiny_base, tiny_controlnet, image, loras, monkeypatch):
+    """With CUDA graphs a weight change replays the same graph (no new capture) and follows the weight."""
+    from models.engine import Engine
+    from models.fast import FastPath
+
+    captures = []
+    real = FastPath._capture
+    monkeypatch.setattr(FastPath, "_capture", lambda self: (captures.append(1), real(self))[1])
+    e = Engine.load(tiny_base, tiny_controlnet, "cuda", "float16", loras=[f"{loras['diffusers']}:1.0"])
+    e.set_size(SIZE)
+    e.set_fast("graphs")
+    first = e.step(image)
+    e.set_lora_weight("diffusers", 0.0)
+    zero = e.step(image)
+    e.set_fast("eager")
+    ref = e.step(image)
+    assert len(captures) == 1 and maxdiff(zero, first) > 5 and maxdiff(zero, ref) <= 2

@@ -114,6 +114,5 @@ def apply_cue(loop, cue: Cue) -> None:
     from dataclasses import replace
 
     s = loop.settings
-    loop.apply(replace(s, prompt=s.prompt if cue.prompt is None else cue.prompt, seed=s.seed if cue.seed is None else cue.seed))
-    for name, weight in cue.loras.items():
-        loop.engine.set_lora_weight(name, weight)
+    loop.apply(replace(s, prompt=s.prompt if cue.prompt is None else cue.prompt, seed=s.seed if cue.seed is None else cue.seed,
+                       loras={**s.loras, **cue.loras}))
