@@ -176,23 +176,36 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
 
 def lora_cost(engine, frames: list[np.ndarray], fast: str, rounds: int = 3) -> dict:
     """Per-frame cost of the unfused LoRAs: the same frames with every LoRA layer on and off (the base model's
-    own path), in alternating rounds so a busy machine's drift falls on both; the fast path is built again
-    for each round (not timed)."""
+    own path), alternating so a busy machine's drift falls on both (per frame where nothing is captured, per
+    round of frames with a new graph each round, its capture not timed)."""
     import torch
 
     times: dict[bool, list[float]] = {True: [], False: []}
+
+    def timed(f, on):
+        t = time.perf_counter()
+        engine.step(f)
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        times[on].append(1000 * (time.perf_counter() - t))
+
     try:
-        for r in range(rounds):
-            for on in ((True, False) if r % 2 == 0 else (False, True)):
-                engine.loras.enable(on)
-                engine.set_fast(fast)
-                engine.warm_up(frames[0])
-                for f in frames:
-                    t = time.perf_counter()
-                    engine.step(f)
-                    if engine.device.type == "cuda":
-                        torch.cuda.synchronize()
-                    times[on].append(1000 * (time.perf_counter() - t))
+        engine.set_fast(fast)
+        if engine.fast in ("eager", "fused"):  # nothing captured: switch every frame, so pairs share the moment
+            engine.warm_up(frames[0])
+            for r in range(rounds):
+                for i, f in enumerate(frames):
+                    for on in ((True, False) if (r + i) % 2 == 0 else (False, True)):
+                        engine.loras.enable(on)
+                        timed(f, on)
+        else:  # a graph holds the layers it was captured with: one capture per round
+            for r in range(rounds):
+                for on in ((True, False) if r % 2 == 0 else (False, True)):
+                    engine.loras.enable(on)
+                    engine.set_fast(fast)
+                    engine.warm_up(frames[0])
+                    for f in frames:
+                        timed(f, on)
     finally:
         engine.loras.enable(True)
         engine.set_fast(fast)

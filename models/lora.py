@@ -148,6 +148,7 @@ class LoraStack:
         self.base_spec = base_spec  # named in errors
         self.specs: dict[str, str] = {}  # name -> spec as given
         self.buffers: dict[str, torch.Tensor] = {}  # name -> the 0-d weight every layer of that LoRA reads
+        self._weights: dict[str, float] = {}  # the same weights as floats (reading a GPU buffer would sync)
         self.on_text: set[str] = set()  # names with layers in the text encoder (a new weight re-encodes the prompt)
 
     @property
@@ -156,7 +157,7 @@ class LoraStack:
 
     @property
     def weights(self) -> dict[str, float]:
-        return {name: float(buf) for name, buf in self.buffers.items()}
+        return dict(self._weights)
 
     def find(self, key: str) -> str:
         """A loaded LoRA by its name, its spec as given, or a name made from that spec."""
@@ -222,6 +223,7 @@ class LoraStack:
         ref = next(self.unet.parameters())
         buf = torch.tensor(weight, dtype=ref.dtype, device=ref.device)
         self.buffers[name] = buf
+        self._weights[name] = weight
         text = {id(m) for m in self.text_encoder.modules()}
         for m in _tuner_layers(self.unet, self.text_encoder):
             if name not in m.lora_A:
@@ -242,7 +244,8 @@ class LoraStack:
         """New weight for a LoRA, read by the next frame. Returns True when the text encoder has its layers
         (then the prompt must be encoded again)."""
         name = self.find(key)
-        self.buffers[name].fill_(check_weight(weight, f"LoRA {name!r}"))
+        self._weights[name] = check_weight(weight, f"LoRA {name!r}")
+        self.buffers[name].fill_(self._weights[name])
         return name in self.on_text
 
     def enable(self, on: bool) -> None:

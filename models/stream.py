@@ -64,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
     recorder = Recorder(args.out, args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0))
     try:
         engine = real_loader(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
+        check_loras(cues, engine, args.schedule)
     except BaseException:
         recorder.abort()
         raise
     cond = ConditionSettings(args.condition, args.canny_low, args.canny_high, mirror=args.mirror)
-    check_loras(cues, engine, args.schedule)
     loop = LiveLoop(engine, LiveSettings(args.prompt, args.seed, args.strength, args.size, cond, transition=args.transition))
     playhead, in_fps, clock = Playhead(cues), video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
     if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made

@@ -199,3 +199,19 @@ def test_live_weight_keeps_the_cuda_graph(tiny_base, tiny_controlnet, image, lor
     e.set_fast("eager")
     ref = e.step(image)
     assert len(captures) == 1 and maxdiff(zero, first) > 5 and maxdiff(zero, ref) <= 2
+
+
+def test_compiled_path_follows_the_live_weight(tiny_base, tiny_controlnet, image, loras):
+    """torch.compile on a CPU freezes weights into constants; with LoRAs it must not freeze their weight."""
+    from models.engine import Engine
+
+    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{loras['kohya']}:1.0"])
+    e.set_size(SIZE)
+    e.set_prompt("a cat")
+    e.set_lora_weight("style_kohya", 0.3)
+    ref = e.step(image)
+    e.set_lora_weight("style_kohya", 1.0)
+    assert e.set_fast("compile") == "compile"
+    e.warm_up(image)
+    e.set_lora_weight("style_kohya", 0.3)
+    assert e.fast == "compile" and maxdiff(e.step(image), ref) <= 1
