@@ -215,3 +215,34 @@ def test_compiled_path_follows_the_live_weight(tiny_base, tiny_controlnet, image
     e.warm_up(image)
     e.set_lora_weight("style_kohya", 0.3)
     assert e.fast == "compile" and maxdiff(e.step(image), ref) <= 1
+
+
+class _RunsCode:
+    """A pickle that would run a command when unpickled by the unsafe loader."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_pickle_lora_is_read_weights_only(tmp_path, tiny_base, tiny_controlnet, image, loras):
+    """A .bin LoRA loads its tensors like the .safetensors one; a .bin holding code is refused, never run."""
+    from models.engine import Engine
+
+    state = load_file(f"{loras['diffusers']}/pytorch_lora_weights.safetensors")
+    torch.save(state, tmp_path / "style.bin")
+    outs = []
+    for spec in (f"{tmp_path / 'style.bin'}:0.6", f"{loras['diffusers']}:0.6"):
+        e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[spec])
+        e.set_size(SIZE)
+        outs.append(e.step(image))
+    assert maxdiff(*outs) == 0
+    marker = tmp_path / "ran"
+    torch.save({**state, "unet.extra.lora_A.weight": _RunsCode(marker)}, tmp_path / "evil.bin")
+    with pytest.raises(UserError, match="could not read LoRA") as err:
+        Engine.load(tiny_base, None, "cpu", "float32", loras=[str(tmp_path / "evil.bin")])
+    assert "\n" not in str(err.value) and not marker.exists()
