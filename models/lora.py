@@ -171,9 +171,10 @@ class LoraStack:
         """Load a LoRA into the models and give it a weight. Returns its name."""
         weight = check_weight(weight, f"LoRA {spec!r}")
         where = locate(spec, progress)
-        name = lora_name(spec)
+        name, n = lora_name(spec), 1
         while name in self.specs:
-            name += "_2"
+            n += 1
+            name = f"{lora_name(spec)}_{n}"
         try:
             state, alphas, metadata = read_state_dict(where)
         except UserError:
@@ -185,10 +186,12 @@ class LoraStack:
             raise UserError(f"LoRA {spec!r} ({where.weight_name}) holds no LoRA layers: is it a LoRA file?")
         self._load(spec, name, state, alphas, metadata)
         got = sum(1 for m in _tuner_layers(self.unet, self.text_encoder) if name in m.lora_A)
-        if got != expected:
+        if not got:
             self._drop(name)
-            raise UserError(f"LoRA {spec!r} does not fit base model {self.base_spec!r}: {got} of its {expected} layers "
-                            "match (a LoRA for another model, such as SDXL?); use a LoRA made for SD 1.5 / SDXS")
+            raise UserError(f"LoRA {spec!r} does not fit base model {self.base_spec!r}: none of its {expected} layers "
+                            "is in it (a LoRA for another model, such as SDXL?); use a LoRA made for SD 1.5 / SDXS")
+        if got < expected:  # SD 1.5 LoRAs also adapt layers SDXS pruned (its mid block, second layers per block)
+            log.warning("LoRA %s: %d of its %d layers are in %s; the others are skipped", spec, got, expected, self.base_spec)
         self.specs[name] = spec
         self._fold(name, weight)
         log.info("LoRA %s (%s): %d layers, weight %g", name, spec, got, weight)

@@ -154,6 +154,18 @@ def test_a_lora_for_another_model_is_one_line(tmp_path, tiny_base, tiny_controln
     assert not (tmp_path / "x.png").exists()
 
 
+def test_layers_the_base_lacks_are_skipped_as_diffusers_does(tmp_path, tiny_base, tiny_controlnet, image, loras):
+    """An SD 1.5 LoRA also adapts layers SDXS pruned: those are skipped (as diffusers skips them), the rest apply."""
+    state = load_file(f"{loras['diffusers']}/pytorch_lora_weights.safetensors")
+    extra = "unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_q"
+    state |= {f"{extra}.lora_A.weight": torch.ones(4, 32), f"{extra}.lora_B.weight": torch.ones(32, 4)}
+    save_file(state, tmp_path / "sd15_style.safetensors")
+    spec = [(str(tmp_path / "sd15_style.safetensors"), 0.7)]
+    ours = generate(tmp_path, tiny_base, tiny_controlnet, image, spec)
+    assert maxdiff(ours, reference(tiny_base, tiny_controlnet, image, "a red fox", 3, spec)) <= 2
+    assert maxdiff(ours, generate(tmp_path, tiny_base, tiny_controlnet, image, [(loras["diffusers"], 0.7)])) == 0
+
+
 def test_lora_arguments_and_names(loras):
     from models.lora import locate, lora_name, parse_lora_arg
 
