@@ -201,13 +201,14 @@ class LoraStack:
         from diffusers.loaders import StableDiffusionLoraLoaderMixin as Mixin
 
         quiet = logging.getLogger("diffusers.loaders.peft")  # it logs a failure we report in one line ourselves
+        quiet.disabled = True
         try:
-            quiet.disabled = True
-            warnings.filterwarnings("ignore", message="Already found a `peft_config`")  # several LoRAs on one model
-            if any(k.startswith("unet.") for k in state):
-                Mixin.load_lora_into_unet(state, alphas, self.unet, adapter_name=name, metadata=metadata)
-            if any(k.startswith("text_encoder.") for k in state):
-                Mixin.load_lora_into_text_encoder(state, alphas, self.text_encoder, adapter_name=name, metadata=metadata)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")  # several LoRAs on one model
+                if any(k.startswith("unet.") for k in state):
+                    Mixin.load_lora_into_unet(state, alphas, self.unet, adapter_name=name, metadata=metadata)
+                if any(k.startswith("text_encoder.") for k in state):
+                    Mixin.load_lora_into_text_encoder(state, alphas, self.text_encoder, adapter_name=name, metadata=metadata)
         except Exception as e:  # shape mismatches, unknown modules and bad configs surface as many kinds
             self._drop(name)
             raise UserError(f"LoRA {spec!r} does not fit base model {self.base_spec!r}: {_why(e)}") from None

@@ -258,3 +258,14 @@ def test_pickle_lora_is_read_weights_only(tmp_path, tiny_base, tiny_controlnet, 
     with pytest.raises(UserError, match="could not read LoRA") as err:
         Engine.load(tiny_base, None, "cpu", "float32", loras=[str(tmp_path / "evil.bin")])
     assert "\n" not in str(err.value) and not marker.exists()
+
+
+def test_bench_reports_the_lora_cost(tmp_path, tiny_base, tiny_controlnet, loras, capsys):
+    out = tmp_path / "bench.json"
+    assert main.main(["bench", "--model", tiny_base, "--controlnet", tiny_controlnet, "--size", str(SIZE), "--frames", "2",
+                      "--warmup", "1", "--device", "cpu", "--dtype", "float32", "--lora", f"{loras['kohya']}:0.5",
+                      "--json", str(out)]) == 0
+    lora = json.loads(out.read_text())["lora"]
+    assert lora["loras"] == {loras["kohya"]: 0.5} and lora["frames_each"] == 6 and lora["flops_ratio"] > 1
+    assert lora["cost_ms"] == pytest.approx(lora["frame_ms_with"] - lora["frame_ms_without"])
+    assert "LoRA" in capsys.readouterr().out
