@@ -186,6 +186,7 @@ class Result:
     reused: bool  # True when the input was unchanged and the last output was reused
     timings: dict = field(default_factory=dict)  # ms by stage: extract, condition, unet, decode, output, total
     frames: int = 0  # frames the engine has processed so far
+    glide: float = 1.0  # 0..1 along a running prompt or seed transition (models.transition); 1 when still
 
 
 @dataclass
@@ -294,7 +295,8 @@ class LiveLoop:
         timings["extract"] = 1000 * (t1 - t0)
         timings["total"] = 1000 * (t2 - t0)
         shown = 255 - cond if self.invert else cond
-        self._last = Result(output, shown, source, frame.captured, False, timings, self.frames)
+        glide = e.transition.progress if hasattr(e, "transition") else 1.0
+        self._last = Result(output, shown, source, frame.captured, False, timings, self.frames, glide)
         self._last_key = key
         return self._last
 

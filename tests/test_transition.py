@@ -75,5 +75,6 @@ def test_live_loop_renders_a_still_input_while_it_glides(engine, sketch_image):
         now[0] = t
         results.append(loop.process(Frame(sketch_image, t, True)))
     assert [r.reused for r in results] == [False] * 5 + [True]
+    assert [r.glide for r in results] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]  # what the window can show
     assert len({r.output.tobytes() for r in results[:5]} | {first.output.tobytes()}) == 6
     engine.transition = Transition(0.0)
