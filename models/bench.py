@@ -176,6 +176,66 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
     return result, outs
 
 
+def lora_cost(engine, frames: list[np.ndarray], fast: str, rounds: int = 3) -> dict:
+    """Per-frame cost of the unfused LoRAs: the same frames with every LoRA layer on and off (the base model's
+    own path), alternating so a busy machine's drift falls on both (per frame where nothing is captured, per
+    round of frames with a new graph each round, its capture not timed)."""
+    import torch
+
+    times: dict[bool, list[float]] = {True: [], False: []}
+
+    def timed(f, on):
+        t = time.perf_counter()
+        engine.step(f)
+        if engine.device.type == "cuda":
+            torch.cuda.synchronize()
+        times[on].append(1000 * (time.perf_counter() - t))
+
+    try:
+        engine.set_fast(fast)
+        if engine.fast in ("eager", "fused"):  # nothing captured: switch every frame, so pairs share the moment
+            engine.warm_up(frames[0])
+            for r in range(rounds):
+                for i, f in enumerate(frames):
+                    for on in ((True, False) if (r + i) % 2 == 0 else (False, True)):
+                        engine.loras.enable(on)
+                        timed(f, on)
+        else:  # a graph holds the layers it was captured with: one capture per round
+            for r in range(rounds):
+                for on in ((True, False) if r % 2 == 0 else (False, True)):
+                    engine.loras.enable(on)
+                    engine.set_fast(fast)
+                    engine.warm_up(frames[0])
+                    for f in frames:
+                        timed(f, on)
+    finally:
+        engine.loras.enable(True)
+        engine.set_fast(fast)
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    return {"loras": {engine.loras.specs[n]: w for n, w in engine.lora_weights.items()}, "fast": engine.fast,
+            "frames_each": len(times[True]), "frame_ms_with": on, "frame_ms_without": off,
+            "cost_ms": on - off, "cost_ratio": on / off, "flops_ratio": lora_flops_ratio(engine, frames[0])}
+
+
+def lora_flops_ratio(engine, frame: np.ndarray) -> float:
+    """Arithmetic of one frame with the LoRAs over without (torch's FLOP counter on the eager recipe): what a
+    busy machine's timings cannot resolve when the LoRA adds a few per cent."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mode, flops = engine.fast, {}
+    engine.set_fast("eager")
+    try:
+        for on in (True, False):
+            engine.loras.enable(on)
+            with FlopCounterMode(display=False) as counter:
+                engine.step(frame)
+            flops[on] = counter.get_total_flops()
+    finally:
+        engine.loras.enable(True)
+        engine.set_fast(mode)
+    return flops[True] / flops[False]
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -192,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     if args.size is not None:
         check_size(args.size)
     quiet_libraries()
-    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype)
+    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype, loras=getattr(args, "lora", []))
     engine.set_size(args.size or engine.base.native_size)
     engine.set_prompt(args.prompt)
     if engine.device.type == "cuda":
@@ -200,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
     frames = sketch_frames(args.frames, engine.size)
     ours, our_out = time_engine(engine, frames, args.warmup, args.fast)
     ours["peak_memory_mb"] = _peak_mb(engine.device)
+    lora = lora_cost(engine, frames, args.fast) if engine.loras.names else None
     report = {
         "machine": machine(),
         "config": {"model": args.model, "controlnet": args.controlnet, "size": engine.size, "frames": args.frames,
@@ -207,12 +268,15 @@ def run(args: argparse.Namespace) -> int:
                    "fast": ours["fast"]},
         "ours": ours,
     }
+    if lora:
+        report["lora"] = lora
     if args.compare_diffusers:
         ref, ref_out = time_diffusers(engine, args, frames, args.warmup)
         ref["peak_memory_mb"] = _peak_mb(engine.device)
         report["diffusers"] = ref
         report["speedup"] = ref["frame_ms"]["median"] / ours["frame_ms"]["median"]
-        report["max_pixel_diff"] = int(max(np.abs(a.astype(int) - b).max() for a, b in zip(our_out, ref_out)))
+        if not lora:  # the stock pipeline here runs without the LoRAs
+            report["max_pixel_diff"] = int(max(np.abs(a.astype(int) - b).max() for a, b in zip(our_out, ref_out)))
     _print(report)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +290,12 @@ def _print(r: dict) -> None:
     print("ours      " + "  ".join(f"{s} {o['ms'][s]:.1f} ms" for s in STAGES))
     print(f"{o['fast']:>9} median {o['frame_ms']['median']:.1f} ms  p99 {o['frame_ms']['p99']:.1f} ms  "
           f"{o['fps']:.1f} FPS  peak {o['peak_memory_mb']:.0f} MB")
+    if "lora" in r:
+        lo = r["lora"]
+        print(f"LoRA      {', '.join(f'{s}:{w:g}' for s, w in lo['loras'].items())}: {lo['frame_ms_with']:.1f} ms with, "
+              f"{lo['frame_ms_without']:.1f} ms without: {lo['cost_ms']:+.1f} ms per frame ({lo['cost_ratio']:.2f}x); "
+              f"arithmetic {lo['flops_ratio']:.3f}x")
     if "diffusers" in r:
         d = r["diffusers"]
         print(f"diffusers median {d['frame_ms']['median']:.1f} ms  {d['fps']:.1f} FPS ({d['dtype']})  "
-              f"speedup {r['speedup']:.2f}x  max pixel diff {r['max_pixel_diff']}")
+              f"speedup {r['speedup']:.2f}x  max pixel diff {r.get('max_pixel_diff', 'n/a (LoRA)')}")

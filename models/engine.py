@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,9 @@ from models.conditions import fit_square
 from models.device import pick_device, pick_dtype
 from models.errors import UserError, first_line
 from models.loading import Adapter, BaseModel, load_adapter, load_base
+from models.lora import LoraStack, parse_lora_arg
 from models.options import check_size
+from models.transition import Transition
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +104,31 @@ class Engine:
         self.revision = 0  # bumped by every change that changes the output: the one "did it change?" key
         self._control_scale = 0.8
         self._prompt: str | None = None
-        self._embeds: torch.Tensor | None = None
         self._seed = 0
         self._size = base.native_size
         self._noise: torch.Tensor | None = None  # fp32 noise of the seed and size in _noise_key
         self._noise_key: tuple[int, int] | None = None
         self._prepared: Prepared | None = None
+        self._target_embeds: torch.Tensor | None = None  # the prompt's own embeddings; a transition shows others on the way
+        self._shown_noise: torch.Tensor | None = None  # the noise the current Prepared was made from
+        self.transition = Transition(0.0)  # prompt and seed changes glide over transition.seconds (0: jump)
+        self.loras = LoraStack(self.unet, self.text_encoder, base.spec)  # LoRA styles, each with a live weight
         self.fast = "eager"
         self._fast_path = None
         self.set_adapter(adapter)
 
     @classmethod
-    def load(cls, model: str, controlnet: str | None = None, device: str = "auto", dtype: str = "auto", progress=None) -> Engine:
-        """Load a base model (and adapter) by spec straight into the chosen dtype."""
+    def load(cls, model: str, controlnet: str | None = None, device: str = "auto", dtype: str = "auto", progress=None,
+             loras: Sequence[str] = ()) -> Engine:
+        """Load a base model (and adapter, and LoRAs given as SPEC[:WEIGHT]) by spec straight into the chosen dtype."""
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
         base = load_base(model, dt, progress)
         adapter = load_adapter(controlnet, dt, progress) if controlnet else None
-        return cls(base, device, dtype, adapter)
+        engine = cls(base, device, dtype, adapter)
+        for arg in loras:
+            engine.add_lora(*parse_lora_arg(arg), progress=progress)
+        return engine
 
     # ---- preparation: runs only when something changes -------------------------------------------
 
@@ -146,15 +156,42 @@ class Engine:
         """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick."""
         self.step(np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame)
 
+    def add_lora(self, spec: str, weight: float = 1.0, progress=None) -> str:
+        """Load a LoRA (hub id, folder or file; models.lora) at a weight. Returns the name set_lora_weight takes."""
+        name = self.loras.add(spec, weight, progress)
+        self.revision += 1
+        if name in self.loras.on_text and self._prompt is not None:
+            self.set_prompt(self._prompt, again=True)
+        if self._fast_path is not None:  # new layers need new compiled code and graphs
+            self.set_fast(self.fast)
+        return name
+
+    def set_lora_weight(self, name: str, weight: float) -> None:
+        """Applies on the next frame: a fill of the buffer the layers (and a captured graph) read; nothing is rebuilt."""
+        if weight == self.loras.weights.get(name):
+            return
+        if self.loras.set_weight(name, weight) and self._prompt is not None:
+            self.set_prompt(self._prompt, again=True)
+        self.revision += 1
+
+    @property
+    def lora_weights(self) -> dict[str, float]:
+        return self.loras.weights
+
+    @property
+    def gliding(self) -> bool:
+        """True while a prompt or seed transition runs (each frame differs even for a still input)."""
+        return self.transition.active
+
     @torch.inference_mode()
-    def set_prompt(self, prompt: str) -> None:
-        """Encode the prompt once; later frames reuse the embeddings."""
-        if prompt == self._prompt:
+    def set_prompt(self, prompt: str, again: bool = False) -> None:
+        """Encode the prompt once; later frames reuse the embeddings (again: encode anew, after a text-encoder LoRA changed)."""
+        if prompt == self._prompt and not again:
             return
         ids = self.tokenizer(
             prompt, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt"
         ).input_ids
-        self._embeds = self.text_encoder(ids.to(self.device))[0].to(self.dtype)
+        self._target_embeds = self.text_encoder(ids.to(self.device))[0].to(self.dtype)
         self._prompt = prompt
         self.revision += 1
 
@@ -191,20 +228,26 @@ class Engine:
             self.revision += 1
 
     def prepared(self) -> Prepared:
-        """The inputs every frame shares, remade only after a change (prompt, seed, size, strength, adapter)."""
-        if self._prepared is not None and self._prepared.revision == self.revision:
-            return self._prepared
-        if self._embeds is None:
+        """This frame's inputs besides the condition: the same value as before unless a setting changed (prompt,
+        seed, size, strength, adapter, LoRA) or a transition is on its way (models.transition)."""
+        if self._target_embeds is None:
             self.set_prompt("")
         if self._noise_key != (self._seed, self._size):  # fixed noise per seed and size, drawn as diffusers draws it
             h = self._size // 8
             g = torch.Generator("cpu").manual_seed(self._seed)
             self._noise = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32)
             self._noise_key = (self._seed, self._size)
-        unet_in = (self._noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        embeds, noise = self.transition(self._target_embeds, self._noise)
+        p = self._prepared
+        if p is not None and p.revision == self.revision and embeds is p.embeds and noise is self._shown_noise:
+            return p
+        if p is not None and p.revision == self.revision:
+            self.revision += 1  # a step of a running transition: the output changes though no setting did
+        unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
         invert = self.adapter is not None and self.adapter.info.inverted
-        self._prepared = Prepared(self._embeds, unet_in, (self._noise * self.one_step.a).to(self.device),
-                                  self._control_scale, invert, self.revision)
+        self._prepared = Prepared(embeds, unet_in, (noise * self.one_step.a).to(self.device), self._control_scale,
+                                  invert, self.revision)
+        self._shown_noise = noise
         return self._prepared
 
     # ---- per frame ----------------------------------------------------------------------------------

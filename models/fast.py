@@ -55,10 +55,10 @@ class FastPath:
             opts = dict(backend=backend, dynamic=False)
             if backend == "inductor":
                 opts["mode"] = "max-autotune-no-cudagraphs" if self.cuda else "default"
-                if not self.cuda:  # weights become constants, so oneDNN convolutions get pre-packed weights
-                    import torch._inductor.config as cfg
+                if not self.cuda:  # weights become constants, so oneDNN convolutions get pre-packed weights;
+                    import torch._inductor.config as cfg  # not with LoRAs: their live weight would become one too
 
-                    cfg.freezing = True
+                    cfg.freezing = not engine.loras.names
             self.unet = torch.compile(engine.unet, **opts)
             self.controlnet = torch.compile(engine.controlnet, **opts) if engine.controlnet is not None else None
             self.decode = torch.compile(engine.vae.decode, **opts)

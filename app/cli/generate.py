@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     check_out_path(args.out)
     frame = read_rgb(args.image) if args.image else np.full((64, 64, 3), 255, np.uint8)
     quiet_libraries()
-    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype)
+    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
     engine.set_size(args.size or engine.base.native_size)
     engine.set_seed(args.seed)
     engine.control_scale = args.control_scale

@@ -14,3 +14,7 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--fast", default="auto", choices=("auto", "eager", "fused", "graphs", "compile"),
                    help="per-frame path: auto (graphs on a GPU, eager on a CPU), eager, fused, graphs (CUDA graphs), "
                    "compile (torch.compile + CUDA graphs; the first run compiles for minutes, later runs read the cache)")
+    p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
+                   help="a LoRA style (hub id like IDKiro/sdxs-512-dreamshaper-anime, folder or .safetensors file), "
+                   "optionally with its weight (default 1); repeat for several")
+

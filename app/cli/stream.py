@@ -42,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--virtual-camera", action="store_true", help="also send the output to a virtual camera (pyvirtualcam)")
     p.add_argument("--steady", default="on", help="steady a still picture: on (default), off, or NAME=VALUE pairs "
                    "(smooth, motion, skip, tiles, blend, spread), like smooth=0.5,blend=0")
+    p.add_argument("--transition", type=float, default=0.5, metavar="SECONDS",
+                   help="a prompt, seed or schedule change glides over this many seconds of the input (default 0.5; 0 jumps)")
+    p.add_argument("--schedule", default=None, metavar="FILE",
+                   help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,19 +72,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--strength {args.strength} must be between 0 and 2")
     if args.fps is not None and not 1 <= args.fps <= 120:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
+    if not 0 <= args.transition <= 60:
+        raise UserError(f"--transition {args.transition} must be between 0 and 60 seconds")
+    from app.live.schedule import Playhead, apply_cue, check_loras, read_schedule
+
+    cues = read_schedule(args.schedule) if args.schedule else []
     if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
     recorder = Recorder(args.out, fps) if args.out else None
     try:
-        engine = real_loader(args.model, args.controlnet, args.device, args.dtype)
+        engine = real_loader(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
+        check_loras(cues, engine, args.schedule)
     except BaseException:
         recorder.abort() if recorder else None
         raise
     cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
     settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
-                            condition=cond, steady=steady)
+                            condition=cond, steady=steady, transition=args.transition)
     loop = LiveLoop(engine, settings, args.fast)
+    playhead, in_fps, clock = Playhead(cues), video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
+    if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
+        engine.transition.clock = lambda: clock[0]
     if engine.fast != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
         engine.warm_up()
@@ -120,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
             stack.callback(sink.close)
         try:
             for frame in frames():
+                clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
+                for cue in playhead.advance(clock[0]):
+                    print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
+                    apply_cue(loop, cue)
                 result = loop.process(frame)
                 out = side_by_side(result.source, result.output) if args.side_by_side else result.output
                 recorder.write(out) if recorder else None

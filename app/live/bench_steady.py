@@ -71,7 +71,7 @@ def run_loop(engine, frames: list[np.ndarray], steady: SteadySettings | None, si
     """Every frame through a fresh LiveLoop; (outputs, frames the engine rendered). threshold: the loop's own
     change check (today's default 1.0; 0 renders every frame, for the reference)."""
     settings = LiveSettings(prompt="a house and the sun", seed=0, strength=0.8, size=size, condition=ConditionSettings(),
-                            threshold=threshold, steady=steady)
+                            threshold=threshold, steady=steady, transition=0.0)  # glides are timed: off, to compare runs
     loop = LiveLoop(engine, settings)
     outs = [loop.process(Frame(f, time.perf_counter(), False, i + 1)).output for i, f in enumerate(frames)]
     return outs, loop.frames

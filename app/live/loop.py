@@ -10,7 +10,7 @@ frame. A new LiveSettings value is applied before the next frame.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,12 +45,13 @@ class EngineLike(Protocol):
 Loader = Callable[[str, "str | None", str, str, Any], EngineLike]
 
 
-def real_loader(model: str, controlnet: str | None, device: str, dtype: str, progress: Any = None) -> EngineLike:
+def real_loader(model: str, controlnet: str | None, device: str, dtype: str, progress: Any = None,
+                loras: Sequence[str] = ()) -> EngineLike:
     from models.engine import Engine
     from models.loading import quiet_libraries
 
     quiet_libraries()
-    return Engine.load(model, controlnet, device, dtype, progress)
+    return Engine.load(model, controlnet, device, dtype, progress, loras)
 
 
 def extract(image: np.ndarray, settings: ConditionSettings, adapter_condition: str = "sketch", drawn: bool = False) -> np.ndarray:
@@ -118,6 +119,7 @@ class Result:
     reused: bool  # True when the input was unchanged and the last output was reused
     timings: dict = field(default_factory=dict)  # ms by stage: extract, condition, unet, decode, output, total
     frames: int = 0  # frames the engine has processed so far
+    glide: float = 1.0  # 0..1 along a running prompt or seed transition (models.transition); 1 when still
 
 
 class LiveLoop:
@@ -138,6 +140,7 @@ class LiveLoop:
         self._last: Result | None = None
         self._last_revision: int | None = None  # the engine revision the last output was made at
         self.steady = None  # app.live.steady.Stabiliser while settings.steady is on
+        self._applied_loras: set[str] = set()  # LoRA names whose weight this loop has set
         self.apply(settings or LiveSettings())
 
     def apply(self, settings: LiveSettings) -> None:
@@ -147,6 +150,12 @@ class LiveLoop:
         e.set_seed(settings.seed)
         e.control_scale = float(settings.strength)
         e.profile = bool(settings.profile)
+        if hasattr(e, "transition"):
+            e.transition.seconds = max(0.0, float(settings.transition))
+        for name, weight in settings.loras.items():
+            if self.settings.loras.get(name) != weight or name not in self._applied_loras:
+                e.set_lora_weight(name, weight)  # a buffer fill: no rebuild
+                self._applied_loras.add(name)
         wanted = "eager" if settings.profile else self.fast  # per-stage timings need the plain recipe
         if getattr(e, "fast", "eager") != wanted:
             e.set_fast(wanted)
@@ -178,7 +187,8 @@ class LiveLoop:
         t1 = time.perf_counter()
         e = self.engine
         changed = steady.changed(cond) if steady is not None else self.detector.changed(cond, exact=frame.drawn)
-        if self._last is not None and not changed and e.revision == self._last_revision:
+        gliding = getattr(e, "gliding", False)  # a transition changes every frame, even for a still input
+        if self._last is not None and not changed and e.revision == self._last_revision and not gliding:
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
                           {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames)
@@ -199,7 +209,8 @@ class LiveLoop:
         timings["extract"] = 1000 * (t1 - t0)
         timings["total"] = 1000 * (t2 - t0)
         inverted = e.adapter is not None and e.adapter.info.inverted
-        self._last = Result(output, 255 - cond if inverted else cond, source, frame.captured, False, timings, self.frames)
+        glide = e.transition.progress if hasattr(e, "transition") else 1.0
+        self._last = Result(output, 255 - cond if inverted else cond, source, frame.captured, False, timings, self.frames, glide)
         self._last_revision = e.revision
         return self._last
 
