@@ -60,7 +60,9 @@ class RegionPicker(QDialog):
         """The dragged rectangle in widget coordinates (None before a drag)."""
         if self._a is None or self._b is None:
             return None
-        return QRect(self._a, self._b).normalized().intersected(self.rect())
+        a, b = self._a, self._b  # the drag's ends as edges: from 50 to 160 is 110 pixels wide
+        x0, y0 = min(a.x(), b.x()), min(a.y(), b.y())
+        return QRect(x0, y0, max(a.x(), b.x()) - x0, max(a.y(), b.y()) - y0).intersected(self.rect())
 
     def region(self) -> Rect | None:
         """The dragged rectangle in the screenshot's (physical) pixels, None when there is none or it is
