@@ -43,6 +43,7 @@ def test_output_menu_streams_the_windows_frames_and_stops_with_it(qtbot, tmp_pat
     assert server is not None and server.port > 0, d.state.text()
     assert d.urls["/stream.mjpg"].text() == f"http://127.0.0.1:{server.port}/stream.mjpg"
     assert d.urls["/frame.jpg"].text().endswith("/frame.jpg") and out.act_stop_serve.isEnabled()
+    assert f"127.0.0.1:{server.port}" in out.act_serve.text()  # the menu says where it streams
     client = Client(server.port, limit=3)
     client.start()
     qtbot.waitUntil(lambda: server.clients == 1, timeout=5000)

@@ -102,7 +102,7 @@ class OutputMenu(QObject):
         if self.w.last_result is not None:  # a client connecting now sees the picture at once
             server.publish(self.w.last_result.output)
         self.act_stop_serve.setEnabled(True)
-        self.act_serve.setText("Stream to OBS (MJPEG): on...")
+        self.act_serve.setText(f"Stream to OBS (MJPEG): on {server.host}:{server.port}...")
         self._message(f"Streaming the output: {server.url()}")
         self._remember("address", address)
         return server
@@ -135,8 +135,11 @@ class OutputMenu(QObject):
         size = self._output_size()
         try:
             self.camera = VirtualCamera(size, size, 30.0)
-        except UserError as e:
-            self._message(str(e))
+        except UserError as e:  # the status bar is one short line: what to install first, the details in the log
+            from app.live.virtualcam import install_hint
+
+            log.warning("%s", e)
+            self._message(f"no virtual camera is available: {install_hint()}")
             self.act_camera.setChecked(False)  # calls us again with on=False: nothing to close
             return
         self._message(f"Virtual camera: {self.camera.device}, {size}x{size}")
@@ -180,7 +183,7 @@ class ServeDialog(QDialog):
         self.token = QLineEdit()
         self.token.setPlaceholderText("only needed when other computers may watch")
         self.token.setToolTip("Every URL must then end in ?token=...")
-        new_token = QPushButton("New")
+        self.new_token = new_token = QPushButton("New")
         new_token.setToolTip("Make a random token")
         new_token.clicked.connect(self._new_token)
         form.addRow("Token", _row(self.token, new_token))
@@ -221,6 +224,7 @@ class ServeDialog(QDialog):
             return
         remote = not is_loopback(host)
         self.token.setEnabled(remote)
+        self.new_token.setEnabled(remote)
         if remote and not self.token.text():
             self._new_token()
 

@@ -134,8 +134,11 @@ class RegionPicker(QDialog):
             if region is not None:
                 p.setPen(Qt.GlobalColor.white)
                 p.drawText(sel.left() + 4, max(sel.top() - 6, 14), f"{region[2]} x {region[3]} at {region[0]},{region[1]}")
+        box = p.fontMetrics().boundingRect(HINT).adjusted(-12, -6, 12, 6)
+        box.moveCenter(QPoint(self.width() // 2, 24))
+        p.fillRect(box, QColor(0, 0, 0, 200))
         p.setPen(Qt.GlobalColor.white)
-        p.drawText(self.rect().adjusted(0, 12, 0, 0), Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, HINT)
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, HINT)
         p.end()
 
 
@@ -144,6 +147,8 @@ def pick_screen(parent: QWidget | None = None) -> str | None:
     Raises UserError (one line) where the screen cannot be captured, such as Wayland without X."""
     check_display()
     monitors = list_monitors()
+    if len(monitors) == 2:  # one monitor: "all together" is the same thing
+        monitors = monitors[:1]
     menu = QMenu(parent)
     for n, (_, _, w, h) in monitors:
         name = "All monitors together" if n == 0 else f"Monitor {n}"
