@@ -366,3 +366,23 @@ def test_remembered_stage_timings_work_on_the_fast_path(qtbot, tiny_base, tiny_c
     assert {"unet", "decode"} <= set(done.args[0].timings)
     w.configure(LiveSettings(size=64, profile=False))
     assert w.loop.engine.fast == "fused"  # and the fast path comes back when timings are turned off
+
+
+def test_every_live_setting_round_trips_through_qsettings(tmp_path):
+    """The window persists the LiveSettings value itself: nested, optional (steady off) and mapping fields too."""
+    from dataclasses import replace
+
+    from app.live.settings import ConditionSettings, LiveSettings
+
+    live = LiveSettings(prompt="a fox", style="Anime", seed=9, strength=1.3, size=384, transition=0.0, steady=None,
+                        condition=ConditionSettings(mode="canny", low=30, high=90, sigma=3.0, mirror=True),
+                        loras={"style_anime": 0.6, "/path/with:colon.safetensors": -1.5})
+    saved = Persisted(live=live, model="demo", seed_locked=True)
+    saved.save(open_settings(str(tmp_path / "s.ini")))
+    again = Persisted.load(open_settings(str(tmp_path / "s.ini")))
+    assert again.live == live and again.model == "demo" and again.seed_locked
+    from app.live.steady import SteadySettings
+
+    on = replace(live, steady=SteadySettings(smooth=0.4, blend=0.2))
+    Persisted(live=on).save(open_settings(str(tmp_path / "s.ini")))
+    assert Persisted.load(open_settings(str(tmp_path / "s.ini"))).live == on

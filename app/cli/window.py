@@ -23,7 +23,7 @@ NO_DISPLAY = ("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset): 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="base model: hub id, folder or demo (default: the last one, SDXS if cached, else demo)")
     p.add_argument("--controlnet", default=None, help="control adapter: hub id, folder or demo")
-    p.add_argument("--source", default=None, help="sketch, camera:N, video:PATH (loops) or image:PATH (default: the last one)")
+    p.add_argument("--source", default=None, help="sketch, camera:N, video:PATH (loops), image:PATH or screen[:N][@X,Y,W,H] (default: the last one)")
     p.add_argument("--prompt", default=None, help="the text prompt (default: the last one)")
     p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default: the last one, else auto)")

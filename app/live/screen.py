@@ -128,13 +128,15 @@ class ScreenCapture(FrameThread):
         self.warning = ""  # set while the captured rectangle overlaps our own output window
         self.rect: Rect | None = None  # the captured rectangle on the desktop, once open
         self.mask_own_window = True  # paint the overlap with our own window flat grey (no feedback loop)
-        self._own: Rect | None = None
+        self._own: list[Rect] | None = None  # our own windows on the desktop
 
-    def set_own_window(self, rect: Rect | None, mask: bool = True) -> None:
-        """Where our output window is on the desktop (x, y, w, h; None when hidden). Call it when the window
-        moves or resizes; an overlap with the captured rectangle sets `warning` and, with mask, is painted grey."""
+    def set_own_window(self, rect: Rect | list[Rect] | None, mask: bool = True) -> None:
+        """Where our windows are on the desktop (x, y, w, h, or a list of them: the main window and the
+        full-screen output; None when hidden). Call it when they move or resize; an overlap with the captured
+        rectangle sets `warning` and, with mask, is painted grey."""
+        rects = [rect] if rect and not isinstance(rect[0], (tuple, list)) else list(rect or [])
         with self._lock:
-            self._own = tuple(int(v) for v in rect) if rect else None
+            self._own = [tuple(int(v) for v in r) for r in rects if r] or None
             self.mask_own_window = mask
         self._check_overlap()
 
@@ -142,13 +144,14 @@ class ScreenCapture(FrameThread):
 
     def _check_overlap(self) -> Rect | None:
         own, rect = self._own, self.rect
-        hit = overlap(rect, own) if own and rect else None
-        message = (f"the captured screen area {rect} overlaps the SDXS Live output window {own}: it would stylize its own "
-                   "output (a feedback loop); move the window off the captured area or pick another region") if hit else ""
+        hits = [(r, h) for r in own or [] if rect and (h := overlap(rect, r))]
+        message = (f"the captured screen area {rect} overlaps the SDXS Live output window {hits[0][0]}: it would stylize "
+                   "its own output (a feedback loop); move the window off the captured area or pick another region"
+                   ) if hits else ""
         if message and message != self.warning:
             log.warning(message)
         self.warning = message
-        return hit
+        return hits[0][1] if hits else None
 
     def _run(self) -> None:
         try:
@@ -182,10 +185,10 @@ class ScreenCapture(FrameThread):
             rgb = _to_rgb(sct.grab(box))
             with self._lock:
                 own, mask = self._own, self.mask_own_window
-            hit = overlap(self.rect, own) if own else None
-            if hit and mask:  # our own output must never feed back into the model
-                x, y = hit[0] - self.rect[0], hit[1] - self.rect[1]
-                rgb[y : y + hit[3], x : x + hit[2]] = 128
+            for hit in (overlap(self.rect, r) for r in own or []) if mask else ():
+                if hit:  # our own output must never feed back into the model
+                    x, y = hit[0] - self.rect[0], hit[1] - self.rect[1]
+                    rgb[y : y + hit[3], x : x + hit[2]] = 128
             self._publish(rgb)
             next_due = self._pace(next_due, period)
 

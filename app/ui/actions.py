@@ -15,6 +15,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from app.ui.modelpick import SDXS, SDXS_SKETCH, Choice
+from app.ui.output import OutputMenu
 from app.ui.qimage import from_rgb
 from app.ui.views import OutputWindow
 from models.errors import UserError
@@ -103,6 +104,7 @@ class Actions(QObject):
         md.addAction(act("Train adapter...", None, self.open_training, "Train a control adapter on your own pictures"))
         self.trained_menu = md.addMenu("Trained adapters")
         self.trained_menu.aboutToShow.connect(self._list_trained)
+        self.output = OutputMenu(w, m)  # Output: stream to OBS (MJPEG), virtual camera
         h = m.addMenu("&Help")
         h.addAction(act("Keyboard shortcuts", "F1", self.show_shortcuts))
         style = w.style()

@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
 
 from app.live.settings import PRESETS, ConditionSettings, LiveSettings, styled_prompt
 from app.ui.settings import Persisted
+from app.ui.steady_group import SteadyGroup
 from models.options import DEVICES, DTYPES
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
-SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image")]
+SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image"),
+           ("Screen...", "screen")]
 CONDITIONS = [("Adapter's own", "auto"), ("Soft line drawing", "sketch"), ("Edges (canny)", "canny"), ("Frame as is", "none")]
 
 
@@ -68,6 +70,9 @@ class ControlPanel(QScrollArea):
         col.addWidget(self._prompt_group())
         col.addWidget(self._model_group())
         col.addWidget(self._source_group())
+        self.steady = SteadyGroup()  # Steady picture: on / off, smooth, skip, blend
+        self.steady.changed.connect(self._now)
+        col.addWidget(self.steady)
         col.addWidget(self._output_group())
         col.addStretch(1)
         for combo in body.findChildren(QComboBox):  # long paths must not widen the panel
@@ -246,6 +251,8 @@ class ControlPanel(QScrollArea):
         if kind == "camera":
             self.refresh_cameras()
             self.sourceRequested.emit(f"camera:{self.camera_index()}")
+        elif kind == "screen":
+            self.sourceRequested.emit(self._pick_screen() or "")  # "": cancelled, the window re-selects the current one
         elif kind in ("video", "image"):
             filt = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)" if kind == "video" else "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
             path, _ = QFileDialog.getOpenFileName(self, f"Choose a {kind} file", "", filt)
@@ -255,6 +262,18 @@ class ControlPanel(QScrollArea):
                 self.sourceRequested.emit("")  # cancelled: the window re-selects the current source
         else:
             self.sourceRequested.emit("sketch")
+
+    def _pick_screen(self) -> str | None:
+        from app.ui.region import pick_screen
+        from models.errors import UserError
+
+        try:
+            return pick_screen(self)
+        except UserError as e:  # Wayland without X, no display: one line where the window shows messages
+            win = self.window()
+            if hasattr(win, "show_error"):
+                win.show_error(str(e))
+            return None
 
     def show_source(self, kind: str) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(kind)))
@@ -281,8 +300,8 @@ class ControlPanel(QScrollArea):
             self.camera.setCurrentText(str(index))
 
     def set_feed_controls(self, on: bool) -> None:
-        """Camera, mirror and condition controls only matter for a camera, video or image source."""
-        for w in (self.mirror, self.condition, self.low, self.high, self.sigma):
+        """Camera, mirror, condition and steady controls only matter for a camera, video, image or screen source."""
+        for w in (self.mirror, self.condition, self.low, self.high, self.sigma, self.steady):
             w.setEnabled(on)
 
     def size_value(self) -> int | None:
@@ -294,7 +313,7 @@ class ControlPanel(QScrollArea):
                                  sigma=float(self.sigma.value()), mirror=self.mirror.isChecked())
         return LiveSettings(prompt=self.prompt.text(), style=self.preset.currentText(), seed=self.seed.value(),
                             strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
-                            threshold=self._threshold, profile=self.profile.isChecked())
+                            threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings())
 
     def set_info(self, info: dict) -> None:
         adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
@@ -324,6 +343,7 @@ class ControlPanel(QScrollArea):
         self.mirror.setChecked(cond.mirror)
         self.overlay.setChecked(s.overlay)
         self.profile.setChecked(live.profile)
+        self.steady.set_settings(live.steady)
         self.record_side.setChecked(s.record_side)
         self._update_effective()
 

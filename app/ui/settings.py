@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import typing
 from dataclasses import dataclass, field, fields
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from app.live.settings import LiveSettings
+from app.live.steady import SteadySettings
 from app.ui.qtapp import APPLICATION, ORGANIZATION
 
 
@@ -15,7 +18,8 @@ from app.ui.qtapp import APPLICATION, ORGANIZATION
 class Persisted:
     """The window's remembered state; every leaf field is one QSettings key (nested values as group/key)."""
 
-    live: LiveSettings = field(default_factory=LiveSettings)  # prompt, style, seed, strength, size, condition, ...
+    # prompt, style, seed, strength, size, condition, ...; a steady picture is on until turned off
+    live: LiveSettings = field(default_factory=lambda: LiveSettings(steady=SteadySettings()))
     model: str = ""  # base model spec last loaded ("" lets the window pick a default)
     controlnet: str = ""  # adapter spec ("" for none)
     recent_models: str = ""  # recently used model specs, "\n"-separated
@@ -23,7 +27,7 @@ class Persisted:
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     dtype: str = "auto"  # auto, float32, bfloat16, float16
     seed_locked: bool = False  # lock the seed against changes
-    source: str = "sketch"  # sketch, camera:N, video:PATH or image:PATH
+    source: str = "sketch"  # sketch, camera:N, video:PATH, image:PATH or screen:N[@X,Y,W,H]
     brush: float = 6.0  # brush width in canvas pixels
     view: str = "side"  # side (source and output) or output (output only)
     overlay: bool = True  # show FPS and latency over the output
@@ -40,12 +44,25 @@ class Persisted:
         qs.sync()
 
 
+def _optional(cls, name: str):
+    """The dataclass X of a field declared `X | None` (such as LiveSettings.steady), else None."""
+    args = typing.get_args(typing.get_type_hints(cls).get(name))
+    found = [a for a in args if dataclasses.is_dataclass(a)]
+    return found[0] if found and type(None) in args else None
+
+
 def _load(value, qs: QSettings, prefix: str):
-    """A copy of the dataclass `value` with every field found in qs; a damaged entry keeps its default."""
+    """A copy of the dataclass `value` with every field found in qs; a damaged entry keeps its default.
+    A field `X | None` is a group with an extra key "on": false reads back as None."""
     changes = {}
     for f in fields(value):
         key, default = prefix + f.name, getattr(value, f.name)
-        if dataclasses.is_dataclass(default):
+        optional = _optional(type(value), f.name)
+        if optional is not None:
+            if qs.contains(key + "/on"):
+                on = _convert(qs.value(key + "/on"), True)
+                changes[f.name] = _load(default if default is not None else optional(), qs, key + "/") if on else None
+        elif dataclasses.is_dataclass(default):
             changes[f.name] = _load(default, qs, key + "/")
         elif qs.contains(key):
             try:
@@ -62,16 +79,25 @@ def _convert(raw, default):
         return int(raw)
     if isinstance(default, float):
         return float(raw)
+    if isinstance(default, dict):  # such as LiveSettings.loras: kept as JSON text
+        value = json.loads(str(raw)) if raw else {}
+        if not isinstance(value, dict):
+            raise ValueError(f"not a mapping: {raw!r}")
+        return {str(k): float(v) for k, v in value.items()}
     return "" if raw is None else str(raw)
 
 
 def _save(value, qs: QSettings, prefix: str) -> None:
     for f in fields(value):
         item = getattr(value, f.name)
-        if dataclasses.is_dataclass(item):
+        if _optional(type(value), f.name) is not None:  # off keeps the values last saved, unread
+            qs.setValue(prefix + f.name + "/on", item is not None)
+            if item is not None:
+                _save(item, qs, prefix + f.name + "/")
+        elif dataclasses.is_dataclass(item):
             _save(item, qs, prefix + f.name + "/")
         else:
-            qs.setValue(prefix + f.name, item)
+            qs.setValue(prefix + f.name, json.dumps(item) if isinstance(item, dict) else item)
 
 
 def open_settings(path: str | None = None) -> QSettings:

@@ -22,6 +22,7 @@ from app.ui.canvas import CanvasPage, SketchCanvas
 from app.ui.modelpick import Choice, DownloadDialog, notice_for
 from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
+from app.ui.screenwatch import OwnWindows
 from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
 from app.ui.views import FeedView, ImageView, overlay_lines
 from app.ui.worker import LoadRequest, Pipeline
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
         self._connect()
+        self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
         self._poll = QTimer(self, interval=10)
         self._poll.timeout.connect(self._poll_capture)
         self._hud = QTimer(self, interval=250)
@@ -233,11 +235,13 @@ class MainWindow(QMainWindow):
             self.panel.show_source(self.source_spec.split(":")[0])
 
     def set_source(self, spec: str) -> None:
-        """Switch to sketch, camera:N, video:PATH or image:PATH (raises UserError for a bad spec)."""
-        from app.live.sources import Capture, StillImage, parse_source
+        """Switch to sketch, camera:N, video:PATH, image:PATH or screen:N[@X,Y,W,H] (raises UserError for a bad spec)."""
+        from app.live.screen import open_capture
+        from app.live.sources import parse_source
 
         parsed = parse_source(spec)
         self.stop_capture()
+        self.pipeline.new_source()  # the stabiliser starts afresh
         self.source_spec = str(parsed)
         self.panel.show_source(parsed.kind)
         self.panel.set_feed_controls(parsed.kind != "sketch")
@@ -251,7 +255,8 @@ class MainWindow(QMainWindow):
         self.feed.set_image(None)
         if parsed.kind == "camera":
             self.panel.set_camera(parsed.index)
-        self.capture = StillImage(parsed) if parsed.kind == "image" else Capture(parsed).start()
+        self.capture = open_capture(parsed)
+        self.own_windows.update()  # a screen capture learns where our windows are
         self._seen = 0
         self.feed.placeholder = f"Opening {parsed}..."
         self._poll.start()
@@ -308,6 +313,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_result(self, result: Result) -> None:
+        self.actions.output.publish(result)  # the Output menu's stream and virtual camera
         if result.reused:
             return
         self.last_result = result
@@ -402,6 +408,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the camera, the worker and any recording (within 2 seconds)."""
         self._hud.stop()
+        self.actions.output.shutdown()
         self.stop_capture()
         if self.actions.fullscreen is not None:
             self.actions.fullscreen.close()

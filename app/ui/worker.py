@@ -172,6 +172,14 @@ class Worker(QObject):
             self.failed.emit(f"the engine failed on a frame: {type(err).__name__}: {first_line(err)}")
         self.finished.emit(result)
 
+    @Slot()
+    def new_source(self) -> None:
+        """Another source: forget the previous one's frames (steadying average, last output, change check)."""
+        if self.loop is not None:
+            self.loop.detector.reset()
+            if self.loop.steady is not None:
+                self.loop.steady.reset()
+
     @Slot(str, float, bool)
     def start_recording(self, path: str, fps: float, side_by_side: bool) -> None:
         from app.live.recorder import Recorder
@@ -210,6 +218,7 @@ class Pipeline(QObject):
     _load = Signal(object)
     _start_rec = Signal(str, float, bool)
     _stop_rec = Signal()
+    _new_source = Signal()
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -223,6 +232,7 @@ class Pipeline(QObject):
         self._load.connect(self.worker.load)
         self._start_rec.connect(self.worker.start_recording)
         self._stop_rec.connect(self.worker.stop_recording)
+        self._new_source.connect(self.worker.new_source)
         self.worker.finished.connect(self._on_finished)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.busy.connect(self._on_busy)
@@ -253,6 +263,10 @@ class Pipeline(QObject):
 
     def cancel(self) -> None:
         self.worker.cancel.set()
+
+    def new_source(self) -> None:
+        """The source changed: the worker resets its stabiliser before the next frame."""
+        self._new_source.emit()
 
     def start_recording(self, path: str, fps: float, side_by_side: bool) -> None:
         self.recording = True

@@ -1,0 +1,261 @@
+"""The window's Output menu: the output picture into other apps while it runs.
+
+    Output > Stream to OBS (MJPEG)...   an app.live.serve.MjpegServer (127.0.0.1:8765 by default), with a small
+                                        dialog: address, token, the URLs with Copy buttons, how to add it in OBS
+    Output > Virtual camera             an app.live.virtualcam.VirtualCamera (pyvirtualcam), on / off
+
+The window calls publish(result) for every result and shutdown() when it closes. Both sinks take a frame
+without waiting for a reader (the server only keeps a reference), so they never slow the picture.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtGui import QAction, QGuiApplication
+from PySide6.QtWidgets import (
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenuBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.live.loop import Result
+from app.ui.panel import _row
+from models.errors import UserError
+
+log = logging.getLogger(__name__)
+DEFAULT_ADDRESS = "127.0.0.1:8765"
+OBS_HELP = ("<b>In OBS</b>: Sources &gt; + &gt; <i>Media Source</i>, untick <i>Local File</i>, paste the stream URL "
+            "into <i>Input</i>. Or + &gt; <i>Browser Source</i> with the page URL (width and height as the output). "
+            "VLC (Media &gt; Open Network Stream) and browsers open the stream URL too.")
+
+
+class OutputMenu(QObject):
+    """The Output menu of a main window, and the sinks it opened (the MJPEG server, the virtual camera)."""
+
+    def __init__(self, w: QMainWindow, menubar: QMenuBar):
+        super().__init__(w)
+        self.w = w
+        self.server = None  # app.live.serve.MjpegServer while streaming
+        self.camera = None  # app.live.virtualcam.VirtualCamera while on
+        self.dialog: ServeDialog | None = None
+        menu = menubar.addMenu("O&utput")
+        self.act_serve = QAction("Stream to OBS (MJPEG)...", w)
+        self.act_serve.setStatusTip("Serve the output as an MJPEG stream over HTTP, for OBS, VLC or a browser")
+        self.act_serve.triggered.connect(self.open_dialog)
+        self.act_stop_serve = QAction("Stop the stream", w)
+        self.act_stop_serve.triggered.connect(self.stop_server)
+        self.act_stop_serve.setEnabled(False)
+        self.act_camera = QAction("Virtual camera", w, checkable=True)
+        self.act_camera.setStatusTip("Send the output to a virtual camera (v4l2loopback, OBS Virtual Camera)")
+        self.act_camera.toggled.connect(self.set_camera)
+        menu.addActions([self.act_serve, self.act_stop_serve])
+        menu.addSeparator()
+        menu.addAction(self.act_camera)
+        self.menu = menu
+
+    # ---- the window's hooks ---------------------------------------------------------------------------
+
+    def publish(self, result: Result) -> None:
+        """Every output frame (a reused one too: the stream's readers keep getting frames while it is still)."""
+        if self.server is not None:
+            self.server.publish(result.output)
+        if self.camera is not None:
+            try:
+                self.camera.send(result.output)
+            except Exception as e:  # the device went away: say so once and stop sending
+                self._message(f"the virtual camera stopped: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                self.act_camera.setChecked(False)
+
+    def shutdown(self) -> None:
+        """The window closes: stop the server (its clients' streams end) and close the camera."""
+        self.stop_server()
+        self.act_camera.setChecked(False)
+        if self.dialog is not None:
+            self.dialog.close()
+
+    # ---- MJPEG server ---------------------------------------------------------------------------------
+
+    @Slot()
+    def open_dialog(self) -> None:
+        if self.dialog is None:
+            self.dialog = ServeDialog(self, self.w)
+        self.dialog.refresh()
+        self.dialog.show()
+        self.dialog.raise_()
+
+    def start_server(self, address: str = DEFAULT_ADDRESS, token: str | None = None):
+        """Start serving (stops a running server first); raises UserError with one line (port in use...)."""
+        from app.live.serve import MjpegServer
+
+        self.stop_server()
+        server = MjpegServer(address, token=token or None).start()
+        self.server = server
+        if self.w.last_result is not None:  # a client connecting now sees the picture at once
+            server.publish(self.w.last_result.output)
+        self.act_stop_serve.setEnabled(True)
+        self.act_serve.setText(f"Stream to OBS (MJPEG): on {server.host}:{server.port}...")
+        self._message(f"Streaming the output: {server.url()}")
+        self._remember("address", address)
+        return server
+
+    @Slot()
+    def stop_server(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.stop()
+            self._message("Stopped the stream")
+        self.act_stop_serve.setEnabled(False)
+        self.act_serve.setText("Stream to OBS (MJPEG)...")
+        if self.dialog is not None:
+            self.dialog.refresh()
+
+    # ---- virtual camera -------------------------------------------------------------------------------
+
+    @Slot(bool)
+    def set_camera(self, on: bool) -> None:
+        from app.live.virtualcam import VirtualCamera
+
+        if not on:
+            cam, self.camera = self.camera, None
+            if cam is not None:
+                cam.close()
+                self._message("Virtual camera off")
+            return
+        if self.camera is not None:
+            return
+        size = self._output_size()
+        try:
+            self.camera = VirtualCamera(size, size, 30.0)
+        except UserError as e:  # the status bar is one short line: what to install first, the details in the log
+            from app.live.virtualcam import install_hint
+
+            log.warning("%s", e)
+            self._message(f"no virtual camera is available: {install_hint()}")
+            self.act_camera.setChecked(False)  # calls us again with on=False: nothing to close
+            return
+        self._message(f"Virtual camera: {self.camera.device}, {size}x{size}")
+
+    def _output_size(self) -> int:
+        last = self.w.last_result
+        if last is not None:
+            return int(last.output.shape[0])
+        return int(self.w.pipeline.info.get("size") or 512)
+
+    # ---- helpers --------------------------------------------------------------------------------------
+
+    def _message(self, text: str) -> None:
+        self.w.statusBar().showMessage(text, 15000)
+
+    def _remember(self, name: str, value: str) -> None:
+        qs = getattr(self.w, "qsettings", None)
+        if qs is not None:
+            qs.setValue(f"output/{name}", value)
+
+    def remembered(self, name: str, default: str) -> str:
+        qs = getattr(self.w, "qsettings", None)
+        value = qs.value(f"output/{name}", default) if qs is not None else default
+        return str(value or default)
+
+
+class ServeDialog(QDialog):
+    """Address and token, Start / Stop, the URLs with Copy buttons, and how to add the stream in OBS."""
+
+    def __init__(self, owner: OutputMenu, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.owner = owner
+        self.setWindowTitle("Stream to OBS (MJPEG)")
+        self.setMinimumWidth(520)
+        col = QVBoxLayout(self)
+        form = QFormLayout()
+        self.address = QLineEdit(owner.remembered("address", DEFAULT_ADDRESS))
+        self.address.setToolTip("HOST:PORT; 127.0.0.1 is this computer only, 0.0.0.0 every network (needs a token)")
+        self.address.textChanged.connect(self._address_changed)
+        form.addRow("Address", self.address)
+        self.token = QLineEdit()
+        self.token.setPlaceholderText("only needed when other computers may watch")
+        self.token.setToolTip("Every URL must then end in ?token=...")
+        self.new_token = new_token = QPushButton("New")
+        new_token.setToolTip("Make a random token")
+        new_token.clicked.connect(self._new_token)
+        form.addRow("Token", _row(self.token, new_token))
+        col.addLayout(form)
+        buttons = QHBoxLayout()
+        self.start = QPushButton("Start")
+        self.start.clicked.connect(self._start)
+        self.stop = QPushButton("Stop")
+        self.stop.clicked.connect(owner.stop_server)
+        buttons.addWidget(self.start)
+        buttons.addWidget(self.stop)
+        buttons.addStretch(1)
+        col.addLayout(buttons)
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        col.addWidget(self.state)
+        self.urls: dict[str, QLineEdit] = {}
+        urls = QFormLayout()
+        for path, label in (("/stream.mjpg", "Stream"), ("/frame.jpg", "Newest frame"), ("/", "Page")):
+            field = QLineEdit(readOnly=True)
+            copy = QPushButton("Copy")
+            copy.clicked.connect(lambda _=False, f=field: QGuiApplication.clipboard().setText(f.text()))
+            urls.addRow(label, _row(field, copy))
+            self.urls[path] = field
+        col.addLayout(urls)
+        how = QLabel(OBS_HELP)
+        how.setWordWrap(True)
+        how.setStyleSheet("color: gray")
+        col.addWidget(how)
+        self._address_changed(self.address.text())
+
+    def _address_changed(self, text: str) -> None:
+        from app.live.serve import is_loopback, parse_address
+
+        try:
+            host, _ = parse_address(text)
+        except UserError:
+            return
+        remote = not is_loopback(host)
+        self.token.setEnabled(remote)
+        self.new_token.setEnabled(remote)
+        if remote and not self.token.text():
+            self._new_token()
+
+    def _new_token(self) -> None:
+        import secrets
+
+        self.token.setText(secrets.token_urlsafe(16))
+
+    def _start(self) -> None:
+        try:
+            self.owner.start_server(self.address.text().strip() or DEFAULT_ADDRESS,
+                                    self.token.text().strip() if self.token.isEnabled() else None)
+        except UserError as e:
+            self.state.setText(f"<span style='color:#b00020'>{_escape(str(e))}</span>")
+            self.owner._message(str(e))
+            return
+        self.refresh()
+
+    def refresh(self) -> None:
+        server = self.owner.server
+        self.start.setEnabled(server is None)
+        self.stop.setEnabled(server is not None)
+        self.address.setEnabled(server is None)
+        for path, field in self.urls.items():
+            field.setText(server.url(path) if server is not None else "")
+        if server is not None:
+            where = "this computer only" if server.token is None else "other computers too, with the token"
+            self.state.setText(f"Streaming on {server.host}:{server.port} ({where}).")
+        elif not self.state.text().startswith("<span"):
+            self.state.setText("Not streaming.")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
