@@ -241,6 +241,6 @@ def test_evaluate_compares_trained_with_scale_zero(straight_run, tiny_base, tmp_
     result = json.loads(report.read_text())
     assert result["images"] == 2 and result["condition"] == "canny"
     for name in ("trained", "untrained"):
-        assert set(result[name]) == {"edge_f1", "edge_f1_target", "psnr", "ssim"}
+        assert set(result[name]) == {"edge_f1", "edge_f1_target", "psnr", "ssim", "sharpness", "colourfulness"}
     assert result["trained"] != result["untrained"]  # the adapter changed the output
     assert cv2.imread(str(tmp_path / "grid.png")).shape[:2] == (2 * 64, 4 * 64 + 3 * 4)
