@@ -4,7 +4,8 @@ and split exactly as the demo builder does (training/demo_data.py), in colour on
     python -m bench.adversarial_data [--work build/adv] [--train 1200]
 
 Writes WORK/data/train, WORK/data/heldout (paired layout), WORK/data/adapter128 (4000 windows of 128 px
-from the colour training pictures, as the demo adapter trains on) and WORK/data/heldout_colour.
+from the colour training pictures, as the demo adapter trains on) and WORK/data/heldout_colour (its
+images/ folder holds .txt captions too, for `--condition sketch`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     held_rows = demo_data.colour_rows(data / "heldout")
     if not (data / "adapter128" / "metadata.jsonl").exists():
         demo_data.write_crops(data, train_rows)
-    demo_data.write_subset(data / "heldout", data / "heldout_colour", held_rows)
+    held = demo_data.write_subset(data / "heldout", data / "heldout_colour", held_rows)
+    for r in held_rows:  # captions beside the pictures, so images/ alone serves with any --condition
+        (held / "images" / r["file_name"]).with_suffix(".txt").write_text(r["text"] + "\n")
     print(f"rendered {len(items)}: {counts}; colour: {len(train_rows)} train, {len(held_rows)} held out")
     return 0
 

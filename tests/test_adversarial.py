@@ -179,3 +179,18 @@ def test_evaluate_compares_two_adapters_on_the_same_noise(adversarial_run, tiny_
     assert set(result["compare"]) == {"edge_f1", "edge_f1_target", "psnr", "ssim", "sharpness", "colourfulness"}
     assert result["compare"] == pytest.approx(result["trained"])  # the same adapter, the same noise
     assert cv2.imread(str(tmp_path / "grid.png")).shape[:2] == (2 * 64, 4 * 64 + 3 * 4)
+
+
+def test_bench_train_reports_the_adversarial_cost_as_ratios(tmp_path):
+    report = tmp_path / "train.json"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "main.py", "bench", "train", "--train-layout", "tiny", "--size", "64", "--device", "cpu",
+                        "--train-steps", "1", "--train-batch", "2", "--json", str(report)],
+                       cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    adapters = json.loads(report.read_text())["adapters"]
+    assert set(adapters) == {"full", "full+unet", "full+patch", "light", "light+unet", "light+patch"}
+    for name in ("full+unet", "full+patch", "light+unet", "light+patch"):
+        assert adapters[name]["step_ratio"] > 0 and adapters[name]["disc_params_m"] > 0
+        assert np.isfinite(adapters[name]["loss"])
+    assert "x time of regression alone" in r.stdout
