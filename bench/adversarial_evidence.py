@@ -21,6 +21,7 @@ VARIANTS = {  # name -> the training options beyond the common recipe
     "unet": {"adversarial_weight": 0.1, "discriminator": "unet"},
     "unet-w0.5": {"adversarial_weight": 0.5, "discriminator": "unet"},
     "patch": {"adversarial_weight": 0.1, "discriminator": "patch"},
+    "patch-w0.5": {"adversarial_weight": 0.5, "discriminator": "patch"},
 }
 
 

@@ -194,3 +194,27 @@ def test_bench_train_reports_the_adversarial_cost_as_ratios(tmp_path):
         assert adapters[name]["step_ratio"] > 0 and adapters[name]["disc_params_m"] > 0
         assert np.isfinite(adapters[name]["loss"])
     assert "x time of regression alone" in r.stdout
+
+
+def test_the_warm_up_defaults_to_a_third_of_the_run_and_can_be_switched_off():
+    from models.errors import UserError
+    from training.config import TrainConfig, adversarial_start, check
+
+    cfg = TrainConfig("b", "d", "/tmp/nowhere-sdxs", steps=30)
+    check(cfg)
+    assert cfg.adversarial_weight > 0 and adversarial_start(cfg) == 10
+    assert adversarial_start(TrainConfig("b", "d", "/tmp/nowhere-sdxs", steps=30, adversarial_warmup=0)) == 0
+    check(TrainConfig("b", "d", "/tmp/nowhere-sdxs", steps=1, adversarial_weight=0.0, adversarial_warmup=5))  # off: no warm-up check
+    with pytest.raises(UserError, match="--adversarial-warmup -3 must not be negative"):
+        check(TrainConfig("b", "d", "/tmp/nowhere-sdxs", adversarial_warmup=-3))
+
+
+def test_a_resumed_run_keeps_the_warm_up_it_started_with(tiny_base, tmp_path):
+    """The default warm-up is a third of --steps as first given; extending the run does not move it."""
+    from training.train import train
+
+    data = make_images(tmp_path / "data")
+    out = tmp_path / "out"
+    assert train(config(tiny_base, data, out, steps=3, adversarial_warmup=None)) == 0  # starts after step 1
+    assert train(config(tiny_base, data, out, steps=6, adversarial_warmup=None, resume="latest")) == 0  # 6 // 3 would be 2
+    assert [("adv_g" in r) for r in log_rows(out)] == [False, True, True, True, True, True]

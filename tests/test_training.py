@@ -38,7 +38,8 @@ def config(base: str, data: Path, out: Path, **kw):
     from training.config import TrainConfig, check
 
     opts = dict(resolution=64, batch_size=2, steps=4, lr=1e-3, lr_warmup=0, checkpoint_every=1, keep_checkpoints=2,
-                validate_every=0, validation_images=2, workers=0, device="cpu", seed=3)
+                validate_every=0, validation_images=2, workers=0, device="cpu", seed=3,
+                adversarial_warmup=1)  # fixed, so that runs of other lengths start the adversarial term alike
     opts.update(kw)
     cfg = TrainConfig(base, str(data), str(out), **opts)
     check(cfg)

@@ -27,7 +27,7 @@ from models.loading import AdapterInfo, load_base
 from training import checkpoints, data
 from training.adapters import build_adapter, count_params
 from training.adversarial import ADVICE, Adversary, CollapseWatch
-from training.config import TrainConfig
+from training.config import TrainConfig, adversarial_start
 from training.objective import LossWeights, Objective
 from training.validation import validate
 
@@ -238,6 +238,9 @@ def train(cfg: TrainConfig) -> int:
 
     # 3. resume, then say what will happen
     step = resume(accelerator, cfg)
+    if cfg.adversarial_warmup is None:  # a third of the run as first started: a run resumed with more --steps keeps it
+        saved = checkpoints.read_state(checkpoints.resolve_resume(cfg.resume, out / "checkpoints")) if step else {}
+        cfg = replace(cfg, adversarial_warmup=saved.get("adversarial_start", adversarial_start(cfg)))
     log = Log(accelerator, cfg, step)
     log.note(f"data: {len(dataset)} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
              f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {len(examples)} for validation"
@@ -248,7 +251,7 @@ def train(cfg: TrainConfig) -> int:
         log.note(objective.note)
     if adversary:
         log.note(f"adversarial: {cfg.discriminator} discriminator ({count_params(accelerator.unwrap_model(adversary.disc)) / 1e6:.2f} M), "
-                 f"{cfg.adversarial_loss} loss, weight {cfg.adversarial_weight}, from step {cfg.adversarial_warmup}")
+                 f"{cfg.adversarial_loss} loss, weight {cfg.adversarial_weight}, from step {adversarial_start(cfg)}")
 
     # 4. the loop
     state = {"step": step, "skipped": set(str(p) for p in found.unreadable)}
@@ -279,7 +282,8 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
 
     def checkpoint(step: int) -> None:
         if accelerator.is_main_process:
-            path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints)
+            path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints,
+                                    {"adversarial_start": adversarial_start(cfg)})
             log.note(f"step {step}: checkpoint {path}")
         accelerator.wait_for_everyone()
 
@@ -298,7 +302,7 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
     watch = CollapseWatch(cfg.collapse_patience)
     with Stop() as stop:
         for batch in loader:
-            adversarial = adversary is not None and state["step"] >= cfg.adversarial_warmup
+            adversarial = adversary is not None and state["step"] >= adversarial_start(cfg)
             with accelerator.accumulate(*([net, adversary.disc] if adversarial else [net])):
                 kept: dict = {}
                 terms = objective(net, batch, noise_for(cfg, micro, rank, latent), kept)
