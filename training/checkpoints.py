@@ -33,11 +33,18 @@ def list_checkpoints(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def read_step(folder: Path) -> int:
+def read_state(folder: Path) -> dict:
+    """The checkpoint's state.json: its step and what the run settled when it began (the adversarial start)."""
     try:
-        return int(json.loads((folder / STATE).read_text())["step"])
+        state = json.loads((folder / STATE).read_text())
+        int(state["step"])
+        return state
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"checkpoint {folder} is incomplete or damaged (no readable {STATE}): pick another one") from None
+
+
+def read_step(folder: Path) -> int:
+    return int(read_state(folder)["step"])
 
 
 def resolve_resume(spec: str | None, root: Path) -> Path | None:

@@ -35,6 +35,13 @@ class TrainConfig:
     pixel_weight: float = 1.0  # loss weight: decoded x0 vs the target image
     lpips_weight: float = 0.0  # loss weight: LPIPS (needs the lpips package and its weights locally)
     feature_weight: float = 0.0  # loss weight: frozen UNet encoder features
+    adversarial_weight: float = 0.1  # loss weight: the adversarial term (0: off; see training/adversarial.py and the README's evidence)
+    discriminator: str = "patch"  # patch (PatchGAN on image + condition) or unet (heads on the frozen UNet's encoder features)
+    adversarial_loss: str = "hinge"  # hinge or nonsaturating
+    adversarial_warmup: int | None = None  # regression-only steps before the adversarial term and the discriminator start (default: a third of --steps)
+    disc_lr: float = 1e-4  # the discriminator's AdamW learning rate
+    r1_weight: float = 0.0  # R1 penalty on the discriminator's gradient at real samples (0: off)
+    collapse_patience: int = 50  # steps the discriminator may win outright (or the generator diverge) before the run stops as collapsed
     caption_dropout: float = 0.1  # chance of training an example with the empty prompt
     checkpoint_every: int = 500  # steps between checkpoints
     keep_checkpoints: int = 3  # checkpoints kept (the oldest are deleted)
@@ -66,9 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         elif isinstance(default, bool):
             p.add_argument(flag, action="store_true", help=help_text)
         else:
-            kind = {"int": int, "float": float}.get(type(default).__name__, str)
+            kind = {"int": int, "float": float}.get(type(default).__name__) or (int if str(f.type).startswith("int") else str)
             choices = {"condition": CONDITIONS, "adapter": ("full", "light"), "mixed_precision": ("no", "fp16", "bf16"),
-                       "lr_schedule": ("constant", "linear", "cosine"), "polarity": ("black_on_white", "white_on_black")}
+                       "lr_schedule": ("constant", "linear", "cosine"),
+                       "discriminator": ("unet", "patch"), "adversarial_loss": ("hinge", "nonsaturating"), "polarity": ("black_on_white", "white_on_black")}
             p.add_argument(flag, type=kind, default=default, choices=choices.get(f.name),
                            help=f"{help_text} (default {default})" if default is not None else help_text)
 
@@ -91,6 +99,12 @@ def from_args(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
+def adversarial_start(cfg: TrainConfig) -> int:
+    """The step the adversarial term starts at: --adversarial-warmup, else a third of the run (the measured
+    recipe: the adapter first learns to follow the condition, then to look like the pictures)."""
+    return cfg.steps // 3 if cfg.adversarial_warmup is None else cfg.adversarial_warmup
+
+
 def check(cfg: TrainConfig) -> None:
     """Reject bad values in one line each, before anything heavy happens."""
     if cfg.resolution < 64 or cfg.resolution % 8:
@@ -105,11 +119,24 @@ def check(cfg: TrainConfig) -> None:
     if not 0 <= cfg.caption_dropout <= 1:
         raise UserError(f"--caption-dropout {cfg.caption_dropout} must be between 0 and 1")
     for name in ("latent_weight", "pixel_weight", "lpips_weight", "feature_weight", "validate_every", "lr_warmup",
-                 "workers", "validation_images", "max_grad_norm", "threads"):
+                 "workers", "validation_images", "max_grad_norm", "threads", "adversarial_weight", "r1_weight"):
         if getattr(cfg, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} {getattr(cfg, name)} must not be negative")
     if cfg.latent_weight + cfg.pixel_weight + cfg.lpips_weight + cfg.feature_weight <= 0:
         raise UserError("all loss weights are 0: give --latent-weight or --pixel-weight a positive value")
+    if cfg.adversarial_warmup is not None and cfg.adversarial_warmup < 0:
+        raise UserError(f"--adversarial-warmup {cfg.adversarial_warmup} must not be negative")
+    if cfg.adversarial_weight > 0:
+        if adversarial_start(cfg) >= cfg.steps:
+            raise UserError(f"--adversarial-warmup {cfg.adversarial_warmup} is not shorter than the run (--steps {cfg.steps}): "
+                            "the adversarial term would never start; lower it or raise --steps")
+        if not cfg.disc_lr > 0:
+            raise UserError(f"--disc-lr {cfg.disc_lr} must be positive, for example 1e-4")
+        if cfg.collapse_patience < 1:
+            raise UserError(f"--collapse-patience {cfg.collapse_patience} must be at least 1")
+        if cfg.discriminator not in ("unet", "patch") or cfg.adversarial_loss not in ("hinge", "nonsaturating"):
+            raise UserError(f"--discriminator {cfg.discriminator!r} / --adversarial-loss {cfg.adversarial_loss!r}: "
+                            "use unet or patch, and hinge or nonsaturating")
     if cfg.adapter_condition is not None and cfg.adapter_condition not in CONDITIONS:
         raise UserError(f"--adapter-condition {cfg.adapter_condition!r}: use one of {', '.join(CONDITIONS)}")
     check_device(cfg.device)

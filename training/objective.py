@@ -92,10 +92,11 @@ class Objective:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return self.vae.decode((latents / self.vae_scale).to(self.dtype), return_dict=False)[0].float()
 
-    def features(self, latents: torch.Tensor, text: torch.Tensor) -> list[torch.Tensor]:
-        """The frozen UNet encoder's output at each level, for clean latents."""
+    def features(self, latents: torch.Tensor, text: torch.Tensor, t: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The frozen UNet encoder's output at each level, for clean latents (or noisy ones at timesteps t)."""
         u = self.unet
-        t = torch.full((latents.shape[0],), FEATURE_TIMESTEP, device=self.device)
+        if t is None:
+            t = torch.full((latents.shape[0],), FEATURE_TIMESTEP, device=self.device)
         emb = u.time_embedding(u.time_proj(t).to(self.dtype))
         h = u.conv_in(latents.to(self.dtype))
         feats = []
@@ -107,8 +108,9 @@ class Objective:
             feats.append(h.float())
         return feats
 
-    def __call__(self, controlnet: Any, batch: dict, noise: torch.Tensor) -> dict[str, torch.Tensor]:
-        """All loss terms of one batch; "loss" is their weighted sum (the one to backpropagate)."""
+    def __call__(self, controlnet: Any, batch: dict, noise: torch.Tensor, keep: dict | None = None) -> dict[str, torch.Tensor]:
+        """All loss terms of one batch; "loss" is their weighted sum (the one to backpropagate). `keep`, when
+        given, receives the tensors the adversarial term needs (x0 with its graph, text, target latent, ...)."""
         w = self.weights
         text = self.encode_text(batch["caption"])
         target = batch["image"].to(self.device)
@@ -116,6 +118,7 @@ class Objective:
         cond = batch["condition"].to(self.device, self.dtype)
         x0 = self.predict_x0(controlnet, noise.to(self.device), text, cond)
         terms = {"latent": F.mse_loss(x0, target_latent)}
+        image = None
         if w.pixel > 0 or self.lpips is not None:
             image = self.decode(x0)
             terms["pixel"] = F.mse_loss(image, target)
@@ -127,4 +130,6 @@ class Objective:
             pred = self.features(x0, text)
             terms["feature"] = sum(F.mse_loss(p, g) for p, g in zip(pred, goal)) / len(goal)
         terms["loss"] = sum(getattr(w, k) * v for k, v in terms.items())
+        if keep is not None:
+            keep.update(x0=x0, text=text, target_latent=target_latent, condition=cond, image=image)
         return terms

@@ -26,11 +26,13 @@ from models.errors import UserError, first_line
 from models.loading import AdapterInfo, load_base
 from training import checkpoints, data
 from training.adapters import build_adapter, count_params
-from training.config import TrainConfig
+from training.adversarial import ADVICE, Adversary, CollapseWatch
+from training.config import TrainConfig, adversarial_start
 from training.objective import LossWeights, Objective
 from training.validation import validate
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+COLLAPSED = 3  # exit code of a run stopped because its adversarial game collapsed
 
 
 class Stop:
@@ -99,8 +101,12 @@ def make_loader(dataset: data.TrainData, cfg: TrainConfig, start: int, rank: int
 
 def noise_for(cfg: TrainConfig, micro: int, rank: int, shape: tuple) -> torch.Tensor:
     """Fresh noise per sample, yet the same on a resumed run: seeded by (seed, micro-step, process)."""
-    seed = int(np.random.SeedSequence([cfg.seed, micro, rank, 1]).generate_state(1)[0])
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(shape, generator=generator_for(cfg, micro, rank, 1))
+
+
+def generator_for(cfg: TrainConfig, micro: int, rank: int, stream: int) -> torch.Generator:
+    """A generator seeded by (seed, micro-step, process, stream): stream 1 the noise, 2 the discriminator's."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, micro, rank, stream]).generate_state(1)[0]))
 
 
 def adapter_info(cfg: TrainConfig, step: int) -> AdapterInfo:
@@ -144,11 +150,20 @@ class Log:
         if not self.main:
             return
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{terms['loss']:.4f}", lr=f"{lr:.1e}")
+        shown = {"loss": f"{terms['loss']:.4f}"}
+        if "disc" in terms:  # both players of the adversarial game
+            shown |= {"adv": f"{terms['adv_g']:.3f}", "disc": f"{terms['disc']:.3f}"}
+        self.bar.set_postfix(**shown, lr=f"{lr:.1e}")
         row = {"step": step, **{k: round(v, 6) for k, v in terms.items()}, "lr": lr, "seconds": round(time.perf_counter() - self.t0, 2)}
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         self.acc.log({f"train/{k}": v for k, v in terms.items()} | {"train/lr": lr}, step=step)
+
+    def event(self, row: dict) -> None:
+        """A line in train_log.jsonl that is not a step (a collapse, say)."""
+        if self.main:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
 
     def close(self) -> None:
         self.bar.close()
@@ -214,9 +229,17 @@ def train(cfg: TrainConfig) -> int:
     objective = Objective(base, weights, accelerator.device, weight_dtype, cfg.gradient_checkpointing)
     optimizer, schedule = make_optimizer(cfg, net, accelerator.num_processes)
     net, optimizer, schedule = accelerator.prepare(net, optimizer, schedule)
+    adversary = None
+    if cfg.adversarial_weight > 0:  # prepared after the adapter: checkpoints hold it as model_1, optimizer_1
+        adversary = Adversary(cfg.discriminator, objective, loss=cfg.adversarial_loss, lr=cfg.disc_lr,
+                              r1=cfg.r1_weight, seed=cfg.seed)
+        adversary.disc, adversary.optimizer = accelerator.prepare(adversary.disc, adversary.optimizer)
 
     # 3. resume, then say what will happen
     step = resume(accelerator, cfg)
+    if cfg.adversarial_warmup is None:  # a third of the run as first started: a run resumed with more --steps keeps it
+        saved = checkpoints.read_state(checkpoints.resolve_resume(cfg.resume, out / "checkpoints")) if step else {}
+        cfg = replace(cfg, adversarial_warmup=saved.get("adversarial_start", adversarial_start(cfg)))
     log = Log(accelerator, cfg, step)
     log.note(f"data: {len(dataset)} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
              f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {len(examples)} for validation"
@@ -225,11 +248,14 @@ def train(cfg: TrainConfig) -> int:
              f"{accelerator.num_processes} process(es) on {accelerator.device}, {accelerator.mixed_precision} precision")
     if objective.note:
         log.note(objective.note)
+    if adversary:
+        log.note(f"adversarial: {cfg.discriminator} discriminator ({count_params(accelerator.unwrap_model(adversary.disc)) / 1e6:.2f} M), "
+                 f"{cfg.adversarial_loss} loss, weight {cfg.adversarial_weight}, from step {adversarial_start(cfg)}")
 
     # 4. the loop
     state = {"step": step, "skipped": set(str(p) for p in found.unreadable)}
     try:
-        code = loop(cfg, accelerator, net, optimizer, schedule, objective, dataset, examples, log, state)
+        code = loop(cfg, accelerator, net, optimizer, schedule, objective, dataset, examples, log, state, adversary)
     finally:
         log.close()
     step = state["step"]
@@ -238,13 +264,15 @@ def train(cfg: TrainConfig) -> int:
     if accelerator.is_main_process and code == 0:
         folder = save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), out / "adapter")
         print(f"adapter saved to {folder} after {step} steps ({len(state['skipped'])} unreadable images skipped)")
+    elif accelerator.is_main_process and code == COLLAPSED:
+        print(f"the adversarial game collapsed at step {step}: {state['collapse']}; no adapter saved. {ADVICE}", file=sys.stderr)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # closes trackers and, in a multi-process run, the process group: last
     return code
 
 
 def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule: Any, objective: Objective,
-         dataset: data.TrainData, examples: list[dict], log: Log, state: dict) -> int:
+         dataset: data.TrainData, examples: list[dict], log: Log, state: dict, adversary: Adversary | None = None) -> int:
     """Optimizer steps until cfg.steps; checkpoints, validation grids and Ctrl+C along the way."""
     out = Path(cfg.out)
     rank = accelerator.process_index
@@ -253,7 +281,8 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
 
     def checkpoint(step: int) -> None:
         if accelerator.is_main_process:
-            path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints)
+            path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints,
+                                    {"adversarial_start": adversarial_start(cfg)})
             log.note(f"step {step}: checkpoint {path}")
         accelerator.wait_for_everyone()
 
@@ -269,16 +298,27 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
     micro = state["step"] * cfg.gradient_accumulation
     loader = make_loader(dataset, cfg, micro, rank)
     sums: dict[str, float] = {}
+    watch = CollapseWatch(cfg.collapse_patience)
     with Stop() as stop:
         for batch in loader:
-            with accelerator.accumulate(net):
-                terms = objective(net, batch, noise_for(cfg, micro, rank, latent))
+            adversarial = adversary is not None and state["step"] >= adversarial_start(cfg)
+            with accelerator.accumulate(*([net, adversary.disc] if adversarial else [net])):
+                kept: dict = {}
+                terms = objective(net, batch, noise_for(cfg, micro, rank, latent), kept)
+                if adversarial:
+                    terms["adv_g"] = adversary.generator_loss(kept, generator_for(cfg, micro, rank, 2))
+                    terms["loss"] = terms["loss"] + cfg.adversarial_weight * terms["adv_g"]
                 accelerator.backward(terms["loss"])
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
+                if adversarial:  # then the discriminator, on the same batch, against the adapter's output
+                    terms |= adversary.discriminator_loss(kept)
+                    accelerator.backward(terms["disc"])
+                    adversary.optimizer.step()
+                    adversary.optimizer.zero_grad(set_to_none=True)
             micro += 1
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.gradient_accumulation
@@ -296,7 +336,13 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
             if not np.isfinite(sums["loss"]):
                 raise UserError(f"the loss became {sums['loss']} at step {step}: lower --lr or use --mixed-precision bf16")
             log.step(step, sums, schedule.get_last_lr()[0])
+            why = watch.update(sums)
             sums = {}
+            if why:  # not saved as the final adapter: say so, with what to change
+                state["collapse"] = why
+                log.event({"step": step, "event": "collapse", "why": why, "advice": ADVICE})
+                log.note(f"step {step}: the adversarial game collapsed: {why}. {ADVICE}")
+                return COLLAPSED  # and no checkpoint of the collapsed state: the last one before it stays
             if _stop_requested(accelerator, stop):
                 checkpoint(step)
                 log.note(f"stopped at step {step}; continue with --resume latest")

@@ -84,7 +84,7 @@ def run(base: str, adapter: str, heldout: Path, out: Path, limit: int = 64, seed
     means, images = evaluate(engine, examples, seed, 1.0)
     for name, idx in (("untrained", 1), ("trained", 2)):
         means[name]["colour_error"] = float(np.mean([colour_error(row[idx], row[0]["image"]) for row in images]))
-    write_rgb(out / "heldout_grid.png", grid([[ex["condition"], tr, ex["image"]] for ex, _, tr in images[:6]], 128))
+    write_rgb(out / "heldout_grid.png", grid([[ex["condition"], tr, ex["image"]] for ex, tr, *_ in images[:6]], 128))
     from training.demo.base import vae_round_trip
     from training.demo.data import read_rows
 
