@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "eval":
         return evaluate_runs(args)
     from app.cli.options import quiet_libraries
-
     from training.config import TrainConfig, check
     from training.train import train
 
@@ -69,8 +68,8 @@ def evaluate_runs(args: argparse.Namespace) -> int:
 
     import numpy as np
     import torch
-    from app.cli.options import quiet_libraries
 
+    from app.cli.options import quiet_libraries
     from models.engine import Engine
     from models.imageio import write_rgb
     from models.loading import load_adapter
