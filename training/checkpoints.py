@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,10 @@ def resolve_resume(spec: str | None, root: Path) -> Path | None:
     return path
 
 
-def save(accelerator: Any, root: Path, step: int, keep: int, extra: dict | None = None) -> Path:
-    """Write checkpoint-STEP atomically, then delete all but the newest `keep`. Main process only."""
+def save(accelerator: Any, root: Path, step: int, keep: int, extra: dict | None = None,
+         also: Callable[[Path], Any] | None = None) -> Path:
+    """Write checkpoint-STEP atomically, then delete all but the newest `keep`. Main process only.
+    also(folder) writes more into the checkpoint before it counts as complete (the adapter in diffusers' format)."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"checkpoint-{step}"
     if complete(final):
@@ -72,6 +75,8 @@ def save(accelerator: Any, root: Path, step: int, keep: int, extra: dict | None 
         shutil.rmtree(leftover, ignore_errors=True)
     tmp = root / f".tmp-checkpoint-{step}-{os.getpid()}"
     accelerator.save_state(str(tmp), safe_serialization=True)
+    if also is not None:
+        also(tmp)
     (tmp / STATE).write_text(json.dumps({"step": step, **(extra or {})}, indent=2) + "\n")
     if final.exists():  # an incomplete folder of that name (no state.json): replace it
         shutil.rmtree(final)

@@ -53,6 +53,7 @@ class TrainConfig:
     workers: int = 2  # data loader processes (0: load in the training process)
     device: str = "auto"  # auto, cpu or cuda (accelerate launch picks the GPU of each process)
     threads: int = 0  # CPU threads for torch (0: torch's default)
+    progress: str = "bar"  # bar (a progress bar for people) or jsonl (one JSON object per line on stdout, for tools)
 
 
 FLAGS = {  # field -> help text beyond the dataclass comment, where the flag needs an example
@@ -76,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             kind = {"int": int, "float": float}.get(type(default).__name__) or (int if str(f.type).startswith("int") else str)
             choices = {"condition": CONDITIONS, "adapter": ("full", "light"), "mixed_precision": ("no", "fp16", "bf16"),
                        "lr_schedule": ("constant", "linear", "cosine"),
-                       "discriminator": ("unet", "patch"), "adversarial_loss": ("hinge", "nonsaturating"), "polarity": ("black_on_white", "white_on_black")}
+                       "discriminator": ("unet", "patch"), "adversarial_loss": ("hinge", "nonsaturating"), "polarity": ("black_on_white", "white_on_black"),
+                       "progress": ("bar", "jsonl")}
             p.add_argument(flag, type=kind, default=default, choices=choices.get(f.name),
                            help=f"{help_text} (default {default})" if default is not None else help_text)
 

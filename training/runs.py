@@ -47,7 +47,7 @@ def write_run(cfg: TrainConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{RUN_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps({k: v for k, v in asdict(cfg).items() if k != "resume"}, indent=2) + "\n")
+    tmp.write_text(json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("resume", "progress")}, indent=2) + "\n")
     os.replace(tmp, out / RUN_FILE)
     return out / RUN_FILE
 
@@ -90,6 +90,8 @@ def train_argv(cfg: TrainConfig, progress: bool = True) -> list[str]:
     for f in fields(TrainConfig):
         value = getattr(cfg, f.name)
         flag = "--" + f.name.replace("_", "-")
+        if f.name == "progress":
+            continue
         if f.name in ("base", "data", "out"):
             argv += [flag, str(value)]
         elif isinstance(getattr(defaults, f.name), bool):

@@ -9,12 +9,10 @@ GPUs; accelerate handles mixed precision, gradient accumulation and the processe
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import signal
 import sys
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,9 @@ from training import checkpoints, data
 from training.adapters import build_adapter, count_params
 from training.adversarial import ADVICE, Adversary, CollapseWatch
 from training.config import TrainConfig, adversarial_start
+from training.log import Log
 from training.objective import LossWeights, Objective
+from training.runs import write_run
 from training.validation import validate
 
 WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -128,47 +128,6 @@ def save_adapter(net: torch.nn.Module, info: AdapterInfo, folder: Path) -> Path:
     return folder
 
 
-class Log:
-    """Progress bar, train_log.jsonl and (when installed) TensorBoard, on the main process only."""
-
-    def __init__(self, accelerator: Any, cfg: TrainConfig, start: int):
-        from tqdm.auto import tqdm
-
-        self.acc = accelerator
-        self.main = accelerator.is_main_process
-        self.path = Path(cfg.out) / "train_log.jsonl"
-        self.bar = tqdm(total=cfg.steps, initial=start, unit="step", disable=not self.main, dynamic_ncols=True)
-        self.t0 = time.perf_counter()
-        if accelerator.trackers is not None and accelerator.log_with:
-            accelerator.init_trackers("train", config={k: v for k, v in asdict(cfg).items() if v is not None})
-
-    def note(self, text: str) -> None:
-        if self.main:
-            self.bar.write(text)
-
-    def step(self, step: int, terms: dict[str, float], lr: float) -> None:
-        if not self.main:
-            return
-        self.bar.update(1)
-        shown = {"loss": f"{terms['loss']:.4f}"}
-        if "disc" in terms:  # both players of the adversarial game
-            shown |= {"adv": f"{terms['adv_g']:.3f}", "disc": f"{terms['disc']:.3f}"}
-        self.bar.set_postfix(**shown, lr=f"{lr:.1e}")
-        row = {"step": step, **{k: round(v, 6) for k, v in terms.items()}, "lr": lr, "seconds": round(time.perf_counter() - self.t0, 2)}
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        self.acc.log({f"train/{k}": v for k, v in terms.items()} | {"train/lr": lr}, step=step)
-
-    def event(self, row: dict) -> None:
-        """A line in train_log.jsonl that is not a step (a collapse, say)."""
-        if self.main:
-            with self.path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
     """The first `count` examples that decode, centre-cropped, with their captions."""
     out = []
@@ -181,21 +140,17 @@ def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
     return out
 
 
-def resume(accelerator: Any, cfg: TrainConfig) -> int:
-    """Load the checkpoint --resume names (if any) into the prepared objects; returns its step."""
+def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
+    """Load the checkpoint --resume names (if any) into the prepared objects; returns its step and what to say."""
     path = checkpoints.resolve_resume(cfg.resume, Path(cfg.out) / "checkpoints")
     if path is None:
-        if cfg.resume and accelerator.is_main_process:
-            print(f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0")
-        return 0
+        return 0, f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0" if cfg.resume else ""
     step = checkpoints.read_step(path)
     try:
         accelerator.load_state(str(path))
     except Exception as e:  # another adapter kind or base layout, or damaged files
         raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
-    if accelerator.is_main_process:
-        print(f"resumed from {path} at step {step}")
-    return step
+    return step, f"resumed from {path} at step {step}"
 
 
 def train(cfg: TrainConfig) -> int:
@@ -219,6 +174,8 @@ def train(cfg: TrainConfig) -> int:
     set_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:
+        write_run(cfg)  # what the run was started with: tools (the Train dialog) resume it from this
     weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
     base = load_base(cfg.base, torch.float32)
     net = build_adapter(base.unet, cfg.adapter, cfg.seed)
@@ -236,11 +193,13 @@ def train(cfg: TrainConfig) -> int:
         adversary.disc, adversary.optimizer = accelerator.prepare(adversary.disc, adversary.optimizer)
 
     # 3. resume, then say what will happen
-    step = resume(accelerator, cfg)
+    step, resumed = resume(accelerator, cfg)
     if cfg.adversarial_warmup is None:  # a third of the run as first started: a run resumed with more --steps keeps it
         saved = checkpoints.read_state(checkpoints.resolve_resume(cfg.resume, out / "checkpoints")) if step else {}
         cfg = replace(cfg, adversarial_warmup=saved.get("adversarial_start", adversarial_start(cfg)))
     log = Log(accelerator, cfg, step)
+    if resumed:
+        log.note(resumed)
     log.note(f"data: {len(dataset)} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
              f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {len(examples)} for validation"
              + (" (held out)" if cfg.holdout else ""))
@@ -259,11 +218,14 @@ def train(cfg: TrainConfig) -> int:
     finally:
         log.close()
     step = state["step"]
+    if code == 130:
+        log.emit("stopped", step=step)
 
     # 5. the adapter, in diffusers' format, with its adapter.json
     if accelerator.is_main_process and code == 0:
         folder = save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), out / "adapter")
-        print(f"adapter saved to {folder} after {step} steps ({len(state['skipped'])} unreadable images skipped)")
+        log.note(f"adapter saved to {folder} after {step} steps ({len(state['skipped'])} unreadable images skipped)")
+        log.emit("done", step=step, adapter=str(folder))
     elif accelerator.is_main_process and code == COLLAPSED:
         print(f"the adversarial game collapsed at step {step}: {state['collapse']}; no adapter saved. {ADVICE}", file=sys.stderr)
     accelerator.wait_for_everyone()
@@ -281,9 +243,13 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
 
     def checkpoint(step: int) -> None:
         if accelerator.is_main_process:
+            def adapter(folder: Path) -> None:  # in diffusers' format too: any checkpoint can be used in the app as it is
+                save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), folder / "adapter")
+
             path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints,
-                                    {"adversarial_start": adversarial_start(cfg)})
+                                    {"adversarial_start": adversarial_start(cfg)}, also=adapter)
             log.note(f"step {step}: checkpoint {path}")
+            log.emit("checkpoint", step=step, path=str(path))
         accelerator.wait_for_everyone()
 
     def validation(step: int) -> None:
@@ -291,6 +257,7 @@ def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule:
             path = validate(objective.base, accelerator.unwrap_model(net), info, examples,
                             out / "validation" / f"step-{step:06d}.png", accelerator.device, objective.dtype, cfg.seed)
             log.note(f"step {step}: validation grid {path}")
+            log.emit("validation", step=step, path=str(path))
 
     if state["step"] >= cfg.steps:
         log.note(f"already at step {state['step']} of {cfg.steps}: nothing to train")

@@ -1,0 +1,137 @@
+"""Training from the window: the JSON progress stream (a public contract), and the Train dialog driving a real
+trainer process on a tiny model (offscreen): inline checks, progress and plot, Stop and Resume, Use this adapter,
+and closing the window during a run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_training import make_images
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_RUN = ["--resolution", "64", "--batch-size", "2", "--device", "cpu", "--workers", "0", "--threads", "1",
+            "--lr-warmup", "0", "--validation-images", "2"]
+
+
+def test_progress_stream_is_one_json_object_per_line(tmp_path, tiny_base):
+    data, out = make_images(tmp_path / "data"), tmp_path / "run"
+    r = subprocess.run([sys.executable, "main.py", "train", "--base", tiny_base, "--data", str(data), "--out", str(out),
+                        "--condition", "canny", "--steps", "4", "--checkpoint-every", "2", "--validate-every", "2",
+                        "--progress", "jsonl", *TINY_RUN], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]  # every stdout line is a JSON object
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("step") == 4
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4] and all(e["steps"] == 4 for e in steps)
+    assert all({"loss", "lr", "seconds_left"} <= set(e) for e in steps) and steps[-1]["seconds_left"] == 0
+    for e in events:
+        if e["event"] in ("checkpoint", "validation"):
+            assert Path(e["path"]).exists(), e
+        if e["event"] == "checkpoint":  # each checkpoint holds a usable diffusers adapter
+            assert (Path(e["path"]) / "adapter" / "config.json").exists() and (Path(e["path"]) / "adapter" / "adapter.json").exists()
+    assert [e["step"] for e in events if e["event"] == "checkpoint"] == [2, 4]
+    assert Path(events[-1]["adapter"]).is_dir() and (out / "run.json").exists()
+    assert "adapter saved" in r.stderr  # what people read goes to stderr
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path, tiny_base):
+    from app.ui.modelpick import Choice
+    from app.ui.settings import open_settings
+    from app.ui.window import MainWindow, StartOptions
+
+    w = MainWindow(open_settings(str(tmp_path / "settings.ini")))
+    w.snapshot_dir = w.video_dir = tmp_path
+    qtbot.addWidget(w)
+    w.show()
+    w.start(StartOptions(Choice(tiny_base), "sketch", "a disc", 64, "cpu", "float32"))
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None, timeout=60000)
+    w.actions.training_root = lambda: tmp_path / "adapters"
+    return w
+
+
+def dialog_for(w, tmp_path, steps: int):
+    w.actions.open_training()
+    d = w.actions.train_dialog
+    d.data.setText(str(make_images(tmp_path / "data", n=6)))
+    d.condition.setCurrentText("canny")
+    d.resolution.setValue(64)
+    d.steps.setValue(steps)
+    d.batch.setValue(2)
+    d.device.setCurrentText("cpu")
+    d.objective.setCurrentIndex(0)  # regression: the quickest
+    d.out.setText(str(tmp_path / "adapters" / "discs"))
+    d.pause_live.setChecked(False)
+    return d
+
+
+def test_dialog_checks_inputs_inline_with_the_command_lines_words(window, tmp_path, qtbot):
+    window.actions.open_training()
+    d = window.actions.train_dialog
+    d.data.setText(str(tmp_path / "nowhere"))
+    assert d.check_inputs() is None and "is not a folder" in d.problem.text() and not d.start_button.isEnabled()
+    (tmp_path / "empty").mkdir()
+    d.data.setText(str(tmp_path / "empty"))
+    assert d.check_inputs() is None and "holds no images" in d.problem.text()
+    d.data.setText(str(make_images(tmp_path / "data", n=3)))
+    d.base.setText("demo")
+    d.out.setText(str(tmp_path / "out"))
+    assert d.check_inputs() is not None and d.problem.text() == "" and d.start_button.isEnabled()
+    assert d.data_summary.text().startswith("3 pictures") and "1 unreadable" in d.data_summary.text()
+    window.close()
+
+
+def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
+    from training.checkpoints import list_checkpoints, read_step
+
+    d = dialog_for(window, tmp_path, steps=400)
+    assert d.check_inputs() is not None, d.problem.text()
+    d.start()
+    qtbot.waitUntil(lambda: d.bar.value() >= 3, timeout=120000)  # progress reaches the window
+    assert d.curves and len(d.points["loss"][0]) >= 3  # the plot has points
+    with qtbot.waitSignal(d.proc.ended, timeout=60000) as ended:
+        d.stop()
+    assert ended.args == [130]
+    found = list_checkpoints(tmp_path / "adapters" / "discs" / "checkpoints")
+    stopped = read_step(found[-1])
+    assert stopped >= 3 and (found[-1] / "adapter" / "config.json").exists()
+    assert d.runs.count() == 1 and "stopped at step" in d.runs.itemText(0)
+    first = []
+    d.proc.event.connect(lambda ev: first.append(ev["step"]) if ev.get("event") == "step" else None)
+    d.resume()
+    qtbot.waitUntil(lambda: bool(first), timeout=120000)
+    assert first[0] == stopped + 1  # Resume continues the step count
+    with qtbot.waitSignal(d.proc.ended, timeout=60000):
+        d.stop()
+    assert d.use_button.isEnabled()
+    d.use()  # the newest checkpoint's adapter, into the live window
+    qtbot.waitUntil(lambda: (window.pipeline.info.get("controlnet") or "").endswith("adapter"), timeout=60000)
+    assert "checkpoint-" in window.pipeline.info["controlnet"]
+    qtbot.waitUntil(lambda: window.pipeline.worker.loop.engine.adapter is not None, timeout=10000)
+    window.close()
+
+
+def test_closing_the_window_stops_training_within_two_seconds(window, tmp_path, qtbot):
+    from models.loading import load_adapter
+    from training.checkpoints import list_checkpoints
+
+    d = dialog_for(window, tmp_path, steps=400)
+    assert not d.cuda and d.cpu_note.isVisibleTo(d)  # no GPU: it says training and live output share the cores
+    d.pause_live.setChecked(True)
+    d.start()
+    assert window.paused and window.actions.act_pause.isChecked()  # and pauses the live output while it trains
+    seen = []
+    d.proc.event.connect(lambda ev: seen.append(ev["event"]))
+    qtbot.waitUntil(lambda: "checkpoint" in seen, timeout=180000)  # every 100 steps (a quarter of the run)
+    t0 = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - t0 < 2.5 and not d.proc.running
+    newest = list_checkpoints(tmp_path / "adapters" / "discs" / "checkpoints")[-1]
+    assert load_adapter(str(newest / "adapter")).net is not None  # usable
