@@ -66,7 +66,7 @@ def dialog_for(w, tmp_path, steps: int):
     d.steps.setValue(steps)
     d.batch.setValue(2)
     d.device.setCurrentText("cpu")
-    d.objective.setCurrentIndex(0)  # regression: the quickest
+    d.objective.setCurrentIndex(d.objective.findData(0.0))  # regression only: the quickest
     d.out.setText(str(tmp_path / "adapters" / "discs"))
     d.pause_live.setChecked(False)
     return d

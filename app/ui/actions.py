@@ -283,7 +283,7 @@ class Actions(QObject):
         if self.train_dialog is None:
             cuda = str(w.pipeline.info.get("device", "")).startswith("cuda")
             d = TrainDialog(w.panel.model.currentText().strip() or "demo", w.panel.device.currentText(), cuda,
-                            self.training_root(), w)
+                            self.training_root(), w, size=int(w.pipeline.info.get("native") or 512))
             d.useAdapter.connect(self.use_adapter)
             d.pauseLive.connect(self._pause_for_training)
             self.train_dialog = d

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 from app.ui.trainproc import TrainProcess
 from models.errors import UserError
 
-OBJECTIVES = [("Regression (soft, safe)", 0.0), ("Regression + adversarial (sharper)", None)]  # None: the trainer's default weight
-NOT_CURVES = {"event", "step", "steps", "lr", "seconds", "seconds_left"}  # the step event's fields that are not losses
+OBJECTIVES = [("Regression + adversarial (sharper)", None), ("Regression only (softer)", 0.0)]  # None: the trainer's default weight
+NOT_CURVES = {"event", "step", "steps", "lr", "seconds", "seconds_left", "disc_acc"}  # step fields that are not losses
 CURVE_COLOURS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6c8a", "#2e86ab"]
 
 
@@ -62,7 +62,7 @@ class TrainDialog(QDialog):
     useAdapter = Signal(str)  # load this adapter folder into the live window
     pauseLive = Signal(bool)  # pause (True) or resume (False) the live output while training shares the CPU
 
-    def __init__(self, base: str, device: str, cuda: bool, out_root: Path, parent: QWidget | None = None):
+    def __init__(self, base: str, device: str, cuda: bool, out_root: Path, parent: QWidget | None = None, size: int = 512):
         super().__init__(parent)
         self.setWindowTitle("Train an adapter")
         self.resize(980, 680)
@@ -77,6 +77,7 @@ class TrainDialog(QDialog):
         self.started_at = 0.0
         layout = QHBoxLayout(self)
         layout.addWidget(self._form(base, device, out_root), 0)
+        self.resolution.setValue(size)  # the base's own size by default
         layout.addWidget(self._watch(), 1)
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self.check_inputs)
@@ -86,6 +87,7 @@ class TrainDialog(QDialog):
             w.currentIndexChanged.connect(self._debounce.start)
         for w in (self.resolution, self.steps, self.batch):
             w.valueChanged.connect(self._debounce.start)
+        self.runs.currentIndexChanged.connect(self._buttons)
         self.check_inputs()
 
     # ---- the form ---------------------------------------------------------------------------------------
@@ -175,12 +177,11 @@ class TrainDialog(QDialog):
         self.eta = QLabel("Not started")
         col.addWidget(self.bar)
         col.addWidget(self.eta)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("bottom", "step")
-        self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-10, 10))
-        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot = self._plot("adapter loss")
+        self.disc_plot = self._plot("discriminator")  # the adversarial game's other player, on its own scale
+        self.disc_plot.hide()
         col.addWidget(self.plot, 3)
+        col.addWidget(self.disc_plot, 2)
         self.validation = QLabel("The validation grid (condition | target | output) appears here as it is written")
         self.validation.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.validation.setMinimumHeight(140)
@@ -189,6 +190,14 @@ class TrainDialog(QDialog):
         self.log.setMaximumBlockCount(2000)
         col.addWidget(self.log, 1)
         return box
+
+    def _plot(self, what: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(background="w")
+        plot.setLabel("bottom", "step")
+        plot.setLabel("left", what)
+        plot.addLegend(offset=(10, 5), colCount=4)  # one row across the top, clear of the curves
+        plot.showGrid(x=True, y=True, alpha=0.3)
+        return plot
 
     # ---- checks -------------------------------------------------------------------------------------------
 
@@ -242,8 +251,11 @@ class TrainDialog(QDialog):
         out = Path(self.out.text().strip() or ".").expanduser()
         current = self.runs.currentData()
         self.runs.clear()
-        for run in find_runs(out) + [r for r in find_runs(out.parent) if r.folder != out and not r.finished]:
+        self._finished = set()
+        for run in find_runs(out) + [r for r in find_runs(out.parent) if r.folder != out]:
             self.runs.addItem(run.label(), str(run.folder))
+            if run.finished:
+                self._finished.add(str(run.folder))
         if current:
             self.runs.setCurrentIndex(max(0, self.runs.findData(current)))
         self._buttons()
@@ -251,7 +263,8 @@ class TrainDialog(QDialog):
     def _buttons(self) -> None:
         running = self.proc.running
         self.stop_button.setEnabled(running)
-        self.resume_button.setEnabled(not running and self.runs.count() > 0)
+        self.resume_button.setEnabled(not running and self.runs.count() > 0
+                                      and self.runs.currentData() not in getattr(self, "_finished", ()))
         self.use_button.setEnabled(self._adapter_to_use() is not None)
         if running:
             self.start_button.setEnabled(False)
@@ -284,10 +297,12 @@ class TrainDialog(QDialog):
         self.run_cfg = cfg
         self.curves.clear()
         self.points.clear()
-        self.plot.clear()
+        for plot in (self.plot, self.disc_plot):
+            plot.clear()
+        self.disc_plot.hide()
         self.bar.setRange(0, cfg.steps)
         self.started_at = time.perf_counter()
-        self.log.appendPlainText("$ sdxs-live " + " ".join(train_argv(cfg)))
+        self._log("$ sdxs-live " + " ".join(train_argv(cfg)))
         if self.pause_live.isVisible() and self.pause_live.isChecked():
             self.pauseLive.emit(True)
         self.proc.start(train_argv(cfg))
@@ -316,21 +331,28 @@ class TrainDialog(QDialog):
                                                      Qt.TransformationMode.SmoothTransformation))
         elif kind in ("checkpoint", "done"):
             self._refresh_runs()
-        if kind in ("checkpoint", "validation", "done", "start"):
-            self.log.appendPlainText(" ".join(f"{k}={v}" for k, v in ev.items()))
+        if kind in ("start", "stopped", "collapse"):  # the others are in the trainer's own notes already
+            self._log(" ".join(f"{k}={v}" for k, v in ev.items()))
 
     def _point(self, name: str, x: float, y: float) -> None:
         xs, ys = self.points.setdefault(name, ([], []))
         xs.append(x)
         ys.append(y)
         if name not in self.curves:
+            plot = self.disc_plot if name.startswith("disc") else self.plot
+            plot.show()
             pen = pg.mkPen(CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)], width=2)
-            self.curves[name] = self.plot.plot([], [], pen=pen, name=name)
+            self.curves[name] = plot.plot([], [], pen=pen, name=name)
         self.curves[name].setData(xs, ys)
 
     @Slot(str)
     def _on_line(self, text: str) -> None:
+        self._log(text)
+
+    def _log(self, text: str) -> None:
         self.log.appendPlainText(text)
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())  # follow the newest line
 
     @Slot(int)
     def _on_ended(self, code: int) -> None:
@@ -338,6 +360,10 @@ class TrainDialog(QDialog):
         step = self.bar.value()
         if code == 0:
             self.eta.setText(f"Finished after {step} steps: Use this adapter loads it")
+            done = self.out.text().strip()
+            self.out.setText(str(Path(done).expanduser().parent / time.strftime("adapter-%Y%m%d-%H%M%S")))  # the next run's
+            self._refresh_runs()
+            self.runs.setCurrentIndex(max(0, self.runs.findData(str(Path(done).expanduser()))))
         elif code == 130:
             self.eta.setText(f"Stopped at step {step} with a checkpoint: Resume continues it")
         else:
