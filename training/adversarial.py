@@ -107,6 +107,9 @@ class Adversary:
         self.objective = objective
         self.disc = build_discriminator(kind, objective.unet, seed).to(objective.device)
         self.disc.train()
+        # the module itself, also once accelerate has wrapped self.disc (in DDP for several processes): the
+        # adapter's pass goes through it unwrapped, with the weights frozen, so DDP syncs only real D steps
+        self.module = self.disc
         # beta1 0.5 as pix2pix: momentum makes the two-player game oscillate
         self.optimizer = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
         alphas = getattr(objective.base.scheduler, "alphas_cumprod", None)
@@ -132,19 +135,20 @@ class Adversary:
             with torch.no_grad():
                 kept["real"] = o.decode(kept["target_latent"]).clamp(-1, 1)
 
-    def _logits(self, x: Any, kept: dict) -> torch.Tensor:
+    def _logits(self, x: Any, kept: dict, net: nn.Module | None = None) -> torch.Tensor:
+        net = net or self.disc
         if self.kind == "unet":
-            return self.disc(x, kept["text"])
-        return self.disc(x, kept["condition"].float() * 2 - 1)
+            return net(x, kept["text"])
+        return net(x, kept["condition"].float() * 2 - 1)
 
     def generator_loss(self, kept: dict, gen: torch.Generator) -> torch.Tensor:
         """The adapter's adversarial loss (unweighted); the discriminator's weights get no gradient from it."""
         self.inputs(kept, gen)
-        self.disc.requires_grad_(False)
+        self.module.requires_grad_(False)
         try:
-            return g_loss(self._logits(kept["fake"], kept), self.loss)
+            return g_loss(self._logits(kept["fake"], kept, self.module), self.loss)
         finally:
-            self.disc.requires_grad_(True)
+            self.module.requires_grad_(True)
 
     def discriminator_loss(self, kept: dict) -> dict[str, torch.Tensor]:
         """The discriminator's loss on the detached generated sample and the real one, plus what the log
