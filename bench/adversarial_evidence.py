@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 VARIANTS = {  # name -> the training options beyond the common recipe
-    "regression": {},
+    "regression": {"adversarial_weight": 0.0},
     "unet": {"adversarial_weight": 0.1, "discriminator": "unet"},
     "unet-w0.5": {"adversarial_weight": 0.5, "discriminator": "unet"},
     "patch": {"adversarial_weight": 0.1, "discriminator": "patch"},

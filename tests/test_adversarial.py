@@ -125,10 +125,12 @@ def test_collapse_watch_tells_a_healthy_game_from_a_lost_one():
     from training.adversarial import CollapseWatch
 
     healthy = CollapseWatch(patience=5)
-    assert all(healthy.update({"disc_acc": 0.6 + 0.1 * (i % 2), "adv_g": 0.8}) is None for i in range(200))
+    assert all(healthy.update({"disc_acc": 0.6 + 0.1 * (i % 2), "adv_g": 0.8, "disc_fake": -0.8}) is None for i in range(200))
     won = CollapseWatch(patience=5)
     found = [won.update({"disc_acc": 1.0, "adv_g": 1.5}) for _ in range(200)]
     assert found[0] is None and any(found) and "wins outright" in next(f for f in found if f)
+    pushed_away = CollapseWatch(patience=5)  # accuracy below 0.99, yet the generated side is far past the margin
+    assert any(pushed_away.update({"disc_acc": 0.9, "adv_g": 1.9, "disc_fake": -1.9}) for _ in range(200))
     diverged = CollapseWatch(patience=2)
     assert any(diverged.update({"disc_acc": 0.7, "adv_g": 500.0}) for _ in range(5))
     assert CollapseWatch(patience=1).update({"loss": 1.0}) is None  # regression-only steps are never a collapse

@@ -31,6 +31,10 @@ LOSSES = ("hinge", "nonsaturating")
 RENOISE_MAX_T = 250  # the unet kind sees x0 re-noised at a timestep below this: lightly, details stay visible
 DIVERGED = 20.0  # a generator adversarial loss (EMA) above this is diverging: real hinge/softplus values are ~0-3
 WINS = 0.99  # discriminator accuracy (EMA) at which it separates real from generated outright
+# a mean logit (EMA) of the generated pictures below this: the discriminator pushes them past the hinge margin
+# (-1) as a whole, so the adapter no longer moves them. Healthy demo runs stayed above -1.0; one whose adapter
+# ignored the discriminator (weight 1e-6) sank to -1.9 while a spectral-norm PatchGAN's accuracy stayed at 0.91
+FAKE_LOST = -1.5
 
 
 class FeatureHeads(nn.Module):
@@ -103,6 +107,9 @@ class Adversary:
         self.objective = objective
         self.disc = build_discriminator(kind, objective.unet, seed).to(objective.device)
         self.disc.train()
+        # the module itself, also once accelerate has wrapped self.disc (in DDP for several processes): the
+        # adapter's pass goes through it unwrapped, with the weights frozen, so DDP syncs only real D steps
+        self.module = self.disc
         # beta1 0.5 as pix2pix: momentum makes the two-player game oscillate
         self.optimizer = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.5, 0.999), weight_decay=0.0)
         alphas = getattr(objective.base.scheduler, "alphas_cumprod", None)
@@ -128,19 +135,20 @@ class Adversary:
             with torch.no_grad():
                 kept["real"] = o.decode(kept["target_latent"]).clamp(-1, 1)
 
-    def _logits(self, x: Any, kept: dict) -> torch.Tensor:
+    def _logits(self, x: Any, kept: dict, net: nn.Module | None = None) -> torch.Tensor:
+        net = net or self.disc
         if self.kind == "unet":
-            return self.disc(x, kept["text"])
-        return self.disc(x, kept["condition"].float() * 2 - 1)
+            return net(x, kept["text"])
+        return net(x, kept["condition"].float() * 2 - 1)
 
     def generator_loss(self, kept: dict, gen: torch.Generator) -> torch.Tensor:
         """The adapter's adversarial loss (unweighted); the discriminator's weights get no gradient from it."""
         self.inputs(kept, gen)
-        self.disc.requires_grad_(False)
+        self.module.requires_grad_(False)
         try:
-            return g_loss(self._logits(kept["fake"], kept), self.loss)
+            return g_loss(self._logits(kept["fake"], kept, self.module), self.loss)
         finally:
-            self.disc.requires_grad_(True)
+            self.module.requires_grad_(True)
 
     def discriminator_loss(self, kept: dict) -> dict[str, torch.Tensor]:
         """The discriminator's loss on the detached generated sample and the real one, plus what the log
@@ -160,11 +168,12 @@ class Adversary:
 
 class CollapseWatch:
     """Notices a run whose adversarial game has collapsed: the discriminator wins outright (its accuracy
-    stays at ~1) or the generator's adversarial loss diverges, for `patience` steps in a row."""
+    stays at ~1, or it scores the generated pictures far past its margin) or the generator's adversarial
+    loss diverges, for `patience` steps in a row."""
 
     def __init__(self, patience: int, beta: float = 0.9):
         self.patience, self.beta = patience, beta
-        self.acc = self.g = None
+        self.acc = self.g = self.fake = None
         self.bad = 0
 
     def update(self, terms: dict[str, float]) -> str | None:
@@ -173,11 +182,12 @@ class CollapseWatch:
             return None
         ema = self._ema
         self.acc, self.g = ema(self.acc, terms["disc_acc"]), ema(self.g, terms.get("adv_g", 0.0))
+        self.fake = ema(self.fake, terms.get("disc_fake", 0.0))
         why = None
         if not math.isfinite(self.g) or self.g > DIVERGED:
             why = f"the generator's adversarial loss diverged (EMA {self.g:.3g})"
-        elif self.acc >= WINS:
-            why = f"the discriminator wins outright (accuracy EMA {self.acc:.3f})"
+        elif self.acc >= WINS or self.fake < FAKE_LOST:
+            why = f"the discriminator wins outright (accuracy EMA {self.acc:.3f}, generated pictures' mean logit EMA {self.fake:.2f})"
         self.bad = self.bad + 1 if why else 0
         return why if self.bad >= self.patience else None
 
