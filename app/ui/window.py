@@ -24,6 +24,7 @@ from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
 from app.ui.screenwatch import OwnWindows
 from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
+from app.ui.styles_link import StylesLink
 from app.ui.views import FeedView, ImageView, overlay_lines
 from app.ui.worker import LoadRequest, Pipeline
 from models.assets import ICON_SVG
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
         self._connect()
+        self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
         self._poll = QTimer(self, interval=10)
         self._poll.timeout.connect(self._poll_capture)
