@@ -282,3 +282,17 @@ def test_transition_reaches_the_engine_and_is_shown(qtbot, tmp_path, tiny_base, 
     assert glides == [1.0]
     w.close()
     assert Persisted.load(open_settings(str(tmp_path / "s.ini"))).live.transition == 0
+
+
+def test_window_lora_option(qtbot, tmp_path, tiny_base, tiny_controlnet, loras, capsys):
+    from main import main
+
+    w = MainWindow(open_settings(str(tmp_path / "s.ini")))
+    qtbot.addWidget(w)
+    w.show()
+    w.start(StartOptions(Choice(tiny_base, tiny_controlnet), "sketch", "a fox", 64, loras=(f"{loras['peft']}:-0.5",)))
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and wait_idle(w.pipeline, 30), timeout=60000)
+    assert engine_of(w).lora_weights == {"peft_style": -0.5} and w.panel.styles.rows[loras["peft"]].weight == -0.5
+    w.close()
+    assert main(["--lora", f"{loras['peft']}:9", "--settings", str(tmp_path / "s.ini")]) == 2
+    assert "between -4 and 4" in capsys.readouterr().err

@@ -215,9 +215,13 @@ class StylesGroup(QGroupBox):
         self.request(QFileDialog.getExistingDirectory(self, "Choose a LoRA folder (adapter_config.json or pytorch_lora_weights.safetensors)"))
 
     def _type_spec(self) -> None:
-        spec, ok = QInputDialog.getText(self, "Add LoRA", "Hugging Face id, folder or file:", text="IDKiro/sdxs-512-dreamshaper-anime")
-        if ok:
-            self.request(spec)
+        ask = QInputDialog(self)
+        ask.setWindowTitle("Add LoRA")
+        ask.setLabelText("Hugging Face id, folder or file:")
+        ask.setTextValue("IDKiro/sdxs-512-dreamshaper-anime")
+        ask.resize(460, ask.sizeHint().height())  # wide enough for a hub id or a path
+        if ask.exec():
+            self.request(ask.textValue())
 
     # ---- presets in the Style box ------------------------------------------------------------------
 

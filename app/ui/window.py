@@ -41,6 +41,7 @@ class StartOptions:
     size: int | None = None  # output size
     device: str | None = None  # auto, cpu, cuda
     dtype: str | None = None  # auto, float32, bfloat16, float16
+    loras: tuple[str, ...] = ()  # SPEC[:WEIGHT] each; given, they replace the remembered LoRAs
 
 
 class MainWindow(QMainWindow):
@@ -151,6 +152,10 @@ class MainWindow(QMainWindow):
             self.panel.device.setCurrentText(opts.device)
         if opts.dtype:
             self.panel.dtype.setCurrentText(opts.dtype)
+        if opts.loras:
+            from models.lora import parse_lora_arg
+
+            self.panel.styles.set_pending(dict(parse_lora_arg(a) for a in opts.loras))  # loaded with the model
         self.apply_settings()
         try:
             self.set_source(opts.source or self.saved.source or "sketch")
