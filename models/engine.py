@@ -166,6 +166,14 @@ class Engine:
             self.set_fast(self.fast)
         return name
 
+    def remove_lora(self, name: str) -> None:
+        """Take a LoRA (by name or spec) out; its layers go, so the fast path is built anew as after add_lora."""
+        if self.loras.remove(name) and self._prompt is not None:
+            self.set_prompt(self._prompt, again=True)
+        self.revision += 1
+        if self._fast_path is not None:
+            self.set_fast(self.fast)
+
     def set_lora_weight(self, name: str, weight: float) -> None:
         """Applies on the next frame: a fill of the buffer the layers (and a captured graph) read; nothing is rebuilt."""
         if weight == self.loras.weights.get(name):

@@ -252,6 +252,19 @@ class LoraStack:
         self.buffers[name].fill_(self._weights[name])
         return name in self.on_text
 
+    def remove(self, key: str) -> bool:
+        """Take a LoRA out of the models (peft's delete_adapter on each of its layers; the other LoRAs stay
+        active). Returns True when it had text-encoder layers (then the prompt must be encoded again)."""
+        name = self.find(key)
+        self._drop(name)
+        for m in _tuner_layers(self.unet, self.text_encoder):
+            m.requires_grad_(False)  # peft's set_adapter on the remaining ones makes them trainable again
+        del self.specs[name], self.buffers[name], self._weights[name]
+        on_text = name in self.on_text
+        self.on_text.discard(name)
+        log.info("LoRA %s removed", name)
+        return on_text
+
     def enable(self, on: bool) -> None:
         """Switch every LoRA layer off (the base model's own path, no LoRA arithmetic) or on again."""
         for m in _tuner_layers(self.unet, self.text_encoder):

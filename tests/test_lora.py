@@ -270,3 +270,31 @@ def test_bench_reports_the_lora_cost(tmp_path, tiny_base, tiny_controlnet, loras
     assert lora["loras"] == {loras["kohya"]: 0.5} and lora["frames_each"] == 6 and lora["flops_ratio"] > 1
     assert lora["cost_ms"] == pytest.approx(lora["frame_ms_with"] - lora["frame_ms_without"])
     assert "LoRA" in capsys.readouterr().out
+
+
+def test_remove_takes_a_lora_out_and_keeps_the_others(tiny_base, tiny_controlnet, image, loras):
+    """remove_lora (peft's delete_adapter per layer): the picture is that of an engine that never had it, also
+    with a text-encoder LoRA and on the fused path; the other LoRA keeps its weight; the same spec loads again."""
+    from models.engine import Engine
+
+    def engine(*specs):
+        e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=list(specs))
+        e.set_size(SIZE)
+        e.set_prompt("a red fox")
+        return e
+
+    only = engine(f"{loras['peft']}:0.6").step(image)
+    plain = engine().step(image)
+    e = engine(f"{loras['peft']}:0.6", f"{loras['kohya']}:0.9")
+    e.set_fast("fused")
+    both = e.step(image)
+    e.remove_lora(loras["kohya"])  # by spec; it has text-encoder layers
+    assert list(e.lora_weights) == ["peft"] and e.lora_weights["peft"] == 0.6
+    assert maxdiff(e.step(image), only) <= 1 and maxdiff(both, only) > 5
+    e.remove_lora("peft")
+    assert e.lora_weights == {} and maxdiff(e.step(image), plain) == 0
+    e.add_lora(loras["kohya"], 0.9)
+    e.add_lora(loras["peft"], 0.6)
+    assert maxdiff(e.step(image), both) <= 1
+    with pytest.raises(UserError, match="no LoRA named"):
+        e.remove_lora("nothing")

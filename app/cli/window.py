@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default: the last one, else auto)")
     p.add_argument("--dtype", default=None, help="auto, float32, bfloat16 or float16 (default: the last one, else auto)")
+    p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
+                   help="a LoRA style (hub id, folder or .safetensors file) with its weight (default 1); repeat for several "
+                   "(default: the last session's)")
     p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help="quit by itself after this many seconds")
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
 
@@ -45,6 +48,11 @@ def check(args: argparse.Namespace) -> None:
         check_device(args.device)
     if args.dtype:
         check_dtype(args.dtype)
+    if args.lora:
+        from models.lora import parse_lora_arg
+
+        for arg in args.lora:
+            parse_lora_arg(arg)  # a bad weight stops here; a LoRA that does not load is a message in the window
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         choice.offer_download = False  # a timed, scripted run asks no questions
     window = MainWindow(qs)
     window.show()
-    window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype))
+    window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
         QTimer.singleShot(int(args.exit_after * 1000), window.close)
     app.exec()

@@ -24,13 +24,18 @@ PRESETS: dict[str, str] = {
     "Comic": "{prompt}, comic book illustration, bold ink outlines, halftone, flat colours",
     "Fantasy": "{prompt}, epic fantasy concept art, dramatic lighting, matte painting",
     "Neon": "{prompt}, cyberpunk neon lights, night, glowing, synthwave colours",
+    "Anime LoRA (SDXS)": "{prompt}, anime style, detailed",
+}
+# name -> the LoRAs (spec -> weight) a style loads besides its template: SDXS's own anime style LoRA
+PRESET_LORAS: dict[str, dict[str, float]] = {
+    "Anime LoRA (SDXS)": {"IDKiro/sdxs-512-dreamshaper-anime": 1.0},
 }
 CONDITION_MODES = ("auto", "sketch", "canny", "none")  # what camera, video and image frames can become
 
 
-def styled_prompt(prompt: str, style: str) -> str:
-    """The prompt inside the style's template (an unknown style leaves it as it is)."""
-    text = PRESETS.get(style, "{prompt}").replace("{prompt}", prompt.strip())
+def styled_prompt(prompt: str, style: str, template: str = "") -> str:
+    """The prompt inside the template, else the style's (an unknown style leaves it as it is)."""
+    text = (template or PRESETS.get(style, "{prompt}")).replace("{prompt}", prompt.strip())
     return text.strip(" ,")
 
 
@@ -54,7 +59,8 @@ class LiveSettings:
     """Everything that shapes the live picture; the loop applies a new value before the next frame."""
 
     prompt: str = "a cozy cottage in a forest, detailed"  # what the user typed, before the style
-    style: str = "None"  # a key of PRESETS, wrapped around the prompt
+    style: str = "None"  # a key of PRESETS, wrapped around the prompt, or the name of a user's preset
+    template: str = ""  # a user's preset's prompt template ({prompt}: what the user typed); "" uses PRESETS[style]
     seed: int = 0  # fixes the noise, so a still input gives a still output
     strength: float = 0.8  # ControlNet conditioning scale, 0..2
     size: int = 0  # output size in pixels (0: the model's own)
@@ -68,4 +74,4 @@ class LiveSettings:
     @property
     def styled(self) -> str:
         """The prompt the engine gets."""
-        return styled_prompt(self.prompt, self.style)
+        return styled_prompt(self.prompt, self.style, self.template)

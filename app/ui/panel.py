@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.live.settings import PRESETS, ConditionSettings, LiveSettings, styled_prompt
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
+from app.ui.styles import StylesGroup, transition_box
 from models.options import DEVICES, DTYPES
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
@@ -68,6 +69,10 @@ class ControlPanel(QScrollArea):
         body = QWidget()
         col = QVBoxLayout(body)
         col.addWidget(self._prompt_group())
+        self.styles = StylesGroup()  # LoRAs with live weights, the user's presets (app/ui/styles.py)
+        self.styles.attach(self.preset)
+        self.styles.changed.connect(self._now)
+        col.addWidget(self.styles)
         col.addWidget(self._model_group())
         col.addWidget(self._source_group())
         self.steady = SteadyGroup()  # Steady picture: on / off, smooth, skip, blend
@@ -121,6 +126,9 @@ class ControlPanel(QScrollArea):
         self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it)")
         self.strength.valueChanged.connect(self._strength_changed)
         f.addRow("Strength", _row(self.strength, self.strength_label))
+        self.transition = transition_box()
+        self.transition.valueChanged.connect(self._now)
+        f.addRow("Transition", self.transition)
         self.size = QComboBox()
         self.size.setEditable(True)
         self.size.addItems(SIZES)
@@ -215,7 +223,7 @@ class ControlPanel(QScrollArea):
         self._debounce.start(0)
 
     def _update_effective(self) -> None:
-        self.effective.setText(styled_prompt(self.prompt.text(), self.preset.currentText()))
+        self.effective.setText(styled_prompt(self.prompt.text(), self.preset.currentText(), self.styles.template()))
 
     def _strength_changed(self, v: int) -> None:
         self.strength_label.setText(f"{v / 100:.2f}")
@@ -313,7 +321,8 @@ class ControlPanel(QScrollArea):
                                  sigma=float(self.sigma.value()), mirror=self.mirror.isChecked())
         return LiveSettings(prompt=self.prompt.text(), style=self.preset.currentText(), seed=self.seed.value(),
                             strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
-                            threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings())
+                            threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings(),
+                            template=self.styles.template(), transition=self.transition.value(), loras=self.styles.loras())
 
     def set_info(self, info: dict) -> None:
         adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
@@ -331,7 +340,10 @@ class ControlPanel(QScrollArea):
         live, cond = s.live, s.live.condition
         self._threshold = live.threshold
         self.prompt.setText(live.prompt)
-        self.preset.setCurrentText(live.style if live.style in PRESETS else "None")
+        self.styles.set_user_presets(s.presets)
+        self.styles.select_style(live.style)
+        self.styles.set_pending(live.loras)
+        self.transition.setValue(live.transition)
         self.seed.setValue(live.seed)
         self.lock_seed.setChecked(s.seed_locked)
         self.strength.setValue(round(live.strength * 100))
@@ -349,5 +361,6 @@ class ControlPanel(QScrollArea):
 
     def store(self, s: Persisted) -> None:
         s.live = self.live_settings()
+        s.presets = self.styles.presets_json()
         s.device, s.dtype = self.device.currentText(), self.dtype.currentText()
         s.seed_locked, s.overlay, s.record_side = self.lock_seed.isChecked(), self.overlay.isChecked(), self.record_side.isChecked()

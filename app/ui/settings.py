@@ -34,6 +34,7 @@ class Persisted:
     record_side: bool = False  # record source and output side by side
     geometry: str = ""  # the window's geometry (hex of QWidget.saveGeometry)
     splitter: str = ""  # the source/output splitter's state (hex)
+    presets: str = ""  # the user's style presets: a JSON list of {name, template, loras} (app.live.styles)
 
     @classmethod
     def load(cls, qs: QSettings) -> Persisted:

@@ -22,6 +22,7 @@ class ImageView(QWidget):
         self.show_overlay = True
         self.placeholder = placeholder  # text shown while there is no image
         self.message = ""  # a centred message over everything (errors, "paused", "loading")
+        self.progress: float | None = None  # 0..1 of a running prompt or seed transition (a line under the picture)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
@@ -52,6 +53,8 @@ class ImageView(QWidget):
         elif self.placeholder and not self.message:
             p.setPen(QColor(150, 150, 160))
             p.drawText(self.rect().adjusted(20, 20, -20, -20), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+        if self.progress is not None and self.image is not None:
+            self._draw_progress(p)
         if self.inset is not None:
             self._draw_inset(p)
         if self.show_overlay and self.overlay:
@@ -77,6 +80,17 @@ class ImageView(QWidget):
         p.setPen(QColor(235, 235, 235))
         for i, line in enumerate(self.overlay):
             p.drawText(16, 13 + fm.ascent() + i * fm.height(), line)
+
+    def _draw_progress(self, p: QPainter) -> None:
+        """A thin line along the picture's lower edge, as far as the transition has come, and its percentage."""
+        r = self.target_rect()
+        p.fillRect(QRectF(r.x(), r.bottom() - 4, r.width(), 4), QColor(0, 0, 0, 140))
+        p.fillRect(QRectF(r.x(), r.bottom() - 4, r.width() * self.progress, 4), QColor(120, 200, 255))
+        label = f"gliding {self.progress:.0%}"
+        box = QRectF(r.x() + 6, r.bottom() - 24, p.fontMetrics().horizontalAdvance(label) + 10, 18)
+        p.fillRect(box, QColor(0, 0, 0, 150))
+        p.setPen(QColor(200, 230, 255))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
     def _draw_inset(self, p: QPainter) -> None:
         side = max(64, min(self.width(), self.height()) // 4)

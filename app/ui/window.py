@@ -24,6 +24,7 @@ from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
 from app.ui.screenwatch import OwnWindows
 from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
+from app.ui.styles_link import StylesLink
 from app.ui.views import FeedView, ImageView, overlay_lines
 from app.ui.worker import LoadRequest, Pipeline
 from models.assets import ICON_SVG
@@ -40,6 +41,7 @@ class StartOptions:
     size: int | None = None  # output size
     device: str | None = None  # auto, cpu, cuda
     dtype: str | None = None  # auto, float32, bfloat16, float16
+    loras: tuple[str, ...] = ()  # SPEC[:WEIGHT] each; given, they replace the remembered LoRAs
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
         self._connect()
+        self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
         self._poll = QTimer(self, interval=10)
         self._poll.timeout.connect(self._poll_capture)
@@ -149,6 +152,10 @@ class MainWindow(QMainWindow):
             self.panel.device.setCurrentText(opts.device)
         if opts.dtype:
             self.panel.dtype.setCurrentText(opts.dtype)
+        if opts.loras:
+            from models.lora import parse_lora_arg
+
+            self.panel.styles.set_pending(dict(parse_lora_arg(a) for a in opts.loras))  # loaded with the model
         self.apply_settings()
         try:
             self.set_source(opts.source or self.saved.source or "sketch")

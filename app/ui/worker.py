@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.live import styles
 from app.live.loop import Frame, LiveLoop, Loader, real_loader
 from app.live.relay import Relay
 from app.live.settings import LiveSettings
@@ -93,6 +94,7 @@ class Worker(QObject):
     progress = Signal(str, float, float)  # download: description, done, total (bytes)
     recorded = Signal(str, int)  # a finished recording: path ("" when nothing was kept), frames
     recordingFailed = Signal()  # a recording could not start
+    lorasLoaded = Signal(object)  # [(name, spec, weight)] the engine holds, after a LoRA add or remove or a model load
 
     def __init__(self, loader: Loader | None = None):
         super().__init__()
@@ -119,9 +121,14 @@ class Worker(QObject):
             else:
                 self.busy.emit(f"Loading {req.model}...")
                 self.loop = None  # free the old model before the new one loads
-                engine = self.loader(req.model, req.controlnet, req.device, req.dtype, progress_class(self, self.cancel))
+                progress = progress_class(self, self.cancel)
+                engine = self.loader(req.model, req.controlnet, req.device, req.dtype, progress)
                 leave_a_core(engine)
-                self.loop = LiveLoop(engine, self.settings, req.fast)
+                kept, lost = styles.restore(engine, self.settings.loras, progress, self.busy.emit)  # the LoRAs remembered
+                self.loop = LiveLoop(engine, replace(self.settings, loras=kept), req.fast)
+                self.lorasLoaded.emit(styles.loaded(engine))
+                if lost:
+                    self.failed.emit(lost)
                 if getattr(engine, "fast", "eager") != "eager":  # a GPU: capture the frame once now, not on the first stroke
                     self.busy.emit(f"Preparing the {engine.fast} path...")
                     engine.warm_up()
@@ -152,9 +159,32 @@ class Worker(QObject):
         self.settings = settings
         if self.loop is not None:
             try:
-                self.loop.apply(settings)
+                self.loop.apply(styles.only_loaded(self.loop.engine, settings))
             except UserError as err:
                 self.failed.emit(str(err))
+
+    @Slot(str, float)
+    def add_lora(self, spec: str, weight: float) -> None:
+        """Load a LoRA into the running engine (app.live.styles.add); a failure leaves the list as it was."""
+        self.cancel.clear()
+        self.busy.emit(f"Loading LoRA {spec}...")
+        try:
+            if self.loop is None:
+                raise UserError(f"LoRA {spec!r}: load a model first")
+            styles.add(self.loop.engine, spec, weight, progress_class(self, self.cancel))
+        except UserError as err:
+            self.failed.emit(str(err))
+        except Exception as err:
+            self.failed.emit(f"could not load LoRA {spec!r}: {type(err).__name__}: {first_line(err)}")
+        finally:
+            self.lorasLoaded.emit(styles.loaded(self.loop.engine) if self.loop is not None else [])
+            self.busy.emit("")
+
+    @Slot(str)
+    def remove_lora(self, spec: str) -> None:
+        if self.loop is not None and spec in {s for _, s, _ in styles.loaded(self.loop.engine)}:
+            self.loop.engine.remove_lora(spec)
+            self.lorasLoaded.emit(styles.loaded(self.loop.engine))
 
     @Slot(object)
     def process(self, frame: Frame) -> None:
@@ -212,6 +242,7 @@ class Pipeline(QObject):
     failed = Signal(str)
     progress = Signal(str, float, float)
     recorded = Signal(str, int)
+    lorasLoaded = Signal(object)  # [(name, spec, weight)]
     # to the worker (queued: they run on its thread, in order, between frames)
     _send = Signal(object)
     _configure = Signal(object)
@@ -219,6 +250,8 @@ class Pipeline(QObject):
     _start_rec = Signal(str, float, bool)
     _stop_rec = Signal()
     _new_source = Signal()
+    _add_lora = Signal(str, float)
+    _remove_lora = Signal(str)
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -233,6 +266,9 @@ class Pipeline(QObject):
         self._start_rec.connect(self.worker.start_recording)
         self._stop_rec.connect(self.worker.stop_recording)
         self._new_source.connect(self.worker.new_source)
+        self._add_lora.connect(self.worker.add_lora)
+        self._remove_lora.connect(self.worker.remove_lora)
+        self.worker.lorasLoaded.connect(self._on_loras)
         self.worker.finished.connect(self._on_finished)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.busy.connect(self._on_busy)
@@ -260,6 +296,13 @@ class Pipeline(QObject):
     def load(self, req: LoadRequest) -> None:
         self.is_busy = "Loading..."
         self._load.emit(req)
+
+    def add_lora(self, spec: str, weight: float) -> None:
+        self.is_busy = "Loading LoRA..."
+        self._add_lora.emit(spec, weight)
+
+    def remove_lora(self, spec: str) -> None:
+        self._remove_lora.emit(spec)
 
     def cancel(self) -> None:
         self.worker.cancel.set()
@@ -306,6 +349,10 @@ class Pipeline(QObject):
     def _on_loaded(self, info: dict) -> None:
         self.info = info
         self.loaded.emit(info)
+
+    @Slot(object)
+    def _on_loras(self, loras: list) -> None:
+        self.lorasLoaded.emit(loras)
 
     @Slot(str)
     def _on_busy(self, text: str) -> None:
