@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -30,6 +29,7 @@ from app.live.settings import PRESETS, ConditionSettings, LiveSettings, styled_p
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
+from app.ui.widgets import row
 from models.options import DEVICES, DTYPES
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
@@ -43,15 +43,6 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     s.setRange(lo, hi)
     s.setValue(value)
     return s
-
-
-def _row(*widgets: QWidget) -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    for x in widgets:
-        lay.addWidget(x)
-    return w
 
 
 class ControlPanel(QScrollArea):
@@ -120,12 +111,12 @@ class ControlPanel(QScrollArea):
         self.lock_seed = QCheckBox("Lock")
         self.lock_seed.setToolTip("Keep this seed: disables New and editing")
         self.lock_seed.toggled.connect(self._lock_changed)
-        f.addRow("Seed", _row(self.seed, self.new_seed, self.lock_seed))
+        f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed))
         self.strength = _slider(0, 200, 80)
         self.strength_label = QLabel("0.80")
         self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it)")
         self.strength.valueChanged.connect(self._strength_changed)
-        f.addRow("Strength", _row(self.strength, self.strength_label))
+        f.addRow("Strength", row(self.strength, self.strength_label))
         self.transition = transition_box()
         self.transition.valueChanged.connect(self._now)
         f.addRow("Transition", self.transition)
@@ -141,10 +132,10 @@ class ControlPanel(QScrollArea):
     def _model_group(self) -> QGroupBox:
         g = QGroupBox("Model")
         f = QFormLayout(g)
-        self.model = self._spec_row(
+        self.model = self._specrow(
             f, "Model", "Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo",
             "Choose a model folder", "Choose a model folder (with model_index.json)")
-        self.adapter = self._spec_row(
+        self.adapter = self._specrow(
             f, "Adapter", "Control adapter (ControlNet): a folder, a hub id, demo, or empty for none",
             "Choose an adapter folder (a trained ControlNet)", "Choose an adapter folder (with config.json)")
         self.device = QComboBox()
@@ -152,7 +143,7 @@ class ControlPanel(QScrollArea):
         self.device.setEditable(True)  # cuda:1 picks the second GPU
         self.dtype = QComboBox()
         self.dtype.addItems(list(DTYPES))
-        f.addRow("Device", _row(self.device, self.dtype))
+        f.addRow("Device", row(self.device, self.dtype))
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Load the model and adapter above (in the background)")
         self.load_button.clicked.connect(self.loadRequested)
@@ -178,7 +169,7 @@ class ControlPanel(QScrollArea):
         open_cam = QPushButton("Open")
         open_cam.setToolTip("Open this camera")
         open_cam.clicked.connect(lambda: self.sourceRequested.emit(f"camera:{self.camera_index()}"))
-        f.addRow("Camera", _row(self.camera, open_cam))
+        f.addRow("Camera", row(self.camera, open_cam))
         self.mirror = QCheckBox("Mirror")
         self.mirror.setToolTip("Flip the camera or video left-right")
         self.mirror.toggled.connect(self._now)
@@ -237,7 +228,7 @@ class ControlPanel(QScrollArea):
         if not self.lock_seed.isChecked():
             self.seed.setValue(random.randrange(2**31 - 1))
 
-    def _spec_row(self, form: QFormLayout, label: str, tip: str, browse_tip: str, title: str) -> QComboBox:
+    def _specrow(self, form: QFormLayout, label: str, tip: str, browse_tip: str, title: str) -> QComboBox:
         """An editable model spec (folder, hub id or demo) with a "..." button that picks a folder."""
         combo = QComboBox()
         combo.setEditable(True)
@@ -245,7 +236,7 @@ class ControlPanel(QScrollArea):
         browse = QToolButton(text="...")
         browse.setToolTip(browse_tip)
         browse.clicked.connect(lambda: self._pick_folder(combo, title))
-        form.addRow(label, _row(combo, browse))
+        form.addRow(label, row(combo, browse))
         return combo
 
     def _pick_folder(self, combo: QComboBox, title: str) -> None:

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
-    QPushButton,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.trainproc import TrainProcess
+from app.ui.widgets import button, row
 from models.errors import UserError
 
 OBJECTIVES = [("Regression + adversarial (sharper)", None), ("Regression only (softer)", 0.0)]  # None: the trainer's default weight
@@ -39,21 +39,11 @@ CURVE_COLOURS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6c8a", "#2e86ab
 
 
 def _browse_row(edit: QLineEdit, title: str) -> QWidget:
-    row = QWidget()
-    lay = QHBoxLayout(row)
-    lay.setContentsMargins(0, 0, 0, 0)
-    button = QToolButton(text="...")
-    button.setToolTip(title)
-
-    def pick() -> None:
-        folder = QFileDialog.getExistingDirectory(row, title, edit.text())
-        if folder:
-            edit.setText(folder)
-
-    button.clicked.connect(pick)
-    lay.addWidget(edit, 1)
-    lay.addWidget(button)
-    return row
+    """A folder field with a "..." button that picks one."""
+    pick = QToolButton(text="...")
+    pick.setToolTip(title)
+    pick.clicked.connect(lambda: (folder := QFileDialog.getExistingDirectory(edit, title, edit.text())) and edit.setText(folder))
+    return row(edit, pick, stretch=0)
 
 
 class TrainDialog(QDialog):
@@ -133,14 +123,8 @@ class TrainDialog(QDialog):
         f.addRow("Output folder", _browse_row(self.out, "Choose the output folder"))
         self.runs = QComboBox()
         self.runs.setToolTip("Unfinished runs found in the output folder and beside it")
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.clicked.connect(self.resume)
-        row = QWidget()
-        lay = QHBoxLayout(row)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.runs, 1)
-        lay.addWidget(self.resume_button)
-        f.addRow("Runs", row)
+        self.resume_button = button("Resume", "Continue the run chosen here from its newest checkpoint", self.resume)
+        f.addRow("Runs", row(self.runs, self.resume_button, stretch=0))
         self.pause_live = QCheckBox("Pause live output while training")
         self.cpu_note = QLabel("No GPU: live output and training share the CPU cores, so each slows the other.")
         self.cpu_note.setWordWrap(True)
@@ -154,19 +138,11 @@ class TrainDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #b00020")
         f.addRow(self.problem)
-        buttons = QHBoxLayout()
-        self.start_button = QPushButton("Start")
+        self.start_button = button("Start", "Check the inputs and start training in its own process", self.start)
         self.start_button.setDefault(True)
-        self.start_button.clicked.connect(self.start)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Finish the step, save a checkpoint and stop (Resume continues it, also another day)")
-        self.stop_button.clicked.connect(self.stop)
-        self.use_button = QPushButton("Use this adapter")
-        self.use_button.setToolTip("Load the finished adapter, or the newest checkpoint, into the live window")
-        self.use_button.clicked.connect(self.use)
-        for b in (self.start_button, self.stop_button, self.use_button):
-            buttons.addWidget(b)
-        f.addRow(buttons)
+        self.stop_button = button("Stop", "Finish the step, save a checkpoint and stop (Resume continues it, also another day)", self.stop)
+        self.use_button = button("Use this adapter", "Load the finished adapter, or the newest checkpoint, into the live window", self.use)
+        f.addRow(row(self.start_button, self.stop_button, self.use_button))
         return box
 
     def _watch(self) -> QWidget:
