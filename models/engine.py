@@ -109,6 +109,8 @@ class Engine:
         self._prepared: Prepared | None = None
         self.fast = "eager"
         self._fast_path = None
+        self.backend = "torch"  # who runs CPU frames (models.openvino): torch or openvino
+        self._openvino = None
         self.set_adapter(adapter)
 
     @classmethod
@@ -132,6 +134,8 @@ class Engine:
         self.revision += 1
         if self._fast_path is not None:  # a new network needs new compiled code and graphs
             self.set_fast(self.fast)
+        if self._openvino is not None:  # and new OpenVINO graphs (converted or read from the cache at the next frame)
+            self._openvino.invalidate()
 
     def set_fast(self, mode: str = "auto", backend: str = "inductor") -> str:
         """Pick the per-frame path (models.fast): auto, eager, fused, graphs or compile. Returns the mode used."""
@@ -141,6 +145,16 @@ class Engine:
         self._fast_path = None if mode == "eager" else FastPath(self, mode, backend)
         self.fast = mode
         return mode
+
+    def set_backend(self, backend: str = "torch", precision: str = "fp32", progress=None) -> str:
+        """Pick who runs CPU frames (models.openvino): torch, openvino, or auto (OpenVINO where it measured
+        faster here); converts now (progress(text) reports it). Returns the backend used."""
+        from models.openvino import pick_backend
+
+        self._openvino = pick_backend(self, backend, precision, progress)
+        self.backend = "torch" if self._openvino is None else "openvino"
+        self.revision += 1  # the two agree within 1/255, not exactly: render the frame again
+        return self.backend
 
     def warm_up(self, frame: np.ndarray | None = None) -> None:
         """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick."""
@@ -219,7 +233,15 @@ class Engine:
         """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size).
 
         On the fast path a failure (compilers and graph capture fail in many ways) is logged once and the
-        engine goes on with the eager recipe, which always works."""
+        engine goes on with the eager recipe, which always works; the same for OpenVINO, then torch."""
+        if self._openvino is not None:
+            try:
+                return self._openvino.step(frame)
+            except UserError:
+                raise
+            except Exception as exc:
+                log.warning("OpenVINO failed (%s); using torch", first_line(exc))
+                self._openvino, self.backend = None, "torch"
         if self._fast_path is None:
             return self._eager(frame)
         t0 = time.perf_counter()

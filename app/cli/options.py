@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from models.options import BACKENDS, PRECISIONS
+
 
 def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("--model", required=model_required, help="base model: hub id (IDKiro/sdxs-512-dreamshaper), folder or demo")
@@ -14,3 +16,8 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--fast", default="auto", choices=("auto", "eager", "fused", "graphs", "compile"),
                    help="per-frame path: auto (graphs on a GPU, eager on a CPU), eager, fused, graphs (CUDA graphs), "
                    "compile (torch.compile + CUDA graphs; the first run compiles for minutes, later runs read the cache)")
+    p.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="who runs CPU frames: torch, openvino (converted once per model and size, then cached) or auto "
+                   "(OpenVINO where it measured faster at load); needs the openvino extra")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="OpenVINO's precision for ControlNet + UNet on the CPU: fp32 (default) or int8")

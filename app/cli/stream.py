@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
     cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
     settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0, condition=cond)
     loop = LiveLoop(engine, settings, args.fast)
+    engine.set_backend(args.backend, args.precision, progress=lambda text: print(text, file=sys.stderr))
     if engine.fast != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
         engine.warm_up()
-    print(f"stream: {spec} -> {args.out} on {engine.device} {dtype_name(engine.dtype)}, "
+    print(f"stream: {spec} -> {args.out} on {engine.device} {dtype_name(engine.dtype)} ({engine.backend}), "
           f"{engine.size} px (Ctrl+C stops and keeps the file)", file=sys.stderr)
 
     def frames():
