@@ -63,7 +63,7 @@ def machine() -> dict:
     return info
 
 
-def matmul_gflops(n: int = 1024, reps: int = 8) -> float:
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
     """The CPU's measured fp32 matmul rate at torch's thread count (best of a few n x n products), the
     yardstick for "share of the machine" a frame reaches."""
     import torch

@@ -151,6 +151,7 @@ class Engine:
         faster here); converts now (progress(text) reports it). Returns the backend used."""
         from models.openvino import pick_backend
 
+        self._openvino, self.backend = None, "torch"  # auto times torch's own step against OpenVINO
         self._openvino = pick_backend(self, backend, precision, progress)
         self.backend = "torch" if self._openvino is None else "openvino"
         self.revision += 1  # the two agree within 1/255, not exactly: render the frame again

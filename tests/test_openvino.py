@@ -18,10 +18,13 @@ from models.imageio import read_rgb, write_rgb  # noqa: E402
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "sdxs-live" / "openvino"
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory):
+    """One cache folder for the module (conversions are shared, as between two starts), never the user's."""
+    root = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(root))
+        yield root / "sdxs-live" / "openvino"
 
 
 def torch_outputs(engine, inputs):
@@ -150,3 +153,36 @@ def test_generate_with_openvino_writes_the_torch_image(tmp_path, tiny_base, tiny
         outs[backend] = read_rgb(out)
     assert "openvino fp32" in capsys.readouterr().out
     assert_close(outs["openvino"], outs["torch"])
+
+
+def test_window_converts_in_the_worker_and_says_so(qtbot, tmp_path, tiny_base, tiny_controlnet):
+    import torch
+    from PySide6.QtCore import QPointF
+
+    from app.ui.modelpick import Choice
+    from app.ui.settings import open_settings
+    from app.ui.window import MainWindow, StartOptions
+
+    threads = torch.get_num_threads()
+    w = MainWindow(open_settings(str(tmp_path / "settings.ini")), None)
+    qtbot.addWidget(w)
+    w.show()
+    w.start(StartOptions(Choice(tiny_base, tiny_controlnet), "sketch", "a test", 64))
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and not w.pipeline.is_busy, timeout=60000)
+    said = []
+    w.pipeline.busy.connect(said.append)
+    w.panel.device.setCurrentText("cpu")
+    w.panel.backend.setCurrentText("openvino")
+    w.load_from_panel()
+    assert w.pipeline.is_busy  # the GUI thread returned at once: the conversion runs in the worker
+    qtbot.waitUntil(lambda: w.pipeline.info.get("backend") == "openvino" and not w.pipeline.is_busy, timeout=120000)
+    assert any("Converting for OpenVINO" in s for s in said)
+    assert "OpenVINO" in w.panel.readout.text()
+    frames = w.pipeline.frames
+    w.canvas.stroke_to(QPointF(20, 20), start=True)
+    w.canvas.stroke_to(QPointF(200, 150))
+    w.canvas.end_stroke()
+    qtbot.waitUntil(lambda: w.pipeline.frames > frames, timeout=30000)
+    assert w.pipeline.worker.loop.engine.backend == "openvino"
+    w.close()
+    torch.set_num_threads(threads)
