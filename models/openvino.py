@@ -17,6 +17,7 @@ models.bench's, several prompts and seeds (calibration_inputs).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -223,9 +224,10 @@ def quantize(model, samples: list[list[np.ndarray]]):
     no_smooth = AdvancedSmoothQuantParameters(convolution=-1, matmul=-1)
     fp32_part = nncf.IgnoredScope(patterns=[r".*unet\.up_blocks.*", r".*unet\.conv_norm_out.*", r".*unet\.conv_out.*"],
                                   validate=False)
-    return nncf.quantize(model, data, subset_size=len(samples), model_type=nncf.ModelType.TRANSFORMER,
-                         preset=nncf.QuantizationPreset.MIXED, ignored_scope=fp32_part,
-                         advanced_parameters=AdvancedQuantizationParameters(smooth_quant_alphas=no_smooth))
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        return nncf.quantize(model, data, subset_size=len(samples), model_type=nncf.ModelType.TRANSFORMER,  # its progress
+                             preset=nncf.QuantizationPreset.MIXED, ignored_scope=fp32_part,  # bars stay off the terminal
+                             advanced_parameters=AdvancedQuantizationParameters(smooth_quant_alphas=no_smooth))
 
 
 class OpenVINOPath:
