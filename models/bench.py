@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare-diffusers", action="store_true", help="also time diffusers' stock pipeline on the same frames")
     p.add_argument("--prompt", default="a watercolor painting of a cat", help="prompt for every frame")
     p.add_argument("--warmup", type=int, default=2, help="untimed frames first (default 2)")
+    p.add_argument("--also-dtype", default=None, help="with --backend openvino: time torch once more in this dtype (e.g. bfloat16)")
 
 
 def sketch_frames(n: int, size: int) -> list[np.ndarray]:
@@ -53,12 +54,38 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "diffusers": diffusers.__version__,
+        "matmul_gflops": matmul_gflops(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
         info["cuda"] = torch.version.cuda
         info["driver"] = _nvidia_driver()
     return info
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    """The CPU's measured fp32 matmul rate at torch's thread count (best of a few n x n products), the
+    yardstick for "share of the machine" a frame reaches."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def frame_gflop(engine, frame: np.ndarray) -> float:
+    """Arithmetic of one eager frame (convolutions, matmuls, attention), counted by torch's FLOP counter."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        engine._eager(frame)
+    return counter.get_total_flops() / 1e9
 
 
 def _cpu_name() -> str:
@@ -137,6 +164,57 @@ def time_engine(engine, frames: list[np.ndarray], warmup: int, fast: str) -> tup
     result["frame_ms"] = _summary(totals)
     result["fps"] = 1000 / result["frame_ms"]["median"]
     return result, outs
+
+
+def time_openvino(engine, frames: list[np.ndarray], warmup: int, precision: str) -> tuple[dict, list[np.ndarray]]:
+    """ms per frame of the OpenVINO path (models.openvino) on the same frames, with conversion time (a cache
+    hit makes it small). int8 is timed here even where the option itself is refused: this is how it is judged."""
+    from models.openvino import OpenVINOPath
+
+    t = time.perf_counter()
+    path = OpenVINOPath(engine, precision)
+    path.prepare()
+    result = {"precision": precision, "prepare_s": time.perf_counter() - t}
+    for f in frames[:warmup]:
+        path.step(f)
+    totals, outs, stages = [], [], {s: [] for s in STAGES}
+    for f in frames:
+        t = time.perf_counter()
+        outs.append(path.step(f))
+        totals.append(1000 * (time.perf_counter() - t))
+        for s in STAGES:
+            stages[s].append(getattr(engine.timings, s))
+    result["ms"] = {s: statistics.median(v) for s, v in stages.items()}
+    result["frame_ms"] = _summary(totals)
+    result["fps"] = 1000 / result["frame_ms"]["median"]
+    return result, outs
+
+
+def compare_backends(engine, args, frames: list[np.ndarray], torch_out: list[np.ndarray], report: dict) -> None:
+    """OpenVINO fp32 (and int8 with --precision int8) and, with --also-dtype, torch in another dtype, on the
+    frames torch just ran, in this run: speed-ups over torch, pixel differences, share of the matmul rate."""
+    from models.device import dtype_name
+    from models.engine import Engine
+
+    torch_ms = report["ours"]["frame_ms"]["median"]
+    rows = {}
+    for precision in ("fp32", "int8") if args.precision == "int8" else ("fp32",):
+        r, outs = time_openvino(engine, frames, args.warmup, precision)
+        r["speedup_vs_torch"] = torch_ms / r["frame_ms"]["median"]
+        r["max_pixel_diff_vs_torch"] = int(max(np.abs(a.astype(int) - b).max() for a, b in zip(outs, torch_out)))
+        r["mean_pixel_diff_vs_torch"] = float(np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(outs, torch_out)]))
+        rows[f"openvino_{precision}"] = r
+    if args.also_dtype:
+        other = Engine(engine.base, "cpu", args.also_dtype, engine.adapter)  # casts the shared modules: OpenVINO is done
+        other.set_size(engine.size)
+        other.set_prompt(args.prompt)
+        r, _ = time_engine(other, frames, args.warmup, "eager")
+        rows[f"torch_{dtype_name(other.dtype)}"] = {"frame_ms": r["frame_ms"], "fps": r["fps"], "ms": r["ms"],
+                                                     "speedup_vs_torch": torch_ms / r["frame_ms"]["median"]}
+    rate = report["machine"]["matmul_gflops"]
+    for r in (report["ours"], *rows.values()):
+        r["share_of_matmul_rate"] = report["gflop_per_frame"] / (r["frame_ms"]["median"] / 1000) / rate
+    report["backends"] = rows
 
 
 def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple[dict, list[np.ndarray]]:
@@ -261,15 +339,24 @@ def run(args: argparse.Namespace) -> int:
     ours, our_out = time_engine(engine, frames, args.warmup, args.fast)
     ours["peak_memory_mb"] = _peak_mb(engine.device)
     lora = lora_cost(engine, frames, args.fast) if engine.loras.names else None
+    gflop = frame_gflop(engine, frames[0])
     report = {
         "machine": machine(),
         "config": {"model": args.model, "controlnet": args.controlnet, "size": engine.size, "frames": args.frames,
                    "device": engine.device.type, "dtype": dtype_name(engine.dtype),
                    "fast": ours["fast"]},
         "ours": ours,
+        "gflop_per_frame": gflop,
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     if lora:
         report["lora"] = lora
+    if engine.device.type == "cpu":
+        ours["share_of_matmul_rate"] = gflop / (ours["frame_ms"]["median"] / 1000) / report["machine"]["matmul_gflops"]
+    if getattr(args, "backend", "torch") != "torch":
+        if engine.device.type != "cpu":
+            raise UserError("bench --backend openvino measures CPU frames: add --device cpu")
+        compare_backends(engine, args, frames, our_out, report)
     if args.compare_diffusers:
         ref, ref_out = time_diffusers(engine, args, frames, args.warmup)
         ref["peak_memory_mb"] = _peak_mb(engine.device)
@@ -295,6 +382,13 @@ def _print(r: dict) -> None:
         print(f"LoRA      {', '.join(f'{s}:{w:g}' for s, w in lo['loras'].items())}: {lo['frame_ms_with']:.1f} ms with, "
               f"{lo['frame_ms_without']:.1f} ms without: {lo['cost_ms']:+.1f} ms per frame ({lo['cost_ratio']:.2f}x); "
               f"arithmetic {lo['flops_ratio']:.3f}x")
+    if "share_of_matmul_rate" in o:
+        print(f"frame {r['gflop_per_frame']:.1f} GFLOP; fp32 matmul {r['machine']['matmul_gflops']:.0f} GFLOP/s; "
+              f"torch reaches {100 * o['share_of_matmul_rate']:.0f}% of it (load average {r['load_average']:.2f})")
+    for name, b in r.get("backends", {}).items():
+        diff = f"  max pixel diff {b['max_pixel_diff_vs_torch']}" if "max_pixel_diff_vs_torch" in b else ""
+        print(f"{name:>15} median {b['frame_ms']['median']:.1f} ms  {b['fps']:.1f} FPS  {b['speedup_vs_torch']:.2f}x torch  "
+              f"{100 * b['share_of_matmul_rate']:.0f}% of matmul{diff}")
     if "diffusers" in r:
         d = r["diffusers"]
         print(f"diffusers median {d['frame_ms']['median']:.1f} ms  {d['fps']:.1f} FPS ({d['dtype']})  "

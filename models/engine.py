@@ -115,6 +115,9 @@ class Engine:
         self.loras = LoraStack(self.unet, self.text_encoder, base.spec)  # LoRA styles, each with a live weight
         self.fast = "eager"
         self._fast_path = None
+        self.backend = "torch"  # who runs CPU frames (models.openvino): torch or openvino
+        self._openvino = None
+        self._told_openvino_loras = False  # the notice that LoRA weight changes reconvert is given once
         self.set_adapter(adapter)
 
     @classmethod
@@ -142,6 +145,8 @@ class Engine:
         self.revision += 1
         if self._fast_path is not None:  # a new network needs new compiled code and graphs
             self.set_fast(self.fast)
+        if self._openvino is not None:  # and new OpenVINO graphs (converted or read from the cache at the next frame)
+            self._openvino.invalidate()
 
     def set_fast(self, mode: str = "auto", backend: str = "inductor") -> str:
         """Pick the per-frame path (models.fast): auto, eager, fused, graphs or compile. Returns the mode used."""
@@ -152,6 +157,17 @@ class Engine:
         self.fast = mode
         return mode
 
+    def set_backend(self, backend: str = "torch", precision: str = "fp32", progress=None) -> str:
+        """Pick who runs CPU frames (models.openvino): torch, openvino, or auto (OpenVINO where it measured
+        faster here); converts now (progress(text) reports it). Returns the backend used."""
+        from models.openvino import pick_backend
+
+        self._openvino, self.backend = None, "torch"  # auto times torch's own step against OpenVINO
+        self._openvino = pick_backend(self, backend, precision, progress)
+        self.backend = "torch" if self._openvino is None else "openvino"
+        self.revision += 1  # the two agree within 1/255, not exactly: render the frame again
+        return self.backend
+
     def warm_up(self, frame: np.ndarray | None = None) -> None:
         """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick."""
         self.step(np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame)
@@ -159,7 +175,7 @@ class Engine:
     def add_lora(self, spec: str, weight: float = 1.0, progress=None) -> str:
         """Load a LoRA (hub id, folder or file; models.lora) at a weight. Returns the name set_lora_weight takes."""
         name = self.loras.add(spec, weight, progress)
-        self.revision += 1
+        self._weights_changed()
         if name in self.loras.on_text and self._prompt is not None:
             self.set_prompt(self._prompt, again=True)
         if self._fast_path is not None:  # new layers need new compiled code and graphs
@@ -170,7 +186,7 @@ class Engine:
         """Take a LoRA (by name or spec) out; its layers go, so the fast path is built anew as after add_lora."""
         if self.loras.remove(name) and self._prompt is not None:
             self.set_prompt(self._prompt, again=True)
-        self.revision += 1
+        self._weights_changed()
         if self._fast_path is not None:
             self.set_fast(self.fast)
 
@@ -180,7 +196,18 @@ class Engine:
             return
         if self.loras.set_weight(name, weight) and self._prompt is not None:
             self.set_prompt(self._prompt, again=True)
+        self._weights_changed()
+
+    def _weights_changed(self) -> None:
+        """The UNet's effective weights changed (a LoRA added, removed or reweighted): the output changes, and
+        OpenVINO's graphs, which bake the weights in, are converted again (or read from the cache)."""
         self.revision += 1
+        if self._openvino is not None:
+            if not self._told_openvino_loras:
+                log.warning("OpenVINO bakes LoRA weights into its graphs: each new weight converts again; "
+                            "use --backend torch for live LoRA sliders")
+                self._told_openvino_loras = True
+            self._openvino.invalidate()
 
     @property
     def lora_weights(self) -> dict[str, float]:
@@ -270,7 +297,15 @@ class Engine:
         """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size).
 
         On the fast path a failure (compilers and graph capture fail in many ways) is logged once and the
-        engine goes on with the eager recipe, which always works."""
+        engine goes on with the eager recipe, which always works; the same for OpenVINO, then torch."""
+        if self._openvino is not None:
+            try:
+                return self._openvino.step(frame)
+            except UserError:
+                raise
+            except Exception as exc:
+                log.warning("OpenVINO failed (%s); using torch", first_line(exc))
+                self._openvino, self.backend = None, "torch"
         if self._fast_path is None:
             return self._eager(frame)
         t0 = time.perf_counter()

@@ -185,25 +185,33 @@ def test_a_checkpoint_killed_mid_write_leaves_the_previous_one_usable(straight_r
     assert not list(root.glob(".tmp-*"))  # the leftover was cleaned up by the next save
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits(straight_run, tiny_base, tmp_path, monkeypatch):
-    from training import train as train_module
+def test_ctrl_c_saves_a_checkpoint_and_exits(straight_run, tiny_base, tmp_path):
+    """Ctrl+C in a terminal (SIGINT to the trainer's process): the step finishes, a checkpoint is saved, exit 130."""
     from training.checkpoints import list_checkpoints
+    from training.train import Stop
 
     data, _ = straight_run
     out = tmp_path / "out"
-    original = train_module.Log.step
-    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN when started in the background
-
-    def step_then_ctrl_c(self, step, terms, lr):
-        original(self, step, terms, lr)
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGINT)  # the real signal, handled by the trainer
-
-    monkeypatch.setattr(train_module.Log, "step", step_then_ctrl_c)
-    assert train_module.train(config(tiny_base, data, out, steps=10, checkpoint_every=100)) == 130
-    assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["checkpoint-2"]
+    argv = ["train", "--base", tiny_base, "--data", str(data), "--out", str(out), "--resolution", "64", "--batch-size", "2",
+            "--steps", "400", "--lr-warmup", "0", "--checkpoint-every", "1000", "--validate-every", "0",
+            "--workers", "0", "--device", "cpu", "--threads", "1", "--progress", "jsonl"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "main.py", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "step" and event["step"] >= 2:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130
+    stopped = [json.loads(x) for x in rest.splitlines() if '"stopped"' in x][0]["step"]
+    assert [p.name for p in list_checkpoints(out / "checkpoints")] == [f"checkpoint-{stopped}"]
     assert not (out / "adapter").exists()
-    assert signal.getsignal(signal.SIGINT) is before  # restored
+    before = signal.getsignal(signal.SIGINT)
+    with Stop():
+        pass
+    assert signal.getsignal(signal.SIGINT) is before  # the trainer's handler is put back
 
 
 def test_existing_checkpoints_need_resume(straight_run, tiny_base):

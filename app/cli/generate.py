@@ -44,12 +44,13 @@ def run(args: argparse.Namespace) -> int:
     engine.set_seed(args.seed)
     engine.control_scale = args.control_scale
     engine.set_prompt(args.prompt)
+    engine.set_backend(args.backend, args.precision, progress=print)
     if engine.set_fast(args.fast) != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...")
         engine.warm_up(frame)
     out = write_rgb(args.out, engine.step(frame))
     print(f"wrote {out} ({engine.size}x{engine.size}, {engine.device.type} {dtype_name(engine.dtype)}, "
-          f"{engine.timings.total:.0f} ms)")
+          f"{engine.timings.total:.0f} ms{', openvino ' + args.precision if engine.backend == 'openvino' else ''})")
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from models.options import BACKENDS, PRECISIONS
+
 
 def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("--model", required=model_required, help="base model: hub id (IDKiro/sdxs-512-dreamshaper), folder or demo")
@@ -17,4 +19,9 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
                    help="a LoRA style (hub id like IDKiro/sdxs-512-dreamshaper-anime, folder or .safetensors file), "
                    "optionally with its weight (default 1); repeat for several")
-
+    p.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="who runs CPU frames: torch, openvino (converted once per model and size, then cached) or auto "
+                   "(OpenVINO where it measured faster at load); needs the openvino extra")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="OpenVINO's precision on the CPU: fp32 (default) or int8 (ControlNet and the UNet's down and mid "
+                   "blocks in int8; on the demo model 46 dB PSNR from fp32; quantized once, then cached)")

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     playhead, in_fps, clock = Playhead(cues), video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
     if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
         engine.transition.clock = lambda: clock[0]
+    engine.set_backend(args.backend, args.precision, progress=lambda text: print(text, file=sys.stderr))
     if engine.fast != "eager":
         print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
         engine.warm_up()
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         recorder.abort() if recorder else None
         raise
-    print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)}, "
+    print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)} ({engine.backend}), "
           f"{engine.size} px, steady {describe(steady)} (Ctrl+C stops and keeps the file)", file=sys.stderr)
 
     def frames():

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.live.loop import Result
-from app.ui.panel import _row
+from app.ui.widgets import row
 from models.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class ServeDialog(QDialog):
         self.new_token = new_token = QPushButton("New")
         new_token.setToolTip("Make a random token")
         new_token.clicked.connect(self._new_token)
-        form.addRow("Token", _row(self.token, new_token))
+        form.addRow("Token", row(self.token, new_token))
         col.addLayout(form)
         buttons = QHBoxLayout()
         self.start = QPushButton("Start")
@@ -206,7 +206,7 @@ class ServeDialog(QDialog):
             field = QLineEdit(readOnly=True)
             copy = QPushButton("Copy")
             copy.clicked.connect(lambda _=False, f=field: QGuiApplication.clipboard().setText(f.text()))
-            urls.addRow(label, _row(field, copy))
+            urls.addRow(label, row(field, copy))
             self.urls[path] = field
         col.addLayout(urls)
         how = QLabel(OBS_HELP)

@@ -30,7 +30,7 @@ from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
 from app.ui.widgets import row
-from models.options import DEVICES, DTYPES
+from models.options import BACKENDS, DEVICES, DTYPES
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
 SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image"),
@@ -143,7 +143,11 @@ class ControlPanel(QScrollArea):
         self.device.setEditable(True)  # cuda:1 picks the second GPU
         self.dtype = QComboBox()
         self.dtype.addItems(list(DTYPES))
-        f.addRow("Device", row(self.device, self.dtype))
+        self.backend = QComboBox()
+        self.backend.addItems(list(BACKENDS))
+        self.backend.setToolTip("Who runs CPU frames: torch, openvino (converted once per model and size, then cached) "
+                                "or auto (OpenVINO where it measured faster at load)")
+        f.addRow("Device", row(self.device, self.dtype, self.backend))
         self.load_button = QPushButton("Load")
         self.load_button.setToolTip("Load the model and adapter above (in the background)")
         self.load_button.clicked.connect(self.loadRequested)
@@ -317,7 +321,8 @@ class ControlPanel(QScrollArea):
 
     def set_info(self, info: dict) -> None:
         adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
-        self.readout.setText(f"{info['device']} · {info['dtype']} · {info['size']} px · {adapter}")
+        backend = " · OpenVINO" if info.get("backend") == "openvino" else ""
+        self.readout.setText(f"{info['device']} · {info['dtype']}{backend} · {info['size']} px · {adapter}")
 
     # ---- persistence --------------------------------------------------------------------------------
 
@@ -328,6 +333,7 @@ class ControlPanel(QScrollArea):
             combo.setCurrentText(current)
         self.device.setCurrentText(s.device)
         self.dtype.setCurrentText(s.dtype)
+        self.backend.setCurrentText(s.backend)
         live, cond = s.live, s.live.condition
         self._threshold = live.threshold
         self.prompt.setText(live.prompt)
@@ -353,5 +359,5 @@ class ControlPanel(QScrollArea):
     def store(self, s: Persisted) -> None:
         s.live = self.live_settings()
         s.presets = self.styles.presets_json()
-        s.device, s.dtype = self.device.currentText(), self.dtype.currentText()
+        s.device, s.dtype, s.backend = self.device.currentText(), self.dtype.currentText(), self.backend.currentText()
         s.seed_locked, s.overlay, s.record_side = self.lock_seed.isChecked(), self.overlay.isChecked(), self.record_side.isChecked()

@@ -26,6 +26,7 @@ class Persisted:
     recent_adapters: str = ""  # recently used adapter specs, "\n"-separated
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     dtype: str = "auto"  # auto, float32, bfloat16, float16
+    backend: str = "torch"  # who runs CPU frames: torch, auto or openvino
     seed_locked: bool = False  # lock the seed against changes
     source: str = "sketch"  # sketch, camera:N, video:PATH, image:PATH or screen:N[@X,Y,W,H]
     brush: float = 6.0  # brush width in canvas pixels

@@ -176,7 +176,8 @@ class MainWindow(QMainWindow):
     def load(self, model: str, controlnet: str | None) -> None:
         self.panel.model.setCurrentText(model)
         self.panel.adapter.setCurrentText(controlnet or "")
-        self.pipeline.load(LoadRequest(model, controlnet or None, self.panel.device.currentText(), self.panel.dtype.currentText()))
+        self.pipeline.load(LoadRequest(model, controlnet or None, self.panel.device.currentText(), self.panel.dtype.currentText(),
+                                       backend=self.panel.backend.currentText()))
         self._on_busy(f"Loading {model}...")
 
     @Slot()

@@ -58,6 +58,8 @@ class LoadRequest:
     device: str = "auto"  # auto, cpu or cuda
     dtype: str = "auto"  # auto, float32, bfloat16 or float16
     fast: str = "auto"  # the per-frame path (models.fast): auto is CUDA graphs on a GPU, eager on a CPU
+    backend: str = "torch"  # who runs CPU frames (models.openvino): torch, auto or openvino
+    precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
 
 
 def progress_class(worker: Worker, cancel: threading.Event):
@@ -132,6 +134,10 @@ class Worker(QObject):
                 if getattr(engine, "fast", "eager") != "eager":  # a GPU: capture the frame once now, not on the first stroke
                     self.busy.emit(f"Preparing the {engine.fast} path...")
                     engine.warm_up()
+            e = self.loop.engine
+            if hasattr(e, "set_backend") and (req.backend != "torch" or e.backend != "torch"):  # converts here, not in the GUI
+                self.busy.emit("Converting for OpenVINO..." if req.backend != "torch" else "Switching to torch...")
+                e.set_backend(req.backend, req.precision, progress=self.busy.emit)
             from models.device import dtype_name
 
             self.request = req
@@ -139,7 +145,7 @@ class Worker(QObject):
             adapter = e.adapter
             self.loaded.emit({
                 "model": req.model, "controlnet": req.controlnet if adapter is not None else None,
-                "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size,
+                "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size, "backend": getattr(e, "backend", "torch"),
                 "condition": adapter.info.condition if adapter is not None else "", "polarity":
                 adapter.info.polarity if adapter is not None else "", "native": getattr(getattr(e, "base", None), "native_size", e.size),
             })
