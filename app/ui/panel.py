@@ -73,7 +73,7 @@ class ControlPanel(QScrollArea):
         col.addStretch(1)
         for combo in body.findChildren(QComboBox):  # long paths must not widen the panel
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(8)
+            combo.setMinimumContentsLength(5)
             combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setWidget(body)
         self._debounce = QTimer(self, singleShot=True, interval=250)

@@ -146,7 +146,7 @@ class StylesGroup(QGroupBox):
         menu.addAction("Folder (PEFT or diffusers)...", self._pick_folder)
         menu.addAction("Hub id or path...", self._type_spec)
         self.add_button.setMenu(menu)
-        self.save_button = QPushButton("Save style as preset...")
+        self.save_button = QPushButton("Save as preset...")
         self.save_button.setToolTip("Keep the prompt template, the LoRAs and their weights under a name in the Style box")
         self.save_button.clicked.connect(self._ask_preset_name)
         buttons = QWidget()

@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         outer.addWidget(left)
         outer.addWidget(self.panel)
         outer.setStretchFactor(0, 1)
-        outer.setSizes([900, 380])
+        outer.setSizes([850, 430])
         self.setCentralWidget(outer)
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
