@@ -227,6 +227,9 @@ def test_existing_checkpoints_need_resume(straight_run, tiny_base):
     [
         (["--data", "/no/such/folder"], "is not a folder"),
         (["--resolution", "60"], "multiple of 8"),
+        (["--adversarial-weight", "-1"], "--adversarial-weight -1.0 must not be negative"),
+        (["--adversarial-weight", "0.1", "--adversarial-warmup", "10", "--steps", "5"], "not shorter than the run"),
+        (["--adversarial-weight", "0.1", "--disc-lr", "0"], "--disc-lr 0.0 must be positive"),
     ],
 )
 def test_bad_arguments_give_one_line_errors(args, message, tiny_base, tmp_path):
