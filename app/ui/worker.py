@@ -274,13 +274,13 @@ class Pipeline(QObject):
         self._new_source.connect(self.worker.new_source)
         self._add_lora.connect(self.worker.add_lora)
         self._remove_lora.connect(self.worker.remove_lora)
-        self.worker.lorasLoaded.connect(self._on_loras)
+        self.worker.lorasLoaded.connect(self.lorasLoaded)
         self.worker.finished.connect(self._on_finished)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.busy.connect(self._on_busy)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.recorded.connect(self._on_recorded)
+        self.worker.failed.connect(self.failed)  # signal to signal: re-emitted on this (GUI) thread
+        self.worker.progress.connect(self.progress)
+        self.worker.recorded.connect(self.recorded)
         self.worker.recordingFailed.connect(self._on_recording_failed)
         self.sent = 0  # frames handed to the worker
         self.is_busy = ""
@@ -356,26 +356,10 @@ class Pipeline(QObject):
         self.info = info
         self.loaded.emit(info)
 
-    @Slot(object)
-    def _on_loras(self, loras: list) -> None:
-        self.lorasLoaded.emit(loras)
-
     @Slot(str)
     def _on_busy(self, text: str) -> None:
         self.is_busy = text
         self.busy.emit(text)
-
-    @Slot(str)
-    def _on_failed(self, text: str) -> None:
-        self.failed.emit(text)
-
-    @Slot(str, float, float)
-    def _on_progress(self, desc: str, n: float, total: float) -> None:
-        self.progress.emit(desc, n, total)
-
-    @Slot(str, int)
-    def _on_recorded(self, path: str, frames: int) -> None:
-        self.recorded.emit(path, frames)
 
     @Slot()
     def _on_recording_failed(self) -> None:
