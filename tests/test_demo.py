@@ -172,13 +172,13 @@ def test_colour_rows_keep_colour_pictures_and_drop_line_art(tmp_path):
     _paired(tmp_path / "train", {"line.png": line_art, "flower.png": flower, "pale.png": pale})
     rows = colour_rows(tmp_path / "train")
     assert [r["file_name"] for r in rows] == ["flower.png"]
-    assert rows[0]["text"] == "red, flower"  # the caption now names the picture's colour
+    assert rows[0]["text"] == "a red flower" and rows[0]["caption"] == "flower"  # the caption names its colour
     assert (tmp_path / "train" / "colour.json").exists()  # cached for the next stage
     assert [r["file_name"] for r in colour_rows(tmp_path / "train", min_share=0.0)] == ["line.png", "flower.png", "pale.png"]
 
 
 def test_colour_words_name_the_main_colours():
-    from training.demo.data import colour_words
+    from training.demo.colour import colour_words
 
     img = np.full((64, 64, 3), 255, np.uint8)
     assert colour_words(img) == []  # white paper, black lines: no colour to name
@@ -211,3 +211,22 @@ def test_crops_and_subsets_are_paired_folders_the_trainer_reads(tmp_path):
         assert img.shape == (128, 128, 3) and np.array_equal(cond, 255 - img)
     sub = write_subset(tmp_path / "train", tmp_path / "sub", rows[1:])
     assert len(scan(sub, "paired").samples) == 2 and not (tmp_path / "sub.tmp").exists()
+
+
+def test_the_builder_writes_into_the_repository_and_its_renderer_runs(tmp_path):
+    """The rebuild's default output is the packaged demo folder, and the SVG renderer subprocess starts from
+    the repository (a module moved one level down once left both pointing into training/)."""
+    from training.demo import build, data
+
+    assert build.OUT == DEMO_DIR and build.WORK == ROOT / "build" / "demo" and data.ROOT == ROOT
+    svgs = tmp_path / "svg" / "shapes"
+    svgs.mkdir(parents=True)
+    (svgs / "red_ball.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><title>red ball</title>'
+        '<circle cx="5" cy="5" r="4" fill="#d02020"/></svg>')
+    items = data.render(tmp_path / "out", 64, svg_dir=tmp_path / "svg")
+    assert [it["name"] for it in items] == ["shapes__red_ball.png"] and items[0]["caption"].startswith("red ball")
+    import cv2
+
+    img = cv2.imread(str(tmp_path / "out" / "renders" / "shapes__red_ball.png"))
+    assert img.shape == (64, 64, 3) and tuple(img[32, 32]) != (255, 255, 255) and tuple(img[1, 1]) == (255, 255, 255)

@@ -43,7 +43,7 @@ def cases(size: int) -> list[tuple[str, np.ndarray, str, int]]:
 
     sketches = [(f"heldout{i}", cv2.resize(s, (size, size), interpolation=cv2.INTER_CUBIC), HELDOUT_PROMPTS[i % 6])
                 for i, s in enumerate(heldout_sketches())]
-    sketches += [(f"human{i}", draw_human(shapes, seed=i, size=256), p) for i, (p, shapes) in enumerate(HUMAN)]
+    sketches += [(f"human{i}", draw_human(shapes, seed=i, size=256), f"a {p}") for i, (p, shapes) in enumerate(HUMAN)]
     return [(n, cv2.resize(s, (size, size)) if s.shape[0] != size else s, p, seed) for n, s, p in sketches for seed in (0, 1)]
 
 

@@ -20,22 +20,29 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "assets" / "models" / "demo"
+from models.assets import DEMO_DIR
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository (training/demo/ is two levels down)
+OUT = DEMO_DIR
 WORK = ROOT / "build" / "demo"
 ADAPTER_KIND = "light"  # no attention, slimmer conditioning embedding: more steps in the same CPU time
+ADVERSARIAL_START = 2000  # regression-only steps first (fixed, so a longer run is this run resumed)
+RECOLOURED_CROPS = 0.75  # share of the adapter's windows cut from a recoloured copy (training/demo/colour.py)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.demo", description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=WORK, help="scratch folder for data and stage outputs")
     p.add_argument("--out", type=Path, default=OUT, help="where the finished model goes")
-    p.add_argument("--fresh", action="store_true", help="ignore cached stages and redo everything")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is faster on a busy 2-core machine)")
-    p.add_argument("--vae-steps", type=int, default=1500, help="autoencoder steps")
-    p.add_argument("--unet-steps", type=int, default=800, help="base UNet + text encoder steps")
-    p.add_argument("--adapter-steps", type=int, default=3000, help="sketch adapter steps (the training module)")
+    p.add_argument("--fresh", action="store_true", help="redo every stage (keeps only the SVG renders and downloads)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2 on an idle 2-core machine; 1 when others share it)")
+    p.add_argument("--vae-steps", type=int, default=2500, help="autoencoder steps")
+    p.add_argument("--unet-steps", type=int, default=3000, help="base UNet + text encoder steps")
+    p.add_argument("--adapter-steps", type=int, default=9000, help="sketch adapter steps (the training module)")
     p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
+    p.add_argument("--recoloured", type=int, default=3, help="recoloured copies of each of them (colour words steer)")
+    p.add_argument("--vae-gan-steps", type=int, default=1000, help="decoder steps against a PatchGAN (crisp edges)")
+    p.add_argument("--crops", type=int, default=6000, help="128 px windows the adapter trains on")
     p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "evaluate"], default="evaluate",
                    help="stop after this stage")
     return p.parse_args(argv)
@@ -48,12 +55,14 @@ def stage_data(work: Path) -> dict:
     done = data / "counts.json"
     if done.exists():
         return json.loads(done.read_text())
+    t0 = time.time()
     items = render(data)
     (data / "items.json").write_text(json.dumps(items))
     counts = write_split(data, items)
     counts["svgs"] = sum(1 for _ in Path("/usr/share/openclipart/svg").rglob("*.svg"))
     counts["rendered"] = len(items)
     done.write_text(json.dumps(counts))
+    _times(work, "data", time.time() - t0, 0)
     return counts
 
 
@@ -67,10 +76,11 @@ def stage_tokenizer(work: Path) -> Path:
 
 
 def _train_names(work: Path) -> tuple[list[str], list[str]]:
+    """The colour training pictures and their captions without colour names (with_recoloured adds them)."""
     from training.demo.data import colour_rows
 
     rows = colour_rows(work / "data" / "train")
-    return [r["file_name"] for r in rows], [r["text"] for r in rows]
+    return [r["file_name"] for r in rows], [r["caption"] for r in rows]
 
 
 def stage_vae(work: Path, args, images) -> dict:
@@ -79,7 +89,7 @@ def stage_vae(work: Path, args, images) -> dict:
     from training.demo.base import BaseConfig, build, train_vae, vae_round_trip
     from training.demo.data import read_rows
 
-    cfg = BaseConfig(vae_steps=args.vae_steps, threads=args.threads)
+    cfg = BaseConfig(vae_steps=args.vae_steps, vae_gan_steps=args.vae_gan_steps, threads=args.threads)
     parts = build()
     path = work / "vae.pt"
     if path.exists():
@@ -142,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     work: Path = args.work
     if args.fresh:
-        for p in ("vae.pt", "base", "adapter_run", "times.json", "train.log", "data/adapter128",
-                  "data/heldout_colour"):
+        # everything the code makes; the SVG renders (a pure function of the package) and downloads stay
+        for p in ("vae.pt", "base", "adapter_run", "times.json", "train.log", "tokenizer", "data/adapter128",
+                  "data/heldout_colour", "data/train", "data/heldout", "data/counts.json", "data/items.json"):
             q = work / p
             shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -157,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     base = work / "base"
     if not (base / "model_index.json").exists() or args.until == "vae":
         from training.demo.base import load_images
+        from training.demo.colour import with_recoloured
 
         names, captions = _train_names(work)
         pick = np.random.default_rng(0).permutation(len(names))[: args.base_images]
         names, captions = [names[i] for i in pick], [captions[i] for i in pick]
         images = load_images(work / "data" / "train" / "images", names)
+        images, captions = with_recoloured(images, captions, args.recoloured, seed=0)
         parts = stage_vae(work, args, images)
         if args.until == "vae":
             return 0
@@ -200,12 +213,13 @@ def stage_adapter(work: Path, args, base: Path) -> Path:
         return run / "adapter"
     crops = work / "data" / "adapter128"
     if not (crops / "metadata.jsonl").exists():
-        write_crops(work / "data", colour_rows(work / "data" / "train"))
+        write_crops(work / "data", colour_rows(work / "data" / "train"), count=args.crops, recoloured=RECOLOURED_CROPS)
     resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
     cfg = TrainConfig(
         base=str(base), data=str(crops), out=str(run), condition="paired",
         adapter_condition="sketch", adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.adapter_steps,
-        lr=3e-4, lr_warmup=20, pixel_weight=0.0, checkpoint_every=100, keep_checkpoints=2, validate_every=0,
+        lr=3e-4, lr_warmup=20, pixel_weight=0.0, discriminator="patch", adversarial_weight=0.1,
+        adversarial_warmup=ADVERSARIAL_START, checkpoint_every=100, keep_checkpoints=2, validate_every=0,
         validation_images=2, holdout=True, resume=resume, device="cpu", workers=0, threads=args.threads, seed=0,
     )
     check(cfg)

@@ -28,8 +28,9 @@ import numpy as np
 from models.conditions import sketch
 from models.errors import UserError
 from models.tiny import bytes_to_unicode
+from training.demo.colour import PALETTE, colour_caption, colour_share, colour_words, recolour
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository (training/demo/ is two levels down)
 SVG_DIR = Path("/usr/share/openclipart/svg")
 OPEN_CLIP_WHEEL = "open-clip-torch==3.3.0"
 BPE_NAME = "open_clip/bpe_simple_vocab_16e6.txt.gz"
@@ -91,9 +92,10 @@ def caption(svg: Path) -> str:
     return ", ".join(out[:7])
 
 
-def render(out_dir: Path, size: int = 256) -> list[dict]:
-    """Render every SVG to out_dir/renders and return [{name, caption, held_out}] for those that rendered."""
-    svg_dir = ensure_openclipart()
+def render(out_dir: Path, size: int = 256, svg_dir: Path | None = None) -> list[dict]:
+    """Render every SVG (of openclipart, or of svg_dir) to out_dir/renders and return [{name, caption,
+    held_out}] for those that rendered."""
+    svg_dir = svg_dir or ensure_openclipart()
     renders = out_dir / "renders"
     svgs = sorted(svg_dir.rglob("*.svg"))
     items = []
@@ -120,7 +122,8 @@ def render(out_dir: Path, size: int = 256) -> list[dict]:
 
 def human_strokes(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Black strokes on white the way a person draws: outer and colour-edge contours, simplified, jittered,
-    drawn as polylines of one random width (1..4 px at 256), some small details dropped."""
+    drawn as polylines around one random width (1..4 px at 256) that swells and thins along each stroke as a
+    pen's pressure does, some small details dropped."""
     size = img.shape[0]
     gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     shape = (gray < 235).astype(np.uint8) * 255
@@ -135,8 +138,10 @@ def human_strokes(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if cv2.arcLength(c, False) < rng.uniform(8, 30) * size / 256:  # people skip the tiny details
             continue
         pts = cv2.approxPolyDP(c, eps, False).reshape(-1, 2).astype(np.float32)
-        pts += rng.normal(0, jitter, pts.shape).astype(np.float32)
-        cv2.polylines(canvas, [pts.round().astype(np.int32)], False, (0, 0, 0), width, cv2.LINE_AA)
+        pts = (pts + rng.normal(0, jitter, pts.shape).astype(np.float32)).round().astype(np.int32)
+        for i in range(0, max(len(pts) - 1, 1), 4):  # a few segments at a time, each a little wider or thinner
+            w = max(1, width + int(rng.integers(-1, 2)) * size // 256)
+            cv2.polylines(canvas, [pts[i : i + 5]], False, (0, 0, 0), w, cv2.LINE_AA)
     return canvas
 
 
@@ -214,42 +219,6 @@ def write_tokenizer(folder: Path, cache: Path):
     return again
 
 
-def clear_colour(img: np.ndarray) -> np.ndarray:
-    """Mask of the pixels in a clear colour (some channel 40+ levels away from the pixel's grey)."""
-    a = img.astype(np.int16)
-    return np.abs(a - a.mean(axis=2, keepdims=True)).max(axis=2) > 40
-
-
-def colour_share(img: np.ndarray) -> float:
-    """Share of pixels in a clear colour."""
-    return float(clear_colour(img).mean())
-
-
-# OpenCV hue (0-180) bins of clearly coloured pixels and their names
-HUES = ((0, 8, "red"), (8, 20, "orange"), (20, 34, "yellow"), (34, 85, "green"), (85, 128, "blue"),
-        (128, 150, "purple"), (150, 170, "pink"), (170, 181, "red"))
-
-
-def colour_words(img: np.ndarray, most: int = 2, min_part: float = 0.2) -> list[str]:
-    """Names of the main colours of an RGB picture, largest first: hue bins holding at least `min_part` of
-    its clearly coloured pixels; dark oranges and reds are "brown"."""
-    coloured = clear_colour(img)
-    if not coloured.any():
-        return []
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[coloured]
-    h, v = hsv[:, 0].astype(int), hsv[:, 2].astype(int)
-    counts: dict[str, int] = {}
-    for lo, hi, name in HUES:
-        inside = (h >= lo) & (h < hi)
-        if name in ("orange", "red"):
-            brown = inside & (v < 140)
-            counts["brown"] = counts.get("brown", 0) + int(brown.sum())
-            inside &= ~brown
-        counts[name] = counts.get(name, 0) + int(inside.sum())
-    ranked = sorted(((n, c) for n, c in counts.items() if c >= min_part * len(h)), key=lambda x: -x[1])
-    return [n for n, _ in ranked[:most]]
-
-
 def read_rows(folder: Path) -> list[dict]:
     """The rows of a paired folder's metadata.jsonl."""
     return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
@@ -257,9 +226,9 @@ def read_rows(folder: Path) -> list[dict]:
 
 def colour_rows(split_dir: Path, min_share: float = 0.1) -> list[dict]:
     """The metadata rows of a paired folder whose picture is in colour (about a third of openclipart is
-    black-and-white line art, which taught the first demo model to paint grey), each caption starting with
-    the picture's main colour names ("red, green, apple, fruit"): the collection's own captions seldom name
-    colours, and without them the base could not learn what "a red apple" asks for. Cached in colour.json."""
+    black-and-white line art, which taught the first demo model to paint grey), each caption led by the
+    picture's main colour names ("a red and green apple, fruit"; the collection's own captions seldom name
+    colours) and the caption without them kept as "caption". Cached in colour.json."""
     rows = read_rows(split_dir)
     cache = split_dir / "colour.json"
     info = json.loads(cache.read_text()) if cache.exists() else {}
@@ -270,7 +239,7 @@ def colour_rows(split_dir: Path, min_share: float = 0.1) -> list[dict]:
             info[r["file_name"]] = {"share": round(colour_share(img), 4), "words": colour_words(img)}
         cache.write_text(json.dumps(info))
     keep = [r for r in rows if info[r["file_name"]]["share"] >= min_share]
-    return [dict(r, text=", ".join(info[r["file_name"]]["words"] + [r["text"]])) for r in keep]
+    return [dict(r, text=colour_caption(info[r["file_name"]]["words"], r["text"]), caption=r["text"]) for r in keep]
 
 
 def write_subset(src: Path, dst: Path, rows: list[dict]) -> Path:
@@ -289,12 +258,15 @@ def write_subset(src: Path, dst: Path, rows: list[dict]) -> Path:
 
 
 def write_crops(out_dir: Path, rows: list[dict], name: str = "adapter128", crop: int = 128, count: int = 4000,
-                seed: int = 0) -> int:
+                seed: int = 0, recoloured: float = 0.0) -> int:
     """A paired folder of `count` windows of `crop` px cut from the 256 px training pictures in `rows`
     and their conditions (several windows per picture where there are fewer pictures than windows).
 
     The adapter trains on these: the same pixel scale the engine runs at, for a quarter of the work per
-    example. Windows are centred somewhere on the drawing, so few of them are blank paper.
+    example. Windows are centred somewhere on the drawing, so few of them are blank paper. A share
+    `recoloured` of them is cut from the picture recoloured to a random colour (training/demo/colour.py),
+    captioned with its new colours, over the same condition: the drawing does not say which colour, the
+    prompt does.
     """
     src, dst = out_dir / "train", out_dir / name
     tmp = dst.with_name(dst.name + ".tmp")
@@ -307,6 +279,10 @@ def write_crops(out_dir: Path, rows: list[dict], name: str = "adapter128", crop:
         for n, i in enumerate(order):
             row = rows[i]
             img = cv2.imread(str(src / "images" / row["file_name"]))
+            text = row["text"]
+            if rng.random() < recoloured:
+                rgb = recolour(img[..., ::-1], str(rng.choice(list(PALETTE))))
+                img, text = np.ascontiguousarray(rgb[..., ::-1]), colour_caption(colour_words(rgb), row["caption"])
             cond = cv2.imread(str(src / "conditions" / row["file_name"]))
             ys, xs = np.nonzero(img.min(axis=2) < 235)
             size = img.shape[0]
@@ -320,7 +296,7 @@ def write_crops(out_dir: Path, rows: list[dict], name: str = "adapter128", crop:
             out = f"{Path(row['file_name']).stem}_{n}.png"
             cv2.imwrite(str(tmp / "images" / out), img[y : y + crop, x : x + crop])
             cv2.imwrite(str(tmp / "conditions" / out), cond[y : y + crop, x : x + crop])
-            meta.write(json.dumps({"file_name": out, "text": row["text"]}) + "\n")
+            meta.write(json.dumps({"file_name": out, "text": text}) + "\n")
     shutil.rmtree(dst, ignore_errors=True)
     tmp.replace(dst)
     return len(order)
