@@ -96,6 +96,34 @@ def test_relay_delivers_only_the_newest_while_busy(qtbot):
     assert p.stop()
 
 
+def test_garbage_is_collected_on_the_gui_thread_while_a_worker_lives(qtbot):
+    """A collection on the worker's thread can free GUI-thread Qt wrappers (a segfault seen in CI): while a
+    pipeline lives, automatic collection is off and a GUI-thread timer collects; afterwards it is back on."""
+    import gc
+    import weakref
+
+    assert gc.isenabled()
+    p = Pipeline(lambda *a: Recording())
+    assert not gc.isenabled()
+
+    class Node:
+        pass
+
+    gen0 = gc.get_threshold()[0]
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle: only the cyclic collector frees it
+    gone = weakref.ref(a)
+    del a, b
+    try:
+        junk = [[Node()] for _ in range(gen0 + 10)]  # enough live allocations to make generation 0 due
+        assert gone() is not None  # nothing collected it on this (allocating) thread
+        qtbot.waitUntil(lambda: gone() is None, timeout=5000)  # the GUI-thread timer did
+        del junk
+    finally:
+        assert p.stop()
+    assert gc.isenabled()
+
+
 def test_window_with_stand_in_engine(qtbot, tmp_path):
     engine = Recording()
     w = make_window(qtbot, tmp_path, lambda *a: engine)

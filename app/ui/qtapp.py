@@ -35,3 +35,53 @@ def application():
     app.setApplicationName(APPLICATION)
     app.setDesktopFileName("sdxs-live")
     return app
+
+
+class GuiThreadCollector:
+    """Python's cyclic garbage collector, run on the GUI thread only while a worker thread lives.
+
+    A collection runs on whichever thread happens to allocate when a generation fills up; when that is the
+    worker thread (loading a model allocates a great deal) it can free Python wrappers of Qt objects that
+    belong to the GUI thread, and Qt then crashes (a segfault "Garbage-collecting" inside a model load was
+    seen in CI). While a pipeline holds it, automatic collection is off and a GUI-thread timer collects the
+    generations that are due, as the usual Qt recipe does; the last release turns automatic collection back on.
+    """
+
+    _holders = 0
+    _timer = None
+
+    @classmethod
+    def acquire(cls) -> None:
+        import gc
+
+        from PySide6.QtCore import QCoreApplication, QTimer
+
+        cls._holders += 1
+        if cls._holders > 1:
+            return
+        gc.disable()
+        cls._timer = QTimer(QCoreApplication.instance())
+        cls._timer.timeout.connect(cls.collect)
+        cls._timer.start(500)
+
+    @classmethod
+    def release(cls) -> None:
+        import gc
+
+        cls._holders = max(cls._holders - 1, 0)
+        if cls._holders == 0 and cls._timer is not None:
+            cls._timer.stop()
+            cls._timer.deleteLater()
+            cls._timer = None
+            gc.enable()
+
+    @staticmethod
+    def collect() -> None:
+        """Collect the oldest generation whose count has passed its threshold (what gc would have done)."""
+        import gc
+
+        counts, limits = gc.get_count(), gc.get_threshold()
+        for generation in (2, 1, 0):
+            if counts[generation] > limits[generation]:
+                gc.collect(generation)
+                return

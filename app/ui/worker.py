@@ -20,6 +20,7 @@ from app.live import styles
 from app.live.loop import Frame, LiveLoop, Loader, real_loader
 from app.live.relay import Relay
 from app.live.settings import LiveSettings
+from app.ui.qtapp import GuiThreadCollector
 from models.errors import UserError, first_line
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
@@ -262,6 +263,8 @@ class Pipeline(QObject):
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.relay = Relay()
+        GuiThreadCollector.acquire()  # no collection on the worker's thread (see app/ui/qtapp.py)
+        self._collector = True
         self.thread = QThread()
         self.thread.setObjectName("sdxs-worker")
         self.worker = Worker(loader)
@@ -338,6 +341,9 @@ class Pipeline(QObject):
         ended = self.thread.wait(timeout_ms)
         if ended:
             self.worker.stop_recording()  # its thread has ended, so calling it here is safe
+            if self._collector:
+                self._collector = False
+                GuiThreadCollector.release()
         else:  # a model load cannot be interrupted: keep the thread object alive until it ends
             _UNFINISHED.append(self)
         return ended
