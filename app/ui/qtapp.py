@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -52,8 +53,6 @@ class GuiThreadCollector:
 
     @classmethod
     def acquire(cls) -> None:
-        import gc
-
         from PySide6.QtCore import QCoreApplication, QTimer
 
         cls._holders += 1
@@ -66,8 +65,6 @@ class GuiThreadCollector:
 
     @classmethod
     def release(cls) -> None:
-        import gc
-
         cls._holders = max(cls._holders - 1, 0)
         if cls._holders == 0 and cls._timer is not None:
             cls._timer.stop()
@@ -78,8 +75,6 @@ class GuiThreadCollector:
     @staticmethod
     def collect() -> None:
         """Collect the oldest generation whose count has passed its threshold (what gc would have done)."""
-        import gc
-
         counts, limits = gc.get_count(), gc.get_threshold()
         for generation in (2, 1, 0):
             if counts[generation] > limits[generation]:

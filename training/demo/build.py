@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def stage_data(work: Path) -> dict:
-    from training.demo.data import render, write_split
+    from training.demo.data import SVG_DIR, render, write_split
 
     data = work / "data"
     done = data / "counts.json"
@@ -59,7 +59,7 @@ def stage_data(work: Path) -> dict:
     items = render(data)
     (data / "items.json").write_text(json.dumps(items))
     counts = write_split(data, items)
-    counts["svgs"] = sum(1 for _ in Path("/usr/share/openclipart/svg").rglob("*.svg"))
+    counts["svgs"] = sum(1 for _ in SVG_DIR.rglob("*.svg"))
     counts["rendered"] = len(items)
     done.write_text(json.dumps(counts))
     _times(work, "data", time.time() - t0, 0)

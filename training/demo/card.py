@@ -53,8 +53,8 @@ LIMITS = """## What it is and is not
 FIRST = Path(__file__).with_name("first_edition.json")  # the first edition's numbers, scored by today's eval
 
 
-def _row(name: str, key, old: dict, new: dict, fmt: str = "{:.2f}") -> str:
-    get = (lambda m: key(m)) if callable(key) else (lambda m: m.get(key))
+def _row(name: str, get, old: dict, new: dict, fmt: str = "{:.2f}") -> str:
+    """One table row: get(metrics) for each edition, n/a where that edition lacks the measure."""
     cells = [fmt.format(v) if isinstance(v := get(m), (int, float)) else "n/a" for m in (old, new)]
     return f"| {name} | {cells[0]} | {cells[1]} |"
 

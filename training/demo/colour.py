@@ -123,10 +123,10 @@ def with_recoloured(images: np.ndarray, captions: list[str], copies: int, seed: 
     out, texts = [], []
     names = list(PALETTE)
     for img, cap in zip(images, captions):
+        words = colour_words(img)
         out.append(img)
-        texts.append(colour_caption(colour_words(img), cap))
-        own = colour_words(img, most=1)
-        for colour in rng.permutation([n for n in names if [n] != own])[:copies]:
+        texts.append(colour_caption(words, cap))
+        for colour in rng.permutation([n for n in names if [n] != words[:1]])[:copies]:
             new = recolour(img, str(colour))
             out.append(new)
             texts.append(colour_caption(colour_words(new), cap))
