@@ -21,7 +21,7 @@ from models.device import pick_device, pick_dtype
 from models.errors import UserError, first_line
 from models.loading import Adapter, BaseModel, load_adapter, load_base
 from models.lora import LoraStack, parse_lora_arg
-from models.options import check_size
+from models.options import STRENGTH, check_size
 from models.transition import Transition
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class Engine:
         self.timings = Timings()
         self.adapter: Adapter | None = None
         self.revision = 0  # bumped by every change that changes the output: the one "did it change?" key
-        self._control_scale = 0.8
+        self._control_scale = STRENGTH
         self._prompt: str | None = None
         self._seed = 0
         self._size = base.native_size

@@ -230,3 +230,29 @@ def test_the_builder_writes_into_the_repository_and_its_renderer_runs(tmp_path):
 
     img = cv2.imread(str(tmp_path / "out" / "renders" / "shapes__red_ball.png"))
     assert img.shape == (64, 64, 3) and tuple(img[32, 32]) != (255, 255, 255) and tuple(img[1, 1]) == (255, 255, 255)
+
+
+def test_the_decoder_gan_phase_keeps_the_decoder_closest_to_the_pictures_sharpness(tmp_path):
+    """The GAN phase measures its decoder every few steps and ends on the one whose round-trip sharpness is
+    closest to the pictures' own (not simply the last one)."""
+    import re
+
+    from training.demo.base import BaseConfig, build, round_trip, sharpness_kept, train_vae
+
+    rng = np.random.default_rng(0)
+    images = np.full((6, 256, 256, 3), 255, np.uint8)
+    for img in images:  # flat squares with crisp borders, like clip art
+        x, y = rng.integers(20, 150, 2)
+        img[y : y + 80, x : x + 80] = rng.integers(0, 255, 3)
+    parts = build()
+    log = tmp_path / "train.log"
+    # a learning rate this high makes the phase swing, so the best decoder is not the last one
+    cfg = BaseConfig(vae_steps=2, vae_gan_steps=5, vae_pick_every=2, vae_gan_lr=5e-3)
+    train_vae(parts["vae"], images, cfg, log)
+    measured = [float(v) for v in re.findall(r"sharpness kept ([0-9.]+)", log.read_text())]
+    assert len(measured) == 3  # steps 2, 4 and the last
+    best = min(measured, key=lambda k: abs(k - 1))
+    assert abs(measured[-1] - best) > 0.1
+    # the pick measures all six pictures (fewer than vae_pick_images), so the kept decoder reproduces its value
+    assert sharpness_kept(images, round_trip(parts["vae"], images)) == pytest.approx(best, abs=1e-3)
+    assert all(p.requires_grad for p in parts["vae"].encoder.parameters())

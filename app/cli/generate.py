@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.cli.options import add_model_arguments
+from models.options import STRENGTH
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -12,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", help="control image (a sketch: black strokes on white); needed with --controlnet")
     p.add_argument("--prompt", default="", help="what to draw")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    p.add_argument("--control-scale", type=float, default=0.8, help="adapter strength, 0..2 (default 0.8)")
+    p.add_argument("--control-scale", type=float, default=STRENGTH, help=f"adapter strength, 0..2 (default {STRENGTH:g})")
     p.add_argument("--out", required=True, help="output image, .png or .jpg")
 
 

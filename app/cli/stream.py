@@ -19,6 +19,7 @@ import time
 
 from app.cli.options import add_model_arguments
 from models.errors import UserError
+from models.options import STRENGTH
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    p.add_argument("--strength", type=float, default=0.8, help="control strength, 0..2 (default 0.8)")
+    p.add_argument("--strength", type=float, default=STRENGTH, help=f"control strength, 0..2 (default {STRENGTH:g})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
     p.add_argument("--condition", default="auto", choices=["auto", "sketch", "canny", "none"], help="how a frame becomes the adapter's input (default auto: the adapter's own)")
     p.add_argument("--canny-low", type=int, default=100, help="canny lower threshold (default 100)")

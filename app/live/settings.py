@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.live.steady import SteadySettings
+from models.options import STRENGTH
 
 # name -> prompt template; {prompt} is what the user typed
 PRESETS: dict[str, str] = {
@@ -62,7 +63,7 @@ class LiveSettings:
     style: str = "None"  # a key of PRESETS, wrapped around the prompt, or the name of a user's preset
     template: str = ""  # a user's preset's prompt template ({prompt}: what the user typed); "" uses PRESETS[style]
     seed: int = 0  # fixes the noise, so a still input gives a still output
-    strength: float = 0.8  # ControlNet conditioning scale, 0..2
+    strength: float = STRENGTH  # ControlNet conditioning scale, 0..2
     size: int = 0  # output size in pixels (0: the model's own)
     condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
     threshold: float = 1.0  # change check: mean grey-level difference below which a camera frame counts as unchanged

@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--adapter-steps", type=int, default=9000, help="sketch adapter steps (the training module)")
     p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
     p.add_argument("--recoloured", type=int, default=3, help="recoloured copies of each of them (colour words steer)")
-    p.add_argument("--vae-gan-steps", type=int, default=1000, help="decoder steps against a PatchGAN (crisp edges)")
+    p.add_argument("--vae-gan-steps", type=int, default=1500, help="decoder steps against a PatchGAN (crisp edges)")
     p.add_argument("--crops", type=int, default=6000, help="128 px windows the adapter trains on")
     p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "evaluate"], default="evaluate",
                    help="stop after this stage")
@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
+    from models.loading import quiet_libraries
+
+    quiet_libraries()  # the build's own progress lines, without diffusers' casting notices between them
     torch.set_num_threads(args.threads)
     work: Path = args.work
     if args.fresh:
