@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 import main
 from models.errors import UserError
 from models.imageio import read_rgb, write_rgb
+from models.options import STRENGTH  # generate runs at its default strength; diffusers gets the same
 from models.tiny_lora import save_lora
 
 SIZE = 64
@@ -60,7 +61,7 @@ def reference(base, controlnet, image, prompt, seed, loras):
         pipe.set_adapters(names, weights)
     pipe.set_progress_bar_config(disable=True)
     out = pipe(prompt, image=Image.fromarray(image), num_inference_steps=1, guidance_scale=0, height=SIZE, width=SIZE,
-               controlnet_conditioning_scale=0.8, output_type="np", generator=torch.Generator("cpu").manual_seed(seed)).images[0]
+               controlnet_conditioning_scale=STRENGTH, output_type="np", generator=torch.Generator("cpu").manual_seed(seed)).images[0]
     return (out * 255).round().astype(np.uint8)
 
 
