@@ -175,3 +175,10 @@ def test_hub_id_offline_without_cache(tmp_path, png):
     assert proc.returncode == 2 and "Traceback" not in err, err
     assert err.splitlines()[-1].startswith("error: ") and "IDKiro/sdxs-512-dreamshaper" in err and "cache" in err
     assert len(err.splitlines()) == 1, err
+
+
+def test_control_scale_out_of_range_is_refused_before_loading(capsys, tmp_path, png):
+    out = tmp_path / "o.png"
+    argv = gen(str(tmp_path / "not-loaded"), "--image", png, "--controlnet", "x", "--control-scale", "5", out=str(out))
+    assert_one_line(*run_cli(capsys, argv), "--control-scale 5", "between 0")
+    assert not out.exists()

@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.size is not None:
         check_size(args.size)
+    if not 0 <= args.control_scale <= 2:
+        raise UserError(f"--control-scale {args.control_scale:g} must be between 0 (ignore the sketch) and 2")
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
     if args.image and not args.controlnet:
