@@ -14,6 +14,14 @@ PRECISIONS = ("fp32", "int8")  # OpenVINO's precision for ControlNet + UNet; int
 # the adapter strength (ControlNet conditioning scale) everything starts at: the scale adapters are trained at
 # (ours and SDXS's own) and diffusers' default; 0.8 made the demo's pictures softer (sharpness 0.64 against 0.78)
 STRENGTH = 1.0
+MAX_STRENGTH = 2.0  # the highest strength the slider and the commands take
+
+
+def check_strength(value: float, flag: str) -> float:
+    """A strength in 0..MAX_STRENGTH; anything else is a UserError that names the option and the range."""
+    if not 0 <= value <= MAX_STRENGTH:
+        raise UserError(f"{flag} {value:g} must be between 0 (ignore the sketch) and {MAX_STRENGTH:g}")
+    return value
 
 
 def check_device(name: str) -> str:

@@ -25,12 +25,11 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import UserError
     from models.imageio import check_out_path, read_rgb, write_rgb
     from models.loading import quiet_libraries
-    from models.options import check_size
+    from models.options import check_size, check_strength
 
     if args.size is not None:
         check_size(args.size)
-    if not 0 <= args.control_scale <= 2:
-        raise UserError(f"--control-scale {args.control_scale:g} must be between 0 (ignore the sketch) and 2")
+    check_strength(args.control_scale, "--control-scale")
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
     if args.image and not args.controlnet:

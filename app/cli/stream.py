@@ -19,7 +19,7 @@ import time
 
 from app.cli.options import add_model_arguments
 from models.errors import UserError
-from models.options import STRENGTH
+from models.options import STRENGTH, check_strength
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
     steady = parse_steady(args.steady)
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
-    if not 0 <= args.strength <= 2:
-        raise UserError(f"--strength {args.strength} must be between 0 and 2")
+    check_strength(args.strength, "--strength")
     if args.fps is not None and not 1 <= args.fps <= 120:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
     if not 0 <= args.transition <= 60:

@@ -30,7 +30,7 @@ from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
 from app.ui.widgets import row
-from models.options import BACKENDS, DEVICES, DTYPES, STRENGTH
+from models.options import BACKENDS, DEVICES, DTYPES, MAX_STRENGTH, STRENGTH
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
 SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image"),
@@ -112,7 +112,7 @@ class ControlPanel(QScrollArea):
         self.lock_seed.setToolTip("Keep this seed: disables New and editing")
         self.lock_seed.toggled.connect(self._lock_changed)
         f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed))
-        self.strength = _slider(0, 200, round(STRENGTH * 100))
+        self.strength = _slider(0, round(MAX_STRENGTH * 100), round(STRENGTH * 100))
         self.strength_label = QLabel(f"{STRENGTH:.2f}")
         self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it)")
         self.strength.valueChanged.connect(self._strength_changed)

@@ -155,9 +155,10 @@ def train_vae(vae, images: np.ndarray, cfg: BaseConfig, log: Path | None = None)
                      f"{time.time() - t0:.0f}s", log)
             if (step + 1) % cfg.vae_pick_every == 0 or step == cfg.vae_gan_steps - 1:
                 kept = sharpness_kept(pick, round_trip(vae, pick))
-                if abs(kept - 1) < best_gap:
+                better = abs(kept - 1) < best_gap
+                if better:
                     best, best_gap = {k: v.clone() for k, v in vae.decoder.state_dict().items()}, abs(kept - 1)
-                _log(f"vae gan step {step + 1}: sharpness kept {kept:.3f}{' (best so far)' if best_gap == abs(kept - 1) else ''}", log)
+                _log(f"vae gan step {step + 1}: sharpness kept {kept:.3f}{' (best so far)' if better else ''}", log)
         vae.decoder.load_state_dict(best)
         vae.encoder.requires_grad_(True)
     return vae.eval()
