@@ -1,5 +1,5 @@
 """Data for the adversarial-objective evidence (bench/results/train/): a subset of openclipart, rendered
-and split exactly as the demo builder does (training/demo_data.py), in colour only.
+and split exactly as the demo builder does (training/demo/data.py), in colour only.
 
     python -m bench.adversarial_data [--work build/adv] [--train 1200]
 
@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training import demo_data
+from training.demo import data as demo_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,15 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     rest = [s for s in svgs if not demo_data.held_out(names[s])]
     every = max(1, len(rest) // args.train)
     keep = set(held + rest[::every][: args.train])
-    # demo_data.render renders everything under its SVG folder; hand it a folder of links to our subset
+    # demo_data.render renders everything under the SVG folder it is given: a folder of links to our subset
     subset = Path(args.work) / "svg"
     for svg in keep:
         link = subset / svg.relative_to(svg_dir)
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to(svg)
-    demo_data.SVG_DIR = subset
-    items = demo_data.render(data, 256)
+    items = demo_data.render(data, 256, svg_dir=subset)
     counts = demo_data.write_split(data, items)
     train_rows = demo_data.colour_rows(data / "train")
     held_rows = demo_data.colour_rows(data / "heldout")

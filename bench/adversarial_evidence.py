@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.stage == "eval":
         return evaluate_runs(args)
-    from app.cli.options import quiet_libraries
+    from models.loading import quiet_libraries
     from training.config import TrainConfig, check
     from training.train import train
 
@@ -69,10 +69,9 @@ def evaluate_runs(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from app.cli.options import quiet_libraries
     from models.engine import Engine
     from models.imageio import write_rgb
-    from models.loading import load_adapter
+    from models.loading import load_adapter, quiet_libraries
     from training import evaluate
     from training.data import TrainData, scan
     from training.validation import render

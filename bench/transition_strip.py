@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.bench import sketch_frames  # noqa: E402
+from models.conditions import sketch_frames  # noqa: E402
 from models.engine import Engine  # noqa: E402
 from models.imageio import write_rgb  # noqa: E402
 from models.transition import Transition  # noqa: E402

@@ -76,3 +76,16 @@ def extractor(name: str):
     if name not in EXTRACTORS:
         raise UserError(f"unknown condition {name!r}: use one of {', '.join(EXTRACTORS)}")
     return EXTRACTORS[name]
+
+
+def sketch_frames(n: int, size: int) -> list[np.ndarray]:
+    """n different black-on-white drawings (a circle moving along a line), like strokes on the canvas: the
+    synthetic input of benchmarks and of OpenVINO's calibration and trace."""
+    frames = []
+    for i in range(n):
+        img = np.full((size, size, 3), 255, np.uint8)
+        c = int(size * (0.3 + 0.4 * i / max(n - 1, 1)))
+        cv2.circle(img, (c, size // 2), size // 5, (0, 0, 0), max(2, size // 128))
+        cv2.line(img, (size // 8, size - size // 6), (c, size // 3), (0, 0, 0), max(2, size // 128))
+        frames.append(img)
+    return frames

@@ -1,86 +1,30 @@
 """The one-step SDXS engine: prepare once, then one short recipe per frame.
 
-Per frame: control image -> ControlNet + UNet at the single timestep -> x0 -> tiny VAE decode -> image.
-Everything that does not change between frames (prompt embeddings, noise, timestep, scheduler
-coefficients, adapter placement) is prepared when it changes, not per frame.
+Per frame: control image -> ControlNet + UNet at the single timestep -> x0 -> tiny VAE decode -> image,
+written once as a module (models.recipe.Recipe) that a chain of runners (models.runners: OpenVINO, fused,
+CUDA graphs, compile, eager) runs. Everything that does not change between frames (prompt embeddings, noise,
+timestep, scheduler coefficients, adapter placement, strengths) is prepared when it changes, not per frame.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from models.conditions import fit_square
 from models.device import pick_device, pick_dtype
 from models.errors import UserError, first_line
 from models.loading import Adapter, BaseModel, load_adapter, load_base
 from models.lora import LoraStack, parse_lora_arg
 from models.options import STRENGTH, check_size
+from models.recipe import OneStep, Prepared, Recipe, Timings
+from models.runners import Runner, make_runner
+from models.runners.eager import EagerRunner
 from models.transition import Transition
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class OneStep:
-    """The scheduler's single step as linear maps, read off the scheduler itself (Euler, DDPM, LCM, ...):
-    UNet input = k_in * noise, and x0 = a * noise + b * model_output."""
-
-    timestep: torch.Tensor
-    k_in: float
-    a: float
-    b: float
-
-    @classmethod
-    def from_scheduler(cls, scheduler) -> OneStep:
-        def fresh():
-            s = copy.deepcopy(scheduler)
-            s.set_timesteps(1, device="cpu")
-            return s, s.timesteps[0]
-
-        s, t = fresh()
-        init = float(s.init_noise_sigma)
-        k_in = float(s.scale_model_input(torch.full((1, 1, 1, 1), init), t).flatten()[0])
-
-        def out(sample: float, model_output: float) -> float:
-            s, t = fresh()
-            s.scale_model_input(torch.zeros(1, 1, 1, 1), t)  # some schedulers start their step index here
-            x = torch.full((1, 1, 1, 1), sample)
-            return float(s.step(torch.full((1, 1, 1, 1), model_output), t, x).prev_sample.flatten()[0])
-
-        zero = out(0.0, 0.0)
-        return cls(t, k_in, (out(1.0, 0.0) - zero) * init, out(0.0, 1.0) - zero)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The recipe's inputs besides the frame, made when a setting changes and shared by every frame until
-    the next change; the eager recipe and the fast path (models.fast) both read this one value."""
-
-    embeds: torch.Tensor  # prompt embeddings, (1, tokens, width), the engine's dtype
-    unet_in: torch.Tensor  # the UNet's input k_in * noise, channels-last, the engine's dtype
-    x0_noise: torch.Tensor  # the noise term of x0, a * noise, fp32
-    scale: float  # control strength (ControlNet conditioning scale); 0 skips the adapter
-    invert: bool  # flip the condition: the adapter wants white lines on black
-    revision: int  # Engine.revision when this was made
-
-
-@dataclass
-class Timings:
-    """Milliseconds of the last frame, by stage (filled when Engine.profile is on; total always)."""
-
-    condition: float = 0.0
-    unet: float = 0.0  # ControlNet + UNet
-    decode: float = 0.0
-    output: float = 0.0
-    total: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 class Engine:
@@ -113,10 +57,14 @@ class Engine:
         self._shown_noise: torch.Tensor | None = None  # the noise the current Prepared was made from
         self.transition = Transition(0.0)  # prompt and seed changes glide over transition.seconds (0: jump)
         self.loras = LoraStack(self.unet, self.text_encoder, base.spec)  # LoRA styles, each with a live weight
-        self.fast = "eager"
-        self._fast_path = None
-        self.backend = "torch"  # who runs CPU frames (models.openvino): torch or openvino
-        self._openvino = None
+        self.recipe: Recipe | None = None  # the one-step recipe every runner runs; made anew with the adapter
+        # the runner chain (models.runners), tried in order: a backend runner (OpenVINO), torch's runner of
+        # the `fast` kind, and eager, which always works, last
+        self._openvino: Runner | None = None
+        self.backend = "torch"  # who runs the frames: torch, or the first runner's backend (openvino)
+        self._eager_runner = EagerRunner(self)
+        self._torch_runner: Runner = self._eager_runner
+        self._compiler = "inductor"  # torch.compile's backend for the compile runner
         self._told_openvino_loras = False  # the notice that LoRA weight changes reconvert is given once
         self.set_adapter(adapter)
 
@@ -139,56 +87,95 @@ class Engine:
         module = module.to(self.device, self.dtype).eval().requires_grad_(False)
         return module.to(memory_format=torch.channels_last)
 
+    def use_adapter(self, spec: str | None, progress=None) -> None:
+        """Load an adapter by spec (hub id, folder or demo; None: none) in this engine's dtype and use it."""
+        self.set_adapter(load_adapter(spec, self.dtype, progress) if spec else None)
+
     def set_adapter(self, adapter: Adapter | None) -> None:
         self.adapter = adapter
         self.controlnet = self._place(adapter.net) if adapter else None
+        self._new_recipe()
+
+    def set_scheduler(self, scheduler) -> None:
+        """Take the single step from another scheduler (DDPM, LCM, ...) than the checkpoint's own."""
+        self.one_step = OneStep.from_scheduler(scheduler)
+        self.timestep = self.one_step.timestep.to(self.device)
+        self._noise_key = None  # k_in and a are applied to the noise when it is prepared
+        self._new_recipe()
+
+    def _new_recipe(self) -> None:
+        """The networks of the recipe changed (adapter, scheduler, LoRA layers): every runner builds anew."""
+        nets = [self.controlnet] if self.controlnet is not None else []
+        self.recipe = Recipe(self.unet, self.vae, nets, self.one_step, self.vae_scale).to(self.device)
         self.revision += 1
-        if self._fast_path is not None:  # a new network needs new compiled code and graphs
-            self.set_fast(self.fast)
-        if self._openvino is not None:  # and new OpenVINO graphs (converted or read from the cache at the next frame)
-            self._openvino.invalidate()
+        for runner in self.runners:  # compiled code, graphs, OpenVINO's conversion: made again at the next frame
+            runner.invalidate()
+
+    @property
+    def runners(self) -> list[Runner]:
+        """The chain step() tries in order: the backend's runner, torch's runner of the fast kind, eager."""
+        chain = [self._openvino] if self._openvino is not None else []
+        chain.append(self._torch_runner)
+        if self._torch_runner is not self._eager_runner:
+            chain.append(self._eager_runner)
+        return chain
+
+    @property
+    def fast(self) -> str:
+        """The kind of torch's runner: eager, fused, graphs or compile."""
+        return self._torch_runner.name
 
     def set_fast(self, mode: str = "auto", backend: str = "inductor") -> str:
-        """Pick the per-frame path (models.fast): auto, eager, fused, graphs or compile. Returns the mode used."""
-        from models.fast import FastPath, default_mode
+        """Pick torch's runner (models.runners): auto, eager, fused, graphs or compile. Returns the kind used."""
+        from models.runners.fused import default_mode
 
         mode = default_mode(self.device) if mode == "auto" else mode
-        self._fast_path = None if mode == "eager" else FastPath(self, mode, backend)
-        self.fast = mode
-        return mode
+        if (mode, backend) == (self.fast, self._compiler):
+            return mode  # already so: keep what it has captured or compiled
+        runner = self._eager_runner
+        if mode != "eager":
+            try:
+                runner = make_runner(mode, self, backend=backend)
+            except UserError:
+                raise
+            except Exception as exc:  # a runner whose library is missing or broken here: the chain goes on without it
+                log.warning("torch %s unavailable (%s); using torch eager", mode, first_line(exc))
+        self._torch_runner, self._compiler = runner, backend
+        return runner.name
 
     def set_backend(self, backend: str = "torch", precision: str = "fp32", progress=None) -> str:
         """Pick who runs CPU frames (models.openvino): torch, openvino, or auto (OpenVINO where it measured
         faster here); converts now (progress(text) reports it). Returns the backend used."""
         from models.openvino import pick_backend
 
-        self._openvino, self.backend = None, "torch"  # auto times torch's own step against OpenVINO
+        self._openvino = None  # auto times torch's own step against OpenVINO
         self._openvino = pick_backend(self, backend, precision, progress)
-        self.backend = "torch" if self._openvino is None else "openvino"
+        self.backend = self.runners[0].backend
         self.revision += 1  # the two agree within 1/255, not exactly: render the frame again
         return self.backend
 
     def warm_up(self, frame: np.ndarray | None = None) -> None:
-        """Run one frame now (compiling and capturing where the fast path does), so the first live frame is quick."""
-        self.step(np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame)
+        """Run one frame now (compiling and capturing where the runner does), so the first live frame is quick.
+        The frame is not shown, so a prompt or seed set afterwards does not glide from it (models.transition)."""
+        shown, self.transition = self.transition, Transition(0.0, self.transition.clock)
+        try:
+            self.step(np.full((self._size, self._size, 3), 255, np.uint8) if frame is None else frame)
+        finally:
+            self.transition = shown
 
     def add_lora(self, spec: str, weight: float = 1.0, progress=None) -> str:
         """Load a LoRA (hub id, folder or file; models.lora) at a weight. Returns the name set_lora_weight takes."""
         name = self.loras.add(spec, weight, progress)
-        self._weights_changed()
+        self._layers_changed()
         if name in self.loras.on_text and self._prompt is not None:
             self.set_prompt(self._prompt, again=True)
-        if self._fast_path is not None:  # new layers need new compiled code and graphs
-            self.set_fast(self.fast)
         return name
 
     def remove_lora(self, name: str) -> None:
-        """Take a LoRA (by name or spec) out; its layers go, so the fast path is built anew as after add_lora."""
+        """Take a LoRA (by name or spec) out; its layers go, so runners build anew as after add_lora."""
         if self.loras.remove(name) and self._prompt is not None:
             self.set_prompt(self._prompt, again=True)
-        self._weights_changed()
-        if self._fast_path is not None:
-            self.set_fast(self.fast)
+        self._layers_changed()
 
     def set_lora_weight(self, name: str, weight: float) -> None:
         """Applies on the next frame: a fill of the buffer the layers (and a captured graph) read; nothing is rebuilt."""
@@ -198,20 +185,33 @@ class Engine:
             self.set_prompt(self._prompt, again=True)
         self._weights_changed()
 
+    def _layers_changed(self) -> None:
+        """A LoRA's layers came or went: compiled code and graphs are made again (models.runners)."""
+        self._weights_changed()
+        self._new_recipe()
+
     def _weights_changed(self) -> None:
         """The UNet's effective weights changed (a LoRA added, removed or reweighted): the output changes, and
-        OpenVINO's graphs, which bake the weights in, are converted again (or read from the cache)."""
+        runners that bake the weights in (OpenVINO's graphs) are made again (or read from the cache); torch's
+        runners read a LoRA's weight from a buffer at every frame, so a new weight rebuilds nothing there."""
         self.revision += 1
-        if self._openvino is not None:
+        for runner in self.runners:
+            if runner.live_weights:
+                continue
             if not self._told_openvino_loras:
                 log.warning("OpenVINO bakes LoRA weights into its graphs: each new weight converts again; "
                             "use --backend torch for live LoRA sliders")
                 self._told_openvino_loras = True
-            self._openvino.invalidate()
+            runner.invalidate()
 
     @property
     def lora_weights(self) -> dict[str, float]:
         return self.loras.weights
+
+    @property
+    def lora_specs(self) -> dict[str, str]:
+        """name -> the spec each LoRA was added by, in the order added."""
+        return dict(self.loras.specs)
 
     @property
     def gliding(self) -> bool:
@@ -237,6 +237,11 @@ class Engine:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def native_size(self) -> int:
+        """The size the base model was trained at."""
+        return self.base.native_size
 
     def set_size(self, size: int) -> None:
         if check_size(size) != self._size:
@@ -279,84 +284,56 @@ class Engine:
         if p is not None and p.revision == self.revision:
             self.revision += 1  # a step of a running transition: the output changes though no setting did
         unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
-        invert = self.adapter is not None and self.adapter.info.inverted
-        self._prepared = Prepared(embeds, unet_in, (noise * self.one_step.a).to(self.device), self._control_scale,
-                                  invert, self.revision)
+        adapters = [self.adapter] if self.adapter is not None else []  # in the order of recipe.controlnets
+        strengths = torch.tensor([self._control_scale for _ in adapters], dtype=torch.float32, device=self.device)
+        inverts = torch.tensor([float(a.info.inverted) for a in adapters], dtype=torch.float32, device=self.device)
+        active = bool(adapters) and self._control_scale != 0
+        self._prepared = Prepared(embeds, unet_in, (noise * self.one_step.a).to(self.device), strengths, inverts,
+                                  active, self._size, self.revision)
         self._shown_noise = noise
         return self._prepared
 
     # ---- per frame ----------------------------------------------------------------------------------
 
-    def _lap(self) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> np.ndarray:
         """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size).
 
-        On the fast path a failure (compilers and graph capture fail in many ways) is logged once and the
-        engine goes on with the eager recipe, which always works; the same for OpenVINO, then torch."""
-        if self._openvino is not None:
+        The first runner of the chain (self.runners) runs the frame. One that fails (compilers, graph capture
+        and converters fail in many ways) is logged once with its reason and dropped, and the next runs the
+        same frame; eager, last, always works. A UserError is the user's to fix and goes up as it is."""
+        p = self.prepared()
+        while True:
+            runner, *rest = self.runners
             try:
-                return self._openvino.step(frame)
+                out = runner.step(p, frame)
             except UserError:
                 raise
             except Exception as exc:
-                log.warning("OpenVINO failed (%s); using torch", first_line(exc))
-                self._openvino, self.backend = None, "torch"
-        if self._fast_path is None:
-            return self._eager(frame)
-        t0 = time.perf_counter()
-        try:
-            out = self._fast_path.step(frame)
-        except UserError:
-            raise
-        except Exception as exc:
-            log.warning("fast path %s failed (%s); using the eager recipe", self.fast, first_line(exc))
-            self.set_fast("eager")
-            return self._eager(frame)
-        self.timings = Timings(total=1000 * (time.perf_counter() - t0), extra={"fast": self.fast})
-        return out
+                if not rest:
+                    raise
+                self._drop(runner)
+                log.warning("%s failed (%s); using %s", _title(runner), first_line(exc), _title(rest[0]))
+                continue
+            self.timings = runner.timings
+            return out
 
-    def _eager(self, frame: np.ndarray) -> np.ndarray:
-        p = self.prepared()
-        prof = self.profile
-        t0 = time.perf_counter()
-
-        # 1. condition in: uint8 HWC on the host -> [0, 1] NCHW on the device, in the adapter's polarity
-        cond = None
-        use_control = self.controlnet is not None and p.scale != 0
-        if use_control:
-            img = fit_square(frame, self._size)
-            cond = torch.from_numpy(img).to(self.device).permute(2, 0, 1)[None].to(self.dtype) / 255
-            cond = (1 - cond if p.invert else cond).contiguous(memory_format=torch.channels_last)
-        t1 = self._lap() if prof else t0
-
-        # 2. ControlNet + UNet, one pass at the single timestep
-        down = mid = None
-        if use_control:
-            down, mid = self.controlnet(
-                p.unet_in, self.timestep, encoder_hidden_states=p.embeds, controlnet_cond=cond,
-                conditioning_scale=p.scale, return_dict=False,
-            )
-        eps = self.unet(
-            p.unet_in, self.timestep, encoder_hidden_states=p.embeds,
-            down_block_additional_residuals=down, mid_block_additional_residual=mid, return_dict=False,
-        )[0]
-        t2 = self._lap() if prof else t1
-
-        # 3. x0 from the model output (in fp32: the two terms nearly cancel), then the tiny decoder
-        x0 = p.x0_noise + self.one_step.b * eps.float()
-        image = self.vae.decode((x0 / self.vae_scale).to(self.dtype), return_dict=False)[0]
-        t3 = self._lap() if prof else t2
-
-        # 4. image out: [-1, 1] -> uint8 HWC, one copy back to the host
-        out = ((image[0].float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        t4 = time.perf_counter()
-        if prof:
-            self.timings = Timings(*(1000 * d for d in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)))
+    def _drop(self, runner: Runner) -> None:
+        """Take a failed runner out of the chain for good (until set_fast or set_backend asks for it again)."""
+        if runner is self._openvino:
+            self._openvino = None
         else:
-            self.timings = Timings(total=1000 * (t4 - t0))
+            self._torch_runner = self._eager_runner
+        self.backend = self.runners[0].backend
+
+    @torch.inference_mode()
+    def _eager(self, frame: np.ndarray) -> np.ndarray:
+        """One frame on the eager runner whatever the chain, with stage timings when profile is on."""
+        out = self._eager_runner.step(self.prepared(), frame)
+        self.timings = self._eager_runner.timings
         return out
+
+
+def _title(runner: Runner) -> str:
+    """How the log names a runner: "openvino", "torch fused", "torch eager"."""
+    return runner.name if runner.name == runner.backend else f"{runner.backend} {runner.name}"

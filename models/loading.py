@@ -9,7 +9,7 @@ released sketch ControlNet ships one) is read by diffusers with torch's weights_
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -19,13 +19,16 @@ from typing import Any
 import torch
 
 from models.assets import DEMO_DIR
-from models.errors import UserError, first_line
+from models.errors import Cancelled, HubUnreachable, UserError, first_line
+from models.options import POLARITIES
+from models.quiet import quiet_libraries  # noqa: F401  (the loaders' callers import it from here)
+
+log = logging.getLogger(__name__)
 
 DEMO_HINT = "the built-in demo model is not built yet: run `python -m training.demo`, or pass a model folder or hub id"
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BASE_FILES = ["model_index.json", "unet/*", "vae/*", "text_encoder/*", "tokenizer/*", "scheduler/*"]
 WEIGHT_SKIP = ["*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.pb", "*fp16*", "*.non_ema*"]
-POLARITIES = ("black_on_white", "white_on_black")
 
 
 @dataclass
@@ -91,18 +94,6 @@ class Adapter:
     spec: str
 
 
-def quiet_libraries() -> None:
-    """Keep diffusers' and transformers' notices and progress bars out of a user's terminal."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from diffusers.utils import logging as dlog
-    from transformers.utils import logging as tlog
-
-    dlog.set_verbosity_error()
-    dlog.disable_progress_bar()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-
-
 def resolve(spec: str, kind: str = "model", progress: Any = None) -> Path:
     """Turn a spec into a local folder, downloading from the hub when needed.
 
@@ -126,22 +117,42 @@ def resolve(spec: str, kind: str = "model", progress: Any = None) -> Path:
 def download(repo_id: str, kind: str = "model", progress: Any = None) -> Path:
     """Download (or find in the cache) the files we need from a hub repo. Resumes partial downloads."""
     from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+        XetDownloadError,
+    )
 
     patterns = BASE_FILES if kind == "model" else ["*.json", "*.safetensors", "*.bin"]
     offline = bool(constants.HF_HUB_OFFLINE)
     kwargs = {"tqdm_class": progress} if progress is not None else {}
+    log.debug("%s %s: %s", kind, repo_id, "from the cache (offline)" if offline else "checking the hub")
     try:
         path = snapshot_download(
             repo_id, allow_patterns=patterns, ignore_patterns=WEIGHT_SKIP, local_files_only=offline, **kwargs
         )
-    except Exception as e:  # the hub client raises many kinds: no network, no repo, no cache, disk full
-        why = first_line(e)
-        if offline or "offline" in why.lower() or "connect" in why.lower() or "local" in why.lower():
-            raise UserError(
-                f"{kind} {repo_id!r} is not in the Hugging Face cache and the hub cannot be reached: "
-                "connect once to download it, or pass a local folder (or `demo`)"
-            ) from None
-        raise UserError(f"could not download {kind} {repo_id!r}: {why}") from None
+    except Cancelled:  # the progress class raised it: the user pressed Cancel
+        raise
+    except GatedRepoError:
+        raise UserError(f"{kind} {repo_id!r} is gated: accept its terms on huggingface.co and log in "
+                        "(`hf auth login`), or pass a local folder") from None
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise UserError(f"{kind} {repo_id!r} is not on the Hugging Face hub (or is private): check the id") from None
+    except HfHubHTTPError as e:  # the hub answered with an error status
+        raise UserError(f"could not download {kind} {repo_id!r}: {first_line(e)}") from None
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError, HTTPError):  # no cache and no hub
+        raise HubUnreachable(
+            f"{kind} {repo_id!r} is not in the Hugging Face cache and the hub cannot be reached: "
+            "connect once to download it, or pass a local folder (or `demo`)"
+        ) from None
+    except (OSError, XetDownloadError) as e:  # the disk (full, read-only, no permission) or a broken transfer
+        raise UserError(f"could not download {kind} {repo_id!r}: {first_line(e)}") from None
+    log.debug("%s %s is in %s", kind, repo_id, path)
     return Path(path)
 
 

@@ -9,12 +9,17 @@ from models.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")  # what the pickers offer; cuda:N picks one GPU of several
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: fp16 on CUDA, bf16 on a CPU that has it natively, else fp32
+FAST = ("auto", "eager", "fused", "graphs", "compile")  # torch's runner (models.runners): auto is graphs on a GPU, eager on a CPU
 BACKENDS = ("torch", "auto", "openvino")  # CPU frames (models.openvino): auto picks OpenVINO where it measured faster at load
 PRECISIONS = ("fp32", "int8")  # OpenVINO's precision for ControlNet + UNet; int8 on the CPU only
 # the adapter strength (ControlNet conditioning scale) everything starts at: the scale adapters are trained at
 # (ours and SDXS's own) and diffusers' default; 0.8 made the demo's pictures softer (sharpness 0.64 against 0.78)
 STRENGTH = 1.0
 MAX_STRENGTH = 2.0  # the highest strength the slider and the commands take
+# seconds a prompt or seed change glides over (models.transition) in the live loop, stream and the window; the
+# engine alone jumps (0)
+TRANSITION = 0.5
+POLARITIES = ("black_on_white", "white_on_black")  # how an adapter's condition draws lines (adapter.json's polarity)
 
 
 def check_strength(value: float, flag: str) -> float:

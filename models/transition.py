@@ -16,8 +16,6 @@ from collections.abc import Callable
 
 import torch
 
-DEFAULT_SECONDS = 0.5  # what the live loop, stream and the window use; the engine alone jumps (0)
-
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return torch.lerp(a, b, t)

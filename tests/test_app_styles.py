@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from app.live.loop import Frame, real_loader
+from app.live.loop import Frame
 from app.live.settings import LiveSettings
 from app.ui.modelpick import Choice
 from app.ui.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
 from app.ui.worker import LoadRequest, Worker, wait_idle
-from models.tiny_lora import save_lora
+from tests.tiny_lora import save_lora
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -36,14 +36,16 @@ def loras(tiny_base, tmp_path_factory):
 
 
 class Counting:
-    """The real loader, counting the models it loads."""
+    """The real loader (models.opening.open_engine), counting the models it loads."""
 
     def __init__(self):
         self.calls = 0
 
     def __call__(self, *args):
         self.calls += 1
-        return real_loader(*args)
+        from models.opening import open_engine
+
+        return open_engine(*args)
 
 
 def spy(monkeypatch, cls, name):
@@ -122,10 +124,10 @@ def test_add_lora_and_ride_its_slider(qtbot, tmp_path, tiny_base, tiny_controlne
 
 
 def test_slider_in_the_worker_keeps_the_fast_path(qtbot, tiny_base, tiny_controlnet, loras, sketch_image, monkeypatch):
-    """On the fused fast path a weight change builds nothing: one FastPath for the model, one for the LoRA's layers."""
-    from models.fast import FastPath
+    """On the fused fast path a weight change builds nothing: one build for the model, one for the LoRA's layers."""
+    from models.runners.fused import FusedRunner
 
-    builds = spy(monkeypatch, FastPath, "__init__")
+    builds = spy(monkeypatch, FusedRunner, "invalidate")
     w = Worker()
     w.configure(LiveSettings(prompt="a fox", size=64))
     w.load(LoadRequest(tiny_base, tiny_controlnet, "cpu", "float32", fast="fused"))

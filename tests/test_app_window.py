@@ -256,7 +256,8 @@ def test_startup_choice_without_models(monkeypatch):
 
 @pytest.mark.parametrize("cancel", [False, True])
 def test_download_progress_adapter(qtbot, cancel):
-    from app.ui.worker import Cancelled, Worker, progress_class
+    from app.ui.worker import Worker, progress_class
+    from models.errors import Cancelled
 
     w = Worker()
     ev = threading.Event()
@@ -339,11 +340,11 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
     from app.ui.modelpick import SDXS
     from models.errors import UserError
 
-    def loader(model, controlnet, device, dtype, progress):
-        if model == SDXS:
+    def loader(options, progress, *rest):
+        if options.model == SDXS:
             bar = progress(total=100, desc="Downloading bytes")
             bar.update(40)  # the dialog shows progress, then the network fails
-            raise UserError(f"could not download model {model!r}: connection refused")
+            raise UserError(f"could not download model {options.model!r}: connection refused")
         return FakeEngine(size=64)
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)

@@ -135,6 +135,34 @@ def test_the_card_compares_both_editions_on_the_same_measures():
     assert f"| {old['trained']['edge_f1']:.3f} | 0.412 |" in table and "| 0.80 |" in table
 
 
+def test_the_card_is_written_from_what_it_is_given(tmp_path):
+    """The card takes the build's settings as a value (no import of the builder) and fills every section from
+    the model folder, the metrics, the stage times and the data counts."""
+    import shutil
+
+    from models.assets import DEMO_DIR
+    from training.demo.card import Build, write_card
+
+    out = tmp_path / "demo"
+    shutil.copytree(DEMO_DIR, out, ignore=shutil.ignore_patterns("*.png", "README.md"))
+    metrics = json.loads((DEMO_DIR / "metrics.json").read_text())
+    times = {"data": {"seconds": 40, "steps": 0}, "vae": {"seconds": 1260, "steps": 3000},
+             "base": {"seconds": 900, "steps": 2000}, "adapter": {"seconds": 1500, "steps": 4321}}
+    counts = {"svgs": 3001, "rendered": 2950, "train": 2800, "heldout": 150, "train_colour": 1234, "heldout_colour": 131}
+    build = Build(threads=7, base_images=1111, recoloured=5, vae_gan_steps=1499, adversarial_start=1717)
+    write_card(out, counts, times, metrics, build)
+    card = (out / "README.md").read_text()
+    heads = [line for line in card.splitlines() if line.startswith("#")]
+    assert heads == ["# SDXS Live demo model, second edition (small, built in)", "## First edition against this one",
+                     "## Data and license", "## Architecture (diffusers layout, fp16 safetensors, "
+                     f"{sum(p.stat().st_size for p in out.rglob('*') if p.is_file() and p.name != 'README.md') / 1e6:.1f} MB in all)",
+                     "## Training (CPU, fp32, 7 torch thread(s) on a 2-core machine)",
+                     "## Other numbers (held-out, scale 0 against the adapter)", "## What it is and is not"]
+    assert "(1111 of them for the autoencoder" in card and "in 5 other colours" in card
+    assert "after 1717 regression-only steps" in card and "| 4321 | 25 min |" in card and "| 3000 + 1499 | 21 min |" in card
+    assert "3001 SVG files" in card and "1234 training pictures" in card and "{" not in card.replace("{c1}", "").replace("{c2}", "")
+
+
 def test_colour_errors_read_the_adapter_and_scale0_columns_in_order():
     from training.demo.eval import colour_errors
 

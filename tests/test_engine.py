@@ -11,9 +11,10 @@ import torch
 from PIL import Image
 
 import main
-from models.engine import Engine, OneStep
+from models.engine import Engine
 from models.imageio import read_rgb, write_rgb
 from models.loading import AdapterInfo, load_adapter
+from models.recipe import OneStep
 
 SIZE = 96
 
@@ -88,9 +89,7 @@ def test_other_one_step_schedulers_match_diffusers(tiny_base, tiny_controlnet, s
     engine.control_scale = 0.9
     for cls in (DDPMScheduler, LCMScheduler):
         sched = cls.from_config(euler.config, timestep_spacing="trailing", clip_sample=False)
-        engine.one_step = OneStep.from_scheduler(sched)
-        engine.timestep = engine.one_step.timestep
-        engine._noise_key = None
+        engine.set_scheduler(sched)
         ref = reference(tiny_base, tiny_controlnet, image, "a tree", 5, 0.9, size=64, scheduler=sched)
         assert maxdiff(engine.step(image), ref) <= 2, cls.__name__
 

@@ -1,4 +1,4 @@
-"""The fast path (models/fast.py) gives the eager recipe's images; on a CPU only what runs there is checked.
+"""The fused runners (models/runners/fused.py) give the eager recipe's images; on a CPU only what runs there is checked.
 CUDA graphs and inductor on a GPU are measured by bench/gpu.sh and checked by the opt-in GPU test below."""
 
 from __future__ import annotations
@@ -36,15 +36,13 @@ def test_fused_equals_eager_and_follows_every_setting(engine, sketch_image):
     for f, r in zip(inputs, ref):
         assert_close(engine.step(f), r, 1)
     # strength, seed, prompt and size changes reach the static buffers without rebuilding anything by hand
-    fast = engine._fast_path
     for change in (lambda e: setattr(e, "control_scale", 0.3), lambda e: e.set_seed(11),
                    lambda e: e.set_prompt("a boat"), lambda e: e.set_size(72)):
         before = engine.step(inputs[0])
         change(engine)
         fused = engine.step(inputs[0])
-        engine._fast_path = None  # the eager recipe, same settings
-        eager = engine.step(inputs[0])
-        engine._fast_path = fast
+        eager = engine._eager(inputs[0])  # the eager runner, same settings
+        assert engine.fast == "fused"
         assert_close(fused, eager, 1)
         changed = fused.shape != before.shape or np.abs(fused.astype(int) - before).max() > 5
         assert changed, "the change reached the fused path"
@@ -66,15 +64,15 @@ def test_compiled_graph_equals_eager(engine, sketch_image):
 
 def test_failed_fast_path_falls_back_to_eager(engine, sketch_image):
     engine.set_fast("fused")
-    engine._fast_path.recipe = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    engine._torch_runner.run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
     engine.warm_up(sketch_image)
     assert engine.fast == "eager"
     assert engine.step(sketch_image).shape == (64, 64, 3)
     engine.set_fast("fused")  # a frame, not only the warm-up, falls back the same way (one piece of code)
-    engine._fast_path.recipe = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    engine._torch_runner.run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
     ref = eager_outputs(engine, [sketch_image])[0]
     engine.set_fast("fused")
-    engine._fast_path.recipe = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    engine._torch_runner.run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
     assert_close(engine.step(sketch_image), ref, 0)
     assert engine.fast == "eager"
 

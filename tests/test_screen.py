@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.live.screen import ScreenCapture, check_display, format_spec, open_capture, overlap, parse_screen
-from app.live.sources import parse_source
+from app.live.capture import open_capture
+from app.live.screen import ScreenCapture, check_display, overlap
+from app.live.source_spec import format_spec, parse_screen, parse_source
 from models.errors import UserError
 from tests.test_app_xvfb import xvfb  # noqa: F401  (the fixture: a fresh Xvfb display)
 

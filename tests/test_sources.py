@@ -11,7 +11,8 @@ from app.live.loop import ChangeDetector, Frame, LiveLoop, extract
 from app.live.recorder import Recorder, side_by_side
 from app.live.relay import Relay
 from app.live.settings import ConditionSettings, LiveSettings
-from app.live.sources import Capture, StillImage, parse_source, read_video
+from app.live.source_spec import parse_source
+from app.live.sources import Capture, StillImage, read_video
 from app.live.testing import FakeEngine, count_frames, write_test_video
 from models.errors import UserError
 
@@ -68,7 +69,7 @@ def test_camera_failure_is_a_message_not_a_crash():
 
 
 def test_unplugged_camera_mid_stream(video):
-    from app.live.sources import SourceSpec
+    from app.live.source_spec import SourceSpec
 
     cap = Capture(SourceSpec("camera", str(video)), stall_seconds=0.3).start()  # a file as the camera: it ends
     assert wait(lambda: cap.state == "failed")

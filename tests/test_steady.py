@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from app.live import bench_steady
+from app.cli.bench import steady as bench_steady
 from app.live.loop import Frame, LiveLoop, extract
 from app.live.settings import ConditionSettings, LiveSettings
 from app.live.steady import Stabiliser, SteadySettings, parse_steady

@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-KINDS = ("full", "light")
+from training.config import ADAPTERS
+
 FULL_COND_CHANNELS = (16, 32, 96, 256)  # diffusers' default conditioning embedding
 LIGHT_COND_CHANNELS = (16, 32, 64, 128)
 
@@ -25,8 +26,8 @@ def build_adapter(unet: Any, kind: str = "full", seed: int = 0):
     """A ControlNetModel for `unet`'s layout, its encoder initialised from `unet`'s weights."""
     from diffusers import ControlNetModel
 
-    if kind not in KINDS:
-        raise ValueError(f"adapter kind {kind!r} is not one of {KINDS}")
+    if kind not in ADAPTERS:
+        raise ValueError(f"adapter kind {kind!r} is not one of {ADAPTERS}")
     cfg = unet.config
     light = kind == "light"
     torch.manual_seed(seed)  # the fresh parts (mid block, conditioning embedding) start the same for a given seed
@@ -95,6 +96,6 @@ if __name__ == "__main__":  # python -m training.adapters [tiny|sdxs] [PX]: para
     layout, px = (sys.argv[1] if len(sys.argv) > 1 else "sdxs"), int(sys.argv[2]) if len(sys.argv) > 2 else 512
     unet = build_base(layout)["unet"]
     print(f"UNet ({layout}): {count_params(unet) / 1e6:.1f} M params")
-    for kind in KINDS:
+    for kind in ADAPTERS:
         net = build_adapter(unet, kind)
         print(f"{kind:5s} adapter: {count_params(net) / 1e6:.1f} M params, {gflops(net, px):.1f} GFLOPs at {px} px")

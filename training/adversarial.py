@@ -26,8 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KINDS = ("unet", "patch")
-LOSSES = ("hinge", "nonsaturating")
 RENOISE_MAX_T = 250  # the unet kind sees x0 re-noised at a timestep below this: lightly, details stay visible
 DIVERGED = 20.0  # a generator adversarial loss (EMA) above this is diverging: real hinge/softplus values are ~0-3
 WINS = 0.99  # discriminator accuracy (EMA) at which it separates real from generated outright

@@ -7,9 +7,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from models.errors import UserError
-from models.options import check_device
+from models.options import POLARITIES, check_device
+from training.log import PROGRESS
 
 CONDITIONS = ("canny", "sketch", "grayscale", "blur", "paired")
+ADAPTERS = ("full", "light")  # the adapter kinds training/adapters.py builds
+DISCRIMINATORS = ("unet", "patch")  # the discriminator kinds training/adversarial.py builds
+ADVERSARIAL_LOSSES = ("hinge", "nonsaturating")  # the losses training/adversarial.py computes
 
 
 @dataclass
@@ -75,10 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, action="store_true", help=help_text)
         else:
             kind = {"int": int, "float": float}.get(type(default).__name__) or (int if str(f.type).startswith("int") else str)
-            choices = {"condition": CONDITIONS, "adapter": ("full", "light"), "mixed_precision": ("no", "fp16", "bf16"),
-                       "lr_schedule": ("constant", "linear", "cosine"),
-                       "discriminator": ("unet", "patch"), "adversarial_loss": ("hinge", "nonsaturating"), "polarity": ("black_on_white", "white_on_black"),
-                       "progress": ("bar", "jsonl")}
+            choices = {"condition": CONDITIONS, "adapter": ADAPTERS, "mixed_precision": ("no", "fp16", "bf16"),
+                       "lr_schedule": ("constant", "linear", "cosine"), "discriminator": DISCRIMINATORS,
+                       "adversarial_loss": ADVERSARIAL_LOSSES, "polarity": POLARITIES, "progress": PROGRESS}
             p.add_argument(flag, type=kind, default=default, choices=choices.get(f.name),
                            help=f"{help_text} (default {default})" if default is not None else help_text)
 
@@ -136,9 +139,9 @@ def check(cfg: TrainConfig) -> None:
             raise UserError(f"--disc-lr {cfg.disc_lr} must be positive, for example 1e-4")
         if cfg.collapse_patience < 1:
             raise UserError(f"--collapse-patience {cfg.collapse_patience} must be at least 1")
-        if cfg.discriminator not in ("unet", "patch") or cfg.adversarial_loss not in ("hinge", "nonsaturating"):
+        if cfg.discriminator not in DISCRIMINATORS or cfg.adversarial_loss not in ADVERSARIAL_LOSSES:
             raise UserError(f"--discriminator {cfg.discriminator!r} / --adversarial-loss {cfg.adversarial_loss!r}: "
-                            "use unet or patch, and hinge or nonsaturating")
+                            f"use {' or '.join(DISCRIMINATORS)}, and {' or '.join(ADVERSARIAL_LOSSES)}")
     if cfg.adapter_condition is not None and cfg.adapter_condition not in CONDITIONS:
         raise UserError(f"--adapter-condition {cfg.adapter_condition!r}: use one of {', '.join(CONDITIONS)}")
     check_device(cfg.device)

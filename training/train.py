@@ -13,7 +13,7 @@ import os
 import shutil
 import signal
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,27 @@ WEIGHT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 COLLAPSED = 3  # exit code of a run stopped because its adversarial game collapsed
 
 
+@dataclass
+class TrainState:
+    """What the loop carries from step to step, and what train() reports after it."""
+
+    step: int = 0  # optimizer steps done (a resumed run starts at its checkpoint's)
+    skipped: set[str] = field(default_factory=set)  # unreadable images met so far, by path
+    collapse: str = ""  # why the adversarial game collapsed, when it did
+
+
+@dataclass
+class Parts:
+    """What a training step works with, prepared by accelerate."""
+
+    accelerator: Any  # accelerate's Accelerator: processes, precision, gradient accumulation
+    net: Any  # the adapter being trained
+    optimizer: Any  # the adapter's AdamW
+    schedule: Any  # its learning-rate schedule
+    objective: Objective  # the frozen base and the regression losses
+    adversary: Adversary | None = None  # the discriminator and its optimizer, when --adversarial-weight > 0
+
+
 class Stop:
     """Ctrl+C asks the loop to stop after the current step (a second one stops at once)."""
 
@@ -49,7 +70,7 @@ class Stop:
             self._old = None
         return self
 
-    def _handle(self, signum, frame):
+    def _handle(self, _signum, _frame):
         self.requested = True
         print("\nstopping after this step to save a checkpoint (Ctrl+C again stops at once)", file=sys.stderr, flush=True)
         signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
@@ -153,29 +174,8 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
     return step, f"resumed from {path} at step {step}"
 
 
-def train(cfg: TrainConfig) -> int:
-    """Run the whole training; returns the exit code (0 done, 130 stopped by Ctrl+C after saving)."""
-    # 1. data first: a wrong folder fails in one line before any model loads
-    found = data.scan(cfg.data, cfg.condition)
-    dataset = data.TrainData(found.samples, cfg.condition, cfg.resolution, cfg.caption_dropout)
-    examples = validation_examples(dataset, cfg.validation_images)
-    if cfg.holdout:
-        if len(found.samples) <= len(examples):
-            raise UserError(f"--holdout leaves no training images ({len(found.samples)} in all): add images or drop --holdout")
-        dataset.samples = dataset.samples[len(examples):]  # validation takes the first ones by name
-
-    # 2. accelerator, frozen base, adapter, optimizer
-    from accelerate.utils import set_seed
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    accelerator = make_accelerator(cfg)
-    cfg = replace(cfg, mixed_precision=accelerator.mixed_precision)  # what accelerate chose, for adapter.json
-    set_seed(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if accelerator.is_main_process:
-        write_run(cfg)  # what the run was started with: tools (the Train dialog) resume it from this
+def build_parts(cfg: TrainConfig, accelerator: Any) -> Parts:
+    """The frozen base, the fresh adapter and its optimizer, and the discriminator when there is one, prepared."""
     weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
     base = load_base(cfg.base, torch.float32)
     net = build_adapter(base.unet, cfg.adapter, cfg.seed)
@@ -191,6 +191,55 @@ def train(cfg: TrainConfig) -> int:
         adversary = Adversary(cfg.discriminator, objective, loss=cfg.adversarial_loss, lr=cfg.disc_lr,
                               r1=cfg.r1_weight, seed=cfg.seed)
         adversary.disc, adversary.optimizer = accelerator.prepare(adversary.disc, adversary.optimizer)
+    return Parts(accelerator, net, optimizer, schedule, objective, adversary)
+
+
+def load_data(cfg: TrainConfig) -> tuple[data.Scan, data.TrainData, list[dict]]:
+    """The training folder scanned, the dataset, and the validation examples (left out of training with
+    --holdout): a wrong folder is a one-line error here."""
+    found = data.scan(cfg.data, cfg.condition)
+    dataset = data.TrainData(found.samples, cfg.condition, cfg.resolution, cfg.caption_dropout)
+    examples = validation_examples(dataset, cfg.validation_images)
+    if cfg.holdout:
+        if len(found.samples) <= len(examples):
+            raise UserError(f"--holdout leaves no training images ({len(found.samples)} in all): add images or drop --holdout")
+        dataset.samples = dataset.samples[len(examples):]  # validation takes the first ones by name
+    return found, dataset, examples
+
+
+def describe(cfg: TrainConfig, parts: Parts, log: Log, found: data.Scan, images: int, examples: int) -> None:
+    """Say what will happen: the data, the adapter and the processes, the objective, the adversarial term."""
+    accelerator = parts.accelerator
+    log.note(f"data: {images} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
+             f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {examples} for validation"
+             + (" (held out)" if cfg.holdout else ""))
+    log.note(f"adapter: {cfg.adapter}, {count_params(accelerator.unwrap_model(parts.net)) / 1e6:.2f} M trainable parameters; "
+             f"{accelerator.num_processes} process(es) on {accelerator.device}, {accelerator.mixed_precision} precision")
+    if parts.objective.note:
+        log.note(parts.objective.note)
+    if parts.adversary:
+        log.note(f"adversarial: {cfg.discriminator} discriminator ({count_params(accelerator.unwrap_model(parts.adversary.disc)) / 1e6:.2f} M), "
+                 f"{cfg.adversarial_loss} loss, weight {cfg.adversarial_weight}, from step {adversarial_start(cfg)}")
+
+
+def train(cfg: TrainConfig) -> int:
+    """Run the whole training; returns the exit code (0 done, 130 stopped by Ctrl+C after saving)."""
+    # 1. data first: a wrong folder fails in one line before any model loads
+    found, dataset, examples = load_data(cfg)
+
+    # 2. accelerator, frozen base, adapter, optimizer
+    from accelerate.utils import set_seed
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    accelerator = make_accelerator(cfg)
+    cfg = replace(cfg, mixed_precision=accelerator.mixed_precision)  # what accelerate chose, for adapter.json
+    set_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if accelerator.is_main_process:
+        write_run(cfg)  # what the run was started with: tools (the Train dialog) resume it from this
+    parts = build_parts(cfg, accelerator)
 
     # 3. resume, then say what will happen
     step, resumed = resume(accelerator, cfg)
@@ -200,127 +249,137 @@ def train(cfg: TrainConfig) -> int:
     log = Log(accelerator, cfg, step)
     if resumed:
         log.note(resumed)
-    log.note(f"data: {len(dataset)} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
-             f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {len(examples)} for validation"
-             + (" (held out)" if cfg.holdout else ""))
-    log.note(f"adapter: {cfg.adapter}, {count_params(accelerator.unwrap_model(net)) / 1e6:.2f} M trainable parameters; "
-             f"{accelerator.num_processes} process(es) on {accelerator.device}, {accelerator.mixed_precision} precision")
-    if objective.note:
-        log.note(objective.note)
-    if adversary:
-        log.note(f"adversarial: {cfg.discriminator} discriminator ({count_params(accelerator.unwrap_model(adversary.disc)) / 1e6:.2f} M), "
-                 f"{cfg.adversarial_loss} loss, weight {cfg.adversarial_weight}, from step {adversarial_start(cfg)}")
+    describe(cfg, parts, log, found, len(dataset), len(examples))
 
     # 4. the loop
-    state = {"step": step, "skipped": set(str(p) for p in found.unreadable)}
+    state = TrainState(step=step, skipped={str(p) for p in found.unreadable})
     try:
-        code = loop(cfg, accelerator, net, optimizer, schedule, objective, dataset, examples, log, state, adversary)
+        code = loop(cfg, parts, dataset, examples, log, state)
     finally:
         log.close()
-    step = state["step"]
+    step = state.step
     if code == 130:
         log.emit("stopped", step=step)
 
     # 5. the adapter, in diffusers' format, with its adapter.json
     if accelerator.is_main_process and code == 0:
-        folder = save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), out / "adapter")
-        log.note(f"adapter saved to {folder} after {step} steps ({len(state['skipped'])} unreadable images skipped)")
+        folder = save_adapter(accelerator.unwrap_model(parts.net), adapter_info(cfg, step), out / "adapter")
+        log.note(f"adapter saved to {folder} after {step} steps ({len(state.skipped)} unreadable images skipped)")
         log.emit("done", step=step, adapter=str(folder))
     elif accelerator.is_main_process and code == COLLAPSED:
-        print(f"the adversarial game collapsed at step {step}: {state['collapse']}; no adapter saved. {ADVICE}", file=sys.stderr)
+        print(f"the adversarial game collapsed at step {step}: {state.collapse}; no adapter saved. {ADVICE}", file=sys.stderr)
     accelerator.wait_for_everyone()
     accelerator.end_training()  # closes trackers and, in a multi-process run, the process group: last
     return code
 
 
-def loop(cfg: TrainConfig, accelerator: Any, net: Any, optimizer: Any, schedule: Any, objective: Objective,
-         dataset: data.TrainData, examples: list[dict], log: Log, state: dict, adversary: Adversary | None = None) -> int:
-    """Optimizer steps until cfg.steps; checkpoints, validation grids and Ctrl+C along the way."""
-    out = Path(cfg.out)
-    rank = accelerator.process_index
-    latent = (cfg.batch_size, objective.unet.config.in_channels, cfg.resolution // 8, cfg.resolution // 8)
-    info = adapter_info(cfg, state["step"])
-
-    def checkpoint(step: int) -> None:
-        if accelerator.is_main_process:
-            def adapter(folder: Path) -> None:  # in diffusers' format too: any checkpoint can be used in the app as it is
-                save_adapter(accelerator.unwrap_model(net), adapter_info(cfg, step), folder / "adapter")
-
-            path = checkpoints.save(accelerator, out / "checkpoints", step, cfg.keep_checkpoints,
-                                    {"adversarial_start": adversarial_start(cfg)}, also=adapter)
-            log.note(f"step {step}: checkpoint {path}")
-            log.emit("checkpoint", step=step, path=str(path))
-        accelerator.wait_for_everyone()
-
-    def validation(step: int) -> None:
-        if accelerator.is_main_process and examples:
-            path = validate(objective.base, accelerator.unwrap_model(net), info, examples,
-                            out / "validation" / f"step-{step:06d}.png", accelerator.device, objective.dtype, cfg.seed)
-            log.note(f"step {step}: validation grid {path}")
-            log.emit("validation", step=step, path=str(path))
-
-    if state["step"] >= cfg.steps:
-        log.note(f"already at step {state['step']} of {cfg.steps}: nothing to train")
+def loop(cfg: TrainConfig, parts: Parts, dataset: data.TrainData, examples: list[dict], log: Log, state: TrainState) -> int:
+    """Optimizer steps until cfg.steps; checkpoints, validation grids and Ctrl+C along the way. Returns the exit
+    code: 0 done, 130 stopped by Ctrl+C (after a checkpoint), COLLAPSED."""
+    accelerator = parts.accelerator
+    if state.step >= cfg.steps:
+        log.note(f"already at step {state.step} of {cfg.steps}: nothing to train")
         return 0
-    micro = state["step"] * cfg.gradient_accumulation
-    loader = make_loader(dataset, cfg, micro, rank)
+    micro = state.step * cfg.gradient_accumulation
+    loader = make_loader(dataset, cfg, micro, accelerator.process_index)
     sums: dict[str, float] = {}
     watch = CollapseWatch(cfg.collapse_patience)
+    info = adapter_info(cfg, state.step)
     with Stop() as stop:
         for batch in loader:
-            adversarial = adversary is not None and state["step"] >= adversarial_start(cfg)
-            with accelerator.accumulate(*([net, adversary.disc] if adversarial else [net])):
-                kept: dict = {}
-                terms = objective(net, batch, noise_for(cfg, micro, rank, latent), kept)
-                if adversarial:
-                    terms["adv_g"] = adversary.generator_loss(kept, generator_for(cfg, micro, rank, 2))
-                    terms["loss"] = terms["loss"] + cfg.adversarial_weight * terms["adv_g"]
-                accelerator.backward(terms["loss"])
-                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                if adversarial:  # then the discriminator, on the same batch, against the adapter's output
-                    terms |= adversary.discriminator_loss(kept)
-                    accelerator.backward(terms["disc"])
-                    adversary.optimizer.step()
-                    adversary.optimizer.zero_grad(set_to_none=True)
+            terms = micro_step(cfg, parts, batch, micro, adversarial=parts.adversary is not None and state.step >= adversarial_start(cfg))
             micro += 1
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.gradient_accumulation
-            new = set(batch["skipped"]) - state["skipped"]
+            new = set(batch["skipped"]) - state.skipped
             if new:
-                state["skipped"] |= new
-                log.note(f"skipped {len(new)} unreadable image(s), {len(state['skipped'])} in all: {sorted(new)[0]}")
+                state.skipped |= new
+                log.note(f"skipped {len(new)} unreadable image(s), {len(state.skipped)} in all: {sorted(new)[0]}")
             if not accelerator.sync_gradients:
                 continue
-            state["step"] = step = state["step"] + 1
-            if accelerator.num_processes > 1:  # log the mean over processes, not rank 0's share
-                keys = sorted(sums)
-                mean = accelerator.reduce(torch.tensor([sums[k] for k in keys], device=accelerator.device), "mean")
-                sums = dict(zip(keys, mean.tolist()))
+            state.step = step = state.step + 1
+            sums = mean_over_processes(accelerator, sums)
             if not np.isfinite(sums["loss"]):
                 raise UserError(f"the loss became {sums['loss']} at step {step}: lower --lr or use --mixed-precision bf16")
-            log.step(step, sums, schedule.get_last_lr()[0])
+            log.step(step, sums, parts.schedule.get_last_lr()[0])
             why = watch.update(sums)
             sums = {}
             if why:  # not saved as the final adapter: say so, with what to change
-                state["collapse"] = why
+                state.collapse = why
                 log.event({"step": step, "event": "collapse", "why": why, "advice": ADVICE})
                 log.note(f"step {step}: the adversarial game collapsed: {why}. {ADVICE}")
                 return COLLAPSED  # and no checkpoint of the collapsed state: the last one before it stays
             if _stop_requested(accelerator, stop):
-                checkpoint(step)
+                save_checkpoint(cfg, parts, log, step)
                 log.note(f"stopped at step {step}; continue with --resume latest")
                 return 130
             if step % cfg.checkpoint_every == 0 or step >= cfg.steps:
-                checkpoint(step)
+                save_checkpoint(cfg, parts, log, step)
             if (cfg.validate_every and step % cfg.validate_every == 0) or step >= cfg.steps:
-                validation(step)
+                validation_grid(cfg, parts, examples, info, log, step)
             if step >= cfg.steps:
                 return 0
     return 0
+
+
+def micro_step(cfg: TrainConfig, parts: Parts, batch: dict, micro: int, adversarial: bool) -> dict[str, torch.Tensor]:
+    """One micro-batch: the adapter's losses (with the adversarial term once it has started) and, at the end of
+    an accumulation, its optimizer step; then the discriminator's step on the same batch. Returns the terms."""
+    accelerator, net, adversary = parts.accelerator, parts.net, parts.adversary
+    rank = accelerator.process_index
+    latent = (cfg.batch_size, parts.objective.unet.config.in_channels, cfg.resolution // 8, cfg.resolution // 8)
+    with accelerator.accumulate(*([net, adversary.disc] if adversarial else [net])):
+        kept: dict = {}
+        terms = parts.objective(net, batch, noise_for(cfg, micro, rank, latent), kept)
+        if adversarial:
+            terms["adv_g"] = adversary.generator_loss(kept, generator_for(cfg, micro, rank, 2))
+            terms["loss"] = terms["loss"] + cfg.adversarial_weight * terms["adv_g"]
+        accelerator.backward(terms["loss"])
+        if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+        parts.optimizer.step()
+        parts.schedule.step()
+        parts.optimizer.zero_grad(set_to_none=True)
+        if adversarial:  # then the discriminator, on the same batch, against the adapter's output
+            terms |= adversary.discriminator_loss(kept)
+            accelerator.backward(terms["disc"])
+            adversary.optimizer.step()
+            adversary.optimizer.zero_grad(set_to_none=True)
+    return terms
+
+
+def mean_over_processes(accelerator: Any, sums: dict[str, float]) -> dict[str, float]:
+    """The step's loss terms as the mean over processes, not rank 0's share (as they are with one process)."""
+    if accelerator.num_processes == 1:
+        return sums
+    keys = sorted(sums)
+    mean = accelerator.reduce(torch.tensor([sums[k] for k in keys], device=accelerator.device), "mean")
+    return dict(zip(keys, mean.tolist()))
+
+
+def save_checkpoint(cfg: TrainConfig, parts: Parts, log: Log, step: int) -> None:
+    """A rotating checkpoint (accelerate's state, the adversarial start, the adapter in diffusers' format too: any
+    checkpoint can be used in the app as it is); every process waits for it."""
+    accelerator = parts.accelerator
+    if accelerator.is_main_process:
+        def adapter(folder: Path) -> None:
+            save_adapter(accelerator.unwrap_model(parts.net), adapter_info(cfg, step), folder / "adapter")
+
+        path = checkpoints.save(accelerator, Path(cfg.out) / "checkpoints", step, cfg.keep_checkpoints,
+                                {"adversarial_start": adversarial_start(cfg)}, also=adapter)
+        log.note(f"step {step}: checkpoint {path}")
+        log.emit("checkpoint", step=step, path=str(path))
+    accelerator.wait_for_everyone()
+
+
+def validation_grid(cfg: TrainConfig, parts: Parts, examples: list[dict], info: AdapterInfo, log: Log, step: int) -> None:
+    """A grid of the validation examples through the real inference path (main process only)."""
+    accelerator = parts.accelerator
+    if accelerator.is_main_process and examples:
+        path = validate(parts.objective.base, accelerator.unwrap_model(parts.net), info, examples,
+                        Path(cfg.out) / "validation" / f"step-{step:06d}.png", accelerator.device, parts.objective.dtype, cfg.seed)
+        log.note(f"step {step}: validation grid {path}")
+        log.emit("validation", step=step, path=str(path))
 
 
 def _stop_requested(accelerator: Any, stop: Stop) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli.options import add_model_arguments
+from app.cli.options import add_model_arguments, engine_options
 from models.options import STRENGTH
 
 
@@ -21,10 +21,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from models.device import dtype_name
-    from models.engine import Engine
     from models.errors import UserError
     from models.imageio import check_out_path, read_rgb, write_rgb
-    from models.loading import quiet_libraries
+    from models.opening import open_engine
     from models.options import check_size, check_strength
 
     if args.size is not None:
@@ -40,16 +39,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"using the model's own adapter {args.controlnet} for --image")
     check_out_path(args.out)
     frame = read_rgb(args.image) if args.image else np.full((64, 64, 3), 255, np.uint8)
-    quiet_libraries()
-    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
-    engine.set_size(args.size or engine.base.native_size)
+    engine = open_engine(engine_options(args), say=print)
     engine.set_seed(args.seed)
     engine.control_scale = args.control_scale
     engine.set_prompt(args.prompt)
-    engine.set_backend(args.backend, args.precision, progress=print)
-    if engine.set_fast(args.fast) != "eager":
-        print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...")
-        engine.warm_up(frame)
     out = write_rgb(args.out, engine.step(frame))
     print(f"wrote {out} ({engine.size}x{engine.size}, {engine.device.type} {dtype_name(engine.dtype)}, "
           f"{engine.timings.total:.0f} ms{', openvino ' + args.precision if engine.backend == 'openvino' else ''})")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from models.options import BACKENDS, PRECISIONS
+from models.opening import EngineOptions
+from models.options import BACKENDS, FAST, PRECISIONS
 
 
 def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
@@ -13,7 +14,7 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default auto)")
-    p.add_argument("--fast", default="auto", choices=("auto", "eager", "fused", "graphs", "compile"),
+    p.add_argument("--fast", default="auto", choices=FAST,
                    help="per-frame path: auto (graphs on a GPU, eager on a CPU), eager, fused, graphs (CUDA graphs), "
                    "compile (torch.compile + CUDA graphs; the first run compiles for minutes, later runs read the cache)")
     p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
@@ -25,3 +26,10 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="OpenVINO's precision on the CPU: fp32 (default) or int8 (ControlNet and the UNet's down and mid "
                    "blocks in int8; on the demo model 46 dB PSNR from fp32; quantized once, then cached)")
+
+
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    """The models.opening.EngineOptions of the options add_model_arguments added."""
+    return EngineOptions(model=args.model, controlnet=args.controlnet, size=args.size, device=args.device,
+                         dtype=args.dtype, fast=args.fast, backend=args.backend, precision=args.precision,
+                         loras=tuple(args.lora))

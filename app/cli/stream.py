@@ -16,10 +16,17 @@ import argparse
 import contextlib
 import sys
 import time
+from collections.abc import Iterator
 
-from app.cli.options import add_model_arguments
+from app.cli.options import add_model_arguments, engine_options
+from app.live.loop import Frame, LiveLoop
+from app.live.recorder import Recorder, side_by_side
+from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
+from app.live.settings import CONDITION_MODES, ConditionSettings, LiveSettings
+from app.live.source_spec import SourceSpec, parse_source
+from app.live.steady import SteadySettings, describe, parse_steady
 from models.errors import UserError
-from models.options import STRENGTH, check_strength
+from models.options import STRENGTH, TRANSITION, check_strength
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--strength", type=float, default=STRENGTH, help=f"control strength, 0..2 (default {STRENGTH:g})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
-    p.add_argument("--condition", default="auto", choices=["auto", "sketch", "canny", "none"], help="how a frame becomes the adapter's input (default auto: the adapter's own)")
+    p.add_argument("--condition", default="auto", choices=CONDITION_MODES, help="how a frame becomes the adapter's input (default auto: the adapter's own)")
     p.add_argument("--canny-low", type=int, default=100, help="canny lower threshold (default 100)")
     p.add_argument("--canny-high", type=int, default=200, help="canny upper threshold (default 200)")
     p.add_argument("--mirror", action="store_true", help="flip frames left-right (front cameras)")
@@ -43,8 +50,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--virtual-camera", action="store_true", help="also send the output to a virtual camera (pyvirtualcam)")
     p.add_argument("--steady", default="on", help="steady a still picture: on (default), off, or NAME=VALUE pairs "
                    "(smooth, motion, skip, tiles, blend, spread), like smooth=0.5,blend=0")
-    p.add_argument("--transition", type=float, default=0.5, metavar="SECONDS",
-                   help="a prompt, seed or schedule change glides over this many seconds of the input (default 0.5; 0 jumps)")
+    p.add_argument("--transition", type=float, default=TRANSITION, metavar="SECONDS",
+                   help=f"a prompt, seed or schedule change glides over this many seconds of the input (default {TRANSITION:g}; 0 jumps)")
     p.add_argument("--schedule", default=None, metavar="FILE",
                    help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
 
@@ -52,15 +59,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from app.live.loop import Frame, LiveLoop, real_loader
-    from app.live.recorder import Recorder, side_by_side
-    from app.live.screen import open_capture
-    from app.live.settings import ConditionSettings, LiveSettings
     from app.live.sinks import open_sinks
-    from app.live.sources import parse_source, read_video, video_fps
-    from app.live.steady import describe, parse_steady
+    from app.live.sources import video_fps
     from models.device import dtype_name
+    from models.opening import open_engine
 
+    # 1. the input, the steadying and the schedule, checked before any model loads
+    spec, steady, cues = check(args)
+    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
+        torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
+    fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
+    recorder = Recorder(args.out, fps) if args.out else None
+
+    # 2. the engine, the loop on it and the other outputs; a failure leaves no half-written file
+    try:
+        engine = open_engine(engine_options(args), say=lambda text: print(text, file=sys.stderr))
+        check_loras(cues, engine, args.schedule)
+        cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
+        settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
+                                condition=cond, steady=steady, transition=args.transition)
+        loop = LiveLoop(engine, settings, engine.fast)
+        sinks = open_sinks(args, engine.size, fps)
+    except BaseException:
+        recorder.abort() if recorder else None
+        raise
+    in_fps, clock = video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
+    if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
+        engine.transition.clock = lambda: clock[0]
+    print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)} ({engine.backend}), "
+          f"{engine.size} px, steady {describe(steady)} (Ctrl+C stops and keeps the file)", file=sys.stderr)
+
+    # 3. every frame through the loop to the file and the sinks, until the input ends or Ctrl+C
+    n, elapsed, interrupted = play(args, loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
+                                   recorder, sinks)
+    if n == 0:
+        raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
+    note = " (interrupted; the file holds what was recorded)" if interrupted else ""
+    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out or '-'}{note}")
+    return 0
+
+
+def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, list[Cue]]:
+    """The parsed input, steadying and schedule; a bad option is a one-line UserError before anything loads."""
     spec = parse_source(args.input, default_kind=None)
     if spec.kind not in ("camera", "video", "screen"):
         raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file or screen[:N][@X,Y,W,H]")
@@ -74,58 +114,38 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
     if not 0 <= args.transition <= 60:
         raise UserError(f"--transition {args.transition} must be between 0 and 60 seconds")
-    from app.live.schedule import Playhead, apply_cue, check_loras, read_schedule
+    return spec, steady, read_schedule(args.schedule) if args.schedule else []
 
-    cues = read_schedule(args.schedule) if args.schedule else []
-    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
-        torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
-    fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
-    recorder = Recorder(args.out, fps) if args.out else None
+
+def input_frames(spec: SourceSpec, max_frames: int | None) -> Iterator[Frame]:
+    """A video's every frame in order; a camera's or the screen's newest frame each time one is new."""
+    from app.live.capture import open_capture
+    from app.live.sources import read_video
+
+    if spec.kind == "video":
+        for i, img in enumerate(read_video(spec.target, max_frames)):
+            yield Frame(img, time.perf_counter(), False, i + 1)
+        return
+    capture = open_capture(spec)
     try:
-        engine = real_loader(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
-        check_loras(cues, engine, args.schedule)
-    except BaseException:
-        recorder.abort() if recorder else None
-        raise
-    cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
-    settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
-                            condition=cond, steady=steady, transition=args.transition)
-    loop = LiveLoop(engine, settings, args.fast)
-    playhead, in_fps, clock = Playhead(cues), video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
-    if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
-        engine.transition.clock = lambda: clock[0]
-    engine.set_backend(args.backend, args.precision, progress=lambda text: print(text, file=sys.stderr))
-    if engine.fast != "eager":
-        print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
-        engine.warm_up()
-    try:
-        sinks = open_sinks(args, engine.size, fps)
-    except BaseException:
-        recorder.abort() if recorder else None
-        raise
-    print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)} ({engine.backend}), "
-          f"{engine.size} px, steady {describe(steady)} (Ctrl+C stops and keeps the file)", file=sys.stderr)
+        seen, n = 0, 0
+        while max_frames is None or n < max_frames:
+            f = capture.latest()
+            if capture.state == "failed":
+                raise UserError(capture.error)
+            if f is None or f.seq == seen:
+                time.sleep(0.005)
+                continue
+            seen, n = f.seq, n + 1
+            yield f
+    finally:
+        capture.stop()
 
-    def frames():
-        if spec.kind == "video":
-            for i, img in enumerate(read_video(spec.target, args.max_frames)):
-                yield Frame(img, time.perf_counter(), False, i + 1)
-            return
-        capture = open_capture(spec)
-        try:
-            seen, n = 0, 0
-            while args.max_frames is None or n < args.max_frames:
-                f = capture.latest()
-                if capture.state == "failed":
-                    raise UserError(capture.error)
-                if f is None or f.seq == seen:
-                    time.sleep(0.005)
-                    continue
-                seen, n = f.seq, n + 1
-                yield f
-        finally:
-            capture.stop()
 
+def play(args: argparse.Namespace, loop: LiveLoop, frames: Iterator[Frame], playhead: Playhead, in_fps: float,
+         clock: list[float], recorder: Recorder | None, sinks: list) -> tuple[int, float, bool]:
+    """Each frame: the schedule's cues due at its time, the loop, then the file and the sinks. Returns the frames
+    made, the seconds it took and whether Ctrl+C stopped it (the file and the sinks are closed either way)."""
     interrupted = False
     t0 = time.perf_counter()
     n = 0
@@ -133,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         for sink in sinks:
             stack.callback(sink.close)
         try:
-            for frame in frames():
+            for frame in frames:
                 clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
                 for cue in playhead.advance(clock[0]):
                     print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
@@ -148,9 +168,4 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
         except KeyboardInterrupt:
             interrupted = True
-    if n == 0:
-        raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
-    elapsed = time.perf_counter() - t0
-    note = " (interrupted; the file holds what was recorded)" if interrupted else ""
-    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out or '-'}{note}")
-    return 0
+    return n, time.perf_counter() - t0, interrupted

@@ -10,12 +10,11 @@ On exit it prints `frames=N fps=X` (frames the engine processed, and their mean 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from models.errors import UserError
 from models.options import check_device, check_dtype, check_size
 
-NO_DISPLAY = ("error: no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the window with "
+NO_DISPLAY = ("no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the window with "
               "QT_QPA_PLATFORM=offscreen python main.py ..., or use `python main.py stream --input camera:0 --out out.mp4` "
               "for the live loop without a window")
 
@@ -36,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    from app.live.sources import parse_source
+    from app.live.source_spec import parse_source
 
     if args.size is not None:
         check_size(args.size)
@@ -56,14 +55,11 @@ def check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.ui.qtapp import application, has_display
+    from app.ui.qtapp import application, close_after, has_display
 
     check(args)
     if not has_display():
-        print(NO_DISPLAY, file=sys.stderr)
-        return 2
-    from PySide6.QtCore import QTimer
-
+        raise UserError(NO_DISPLAY)
     from app.ui.modelpick import startup_choice
     from app.ui.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
@@ -78,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     window.show()
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
-        QTimer.singleShot(int(args.exit_after * 1000), window.close)
+        close_after(window, args.exit_after)
     app.exec()
     from app.ui.worker import finish_all
 

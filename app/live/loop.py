@@ -10,7 +10,7 @@ frame. A new LiveSettings value is applied before the next frame.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,35 +23,52 @@ from models import conditions
 
 
 class EngineLike(Protocol):
-    """What the live loop needs from an engine: models.engine.Engine, or app.live.testing.FakeEngine."""
+    """Everything the live loop, the window's worker (app.ui.worker) and the styles code (app.live.styles)
+    use of an engine: models.engine.Engine, or app.live.testing.FakeEngine. tests/test_live_protocol.py
+    checks that both have every member."""
 
-    control_scale: float
-    profile: bool
-    timings: Any
-    adapter: Any
-    device: Any
-    dtype: Any
-    size: int
-    revision: int  # changes whenever a setting changes the output
+    control_scale: float  # the adapter's strength
+    profile: bool  # time each stage of a frame (the eager runner)
+    timings: Any  # the last frame's milliseconds: a models.recipe.Timings, or a dict by stage
+    adapter: Any  # a models.loading.Adapter (its .info: condition, polarity), or None
+    transition: Any  # a models.transition.Transition: .seconds a change glides over, .progress of the glide
+    backend: str  # who runs the frames: torch or openvino
+
+    @property
+    def device(self) -> Any: ...  # a torch.device; str() of it is what the window shows
+    @property
+    def dtype(self) -> Any: ...
+    @property
+    def size(self) -> int: ...  # output size in pixels
+    @property
+    def native_size(self) -> int: ...  # the model's own size (a size of 0 in the settings means this)
+    @property
+    def revision(self) -> Any: ...  # changes whenever a setting changes the output
+    @property
+    def gliding(self) -> bool: ...  # a prompt or seed transition runs: each frame differs
+    @property
+    def fast(self) -> str: ...  # torch's runner now: eager, fused, graphs or compile
+    @property
+    def lora_weights(self) -> dict[str, float]: ...  # name -> weight of each LoRA held, in the order added
+    @property
+    def lora_specs(self) -> dict[str, str]: ...  # name -> the spec it was added by
 
     def set_prompt(self, prompt: str) -> None: ...
     def set_seed(self, seed: int) -> None: ...
     def set_size(self, size: int) -> None: ...
     def set_adapter(self, adapter: Any) -> None: ...
+    def use_adapter(self, spec: str | None, progress: Any = None) -> None: ...  # load by spec (None: no adapter)
+    def set_fast(self, mode: str = "auto") -> str: ...  # returns the runner kind used
+    def set_backend(self, backend: str = "torch", precision: str = "fp32", progress: Any = None) -> str: ...
+    def warm_up(self) -> None: ...
+    def add_lora(self, spec: str, weight: float = 1.0, progress: Any = None) -> str: ...  # its name
+    def remove_lora(self, name: str) -> None: ...
+    def set_lora_weight(self, name: str, weight: float) -> None: ...
     def step(self, frame: np.ndarray) -> np.ndarray: ...
 
 
-# load(model, controlnet, device, dtype, progress) -> engine; Engine.load by default
-Loader = Callable[[str, "str | None", str, str, Any], EngineLike]
-
-
-def real_loader(model: str, controlnet: str | None, device: str, dtype: str, progress: Any = None,
-                loras: Sequence[str] = ()) -> EngineLike:
-    from models.engine import Engine
-    from models.loading import quiet_libraries
-
-    quiet_libraries()
-    return Engine.load(model, controlnet, device, dtype, progress, loras)
+# load(options, progress, say, before_warm_up) -> engine, as models.opening.open_engine (the default) does it
+Loader = Callable[..., EngineLike]
 
 
 def extract(image: np.ndarray, settings: ConditionSettings, adapter_condition: str = "sketch", drawn: bool = False) -> np.ndarray:
@@ -125,16 +142,15 @@ class Result:
 class LiveLoop:
     """Holds an engine and turns frames into results; the same code for the window and for stream.
 
-    fast: the engine's per-frame path (models.fast: CUDA graphs on a GPU by default). It is chosen before
+    fast: the engine's per-frame runner (models.runners: CUDA graphs on a GPU by default). It is chosen before
     the first settings apply, so settings remembered with per-stage timings on take effect at once."""
 
     def __init__(self, engine: EngineLike, settings: LiveSettings | None = None, fast: str = "auto"):
         self.engine = engine
-        self.fast = engine.set_fast(fast) if hasattr(engine, "set_fast") else "eager"  # the path wanted when not profiling
+        self.fast = engine.set_fast(fast)  # the path wanted when not profiling
         self.settings = LiveSettings()
         self.detector = ChangeDetector()
         self.frames = 0  # frames the engine processed (not counting reused ones)
-        self.engine_seconds = 0.0  # time spent in engine.step
         self.first_start = 0.0  # perf_counter when the engine began its first frame
         self.last_end = 0.0  # perf_counter when it finished its latest frame
         self._last: Result | None = None
@@ -150,25 +166,21 @@ class LiveLoop:
         e.set_seed(settings.seed)
         e.control_scale = float(settings.strength)
         e.profile = bool(settings.profile)
-        if hasattr(e, "transition"):
-            e.transition.seconds = max(0.0, float(settings.transition))
+        e.transition.seconds = max(0.0, float(settings.transition))
         for name, weight in settings.loras.items():
             if self.settings.loras.get(name) != weight or name not in self._applied_loras:
                 e.set_lora_weight(name, weight)  # a buffer fill: no rebuild
                 self._applied_loras.add(name)
         wanted = "eager" if settings.profile else self.fast  # per-stage timings need the plain recipe
-        if getattr(e, "fast", "eager") != wanted:
+        if e.fast != wanted:
             e.set_fast(wanted)
         self.detector.threshold = settings.threshold
         if settings.steady != self.settings.steady or (self.steady is None and settings.steady is not None):
             self.steady = make_stabiliser(settings.steady)
         self.settings = settings
-        size = settings.size or getattr(getattr(e, "base", None), "native_size", None)  # 0: the model's own
+        size = settings.size or e.native_size  # 0: the model's own
         if size and size != e.size:
             e.set_size(size)  # last: a bad size raises after everything else was applied
-
-    def set_adapter(self, adapter: Any) -> None:
-        self.engine.set_adapter(adapter)
 
     @property
     def adapter_condition(self) -> str:
@@ -187,7 +199,7 @@ class LiveLoop:
         t1 = time.perf_counter()
         e = self.engine
         changed = steady.changed(cond) if steady is not None else self.detector.changed(cond, exact=frame.drawn)
-        gliding = getattr(e, "gliding", False)  # a transition changes every frame, even for a still input
+        gliding = e.gliding  # a transition changes every frame, even for a still input
         if self._last is not None and not changed and e.revision == self._last_revision and not gliding:
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
@@ -200,16 +212,15 @@ class LiveLoop:
         output = e.step(cond)
         if steady is not None:
             output = steady.output(output, cond, fresh=e.revision != self._last_revision)
-        if getattr(e, "fast", "eager") == "eager" and not s.profile:
+        if e.fast == "eager" and not s.profile:
             self.fast = "eager"  # the engine fell back from a failed fast path: do not ask for it again
         t2 = self.last_end = time.perf_counter()
         self.frames += 1
-        self.engine_seconds += t2 - t1
         timings = _timings_dict(e.timings)
         timings["extract"] = 1000 * (t1 - t0)
         timings["total"] = 1000 * (t2 - t0)
         inverted = e.adapter is not None and e.adapter.info.inverted
-        glide = e.transition.progress if hasattr(e, "transition") else 1.0
+        glide = e.transition.progress
         self._last = Result(output, 255 - cond if inverted else cond, source, frame.captured, False, timings, self.frames, glide)
         self._last_revision = e.revision
         return self._last

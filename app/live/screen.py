@@ -1,7 +1,6 @@
 """The screen as a source: `screen[:N][@X,Y,W,H]`, captured with mss in its own thread, newest frame wins.
 
-N is mss's monitor number: 1 is the first monitor (the default), 2 the second, 0 all monitors together.
-@X,Y,W,H picks a region of that monitor, in pixels from its top-left corner. ScreenCapture has the interface
+The syntax (N a monitor, @X,Y,W,H a region of it) is read by app.live.source_spec. ScreenCapture has the interface
 of app.live.sources.Capture (start, latest, stop, state, error, alive), so the window and `stream` use either.
 
 Feedback loops: when our own output window is on the captured screen, the model stylizes its own output
@@ -16,59 +15,15 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from app.live.sources import Capture, FrameThread, SourceSpec, StillImage
+from app.live.source_spec import SYNTAX, Rect, ScreenArea, SourceSpec, parse_screen
+from app.live.sources import FrameThread
 from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
-
-Rect = tuple[int, int, int, int]  # x, y, width, height in screen pixels
-SYNTAX = "screen, screen:N (a monitor, 1 = the first) or screen:N@X,Y,W,H (a region of it)"
-
-
-@dataclass(frozen=True)
-class ScreenArea:
-    """A parsed screen spec."""
-
-    monitor: int = 1  # mss monitor number: 0 all monitors together, 1 the first, 2 the second...
-    region: Rect | None = None  # x, y, width, height inside that monitor; None: the whole monitor
-
-    def __str__(self) -> str:
-        return format_spec(self.monitor, self.region)
-
-
-def format_spec(monitor: int = 1, region: Rect | None = None) -> str:
-    """The --source text for a monitor and an optional region (what the window's region picker sets)."""
-    spec = f"screen:{monitor}"
-    return spec + ("@" + ",".join(str(int(v)) for v in region) if region else "")
-
-
-def parse_screen(spec: str) -> ScreenArea:
-    """screen | screen:N | screen@X,Y,W,H | screen:N@X,Y,W,H (raises UserError naming the fix)."""
-    text = spec.strip()
-    if not text.startswith("screen"):
-        raise UserError(f"source {spec!r} is not a screen: use {SYNTAX}")
-    rest = text[len("screen"):]
-    head, at, region_text = rest.partition("@")
-    monitor = 1
-    if head:
-        if not head.startswith(":") or not head[1:].isdigit():
-            raise UserError(f"screen source {spec!r}: the monitor must be a number, like screen:1; use {SYNTAX}")
-        monitor = int(head[1:])
-    region = None
-    if at:
-        parts = region_text.split(",")
-        if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
-            raise UserError(f"screen region {region_text!r} must be X,Y,W,H in whole pixels, like screen:1@0,0,640,480")
-        x, y, w, h = (int(p) for p in parts)
-        if w < 8 or h < 8:
-            raise UserError(f"screen region {region_text!r} is too small: width and height must be at least 8 pixels")
-        region = (x, y, w, h)
-    return ScreenArea(monitor, region)
 
 
 def check_display() -> None:
@@ -105,15 +60,6 @@ def overlap(a: Rect, b: Rect) -> Rect | None:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     return (x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
-
-
-def open_capture(spec: SourceSpec):
-    """The capture for a parsed source: ScreenCapture, StillImage or app.live.sources.Capture, started."""
-    if spec.kind == "screen":
-        return ScreenCapture(spec).start()
-    if spec.kind == "image":
-        return StillImage(spec)
-    return Capture(spec).start()
 
 
 class ScreenCapture(FrameThread):

@@ -21,6 +21,7 @@ import logging
 import secrets
 import select
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -127,7 +128,7 @@ class MjpegServer:
 
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         httpd_class = type("Httpd", (ThreadingHTTPServer,), {"address_family": family, "daemon_threads": False,
-                                                             "block_on_close": True})
+                                                             "block_on_close": True, "handle_error": _handle_error})
         try:
             self._httpd = httpd_class((self.host, self.port), Handler)
         except OSError as e:
@@ -193,6 +194,15 @@ class MjpegServer:
     def _leave(self, sock: socket.socket) -> None:
         with self._cond:
             self._clients.discard(sock)
+
+
+def _handle_error(httpd: ThreadingHTTPServer, request, client_address) -> None:
+    """A client that went away mid-answer is a debug line, not a traceback on the user's terminal."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (ConnectionError, TimeoutError)):  # a broken pipe, a reset, a stalled client
+        log.debug("%s went away: %s", client_address[0], exc)
+    else:  # a bug: the socketserver's traceback
+        ThreadingHTTPServer.handle_error(httpd, request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.live.steady import SteadySettings
-from models.options import STRENGTH
+from models.options import STRENGTH, TRANSITION
 
 # name -> prompt template; {prompt} is what the user typed
 PRESETS: dict[str, str] = {
@@ -69,7 +69,7 @@ class LiveSettings:
     threshold: float = 1.0  # change check: mean grey-level difference below which a camera frame counts as unchanged
     profile: bool = False  # per-stage timings (the plain recipe, and the GPU synchronised at each stage)
     steady: SteadySettings | None = None  # steadying of camera, video and screen frames (app.live.steady); None: off
-    transition: float = 0.5  # seconds a prompt or seed change glides over (models.transition); 0 jumps
+    transition: float = TRANSITION  # seconds a prompt or seed change glides over (models.transition); 0 jumps
     loras: dict[str, float] = field(default_factory=dict)  # loaded LoRA (name or spec) -> weight, live (engine.add_lora loads)
 
     @property

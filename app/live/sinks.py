@@ -7,10 +7,12 @@ the window's Output menu opens the same objects (MjpegServer, VirtualCamera) and
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from typing import Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
@@ -28,11 +30,10 @@ def open_sinks(args: argparse.Namespace, size: int, fps: float) -> list[Sink]:
         if getattr(args, "serve", None):
             server = MjpegServer(args.serve, token=getattr(args, "serve_token", None)).start()
             sinks.append(server)
-            print(f"serving {server.url()} (also {server.url('/frame.jpg')})", file=sys.stderr)
+            log.info("serving %s (also %s)", server.url(), server.url("/frame.jpg"))
         if getattr(args, "virtual_camera", False):
             cam = VirtualCamera(size, size, fps)
-            sinks.append(cam)
-            print(f"virtual camera: {cam.device}, {size}x{size}", file=sys.stderr)
+            sinks.append(cam)  # it logs its device itself
     except BaseException:
         for sink in sinks:
             sink.close()

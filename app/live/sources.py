@@ -10,74 +10,17 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from app.live.loop import Frame
+from app.live.source_spec import SourceSpec
 from models.errors import UserError
 from models.imageio import read_rgb
 
-KINDS = ("sketch", "camera", "video", "image")
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV's own warnings repeat our messages
-
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-
-
-@dataclass
-class SourceSpec:
-    """A parsed --source value."""
-
-    kind: str  # sketch, camera, video or image
-    target: str = ""  # camera index as text, or a file path
-
-    def __str__(self) -> str:
-        return self.kind if self.kind == "sketch" else f"{self.kind}:{self.target}"
-
-    @property
-    def index(self) -> int | str:
-        """The camera's index; a device path (or a file standing in for a camera in tests) stays a string."""
-        return int(self.target) if self.target.isdigit() else self.target
-
-
-def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
-    """sketch | camera:N | video:PATH | image:PATH | screen[:N][@X,Y,W,H] (a bare path counts as default_kind,
-    or by extension)."""
-    spec = (spec or "").strip()
-    if spec == "sketch":
-        return SourceSpec("sketch")
-    if spec == "screen" or spec.startswith(("screen:", "screen@")):  # screen[:N][@X,Y,W,H]: app.live.screen owns that syntax
-        from app.live.screen import parse_screen
-
-        area = parse_screen(spec)
-        return SourceSpec("screen", str(area).partition(":")[2])
-    kind, sep, target = spec.partition(":")
-    if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
-        kind, target = default_kind or _kind_of(spec), spec
-    if kind == "camera":
-        if not target.isdigit():
-            raise UserError(f"camera {target!r} must be a number, like camera:0 (the first camera)")
-        return SourceSpec("camera", str(int(target)))
-    if kind in ("video", "image"):
-        if not target:
-            raise UserError(f"{kind}: needs a file, like {kind}:/path/to/file")
-        path = Path(target).expanduser()
-        if not path.is_file():
-            raise UserError(f"{kind} file {target!r} does not exist: check the path")
-        return SourceSpec(kind, str(path))
-    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H]")
-
-
-def _kind_of(spec: str) -> str:
-    if spec.isdigit():
-        return "camera"
-    if Path(spec).suffix.lower() in VIDEO_EXTS:
-        return "video"
-    if Path(spec).suffix:
-        return "image"
-    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH")
 
 
 def list_cameras(sysfs: str = "/sys/class/video4linux") -> list[tuple[int, str]]:

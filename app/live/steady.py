@@ -42,9 +42,6 @@ class SteadySettings:
         return self.smooth < 1 or self.skip > 0 or self.blend > 0
 
 
-OFF = SteadySettings(smooth=1.0, skip=0.0, blend=0.0)
-
-
 def parse_steady(text: str | None) -> SteadySettings | None:
     """--steady: on (the measured defaults), off, or NAME=VALUE pairs such as smooth=0.5,skip=2,blend=0."""
     t = (text or "").strip().lower()

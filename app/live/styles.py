@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from app.live.loop import EngineLike
 from app.live.settings import PRESET_LORAS, PRESETS, LiveSettings
 from models.errors import UserError, first_line
 
@@ -62,16 +63,13 @@ def check_preset_name(name: str) -> str:
     return name
 
 
-def loaded(engine: Any) -> list[tuple[str, str, float]]:
+def loaded(engine: EngineLike) -> list[tuple[str, str, float]]:
     """(name, spec, weight) of each LoRA the engine holds, in the order they were added."""
-    stack = getattr(engine, "loras", None)
-    if stack is None:  # the stand-in engine of tests and benchmarks
-        return []
-    weights = stack.weights
-    return [(name, spec, weights[name]) for name, spec in stack.specs.items()]
+    weights = engine.lora_weights
+    return [(name, spec, weights[name]) for name, spec in engine.lora_specs.items()]
 
 
-def only_loaded(engine: Any, settings: LiveSettings) -> LiveSettings:
+def only_loaded(engine: EngineLike, settings: LiveSettings) -> LiveSettings:
     """The settings with only the LoRAs the engine holds (a row can still be loading, or be left from a
     model it did not fit): the live loop raises for a LoRA it does not know."""
     specs = {spec for _, spec, _ in loaded(engine)}
@@ -79,19 +77,17 @@ def only_loaded(engine: Any, settings: LiveSettings) -> LiveSettings:
     return settings if keep == settings.loras else replace(settings, loras=keep)
 
 
-def add(engine: Any, spec: str, weight: float, progress: Any = None) -> str:
+def add(engine: EngineLike, spec: str, weight: float, progress: Any = None) -> str:
     """Load one LoRA into the engine (models.lora): its name, or a UserError saying why not."""
     spec = spec.strip()
     if not spec:
         raise UserError("no LoRA given: choose a .safetensors file or a folder, or type a hub id like IDKiro/sdxs-512-dreamshaper-anime")
-    if not hasattr(engine, "add_lora"):
-        raise UserError(f"LoRA {spec!r}: this engine takes no LoRAs")
     if spec in {s for _, s, _ in loaded(engine)}:
         raise UserError(f"LoRA {spec!r} is already loaded: move its slider")
     return engine.add_lora(spec, weight, progress=progress)
 
 
-def restore(engine: Any, wanted: dict[str, float], progress: Any = None,
+def restore(engine: EngineLike, wanted: dict[str, float], progress: Any = None,
             busy: Callable[[str], None] = lambda text: None) -> tuple[dict[str, float], str]:
     """Add the remembered LoRAs to a newly loaded engine: (those that loaded, spec -> weight; one line
     naming those that did not, "" when all did)."""

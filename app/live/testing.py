@@ -26,6 +26,7 @@ class FakeEngine:
 
     def __init__(self, delay: float = 0.0, size: int = 256, condition: str = "sketch", polarity: str = "black_on_white"):
         from models.loading import AdapterInfo
+        from models.transition import Transition
 
         self.delay = delay
         self.control_scale = 0.8
@@ -34,9 +35,17 @@ class FakeEngine:
         self.device = "fake"
         self.dtype = "none"
         self.size = size
+        self.native_size = size
         self.seed = 0
         self.prompt = ""
-        self.adapter = FakeAdapter(AdapterInfo(condition=condition, polarity=polarity))
+        self.info = AdapterInfo(condition=condition, polarity=polarity)  # what use_adapter gives a new adapter
+        self.adapter = FakeAdapter(self.info)
+        self.transition = Transition(0.0)  # set as the loop sets it; a tint follows no glide
+        self.gliding = False
+        self.fast = "eager"
+        self.backend = "torch"
+        self.lora_weights: dict[str, float] = {}
+        self.lora_specs: dict[str, str] = {}
         self.steps = 0
 
     @property
@@ -57,6 +66,32 @@ class FakeEngine:
 
     def set_adapter(self, adapter: Any) -> None:
         self.adapter = adapter
+
+    def use_adapter(self, spec: str | None, progress: Any = None) -> None:
+        self.adapter = FakeAdapter(self.info, spec) if spec else None
+
+    def set_fast(self, mode: str = "auto") -> str:
+        return self.fast  # one way to run a tint
+
+    def set_backend(self, backend: str = "torch", precision: str = "fp32", progress: Any = None) -> str:
+        return self.backend
+
+    def warm_up(self) -> None:
+        self.step(np.full((self.size, self.size, 3), 255, np.uint8))
+
+    def add_lora(self, spec: str, weight: float = 1.0, progress: Any = None) -> str:
+        from models.errors import UserError
+
+        raise UserError(f"LoRA {spec!r}: this engine takes no LoRAs")
+
+    def remove_lora(self, name: str) -> None:
+        self.lora_weights.pop(name, None)
+        self.lora_specs.pop(name, None)
+
+    def set_lora_weight(self, name: str, weight: float) -> None:
+        from models.errors import UserError
+
+        raise UserError(f"no LoRA named {name!r} is loaded (loaded: none)")
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()

@@ -142,7 +142,7 @@ class Actions(QObject):
     def open_path(self, path: str) -> None:
         """A dropped file: a video becomes the source; an image is traced on the canvas, or becomes the source
         when a camera, video or image is the source."""
-        from app.live.sources import VIDEO_EXTS
+        from app.live.source_spec import VIDEO_EXTS
         from models.imageio import read_rgb
 
         w = self.w

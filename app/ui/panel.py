@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.live.settings import PRESETS, ConditionSettings, LiveSettings, styled_prompt
+from app.live.settings import CONDITION_MODES, PRESETS, ConditionSettings, LiveSettings, styled_prompt
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
@@ -35,7 +35,7 @@ from models.options import BACKENDS, DEVICES, DTYPES, MAX_STRENGTH, STRENGTH
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
 SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image"),
            ("Screen...", "screen")]
-CONDITIONS = [("Adapter's own", "auto"), ("Soft line drawing", "sketch"), ("Edges (canny)", "canny"), ("Frame as is", "none")]
+CONDITION_LABELS = {"auto": "Adapter's own", "sketch": "Soft line drawing", "canny": "Edges (canny)", "none": "Frame as is"}
 
 
 def _slider(lo: int, hi: int, value: int) -> QSlider:
@@ -78,8 +78,6 @@ class ControlPanel(QScrollArea):
         self.setWidget(body)
         self._debounce = QTimer(self, singleShot=True, interval=250)
         self._debounce.timeout.connect(self.changed)
-        self.video_path = ""
-        self.image_path = ""
         self._threshold = LiveSettings().threshold  # no widget: kept as remembered
 
     # ---- groups -------------------------------------------------------------------------------------
@@ -179,8 +177,8 @@ class ControlPanel(QScrollArea):
         self.mirror.toggled.connect(self._now)
         f.addRow(self.mirror)
         self.condition = QComboBox()
-        for label, mode in CONDITIONS:
-            self.condition.addItem(label, mode)
+        for mode in CONDITION_MODES:
+            self.condition.addItem(CONDITION_LABELS[mode], mode)
         self.condition.setToolTip("How a camera, video or image frame becomes the adapter's input")
         self.condition.currentIndexChanged.connect(self._now)
         f.addRow("Condition", self.condition)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 
@@ -16,12 +17,17 @@ def has_display() -> bool:
 
 
 def quiet_qt() -> None:
-    """Drop the offscreen platform's notice that it cannot propagate size hints; keep every other message."""
-    from PySide6.QtCore import qInstallMessageHandler
+    """Qt's own messages to the "qt" logger (a library's: on stderr, not in the status bar), less the offscreen
+    platform's notice that it cannot propagate size hints."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
-    def handler(mode, context, message: str) -> None:
+    log = logging.getLogger("qt")
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO, QtMsgType.QtWarningMsg: logging.WARNING,
+              QtMsgType.QtCriticalMsg: logging.ERROR, QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+    def handler(mode, _context, message: str) -> None:
         if "propagateSizeHints" not in message:
-            print(message, file=sys.stderr)
+            log.log(levels.get(mode, logging.WARNING), "%s", message)
 
     qInstallMessageHandler(handler)
 
@@ -36,6 +42,13 @@ def application():
     app.setApplicationName(APPLICATION)
     app.setDesktopFileName("sdxs-live")
     return app
+
+
+def close_after(window, seconds: float) -> None:
+    """Close a window once the event loop has run `seconds` (a timed, scripted run)."""
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(int(seconds * 1000), window.close)
 
 
 class GuiThreadCollector:

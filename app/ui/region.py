@@ -1,6 +1,6 @@
 """The screen region picker: which monitor (a menu), then drag a rectangle over a dimmed screenshot of it.
 
-pick_screen() gives the --source text (app.live.screen.format_spec): screen:N for a whole monitor, or
+pick_screen() gives the --source text (app.live.source_spec.format_spec): screen:N for a whole monitor, or
 screen:N@X,Y,W,H, X,Y,W,H in the monitor's own pixels from its top-left corner. The screenshot is in physical
 pixels and the picker's widget in Qt's device-independent ones; the picker maps between the two by their
 sizes, so a display scaled 2x (devicePixelRatio 2) still gives the pixels mss captures.
@@ -13,11 +13,12 @@ from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QCursor, QGuiApplication, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QWidget
 
-from app.live.screen import Rect, check_display, format_spec, list_monitors, screenshot
+from app.live.screen import check_display, list_monitors, screenshot
+from app.live.source_spec import Rect, format_spec
 from app.ui.qimage import from_rgb
 
 HINT = "Drag a rectangle to capture  ·  Enter: the whole monitor  ·  Esc: cancel"
-MIN_SIDE = 8  # pixels: the smallest region app.live.screen accepts
+MIN_SIDE = 8  # pixels: the smallest region app.live.source_spec accepts
 
 
 class RegionPicker(QDialog):

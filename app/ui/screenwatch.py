@@ -11,7 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QMainWindow, QWidget
 
-from app.live.screen import Rect, ScreenCapture
+from app.live.screen import ScreenCapture
+from app.live.source_spec import Rect
 
 WATCHED = (QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.WindowStateChange)
 
@@ -37,6 +38,7 @@ class OwnWindows(QObject):
         self._warning = ""
         self._full: QWidget | None = None  # the full-screen output window being watched
         w.installEventFilter(self)
+        w.logbar.shown_elsewhere(ScreenCapture.__module__)  # its overlap warning: shown here while the overlap lasts
         # the full-screen window comes and goes (Actions owns it), and the capture sets its warning in its own
         # thread once it has opened: a slow timer picks both up
         self._timer = QTimer(self, interval=500)

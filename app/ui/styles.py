@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from app.live.settings import PRESETS
 from app.live.styles import Preset, builtin, check_preset_name, read_presets, write_presets
 from models.errors import UserError
+from models.options import TRANSITION
 
 STEPS = 100  # slider steps per unit of weight: 0.01
 
@@ -49,7 +50,7 @@ def transition_box() -> QDoubleSpinBox:
     box.setSingleStep(0.1)
     box.setSuffix(" s")
     box.setSpecialValueText("jump")
-    box.setValue(0.5)
+    box.setValue(TRANSITION)
     box.setToolTip("How long a new prompt or seed glides from the old picture to the new (0: jump at once)")
     return box
 

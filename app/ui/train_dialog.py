@@ -61,10 +61,8 @@ class TrainDialog(QDialog):
         self.proc.event.connect(self._on_event)
         self.proc.line.connect(self._on_line)
         self.proc.ended.connect(self._on_ended)
-        self.run_cfg = None  # the TrainConfig of the run shown (started or resumed here)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.points: dict[str, tuple[list[float], list[float]]] = {}
-        self.started_at = 0.0
         layout = QHBoxLayout(self)
         layout.addWidget(self._form(base, device, out_root), 0)
         self.resolution.setValue(size)  # the base's own size by default
@@ -83,7 +81,7 @@ class TrainDialog(QDialog):
     # ---- the form ---------------------------------------------------------------------------------------
 
     def _form(self, base: str, device: str, out_root: Path) -> QWidget:
-        from training.config import CONDITIONS
+        from training.config import ADAPTERS, CONDITIONS
 
         box = QWidget()
         box.setMinimumWidth(380)
@@ -100,7 +98,7 @@ class TrainDialog(QDialog):
                                   "a blurred one (restore), or your own conditions/ folder (paired)")
         f.addRow("Condition", self.condition)
         self.adapter = QComboBox()
-        self.adapter.addItems(["full", "light"])
+        self.adapter.addItems(list(ADAPTERS))
         self.adapter.setToolTip("full: the UNet's own encoder (best quality); light: half the work per frame")
         f.addRow("Adapter", self.adapter)
         self.base = QLineEdit(base)
@@ -270,14 +268,12 @@ class TrainDialog(QDialog):
     def _launch(self, cfg) -> None:
         from training.runs import train_argv
 
-        self.run_cfg = cfg
         self.curves.clear()
         self.points.clear()
         for plot in (self.plot, self.disc_plot):
             plot.clear()
         self.disc_plot.hide()
         self.bar.setRange(0, cfg.steps)
-        self.started_at = time.perf_counter()
         self._log("$ sdxs-live " + " ".join(train_argv(cfg)))
         if self.pause_live.isVisible() and self.pause_live.isChecked():
             self.pauseLive.emit(True)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QSta
 
 from app.live.loop import Frame, Loader, Result
 from app.live.settings import LiveSettings
+from app.ui import logbar
 from app.ui.actions import Actions
 from app.ui.canvas import CanvasPage, SketchCanvas
 from app.ui.modelpick import Choice, DownloadDialog, notice_for
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
         self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
         self._build()
+        self.logbar = logbar.install(self.statusBar())  # our warnings, from any thread, in the status bar
         self.panel.restore(self.saved)
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
@@ -244,8 +246,8 @@ class MainWindow(QMainWindow):
 
     def set_source(self, spec: str) -> None:
         """Switch to sketch, camera:N, video:PATH, image:PATH or screen:N[@X,Y,W,H] (raises UserError for a bad spec)."""
-        from app.live.screen import open_capture
-        from app.live.sources import parse_source
+        from app.live.capture import open_capture
+        from app.live.source_spec import parse_source
 
         parsed = parse_source(spec)
         self.stop_capture()
@@ -334,7 +336,6 @@ class MainWindow(QMainWindow):
         if self.source_spec != "sketch":
             self.feed.inset = from_rgb(result.condition)
             self.feed.inset_label = "adapter input"
-        self.result_timings = result.timings
 
     @property
     def fps(self) -> float:
@@ -415,6 +416,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the camera, the worker and any recording (within 2 seconds)."""
+        self.logbar.remove()
         self._hud.stop()
         self.actions.output.shutdown()
         self.stop_capture()

@@ -17,11 +17,12 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.live import styles
-from app.live.loop import Frame, LiveLoop, Loader, real_loader
+from app.live.loop import EngineLike, Frame, LiveLoop, Loader
 from app.live.relay import Relay
 from app.live.settings import LiveSettings
 from app.ui.qtapp import GuiThreadCollector
-from models.errors import UserError, first_line
+from models.errors import Cancelled, UserError, first_line
+from models.opening import EngineOptions, open_engine
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
 
@@ -33,21 +34,17 @@ def finish_all(timeout_ms: int = 120000) -> None:
             p.worker.stop_recording()
 
 
-def leave_a_core(engine) -> None:
+def leave_a_core(engine: EngineLike) -> None:
     """On the CPU, run torch on all cores but one: the GUI thread and the camera need one, and OpenMP
     threads that wait for a busy core spin (on a busy 2-core machine 2 threads took 800 ms a frame where
     1 thread took 150 ms). OMP_NUM_THREADS, when set, wins."""
     import os
 
-    if str(getattr(engine, "device", "")) != "cpu" or "OMP_NUM_THREADS" in os.environ:
+    if str(engine.device) != "cpu" or "OMP_NUM_THREADS" in os.environ:
         return
     import torch
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
-
-
-class Cancelled(Exception):
-    """Raised inside a download's progress callback when the user presses Cancel."""
 
 
 @dataclass
@@ -58,7 +55,7 @@ class LoadRequest:
     controlnet: str | None = None  # adapter spec, or None for no adapter
     device: str = "auto"  # auto, cpu or cuda
     dtype: str = "auto"  # auto, float32, bfloat16 or float16
-    fast: str = "auto"  # the per-frame path (models.fast): auto is CUDA graphs on a GPU, eager on a CPU
+    fast: str = "auto"  # torch's runner (models.runners): auto is CUDA graphs on a GPU, eager on a CPU
     backend: str = "torch"  # who runs CPU frames (models.openvino): torch, auto or openvino
     precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
 
@@ -79,7 +76,7 @@ def progress_class(worker: Worker, cancel: threading.Event):
 
         def update(self, n: float | None = 1) -> bool | None:
             if cancel.is_set():
-                raise Cancelled("download cancelled")
+                raise Cancelled()  # through the hub client and the loader, to load's handler
             out = super().update(n)
             worker.progress.emit(str(self.desc or "Downloading"), float(self.n), float(self.total or 0))
             return out
@@ -101,7 +98,7 @@ class Worker(QObject):
 
     def __init__(self, loader: Loader | None = None):
         super().__init__()
-        self.loader = loader or real_loader
+        self.loader = loader or open_engine
         self.loop: LiveLoop | None = None
         self.request: LoadRequest | None = None
         self.settings = LiveSettings()
@@ -115,30 +112,31 @@ class Worker(QObject):
         same_base = self.loop is not None and self.request is not None and (
             (req.model, req.device, req.dtype) == (self.request.model, self.request.device, self.request.dtype))
         try:
-            if same_base and hasattr(self.loop.engine, "base"):
+            if same_base:
                 self.busy.emit(f"Loading adapter {req.controlnet or '(none)'}...")
-                from models.loading import load_adapter
-
-                adapter = load_adapter(req.controlnet, self.loop.engine.dtype) if req.controlnet else None
-                self.loop.set_adapter(adapter)
+                e = self.loop.engine
+                e.use_adapter(req.controlnet, progress_class(self, self.cancel))
+                if req.backend != "torch" or e.backend != "torch":  # converts here, not in the GUI
+                    self.busy.emit("Converting for OpenVINO..." if req.backend != "torch" else "Switching to torch...")
+                    e.set_backend(req.backend, req.precision, progress=self.busy.emit)
             else:
                 self.busy.emit(f"Loading {req.model}...")
                 self.loop = None  # free the old model before the new one loads
                 progress = progress_class(self, self.cancel)
-                engine = self.loader(req.model, req.controlnet, req.device, req.dtype, progress)
-                leave_a_core(engine)
-                kept, lost = styles.restore(engine, self.settings.loras, progress, self.busy.emit)  # the LoRAs remembered
-                self.loop = LiveLoop(engine, replace(self.settings, loras=kept), req.fast)
+                restored = {"kept": {}, "lost": ""}
+
+                def before_warm_up(engine: EngineLike) -> None:  # the LoRAs remembered, before a GPU captures the frame
+                    leave_a_core(engine)
+                    restored["kept"], restored["lost"] = styles.restore(engine, self.settings.loras, progress, self.busy.emit)
+
+                options = EngineOptions(model=req.model, controlnet=req.controlnet, size=self.settings.size or None,
+                                        device=req.device, dtype=req.dtype, fast=req.fast, backend=req.backend,
+                                        precision=req.precision)
+                engine = self.loader(options, progress, self.busy.emit, before_warm_up)
+                self.loop = LiveLoop(engine, replace(self.settings, loras=restored["kept"]), req.fast)
                 self.lorasLoaded.emit(styles.loaded(engine))
-                if lost:
-                    self.failed.emit(lost)
-                if getattr(engine, "fast", "eager") != "eager":  # a GPU: capture the frame once now, not on the first stroke
-                    self.busy.emit(f"Preparing the {engine.fast} path...")
-                    engine.warm_up()
-            e = self.loop.engine
-            if hasattr(e, "set_backend") and (req.backend != "torch" or e.backend != "torch"):  # converts here, not in the GUI
-                self.busy.emit("Converting for OpenVINO..." if req.backend != "torch" else "Switching to torch...")
-                e.set_backend(req.backend, req.precision, progress=self.busy.emit)
+                if restored["lost"]:
+                    self.failed.emit(restored["lost"])
             from models.device import dtype_name
 
             self.request = req
@@ -146,15 +144,12 @@ class Worker(QObject):
             adapter = e.adapter
             self.loaded.emit({
                 "model": req.model, "controlnet": req.controlnet if adapter is not None else None,
-                "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size, "backend": getattr(e, "backend", "torch"),
+                "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size, "backend": e.backend,
                 "condition": adapter.info.condition if adapter is not None else "", "polarity":
-                adapter.info.polarity if adapter is not None else "", "native": getattr(getattr(e, "base", None), "native_size", e.size),
+                adapter.info.polarity if adapter is not None else "", "native": e.native_size,
             })
-        except UserError as err:
-            msg = str(err)
-            if "cancelled" in msg:
-                msg = "Download cancelled. Partial files are kept, so the next download resumes where this one stopped."
-            self.failed.emit(msg)
+        except UserError as err:  # Cancelled too: its message says the partial download is kept
+            self.failed.emit(str(err))
         except Exception as err:  # a broken model must not kill the worker
             self.failed.emit(f"could not load {req.model!r}: {type(err).__name__}: {first_line(err)}")
         finally:

@@ -194,13 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), _heldout_colour(work), args.out)
     _times(work, "evaluate", time.time() - t0, 0)
-    from training.demo.card import write_card
+    from training.demo.card import Build, write_card
     from training.demo.data import colour_rows
 
     counts = dict(counts, train_colour=len(colour_rows(work / "data" / "train")),
                   heldout_colour=len(colour_rows(work / "data" / "heldout")))
-
-    write_card(args.out, counts, json.loads((work / "times.json").read_text()), metrics, args)
+    build = Build(threads=args.threads, base_images=args.base_images, recoloured=args.recoloured,
+                  vae_gan_steps=args.vae_gan_steps, adversarial_start=ADVERSARIAL_START)
+    write_card(args.out, counts, json.loads((work / "times.json").read_text()), metrics, build)
     print(f"demo model written to {args.out}", flush=True)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -81,27 +82,28 @@ def compare_table(old: dict, new: dict) -> str:
     return "| measure (adapter on, scale 1) | first edition | this edition |\n|---|---|---|\n" + "\n".join(rows)
 
 
-def write_card(out: Path, counts: dict, times: dict, metrics: dict, args) -> None:
-    from training.demo.base import BaseConfig
-    from training.demo.build import ADVERSARIAL_START
+@dataclass(frozen=True, kw_only=True)
+class Build:
+    """What the builder ran with, as the card tells it (training/demo/build.py gives it)."""
 
-    sizes = parts(out)
-    unet = json.loads((out / "unet" / "config.json").read_text())
-    te = json.loads((out / "text_encoder" / "config.json").read_text())
-    vae = json.loads((out / "vae" / "config.json").read_text())
-    info = json.loads((out / "adapter" / "adapter.json").read_text())
+    threads: int  # torch CPU threads every stage ran with
+    base_images: int  # colour training pictures the autoencoder and the base trained on
+    recoloured: int  # recoloured copies of each of them
+    vae_gan_steps: int  # steps of the decoder's adversarial phase
+    adversarial_start: int  # the adapter's regression-only steps before its adversarial term
+
+
+def write_card(out: Path, counts: dict, times: dict, metrics: dict, build: Build) -> None:
+    """README.md in the model folder `out`, from the data counts, each stage's time and steps, the held-out
+    metrics (training/demo/eval.py) and what the builder ran with."""
     old = json.loads(FIRST.read_text())
-    u, t, st = metrics["untrained"], metrics["trained"], metrics["steering"]
-    total = folder_bytes(out)
-    mins = {k: f"{v['seconds'] / 60:.0f} min" if v["seconds"] >= 60 else f"{v['seconds']} s" for k, v in times.items()}
-    rows = "\n".join(
-        f"| {name} | {s['params'] / 1e6:.2f} M | {s['bytes'] / 1e6:.1f} MB |" for name, s in sizes.items()
-    )
-    speed, vr, drawn = metrics.get("speed", {}), metrics.get("vae_round_trip", {}), metrics.get("drawn", {})
-    pairs = ", ".join(f"{k} {v:.2f}" for k, v in st.items() if "/" in k)
-    steps = lambda k: times.get(k, {}).get("steps", "?")  # noqa: E731
-    gan = BaseConfig()  # the autoencoder's GAN phase settings (not options of the builder)
-    text = f"""# SDXS Live demo model, second edition (small, built in)
+    sections = [_intro(times, build), _comparison(metrics, old), _data(counts, build), _architecture(out),
+                _training(times, metrics, old, build), _other_numbers(metrics), LIMITS]
+    (out / "README.md").write_text("\n".join(sections) + "\n")
+
+
+def _intro(times: dict, build: Build) -> str:
+    return f"""# SDXS Live demo model, second edition (small, built in)
 
 A small model in the SDXS one-step layout that ships with the app so it works offline, out of the box.
 It turns a black-on-white sketch plus a short prompt ("a red house") into a coloured, clip-art-like picture
@@ -110,10 +112,15 @@ SDXS quality**: trained from scratch on a CPU in about an hour from public-domai
 (IDKiro/sdxs-512-dreamshaper) are far better.
 
 Rebuild it from scratch with `python -m training.demo` ({sum(v['seconds'] for v in times.values()) / 60:.0f} min of wall
-time for the stages below on a 2-core CPU, {args.threads} torch threads, plus about a minute to render the SVGs on a
+time for the stages below on a 2-core CPU, {build.threads} torch threads, plus about a minute to render the SVGs on a
 fresh machine; stages are cached under build/demo, `--fresh` redoes them all).
+"""
 
-## First edition against this one
+
+def _comparison(metrics: dict, old: dict) -> str:
+    u, st, drawn = metrics["untrained"], metrics["steering"], metrics.get("drawn", {})
+    pairs = ", ".join(f"{k} {v:.2f}" for k, v in st.items() if "/" in k)
+    return f"""## First edition against this one
 
 The same {metrics['images']} held-out colour pictures at 256 px, seed {metrics['seed']}, the same noise and the same
 measures (`training/demo/eval.py`; the first edition's numbers are `training/demo/first_edition.json`, scored by
@@ -134,8 +141,11 @@ How each is measured:
 - **Sharpness and colourfulness** (as in the adversarial objective's evidence): the outputs' mean absolute
   Laplacian and Hasler-Suesstrunk colourfulness as shares of the held-out targets' own.
 - At control scale 0 (the adapter's effect removed) edge F1 is {u['edge_f1']:.2f}: the reference the strokes are kept against.
+"""
 
-## Data and license
+
+def _data(counts: dict, build: Build) -> str:
+    return f"""## Data and license
 
 - Debian's `openclipart-svg` package (Open Clip Art Library, **public domain**): {counts.get('svgs', '?')} SVG files,
   {counts.get('rendered', '?')} rendered cleanly with QtSvg at 256 px on white (the rest are invalid or blank).
@@ -143,9 +153,9 @@ How each is measured:
   colours: "a red and blue flag of mongolia, flag, sign".
 - Split fixed by the md5 of the file name: {counts.get('train', '?')} training pictures, {counts.get('heldout', '?')} held out (never trained on).
 - Colour only: every stage trains on the {counts.get('train_colour', '?')} training pictures with at least 10% of their pixels
-  in a clear colour ({args.base_images} of them for the autoencoder and the base); the evidence uses the
+  in a clear colour ({build.base_images} of them for the autoencoder and the base); the evidence uses the
   {counts.get('heldout_colour', '?')} held-out ones.
-- **Recoloured copies** (what makes colour words work): each of those pictures also in {args.recoloured} other colours,
+- **Recoloured copies** (what makes colour words work): each of those pictures also in {build.recoloured} other colours,
   its hues turned so its main colour becomes red, orange, yellow, green, blue, purple or pink, captioned with
   its new colours; the adapter's windows are recoloured the same way three times in four, over the same
   sketch. Openclipart's own colours are spread over every subject, so without this a one-step model learns
@@ -154,8 +164,19 @@ How each is measured:
   and colour-edge contours, simplified, 1-4 px and uneven along the stroke, jittered).
 - Tokenizer: CLIP's real BPE vocabulary (49408 tokens, the same ids as SD1.5), read from the
   open-clip-torch 3.3.0 wheel (MIT).
+"""
 
-## Architecture (diffusers layout, fp16 safetensors, {total / 1e6:.1f} MB in all)
+
+def _architecture(out: Path) -> str:
+    unet = json.loads((out / "unet" / "config.json").read_text())
+    te = json.loads((out / "text_encoder" / "config.json").read_text())
+    vae = json.loads((out / "vae" / "config.json").read_text())
+    info = json.loads((out / "adapter" / "adapter.json").read_text())
+    total = folder_bytes(out)
+    rows = "\n".join(
+        f"| {name} | {s['params'] / 1e6:.2f} M | {s['bytes'] / 1e6:.1f} MB |" for name, s in parts(out).items()
+    )
+    return f"""## Architecture (diffusers layout, fp16 safetensors, {total / 1e6:.1f} MB in all)
 
 | part | parameters | on disk |
 |---|---|---|
@@ -171,15 +192,24 @@ How each is measured:
   (the UNet predicts x0 directly; with epsilon a model this small cannot cancel noise amplified 14.6x).
 - Adapter (`adapter/`): a diffusers ControlNetModel, the training module's `light` kind, condition
   `{info['condition']}`, polarity `{info['polarity']}`.
+"""
 
-## Training (CPU, fp32, {args.threads} torch thread(s) on a 2-core machine)
+
+def _training(times: dict, metrics: dict, old: dict, build: Build) -> str:
+    from training.demo.base import BaseConfig
+
+    mins = {k: f"{v['seconds'] / 60:.0f} min" if v["seconds"] >= 60 else f"{v['seconds']} s" for k, v in times.items()}
+    steps = lambda k: times.get(k, {}).get("steps", "?")  # noqa: E731
+    gan = BaseConfig()  # the autoencoder's GAN phase settings (not options of the builder)
+    vr = metrics.get("vae_round_trip", {})
+    return f"""## Training (CPU, fp32, {build.threads} torch thread(s) on a 2-core machine)
 
 | stage | steps | wall time |
 |---|---|---|
 | data: conditions, colour captions, held-out split (the SVG renders are cached across `--fresh`) | | {mins.get('data', 'n/a')} |
-| AutoencoderTiny, 1: L1 + MSE + edge + chroma L1, batch 8 of 96 px crops; 2: the decoder alone (encoder frozen) against a PatchGAN that sees the picture beside its 8x-blurred self, weight {gan.vae_gan_weight}, 128 px crops; of its decoders (one per {gan.vae_pick_every} steps) the one closest to its pictures' own sharpness is kept | {steps('vae')} + {args.vae_gan_steps} | {mins.get('vae', '?')} |
+| AutoencoderTiny, 1: L1 + MSE + edge + chroma L1, batch 8 of 96 px crops; 2: the decoder alone (encoder frozen) against a PatchGAN that sees the picture beside its 8x-blurred self, weight {gan.vae_gan_weight}, 128 px crops; of its decoders (one per {gan.vae_pick_every} steps) the one closest to its pictures' own sharpness is kept | {steps('vae')} + {build.vae_gan_steps} | {mins.get('vae', '?')} |
 | text encoder + UNet jointly, one-step x0 loss (batch 16, 256 px), on the pictures and their recoloured copies | {steps('base')} | {mins.get('base', '?')} |
-| sketch adapter, trained by the training module (`training.train.train`, what `python main.py train` runs): paired 128 px windows at 256 px scale, batch 4, latent loss + the adversarial term (`patch` discriminator, weight 0.1, after {ADVERSARIAL_START} regression-only steps) | {steps('adapter')} | {mins.get('adapter', '?')} |
+| sketch adapter, trained by the training module (`training.train.train`, what `python main.py train` runs): paired 128 px windows at 256 px scale, batch 4, latent loss + the adversarial term (`patch` discriminator, weight 0.1, after {build.adversarial_start} regression-only steps) | {steps('adapter')} | {mins.get('adapter', '?')} |
 | evaluation and grids | | {mins.get('evaluate', '?')} |
 
 Autoencoder round trip on {vr.get('images', '?')} held-out colour pictures: PSNR {vr.get('psnr_db', '?')} dB, colour kept
@@ -190,8 +220,12 @@ from 0.38, for 0.3-0.4 dB of PSNR. The phase swings and can overshoot: 1000 more
 kept 0.83 at weight 0.5, 1.25 at 0.75 and 1.08 at 1.0, and past 1.0 the extra "sharpness" is ringing (doubled,
 coloured outlines). So the builder measures the decoder every {gan.vae_pick_every} steps on {gan.vae_pick_images} training pictures and
 keeps the one closest to their own sharpness.
+"""
 
-## Other numbers (held-out, scale 0 against the adapter)
+
+def _other_numbers(metrics: dict) -> str:
+    u, t, speed = metrics["untrained"], metrics["trained"], metrics.get("speed", {})
+    return f"""## Other numbers (held-out, scale 0 against the adapter)
 
 | metric | scale 0 (no adapter) | adapter (scale 1) |
 |---|---|---|
@@ -209,7 +243,4 @@ sketch in, image out, adapter on): best {speed.get('fps', '?')} FPS.
 - `human_sketches.png`: drawings made the way a person draws on the canvas, rows of drawing | "a red X" |
   "a blue X" | "a yellow X" | scale 0, X: {', '.join(metrics.get('human_subjects', []))}.
 - `vae_round_trip.png`: held-out pictures above, through the autoencoder below.
-
-{LIMITS}
 """
-    (out / "README.md").write_text(text)

@@ -154,12 +154,12 @@ def measure(engine, frames: int = 40, noise: float = 6.0, speed: float = 5.0, si
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.live.loop import real_loader
-    from models.bench import machine
+    from app.cli.bench.machine import machine
+    from models.opening import EngineOptions, open_engine
 
     model = args.model or "demo"
     adapter = args.controlnet or ("demo" if model == "demo" else None)
-    engine = real_loader(model, adapter, args.device, args.dtype)
+    engine = open_engine(EngineOptions(model=model, controlnet=adapter, size=args.size, device=args.device, dtype=args.dtype))
     result = measure(engine, args.steady_frames, args.steady_noise, args.steady_speed, args.size)
     result["machine"] = machine()
     result["config"] = {"model": model, "controlnet": adapter, "size": engine.size, "device": str(engine.device),

@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
-import resource
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from app.cli.bench.machine import machine, peak_mb, summary
+from models.conditions import sketch_frames
 
 STAGES = ("condition", "unet", "decode", "output", "total")
 
@@ -29,55 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--also-dtype", default=None, help="with --backend openvino: time torch once more in this dtype (e.g. bfloat16)")
 
 
-def sketch_frames(n: int, size: int) -> list[np.ndarray]:
-    """n different black-on-white drawings (a circle moving along a line), like strokes on the canvas."""
-    import cv2
-
-    frames = []
-    for i in range(n):
-        img = np.full((size, size, 3), 255, np.uint8)
-        c = int(size * (0.3 + 0.4 * i / max(n - 1, 1)))
-        cv2.circle(img, (c, size // 2), size // 5, (0, 0, 0), max(2, size // 128))
-        cv2.line(img, (size // 8, size - size // 6), (c, size // 3), (0, 0, 0), max(2, size // 128))
-        frames.append(img)
-    return frames
-
-
-def machine() -> dict:
-    import diffusers
-    import torch
-
-    info = {
-        "cpu": _cpu_name(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-        "matmul_gflops": matmul_gflops(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-        info["cuda"] = torch.version.cuda
-        info["driver"] = _nvidia_driver()
-    return info
-
-
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    """The CPU's measured fp32 matmul rate at torch's thread count (best of a few n x n products), the
-    yardstick for "share of the machine" a frame reaches."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
-
-
 def frame_gflop(engine, frame: np.ndarray) -> float:
     """Arithmetic of one eager frame (convolutions, matmuls, attention), counted by torch's FLOP counter."""
     import torch
@@ -86,46 +38,6 @@ def frame_gflop(engine, frame: np.ndarray) -> float:
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         engine._eager(frame)
     return counter.get_total_flops() / 1e9
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _nvidia_driver() -> str:
-    try:
-        return driver_version(Path("/proc/driver/nvidia/version").read_text())
-    except OSError:
-        return "unknown"
-
-
-def driver_version(text: str) -> str:
-    """'NVRM version: NVIDIA UNIX [Open] Kernel Module for x86_64  580.159.04  Release Build ...' -> '580.159.04'."""
-    m = re.search(r"\b(\d{3,}\.\d+(?:\.\d+)?)\b", text)
-    return m.group(1) if m else "unknown"
-
-
-def _peak_mb(device) -> float:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak RSS of the process, in MB
-
-
-def _summary(times: list[float]) -> dict:
-    times = sorted(times)
-    return {
-        "median": statistics.median(times),
-        "p99": times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))],
-        "min": times[0],
-    }
 
 
 def time_engine(engine, frames: list[np.ndarray], warmup: int, fast: str) -> tuple[dict, list[np.ndarray]]:
@@ -144,7 +56,7 @@ def time_engine(engine, frames: list[np.ndarray], warmup: int, fast: str) -> tup
         for s in STAGES:
             stages[s].append(getattr(engine.timings, s))
     engine.profile = False
-    result = {"ms": {s: statistics.median(v) for s, v in stages.items()}, "eager_frame_ms": _summary(stages["total"])}
+    result = {"ms": {s: statistics.median(v) for s, v in stages.items()}, "eager_frame_ms": summary(stages["total"])}
     mode = engine.set_fast(fast)
     totals = stages["total"]
     if mode != "eager" or engine.device.type == "cuda":
@@ -161,32 +73,42 @@ def time_engine(engine, frames: list[np.ndarray], warmup: int, fast: str) -> tup
         if engine.device.type == "cuda":
             torch.cuda.synchronize()
     result["fast"] = engine.fast
-    result["frame_ms"] = _summary(totals)
+    result["frame_ms"] = summary(totals)
     result["fps"] = 1000 / result["frame_ms"]["median"]
     return result, outs
 
 
 def time_openvino(engine, frames: list[np.ndarray], warmup: int, precision: str) -> tuple[dict, list[np.ndarray]]:
-    """ms per frame of the OpenVINO path (models.openvino) on the same frames, with conversion time (a cache
-    hit makes it small). int8 is timed here even where the option itself is refused: this is how it is judged."""
-    from models.openvino import OpenVINOPath
+    """ms per frame of the OpenVINO runner (models.runners.openvino) on the same frames, with conversion time (a
+    cache hit makes it small), and torch's ms on each frame in turns with it (torch, OpenVINO, OpenVINO, torch,
+    ...), so that their ratio holds while the machine gets busier or quieter. int8 is timed here even where the
+    option itself is refused: this is how it is judged."""
+    from models.runners.openvino import OpenVINORunner
 
     t = time.perf_counter()
-    path = OpenVINOPath(engine, precision)
-    path.prepare()
-    result = {"precision": precision, "prepare_s": time.perf_counter() - t}
+    runner = OpenVINORunner(engine, precision)
+    runner.prepare()
+    result = {"precision": precision, "runs_as": runner.label, "config": {k: str(v) for k, v in runner.config.items()},
+              "prepare_s": time.perf_counter() - t}
     for f in frames[:warmup]:
-        path.step(f)
-    totals, outs, stages = [], [], {s: [] for s in STAGES}
-    for f in frames:
-        t = time.perf_counter()
-        outs.append(path.step(f))
-        totals.append(1000 * (time.perf_counter() - t))
-        for s in STAGES:
-            stages[s].append(getattr(engine.timings, s))
+        runner.step(engine.prepared(), f)
+    totals, torch_totals, outs, stages = [], [], [], {s: [] for s in STAGES}
+    for i, f in enumerate(frames):
+        for which in ("torch", "openvino") if i % 2 == 0 else ("openvino", "torch"):
+            t = time.perf_counter()
+            if which == "torch":
+                engine.step(f)
+                torch_totals.append(1000 * (time.perf_counter() - t))
+                continue
+            outs.append(runner.step(engine.prepared(), f))
+            totals.append(1000 * (time.perf_counter() - t))
+            for s in STAGES:
+                stages[s].append(getattr(runner.timings, s))
     result["ms"] = {s: statistics.median(v) for s, v in stages.items()}
-    result["frame_ms"] = _summary(totals)
+    result["frame_ms"] = summary(totals)
     result["fps"] = 1000 / result["frame_ms"]["median"]
+    result["torch_in_turns_frame_ms"] = summary(torch_totals)
+    result["speedup_vs_torch_in_turns"] = result["torch_in_turns_frame_ms"]["median"] / result["frame_ms"]["median"]
     return result, outs
 
 
@@ -249,8 +171,8 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
         if engine.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(1000 * (time.perf_counter() - t))
-    summary = _summary(times)
-    result = {"frame_ms": summary, "fps": 1000 / summary["median"], "dtype": dtype_name(dtype)}
+    frame_ms = summary(times)
+    result = {"frame_ms": frame_ms, "fps": 1000 / frame_ms["median"], "dtype": dtype_name(dtype)}
     return result, outs
 
 
@@ -317,27 +239,23 @@ def lora_flops_ratio(engine, frame: np.ndarray) -> float:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from app.cli.options import engine_options
     from models.device import dtype_name
-    from models.engine import Engine
     from models.errors import UserError
-    from models.loading import quiet_libraries
-    from models.options import check_size
+    from models.opening import open_engine
 
     if not args.model:
         raise UserError("bench engine needs --model: a hub id, a folder (python -m models.tiny OUT sdxs builds one) or demo")
     if args.frames < 1:
         raise UserError(f"--frames {args.frames} must be at least 1")
-    if args.size is not None:
-        check_size(args.size)
-    quiet_libraries()
-    engine = Engine.load(args.model, args.controlnet, args.device, args.dtype, loras=getattr(args, "lora", []))
-    engine.set_size(args.size or engine.base.native_size)
+    # opened on torch's eager recipe: time_engine switches to --fast itself, and compare_backends times OpenVINO
+    engine = open_engine(replace(engine_options(args), fast="eager", backend="torch"))
     engine.set_prompt(args.prompt)
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     frames = sketch_frames(args.frames, engine.size)
     ours, our_out = time_engine(engine, frames, args.warmup, args.fast)
-    ours["peak_memory_mb"] = _peak_mb(engine.device)
+    ours["peak_memory_mb"] = peak_mb(engine.device)
     lora = lora_cost(engine, frames, args.fast) if engine.loras.names else None
     gflop = frame_gflop(engine, frames[0])
     report = {
@@ -359,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
         compare_backends(engine, args, frames, our_out, report)
     if args.compare_diffusers:
         ref, ref_out = time_diffusers(engine, args, frames, args.warmup)
-        ref["peak_memory_mb"] = _peak_mb(engine.device)
+        ref["peak_memory_mb"] = peak_mb(engine.device)
         report["diffusers"] = ref
         report["speedup"] = ref["frame_ms"]["median"] / ours["frame_ms"]["median"]
         if not lora:  # the stock pipeline here runs without the LoRAs
@@ -387,6 +305,9 @@ def _print(r: dict) -> None:
               f"torch reaches {100 * o['share_of_matmul_rate']:.0f}% of it (load average {r['load_average']:.2f})")
     for name, b in r.get("backends", {}).items():
         diff = f"  max pixel diff {b['max_pixel_diff_vs_torch']}" if "max_pixel_diff_vs_torch" in b else ""
+        if "speedup_vs_torch_in_turns" in b:
+            diff += (f"  in turns with torch ({b['torch_in_turns_frame_ms']['median']:.1f} ms): "
+                     f"{b['speedup_vs_torch_in_turns']:.2f}x, runs as {b['runs_as']}")
         print(f"{name:>15} median {b['frame_ms']['median']:.1f} ms  {b['fps']:.1f} FPS  {b['speedup_vs_torch']:.2f}x torch  "
               f"{100 * b['share_of_matmul_rate']:.0f}% of matmul{diff}")
     if "diffusers" in r:

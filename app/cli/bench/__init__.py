@@ -1,7 +1,8 @@
 """`python main.py bench [KIND]`: speed and memory, as JSON and a short table.
 
-KIND picks the benchmark: engine (default; models/bench.py), ui and endurance (the window; app/ui/bench.py),
-train (training/bench.py), steady (the live loop's stabiliser; app/live/bench_steady.py). Each kind's module is imported only when it runs; the window's benchmarks take
+KIND picks the benchmark, one module each in this package: engine (default; engine.py), train (train.py), steady
+(the live loop's stabiliser; steady.py), ui and endurance (the window; ui.py, which drives the window through
+app/ui/bench.py, the only part that needs Qt). The window's kinds are imported only when they run and take
 their options from here, so no other subcommand loads the window's package.
 """
 
@@ -12,14 +13,12 @@ import importlib
 
 from app.cli.options import add_model_arguments
 
-KINDS = {"engine": "models.bench", "ui": "app.ui.bench", "endurance": "app.ui.bench", "train": "training.bench",
-         "steady": "app.live.bench_steady"}
+KINDS = {"engine": "app.cli.bench.engine", "ui": "app.cli.bench.ui", "endurance": "app.cli.bench.ui",
+         "train": "app.cli.bench.train", "steady": "app.cli.bench.steady"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.live import bench_steady as steady
-    from models import bench as engine
-    from training import bench as train
+    from app.cli.bench import engine, steady, train
 
     p.add_argument("kind", nargs="?", default="engine", choices=sorted(KINDS), help="what to measure (default engine)")
     add_model_arguments(p, model_required=False)

@@ -1,7 +1,7 @@
 """Random LoRAs for a base model, in each format models.lora reads, for tests and benchmarks.
 
-    python -m models.tiny_lora BASE OUT.safetensors --format kohya --rank 16
-    python -m models.tiny_lora BASE OUT_FOLDER --format peft
+    python -m tests.tiny_lora BASE OUT.safetensors --format kohya --rank 16
+    python -m tests.tiny_lora BASE OUT_FOLDER --format peft
 
 The matrices are random (seeded) and sized so the LoRA changes the picture without swamping it.
 """

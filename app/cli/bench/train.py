@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from models.errors import UserError
+from training.config import ADAPTERS, DISCRIMINATORS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -129,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
               "base": args.model or f"random {args.train_layout} layout", "size": size, "batch": args.train_batch,
               "mixed_precision": accelerator.mixed_precision, "gradient_checkpointing": checkpointing, "adapters": {}}
     kinds = [k for k in args.train_adversarial.split(",") if k and k != "none"]
-    if any(k not in ("unet", "patch") for k in kinds):
+    if any(k not in DISCRIMINATORS for k in kinds):
         raise UserError(f"--train-adversarial {args.train_adversarial!r}: use unet, patch, both as unet,patch, or none")
-    for kind in ("full", "light"):
+    for kind in ADAPTERS:
         report["adapters"][kind] = measure(base, kind, size, args.train_batch, args.train_steps, accelerator, checkpointing)
         for disc in kinds:
             r = measure(base, kind, size, args.train_batch, args.train_steps, accelerator, checkpointing, disc)

@@ -1,0 +1,151 @@
+"""The one-step recipe, written once: condition -> ControlNet + UNet at the single step -> x0 -> tiny decoder.
+
+Every runner (models.runners: eager, fused, CUDA graphs, compile, OpenVINO) runs, captures, compiles or
+traces this one module, so polarity and strength are done one way, here. Everything that does not change
+between frames (prompt embeddings, noise terms, strengths) comes in as a tensor made by Engine.prepared();
+nothing per frame is a Python number baked into the module, so a captured graph or a traced model takes a
+new strength or polarity as an input, without being made again.
+
+    Recipe.forward(unet_in, embeds, x0_noise, frames=None, strengths=None, inverts=None) -> image
+      unet_in    (1, C, h, w)      the UNet's input k_in * noise, channels-last; its dtype is the dtype every stage runs in
+      embeds     (1, tokens, width) prompt embeddings, same dtype
+      x0_noise   (1, C, h, w) fp32 the noise term of x0, a * noise
+      frames     (adapters, size, size, 3) uint8 RGB, one condition image per adapter (fitted to size by the runner)
+      strengths  (adapters,) fp32   adapter i's residuals are scaled by strengths[i]; the adapters' scaled
+                                    residuals are summed (diffusers' multi-ControlNet); 0 for all = the base model
+      inverts    (adapters,) fp32   1 flips adapter i's condition (it was trained on white lines on black), 0 keeps it
+      image      (size, size, 3) uint8 RGB on the module's device
+    frames, strengths and inverts are None (or the module holds no adapters) for the text-only model.
+
+The stages are methods too (x0, decode, to_uint8), for runners that time them (eager with Engine.profile)
+or split them into two graphs (OpenVINO converts x0 and decode separately).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class OneStep:
+    """The scheduler's single step as linear maps, read off the scheduler itself (Euler, DDPM, LCM, ...):
+    UNet input = k_in * noise, and x0 = a * noise + b * model_output."""
+
+    timestep: torch.Tensor
+    k_in: float
+    a: float
+    b: float
+
+    @classmethod
+    def from_scheduler(cls, scheduler) -> OneStep:
+        def fresh():
+            s = copy.deepcopy(scheduler)
+            s.set_timesteps(1, device="cpu")
+            return s, s.timesteps[0]
+
+        s, t = fresh()
+        init = float(s.init_noise_sigma)
+        k_in = float(s.scale_model_input(torch.full((1, 1, 1, 1), init), t).flatten()[0])
+
+        def out(sample: float, model_output: float) -> float:
+            s, t = fresh()
+            s.scale_model_input(torch.zeros(1, 1, 1, 1), t)  # some schedulers start their step index here
+            x = torch.full((1, 1, 1, 1), sample)
+            return float(s.step(torch.full((1, 1, 1, 1), model_output), t, x).prev_sample.flatten()[0])
+
+        zero = out(0.0, 0.0)
+        return cls(t, k_in, (out(1.0, 0.0) - zero) * init, out(0.0, 1.0) - zero)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The recipe's inputs besides the frame, made when a setting changes and shared by every frame until
+    the next change; every runner reads this one value (the tensors are Recipe.forward's inputs)."""
+
+    embeds: torch.Tensor  # prompt embeddings, (1, tokens, width), the engine's dtype
+    unet_in: torch.Tensor  # the UNet's input k_in * noise, channels-last, the engine's dtype
+    x0_noise: torch.Tensor  # the noise term of x0, a * noise, fp32
+    strengths: torch.Tensor  # (adapters,) fp32 on the device: each adapter's control strength (conditioning scale)
+    inverts: torch.Tensor  # (adapters,) fp32 on the device: 1 flips that adapter's condition (white lines on black)
+    active: bool  # an adapter is loaded and some strength is not 0; eager skips the adapters otherwise (same image)
+    size: int  # output size in pixels
+    revision: int  # Engine.revision when this was made
+
+    @property
+    def scale(self) -> float:
+        """The first adapter's strength as a number (0 without an adapter), for code that reports it."""
+        return float(self.strengths[0]) if self.strengths.numel() else 0.0
+
+    @property
+    def invert(self) -> bool:
+        """Whether the first adapter's condition is flipped."""
+        return bool(self.inverts.numel() and self.inverts[0] > 0.5)
+
+
+@dataclass
+class Timings:
+    """Milliseconds of the last frame, by stage (filled when Engine.profile is on; total always)."""
+
+    condition: float = 0.0
+    unet: float = 0.0  # ControlNet + UNet
+    decode: float = 0.0
+    output: float = 0.0
+    total: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class Recipe(nn.Module):
+    """One frame of one-step diffusion with control adapters; the inputs are described in the module docstring."""
+
+    def __init__(self, unet: nn.Module, vae: nn.Module, controlnets: Sequence[nn.Module], one_step: OneStep,
+                 vae_scale: float):
+        super().__init__()
+        self.unet = unet  # the name stays "unet": OpenVINO's int8 keeps layers by name (unet.up_blocks...)
+        self.vae = vae  # only its decoder runs
+        self.controlnets = nn.ModuleList(controlnets)  # zero or more; one today (Engine.adapter)
+        self.register_buffer("timestep", one_step.timestep.clone(), persistent=False)  # moves with .to(device)
+        self.b = float(one_step.b)  # x0's model-output coefficient: fixed by the scheduler, so a constant here
+        self.vae_scale = float(vae_scale)
+
+    def forward(self, unet_in, embeds, x0_noise, frames=None, strengths=None, inverts=None) -> torch.Tensor:
+        x0 = self.x0(unet_in, embeds, x0_noise, frames, strengths, inverts)  # 1-3. condition, ControlNets + UNet, x0
+        return self.to_uint8(self.decode(x0))  # 4-5. tiny decoder, then uint8 HWC (still on the device)
+
+    def x0(self, unet_in, embeds, x0_noise, frames=None, strengths=None, inverts=None) -> torch.Tensor:
+        """The denoised latent (fp32) of this frame."""
+        down, mid = self.residuals(unet_in, embeds, frames, strengths, inverts)
+        eps = self.unet(unet_in, self.timestep, encoder_hidden_states=embeds, down_block_additional_residuals=down,
+                        mid_block_additional_residual=mid, return_dict=False)[0]
+        return x0_noise + self.b * eps.float()  # in fp32: the two terms nearly cancel
+
+    def residuals(self, unet_in, embeds, frames, strengths, inverts):
+        """Each adapter's residuals times its strength, summed; (None, None) without adapters."""
+        down = mid = None
+        if frames is None:
+            return down, mid
+        for i, net in enumerate(self.controlnets):
+            c = frames[i].permute(2, 0, 1)[None].to(unet_in.dtype) / 255  # uint8 HWC -> [0, 1] NCHW
+            c = (inverts[i] - c).abs()  # |1 - c| flips for white-on-black adapters, |0 - c| keeps: no branch to bake
+            # at scale 1, then times a tensor: a new strength is a new input, never a new graph
+            d, m = net(unet_in, self.timestep, encoder_hidden_states=embeds,
+                       controlnet_cond=c.contiguous(memory_format=torch.channels_last), conditioning_scale=1.0,
+                       return_dict=False)
+            d, m = [r * strengths[i] for r in d], m * strengths[i]
+            down = d if down is None else [a + r for a, r in zip(down, d)]  # several adapters add up
+            mid = m if mid is None else mid + m
+        return down, mid
+
+    def decode(self, x0: torch.Tensor) -> torch.Tensor:
+        """x0 -> (size, size, 3) float image in [0, 255], not yet rounded."""
+        dtype = next(self.vae.parameters()).dtype  # the decoder's own (a trace casts the whole module to fp32)
+        image = self.vae.decode((x0 / self.vae_scale).to(dtype), return_dict=False)[0]
+        return ((image[0].float() + 1) * 127.5).clamp(0, 255).permute(1, 2, 0)
+
+    @staticmethod
+    def to_uint8(image: torch.Tensor) -> torch.Tensor:
+        return image.round().to(torch.uint8).contiguous()

@@ -1,0 +1,55 @@
+"""The eager runner: the recipe called stage by stage, as written. Always works, so it ends every chain."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from models.conditions import fit_square
+from models.recipe import Prepared, Timings
+from models.runners import Runner
+
+
+class EagerRunner(Runner):
+    name = "eager"
+
+    def __init__(self, engine):
+        super().__init__()
+        self.engine = engine  # reads engine.recipe (new after an adapter change), engine.device and engine.profile
+
+    def _lap(self) -> float:
+        if self.engine.device.type == "cuda":
+            torch.cuda.synchronize(self.engine.device)
+        return time.perf_counter()
+
+    def step(self, p: Prepared, frame: np.ndarray) -> np.ndarray:
+        recipe, prof = self.engine.recipe, self.engine.profile
+        t0 = time.perf_counter()
+
+        # 1. condition in: uint8 HWC on the host -> the device, one image per adapter; none at strength 0,
+        # which skips the adapters (the recipe would add zeros: the same image, slower)
+        frames = torch.from_numpy(fit_square(frame, p.size)).to(self.engine.device)[None] if p.active else None
+        t1 = self._lap() if prof else t0
+
+        # 2-3. ControlNet + UNet at the single timestep, then x0
+        x0 = recipe.x0(p.unet_in, p.embeds, p.x0_noise, frames, p.strengths, p.inverts)
+        t2 = self._lap() if prof else t1
+
+        # 4. the tiny decoder
+        image = recipe.decode(x0)
+        t3 = self._lap() if prof else t2
+
+        # 5. image out: uint8 HWC, one copy back to the host
+        out = recipe.to_uint8(image).cpu().numpy()
+        t4 = time.perf_counter()
+        if prof:
+            self.timings = Timings(*(1000 * d for d in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)))
+        else:
+            self.timings = Timings(total=1000 * (t4 - t0))
+        return out
+
+
+def make(engine, kind: str = "eager", **options) -> EagerRunner:
+    return EagerRunner(engine)
