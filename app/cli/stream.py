@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "screen[:N][@X,Y,W,H] (a monitor, or a region of it)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
     p.add_argument("--strength", type=float, default=STRENGTH, help=f"control strength, 0..2 (default {STRENGTH:g})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
     p.add_argument("--condition", default="auto", choices=["auto", "sketch", "canny", "none"], help="how a frame becomes the adapter's input (default auto: the adapter's own)")
@@ -49,6 +49,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
 
 
+def check_values(args: argparse.Namespace) -> None:
+    """The values that need no model: size, seed, prompt and LoRA weights, each a one-line error."""
+    from models.lora import parse_lora_arg
+    from models.options import check_seed, check_size, check_text
+
+    if args.size is not None:
+        check_size(args.size)
+    args.seed = check_seed(args.seed)
+    check_text(args.prompt, "--prompt")
+    for spec in args.lora:
+        parse_lora_arg(check_text(spec, "--lora"))
+
+
+def probe_video(given: str, path: str) -> None:
+    """Open a video file and read its first frame before any model loads; FFmpeg's own complaints stay
+    off the terminal (OPENCV_FFMPEG_LOGLEVEL, read when FFmpeg is first used), ours is one line."""
+    import os
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        ok = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    if not ok:
+        raise UserError(f"--input {given!r} is not a video that can be read (no frame decodes): "
+                        "use an MP4, AVI, MKV or WebM file")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -67,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     if not (args.out or args.serve or args.virtual_camera):
         raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR or --virtual-camera")
     steady = parse_steady(args.steady)
+    from app.live.serve import check_serve
+
+    check_serve(args.serve, args.serve_token)  # address, token and a free port, before any model loads
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
     check_strength(args.strength, "--strength")
@@ -74,13 +108,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
     if not 0 <= args.transition <= 60:
         raise UserError(f"--transition {args.transition} must be between 0 and 60 seconds")
+    check_values(args)
+    if spec.kind == "video":
+        probe_video(args.input, spec.target)
     from app.live.schedule import Playhead, apply_cue, check_loras, read_schedule
 
     cues = read_schedule(args.schedule) if args.schedule else []
     if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
-    recorder = Recorder(args.out, fps) if args.out else None
+    recorder = Recorder(args.out, fps) if args.out else None  # checks the folder: writable, with room
     try:
         engine = real_loader(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
         check_loras(cues, engine, args.schedule)

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a LoRA style (hub id, folder or .safetensors file) with its weight (default 1); repeat for several "
                    "(default: the last session's)")
     p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help="quit by itself after this many seconds")
+    p.add_argument("--serve", default=None, metavar="ADDR", help="serve the output as MJPEG over HTTP on ADDR from the "
+                   "start, like 127.0.0.1:8765 (as Output > Stream to OBS); another address than loopback needs --serve-token")
+    p.add_argument("--serve-token", default=None, help="a token every URL must carry as ?token=...; auto makes one")
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
 
 
@@ -44,6 +47,9 @@ def check(args: argparse.Namespace) -> None:
         parse_source(args.source)
     if args.exit_after is not None and args.exit_after <= 0:
         raise UserError(f"--exit-after {args.exit_after} must be a positive number of seconds")
+    from app.live.serve import check_serve
+
+    check_serve(args.serve, args.serve_token)  # address, token and a free port, before any model loads
     if args.device:
         check_device(args.device)
     if args.dtype:
@@ -75,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_after:
         choice.offer_download = False  # a timed, scripted run asks no questions
     window = MainWindow(qs)
+    if args.serve:  # as Output > Stream to OBS, from the start (a show started by a launcher script)
+        try:
+            server = window.actions.output.start_server(args.serve, args.serve_token)
+        except UserError:  # the port was taken since check(): one line, nothing left running
+            window.shutdown()
+            raise
+        print(f"serving {server.url()} (also {server.url('/frame.jpg')}, the page {server.url('/')})", file=sys.stderr)
     window.show()
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
@@ -86,4 +99,7 @@ def run(args: argparse.Namespace) -> int:
     loop = window.pipeline.worker.loop
     frames = loop.frames if loop is not None else 0
     print(f"frames={frames} fps={loop.fps if loop is not None else 0.0:.2f}")
+    import gc
+
+    gc.freeze()  # the interpreter's exit then skips collecting the models' objects one by one (10 s on 2 busy cores)
     return 0

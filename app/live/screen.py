@@ -56,13 +56,13 @@ def parse_screen(spec: str) -> ScreenArea:
     head, at, region_text = rest.partition("@")
     monitor = 1
     if head:
-        if not head.startswith(":") or not head[1:].isdigit():
+        if not head.startswith(":") or not (head[1:].isascii() and head[1:].isdigit()):
             raise UserError(f"screen source {spec!r}: the monitor must be a number, like screen:1; use {SYNTAX}")
         monitor = int(head[1:])
     region = None
     if at:
         parts = region_text.split(",")
-        if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 4 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
             raise UserError(f"screen region {region_text!r} must be X,Y,W,H in whole pixels, like screen:1@0,0,640,480")
         x, y, w, h = (int(p) for p in parts)
         if w < 8 or h < 8:

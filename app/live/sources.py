@@ -8,6 +8,7 @@ message; it never raises into the caller's thread and never blocks it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class SourceSpec:
     @property
     def index(self) -> int | str:
         """The camera's index; a device path (or a file standing in for a camera in tests) stays a string."""
-        return int(self.target) if self.target.isdigit() else self.target
+        return int(self.target) if self.target.isascii() and self.target.isdigit() else self.target
 
 
 def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
@@ -57,13 +58,13 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
     if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
         kind, target = default_kind or _kind_of(spec), spec
     if kind == "camera":
-        if not target.isdigit():
+        if not (target.isascii() and target.isdigit()):  # '²' is a digit to isdigit(), not to int()
             raise UserError(f"camera {target!r} must be a number, like camera:0 (the first camera)")
         return SourceSpec("camera", str(int(target)))
     if kind in ("video", "image"):
         if not target:
             raise UserError(f"{kind}: needs a file, like {kind}:/path/to/file")
-        path = Path(target).expanduser()
+        path = Path(os.path.expanduser(target))  # Path.expanduser raises for ~unknown-user
         if not path.is_file():
             raise UserError(f"{kind} file {target!r} does not exist: check the path")
         return SourceSpec(kind, str(path))
@@ -71,7 +72,7 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
 
 
 def _kind_of(spec: str) -> str:
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         return "camera"
     if Path(spec).suffix.lower() in VIDEO_EXTS:
         return "video"
