@@ -6,14 +6,14 @@ to 8 bits, so a transparent PNG means the same thing everywhere."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from models.errors import UserError
+
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # "PNG input buffer is incomplete": we say it in one line
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
@@ -46,20 +46,14 @@ def decode_rgb(data: np.ndarray) -> np.ndarray | None:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def check_out_path(path: str | Path) -> Path:
     """Fail before any work when an output image could not be written."""
+    from models.outfiles import check_file
+
     p = Path(path)
     if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
         raise UserError(f"cannot write {str(path)!r}: the name must end in .png, .jpg, .bmp or .webp")
-    if not p.parent.is_dir():
-        raise UserError(f"cannot write {str(path)!r}: folder {str(p.parent)!r} does not exist")
-    return p
+    return check_file(p, repr(str(path)))  # the folder exists, takes a file and has room
 
 
 def write_rgb(path: str | Path, image: np.ndarray) -> Path:
@@ -69,16 +63,9 @@ def write_rgb(path: str | Path, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(ext, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
         raise UserError(f"could not encode {str(path)!r}")
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-", suffix=ext)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a saved picture gets the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write {str(path)!r}: {e.strerror}") from None
-    return p
+    from models.outfiles import write_atomic
+
+    return write_atomic(p, buf.tobytes(), 0o666)  # the temporary file is made inside its error handling
 
 
 def grid(rows: list[list[np.ndarray]], cell: int | None = None, gap: int = 4) -> np.ndarray:

@@ -55,7 +55,12 @@ class AdapterInfo:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise UserError(f"{path} is not valid JSON ({e}): fix or delete it") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path} holds {_json_kind(data)}, not a JSON object ({{...}}): fix or delete it")
         known = {k: data.pop(k) for k in ("condition", "polarity", "resolution", "base_model") if k in data}
+        for key, kind in (("condition", str), ("polarity", str), ("resolution", int), ("base_model", str)):
+            if key in known and (not isinstance(known[key], kind) or isinstance(known[key], bool)):
+                raise UserError(f"{path}: {key} {known[key]!r} must be a {'whole number' if kind is int else 'text'}: fix or delete it")
         info = cls(**known, extra=data)
         if info.polarity not in POLARITIES:
             raise UserError(f"{path}: polarity {info.polarity!r} is not one of {', '.join(POLARITIES)}")
@@ -227,11 +232,14 @@ def load_base(spec: str, dtype: torch.dtype = torch.float32, progress: Any = Non
     folder = resolve(spec, "model", progress)
     for rel in ("unet/config.json", "vae/config.json", "text_encoder/config.json", "scheduler/scheduler_config.json"):
         _need(folder, rel, spec)
+        read_config(folder / rel, spec)  # each a JSON object, or one line naming the file: before any weights load
     tokenizer = load_tokenizer(folder, spec)
     vae_class = _class_name(folder / "vae" / "config.json", spec, ("AutoencoderTiny", "AutoencoderKL"))
     sched_class = _class_name(folder / "scheduler" / "scheduler_config.json", spec, None)
-    if not hasattr(diffusers, sched_class):
-        raise UserError(f"{spec!r}: unknown scheduler {sched_class!r} in scheduler_config.json")
+    found = getattr(diffusers, sched_class, None) if sched_class else None
+    if not (isinstance(found, type) and issubclass(found, diffusers.SchedulerMixin)):
+        raise UserError(f"{spec!r}: {folder / 'scheduler' / 'scheduler_config.json'} names {sched_class!r}, which is no "
+                        "diffusers scheduler (SDXS uses EulerDiscreteScheduler or LCMScheduler); fix it or re-download the model")
     unet = _read("UNet", folder, spec, diffusers.UNet2DConditionModel.from_pretrained, folder, subfolder="unet", dtype=dtype)
     vae = _read("VAE", folder, spec, getattr(diffusers, vae_class).from_pretrained, folder, subfolder="vae", dtype=dtype)
     te = _read("text encoder", folder, spec, CLIPTextModel.from_pretrained, folder, subfolder="text_encoder", dtype=dtype)
@@ -247,17 +255,36 @@ def load_adapter(spec: str, dtype: torch.dtype = torch.float32, progress: Any = 
 
     folder = resolve(spec, "adapter", progress)
     _need(folder, "config.json", spec)
+    read_config(folder / "config.json", spec)
     if not any(folder.glob("diffusion_pytorch_model*")):
         raise UserError(f"adapter {spec!r} ({folder}) has no diffusion_pytorch_model weights: re-download or retrain it")
     net = _read("ControlNet", folder, spec, ControlNetModel.from_pretrained, folder, dtype=dtype)
     return Adapter(net, AdapterInfo.read(folder), folder, spec)
 
 
-def _class_name(config: Path, spec: str, allowed: tuple[str, ...] | None) -> str:
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return {str: "text", bool: "true or false", type(None): "null"}.get(type(value), "a number")
+
+
+def read_config(config: Path, spec: str) -> dict:
+    """A model's config file, which must hold a JSON object; anything else is a one-line UserError naming the
+    file (not a traceback, nor a complaint about the network from a loader that took it for a hub id)."""
     try:
-        name = json.loads(config.read_text()).get("_class_name", "")
+        data = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise UserError(f"{spec!r}: {config} is not valid JSON ({e}); re-download the model") from None
+        raise UserError(f"{spec!r}: {config} is not valid JSON ({first_line(e, 120)}); re-download or rebuild it") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{spec!r}: {config} holds {_json_kind(data)}, not a JSON object ({{...}}): the file is damaged; "
+                        "re-download or rebuild it")
+    return data
+
+
+def _class_name(config: Path, spec: str, allowed: tuple[str, ...] | None) -> str:
+    name = read_config(config, spec).get("_class_name", "")
+    if not isinstance(name, str):
+        raise UserError(f"{spec!r}: {config}: _class_name {name!r} must be a class name in quotes; re-download the model")
     if allowed and name not in allowed:
         raise UserError(f"{spec!r}: {config.parent.name} is a {name or 'unknown class'}, expected {' or '.join(allowed)}")
     return name

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -36,16 +37,23 @@ MAX_WEIGHT = 4.0
 
 
 def parse_lora_arg(text: str) -> tuple[str, float]:
-    """`SPEC[:WEIGHT]` -> (spec, weight); the weight is 1.0 when the text after the last ':' is no number."""
+    """`SPEC[:WEIGHT]` -> (spec, weight); the weight is 1.0 without a ':'. Text after the last ':' that is no
+    number is a one-line error naming it, unless the whole text is an existing path (or a drive letter's)."""
     spec, sep, tail = text.rpartition(":")
     weight = 1.0
     if sep and spec:
         try:
             weight = float(tail)
         except ValueError:
+            drive = len(spec) == 1 and tail.startswith(("/", "\\"))  # C:/styles/x.safetensors on Windows
+            if not (drive or os.path.exists(os.path.expanduser(text))):
+                raise UserError(f"--lora {text!r}: the weight {tail!r} is not a number; write SPEC:WEIGHT, like "
+                                f"{spec}:0.8") from None
             spec = text
     else:
         spec = text
+    if not spec.strip():
+        raise UserError(f"--lora {text!r} names no LoRA: pass a hub id, folder or .safetensors file, optionally with :WEIGHT")
     return spec, check_weight(weight, text)
 
 
@@ -176,7 +184,9 @@ class LoraStack:
             n += 1
             name = f"{lora_name(spec)}_{n}"
         try:
-            state, alphas, metadata = read_state_dict(where)
+            with warnings.catch_warnings():  # torch's pickle-protocol notice: a failure is said in one line below
+                warnings.simplefilter("ignore")
+                state, alphas, metadata = read_state_dict(where)
         except UserError:
             raise
         except Exception as e:

@@ -1,4 +1,4 @@
-"""The names and checks of the options every command and the window share: device, dtype, size.
+"""The names and checks of the options every command and the window share: device, dtype, size, seed, prompt.
 
 No torch here, so the window and the command line can check their input before the heavy imports.
 """
@@ -20,6 +20,12 @@ MAX_STRENGTH = 2.0  # the highest strength the slider and the commands take
 # engine alone jumps (0)
 TRANSITION = 0.5
 POLARITIES = ("black_on_white", "white_on_black")  # how an adapter's condition draws lines (adapter.json's polarity)
+# the largest output size: memory grows with the pixel count (size squared). Measured on the demo model, CPU fp32,
+# one generate (peak RSS): 0.54 GB at 64 px, 0.58 at 256, 0.66 at 512, 0.97 at 1024, 1.48 at 1536, 2.24 at 2048,
+# about 0.4 KB per output pixel over the weights; wider models (SDXS-512) need more per pixel. 2048 is 16x the
+# pixels of SDXS's native 512; a typo like 100000 would ask for a 10 GB tensor at once.
+MAX_SIZE = 2048
+SEED_MODULUS = 2**64  # seeds are taken modulo 2**64 (the range torch's generators take): any whole number works
 
 
 def check_strength(value: float, flag: str) -> float:
@@ -44,7 +50,28 @@ def check_dtype(name: str) -> str:
 
 
 def check_size(size: int) -> int:
-    """An output size in pixels: a multiple of 8 (the latent is 8x smaller), at least 64."""
+    """An output size in pixels: a multiple of 8 (the latent is 8x smaller), 64 to MAX_SIZE."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 64 or size % 8:
         raise UserError(f"size {size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
+    if size > MAX_SIZE:
+        raise UserError(f"size {size} is too large: at most {MAX_SIZE} (memory grows with the size squared), for example 512")
     return size
+
+
+def check_seed(seed: int) -> int:
+    """Any whole number as a seed: taken modulo 2**64, so -1 and 2**64 - 1 give the same noise (as torch does)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserError(f"seed {seed!r} must be a whole number, like 7")
+    return seed % SEED_MODULUS
+
+
+def check_text(text: str, what: str) -> str:
+    """Text a user typed or a file held: refused when it is not valid UTF-8 (argv keeps such bytes as lone
+    surrogates), with the position of the first bad byte."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = text[e.start]
+        byte = f"byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF else f"character U+{ord(bad):04X}"
+        raise UserError(f"{what} is not valid UTF-8 text ({byte} at position {e.start}): retype it or save it as UTF-8") from None
+    return text

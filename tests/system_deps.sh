@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests need (a real X server for the screenshot test, and Qt's xcb needs).
+# Debian packages the tests need (a real X server for the screenshot test, Qt's xcb needs, Chromium and ffmpeg).
 # Installed only where apt exists and we are root; elsewhere the tests that need them skip.
 set -u
 need=()
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+# a real browser and ffmpeg read the MJPEG stream as OBS's Browser Source and Media Source do (test_serve_browser)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 [ -e /usr/lib/x86_64-linux-gnu/libxcb-icccm.so.4 ] || [ -e /usr/lib/aarch64-linux-gnu/libxcb-icccm.so.4 ] || need+=(libxcb-icccm4)
 [ -e /usr/lib/x86_64-linux-gnu/libxcb-keysyms.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libxcb-keysyms.so.1 ] || need+=(libxcb-keysyms1)
 # the rest of what Qt's xcb platform plugin links (present on most desktops, missing on bare CI images)

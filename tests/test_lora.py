@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from models.tiny_lora import save_lora
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -14,7 +15,6 @@ import main
 from models.errors import UserError
 from models.imageio import read_rgb, write_rgb
 from models.options import STRENGTH  # generate runs at its default strength; diffusers gets the same
-from models.tiny_lora import save_lora
 
 SIZE = 64
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -108,8 +108,9 @@ def test_two_loras_compose_and_weight_zero_is_no_lora(tmp_path, tiny_base, tiny_
 def test_live_weight_needs_no_rebuild(tiny_base, tiny_controlnet, image, loras, monkeypatch):
     """A new weight applies on the next frame of the fused fast path without a new FastPath or new buffers,
     and gives what an engine loaded at that weight gives (text-encoder layers included)."""
-    from models.engine import Engine
     from models.fast import FastPath
+
+    from models.engine import Engine
 
     builds = []
     real_alloc = FastPath._alloc
@@ -198,8 +199,9 @@ def test_live_loop_sets_weights_from_its_settings(tiny_base, tiny_controlnet, im
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_live_weight_keeps_the_cuda_graph(tiny_base, tiny_controlnet, image, loras, monkeypatch):
     """With CUDA graphs a weight change replays the same graph (no new capture) and follows the weight."""
-    from models.engine import Engine
     from models.fast import FastPath
+
+    from models.engine import Engine
 
     captures = []
     real = FastPath._capture

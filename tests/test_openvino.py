@@ -206,8 +206,9 @@ def test_window_converts_in_the_worker_and_says_so(qtbot, tmp_path, tiny_base, t
 def test_a_lora_weight_change_reaches_the_openvino_graphs(tmp_path, tiny_base, tiny_controlnet, sketch_image, caplog):
     """LoRA weights live outside the state dicts; OpenVINO bakes them in, so a change must convert again (with
     one notice), never reuse graphs of the old weight."""
-    from models.engine import Engine
     from models.tiny_lora import save_lora
+
+    from models.engine import Engine
 
     lora = save_lora(tiny_base, tmp_path / "style.safetensors", "kohya", seed=3, text=False)
     e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{lora}:1.0"])

@@ -36,16 +36,18 @@ class Client(threading.Thread):
         self.levels: list[float] = []
         self.shapes: set = set()
         self.error = ""
+        self.last_new = 0.0  # time.perf_counter() when a part differing from the one before arrived
 
     def run(self) -> None:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 f = s.makefile("rb")
                 status = f.readline()
                 assert b" 200 " in status, status
                 while f.readline() not in (b"\r\n", b""):
                     pass  # response headers
+                last = b""
                 while len(self.levels) < self.limit:
                     line = f.readline()
                     if not line:
@@ -57,7 +59,10 @@ class Client(threading.Thread):
                         k, _, v = h.partition(b":")
                         headers[k.lower()] = v.strip()
                     assert headers[b"content-type"] == b"image/jpeg"
-                    img = cv2.imdecode(np.frombuffer(f.read(int(headers[b"content-length"])), np.uint8), cv2.IMREAD_COLOR)
+                    jpeg = f.read(int(headers[b"content-length"]))
+                    if jpeg != last:
+                        self.last_new, last = time.perf_counter(), jpeg
+                    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
                     assert img is not None, "not a valid JPEG"
                     self.shapes.add(img.shape)
                     self.levels.append(float(img.mean()))
@@ -119,7 +124,7 @@ def test_a_stalled_client_slows_nobody_and_grows_no_memory():
         stalled = socket.socket()
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", server.port))
-        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads
         reader = Client(server.port, 60)
         reader.start()
         end = time.time() + 10
@@ -188,7 +193,7 @@ def test_other_address_needs_a_token_and_bad_addresses_are_refused():
 
 
 def test_wrong_token_is_refused_in_one_line():
-    with MjpegServer("127.0.0.1:0", token="s3cret") as server:
+    with MjpegServer("127.0.0.1:0", token="s3cret-token") as server:
         server.publish(frame(3))
         for query in ("", "?token=wrong"):
             with pytest.raises(urllib.error.HTTPError) as err:
@@ -199,7 +204,7 @@ def test_wrong_token_is_refused_in_one_line():
         ok = urllib.request.urlopen(server.url("/frame.jpg"), timeout=5)
         assert ok.status == 200 and ok.read()[:2] == b"\xff\xd8"
         page = urllib.request.urlopen(server.url("/"), timeout=5).read().decode()
-        assert "/stream.mjpg?token=s3cret" in page  # the page a Browser Source opens carries the token on
+        assert "/stream.mjpg?token=s3cret-token" in page  # the page a Browser Source opens carries the token on
 
 
 def test_stop_ends_streams_and_joins_threads():
@@ -217,6 +222,6 @@ def test_stop_ends_streams_and_joins_threads():
     for c in clients:
         c.join(5)
         assert not c.is_alive()  # their streams ended
-    assert not [th for th in threading.enumerate() if "process_request" in th.name or th.name == "mjpeg-server"]
+    assert not [th for th in threading.enumerate() if th.name.startswith("mjpeg")]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()

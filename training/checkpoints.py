@@ -4,6 +4,11 @@ Each is written by accelerate's save_state (adapter, optimizer, LR schedule, RNG
 temporary folder, then state.json (the step) is written last, then the folder is renamed into place. A
 folder counts as a checkpoint only with its state.json; leftovers of an interrupted write are ignored and
 removed at the next save.
+
+A checkpoint whose weights were damaged afterwards (a truncated copy, a disk error) is found before it is
+loaded: every .safetensors file must be as long as its header says, every .bin a whole zip archive (what
+torch.save writes). `--resume latest` then names the damaged one and takes the newest intact one before it;
+`--resume PATH` to a damaged one is a one-line error that says so.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import json
 import os
 import re
 import shutil
+import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from models.errors import UserError
+from models.outfiles import write_failure
 
 NAME = re.compile(r"^checkpoint-(\d+)$")
 STATE = "state.json"
@@ -48,19 +56,67 @@ def read_step(folder: Path) -> int:
     return int(read_state(folder)["step"])
 
 
-def resolve_resume(spec: str | None, root: Path) -> Path | None:
-    """--resume latest|PATH -> the checkpoint folder to load, None to start fresh."""
+def _safetensors_damage(path: Path) -> str | None:
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > size:
+                return f"is truncated ({size} bytes, its header alone says {n})"
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError):
+        return "has no readable safetensors header"
+    if size != 8 + n + end:
+        return f"is truncated ({size} of {8 + n + end} bytes)" if size < 8 + n + end else f"has {size - 8 - n - end} bytes too many"
+    return None
+
+
+def damage(folder: Path) -> str | None:
+    """What is wrong with a complete checkpoint's files ('model.safetensors is truncated (...)'), or None."""
+    for path in sorted(folder.rglob("*.safetensors")):
+        why = _safetensors_damage(path)
+        if why:
+            return f"{path.relative_to(folder)} {why}"
+    for path in sorted(folder.rglob("*.bin")):  # optimizer and LR schedule: torch.save's zip archives
+        try:
+            with zipfile.ZipFile(path) as z:
+                z.infolist()
+        except (OSError, zipfile.BadZipFile):
+            return f"{path.relative_to(folder)} is truncated or damaged (not a whole torch archive)"
+    return None
+
+
+def pick_resume(spec: str | None, root: Path) -> tuple[Path | None, str]:
+    """--resume latest|PATH -> (the checkpoint folder to load or None to start fresh, a note to print or "").
+    latest skips damaged checkpoints, newest first, and the note names them; a damaged PATH is a UserError."""
     if not spec:
-        return None
+        return None, ""
     if spec == "latest":
-        found = list_checkpoints(root)
-        return found[-1] if found else None
+        skipped = []
+        for path in reversed(list_checkpoints(root)):
+            why = damage(path)
+            if why is None:
+                return path, f"skipped damaged {', '.join(skipped)}" if skipped else ""
+            skipped.append(f"{path.name} ({why})")
+        if skipped:
+            raise UserError(f"--resume latest: every checkpoint in {root} is damaged (newest: {skipped[0]}): "
+                            "start again with another --out")
+        return None, ""
     path = Path(spec).expanduser()
     if not path.is_dir():
         path = root / spec  # a bare checkpoint name
     if not complete(path):
         raise UserError(f"--resume {spec!r} is not a complete checkpoint folder (one with {STATE}): use latest or a checkpoint-N folder")
-    return path
+    why = damage(path)
+    if why:
+        raise UserError(f"--resume {spec!r}: the checkpoint is damaged: {why}; pick an older checkpoint or --resume latest")
+    return path, ""
+
+
+def resolve_resume(spec: str | None, root: Path) -> Path | None:
+    """--resume latest|PATH -> the checkpoint folder to load, None to start fresh (pick_resume without its note)."""
+    return pick_resume(spec, root)[0]
 
 
 def save(accelerator: Any, root: Path, step: int, keep: int, extra: dict | None = None,
@@ -69,16 +125,24 @@ def save(accelerator: Any, root: Path, step: int, keep: int, extra: dict | None 
     also(folder) writes more into the checkpoint before it counts as complete (the adapter in diffusers' format)."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"checkpoint-{step}"
-    if complete(final):
+    if complete(final) and damage(final) is None:
         return final
     for leftover in root.glob(".tmp-checkpoint-*"):  # a write that was killed earlier
         shutil.rmtree(leftover, ignore_errors=True)
     tmp = root / f".tmp-checkpoint-{step}-{os.getpid()}"
-    accelerator.save_state(str(tmp), safe_serialization=True)
-    if also is not None:
-        also(tmp)
-    (tmp / STATE).write_text(json.dumps({"step": step, **(extra or {})}, indent=2) + "\n")
-    if final.exists():  # an incomplete folder of that name (no state.json): replace it
+    try:
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        if also is not None:
+            also(tmp)
+        (tmp / STATE).write_text(json.dumps({"step": step, **(extra or {})}, indent=2) + "\n")
+    except Exception as e:  # a full or read-only disk: nothing half-written stays, the previous checkpoint does
+        why = write_failure(e, root)  # before the cleanup frees the room it measures
+        shutil.rmtree(tmp, ignore_errors=True)
+        if why is None:
+            raise
+        raise UserError(f"could not write checkpoint {final}: {why}; the previous checkpoint is kept: free some "
+                        "space, then continue with --resume latest") from None
+    if final.exists():  # an incomplete or damaged folder of that name: replace it
         shutil.rmtree(final)
     os.replace(tmp, final)
     for old in list_checkpoints(root)[:-keep]:

@@ -3,8 +3,9 @@
     DATA/*.png [+ same-name .txt captions | metadata.jsonl with file_name and text]     --condition canny, ...
     DATA/images/*.png + DATA/conditions/*.png (same names) [+ captions as above]      --condition paired
 
-Scanning checks only names and file signatures, so it is quick on large folders; an image that still fails
-to decode later is skipped then (another one takes its place) and counted. Batches are drawn per step from
+Scanning checks names and file signatures, and decodes images in order only until one decodes (so a folder
+of damaged or truncated files is a one-line error before any model loads, and a large folder is still quick);
+an image that fails to decode later is skipped then (another one takes its place) and counted. Batches are drawn per step from
 a generator seeded by (seed, step, process): a resumed run sees exactly the batches it would have seen.
 """
 
@@ -52,7 +53,11 @@ def _captions(folders: list[Path]) -> dict[str, str]:
         meta = folder / "metadata.jsonl"
         if not meta.exists():
             continue
-        for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = meta.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{meta} is not valid UTF-8 text (byte {e.start}): save it as UTF-8") from None
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -96,7 +101,16 @@ def scan(data: str | Path, condition: str) -> Scan:
         samples.append(Sample(p, cond, _caption(p, meta)))
     if not samples:
         raise UserError(f"--data {str(data)!r}: none of its {len(files)} images is readable; use PNG, JPEG, BMP or WebP files")
+    while samples and not _decodes(samples[0]):  # the first that decodes ends the check: one decode for a good folder
+        bad.append(samples.pop(0).image)
+    if not samples:
+        raise UserError(f"--data {str(data)!r}: none of its {len(files)} images decodes (first: {bad[0].name}); they are "
+                        "damaged or truncated: copy them again, or use PNG, JPEG, BMP or WebP files")
     return Scan(samples, bad)
+
+
+def _decodes(sample: Sample) -> bool:
+    return _read(sample.image) is not None and (sample.condition is None or _read(sample.condition) is not None)
 
 
 def _read(path: Path) -> np.ndarray | None:

@@ -163,7 +163,7 @@ def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
 
 def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
     """Load the checkpoint --resume names (if any) into the prepared objects; returns its step and what to say."""
-    path = checkpoints.resolve_resume(cfg.resume, Path(cfg.out) / "checkpoints")
+    path, note = checkpoints.pick_resume(cfg.resume, Path(cfg.out) / "checkpoints")  # damaged ones are named, skipped
     if path is None:
         return 0, f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0" if cfg.resume else ""
     step = checkpoints.read_step(path)
@@ -171,7 +171,7 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
         accelerator.load_state(str(path))
     except Exception as e:  # another adapter kind or base layout, or damaged files
         raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
-    return step, f"resumed from {path} at step {step}"
+    return step, (f"{note}; " if note else "") + f"resumed from {path} at step {step}"
 
 
 def build_parts(cfg: TrainConfig, accelerator: Any) -> Parts:

@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--image", help="control image (a sketch: black strokes on white); needed with --controlnet")
     p.add_argument("--prompt", default="", help="what to draw")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
     p.add_argument("--control-scale", type=float, default=STRENGTH, help=f"adapter strength, 0..2 (default {STRENGTH:g})")
     p.add_argument("--out", required=True, help="output image, .png or .jpg")
 
@@ -23,12 +23,17 @@ def run(args: argparse.Namespace) -> int:
     from models.device import dtype_name
     from models.errors import UserError
     from models.imageio import check_out_path, read_rgb, write_rgb
+    from models.lora import parse_lora_arg
     from models.opening import open_engine
-    from models.options import check_size, check_strength
+    from models.options import check_seed, check_size, check_strength, check_text
 
     if args.size is not None:
         check_size(args.size)
     check_strength(args.control_scale, "--control-scale")
+    args.seed = check_seed(args.seed)
+    check_text(args.prompt, "--prompt")
+    for spec in args.lora:  # a bad weight is one line before anything loads
+        parse_lora_arg(check_text(spec, "--lora"))
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
     if args.image and not args.controlnet:

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "screen[:N][@X,Y,W,H] (a monitor, or a region of it)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
     p.add_argument("--strength", type=float, default=STRENGTH, help=f"control strength, 0..2 (default {STRENGTH:g})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
     p.add_argument("--condition", default="auto", choices=CONDITION_MODES, help="how a frame becomes the adapter's input (default auto: the adapter's own)")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
-    recorder = Recorder(args.out, fps) if args.out else None
+    recorder = Recorder(args.out, fps) if args.out else None  # checks the folder: writable, with room
 
     # 2. the engine, the loop on it and the other outputs; a failure leaves no half-written file
     try:
@@ -107,6 +107,9 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
     if not (args.out or args.serve or args.virtual_camera):
         raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR or --virtual-camera")
     steady = parse_steady(args.steady)
+    from app.live.serve import check_serve
+
+    check_serve(args.serve, args.serve_token)  # address, token and a free port, before any model loads
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
     check_strength(args.strength, "--strength")
@@ -114,9 +117,42 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
     if not 0 <= args.transition <= 60:
         raise UserError(f"--transition {args.transition} must be between 0 and 60 seconds")
+    check_values(args)
+    if spec.kind == "video":
+        probe_video(args.input, spec.target)
     return spec, steady, read_schedule(args.schedule) if args.schedule else []
 
 
+
+def check_values(args: argparse.Namespace) -> None:
+    """The values that need no model: size, seed, prompt and LoRA weights, each a one-line error."""
+    from models.lora import parse_lora_arg
+    from models.options import check_seed, check_size, check_text
+
+    if args.size is not None:
+        check_size(args.size)
+    args.seed = check_seed(args.seed)
+    check_text(args.prompt, "--prompt")
+    for spec in args.lora:
+        parse_lora_arg(check_text(spec, "--lora"))
+
+
+def probe_video(given: str, path: str) -> None:
+    """Open a video file and read its first frame before any model loads; FFmpeg's own complaints stay
+    off the terminal (OPENCV_FFMPEG_LOGLEVEL, read when FFmpeg is first used), ours is one line."""
+    import os
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    import cv2
+
+    cap = cv2.VideoCapture(path)
+    try:
+        ok = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    if not ok:
+        raise UserError(f"--input {given!r} is not a video that can be read (no frame decodes): "
+                        "use an MP4, AVI, MKV or WebM file")
 def input_frames(spec: SourceSpec, max_frames: int | None) -> Iterator[Frame]:
     """A video's every frame in order; a camera's or the screen's newest frame each time one is new."""
     from app.live.capture import open_capture

@@ -10,9 +10,12 @@ On exit it prints `frames=N fps=X` (frames the engine processed, and their mean 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from models.errors import UserError
 from models.options import check_device, check_dtype, check_size
+
+log = logging.getLogger(__name__)
 
 NO_DISPLAY = ("no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the window with "
               "QT_QPA_PLATFORM=offscreen python main.py ..., or use `python main.py stream --input camera:0 --out out.mp4` "
@@ -31,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a LoRA style (hub id, folder or .safetensors file) with its weight (default 1); repeat for several "
                    "(default: the last session's)")
     p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help="quit by itself after this many seconds")
+    p.add_argument("--serve", default=None, metavar="ADDR", help="serve the output as MJPEG over HTTP on ADDR from the "
+                   "start, like 127.0.0.1:8765 (as Output > Stream to OBS); another address than loopback needs --serve-token")
+    p.add_argument("--serve-token", default=None, help="a token every URL must carry as ?token=...; auto makes one")
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
 
 
@@ -43,6 +49,9 @@ def check(args: argparse.Namespace) -> None:
         parse_source(args.source)
     if args.exit_after is not None and args.exit_after <= 0:
         raise UserError(f"--exit-after {args.exit_after} must be a positive number of seconds")
+    from app.live.serve import check_serve
+
+    check_serve(args.serve, args.serve_token)  # address, token and a free port, before any model loads
     if args.device:
         check_device(args.device)
     if args.dtype:
@@ -71,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_after:
         choice.offer_download = False  # a timed, scripted run asks no questions
     window = MainWindow(qs)
+    if args.serve:  # as Output > Stream to OBS, from the start (a show started by a launcher script)
+        try:
+            server = window.actions.output.start_server(args.serve, args.serve_token)
+        except UserError:  # the port was taken since check(): one line, nothing left running
+            window.shutdown()
+            raise
+        log.info("serving %s (also %s, the page %s)", server.url(), server.url("/frame.jpg"), server.url("/"))
     window.show()
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
@@ -82,4 +98,7 @@ def run(args: argparse.Namespace) -> int:
     loop = window.pipeline.worker.loop
     frames = loop.frames if loop is not None else 0
     print(f"frames={frames} fps={loop.fps if loop is not None else 0.0:.2f}")
+    import gc
+
+    gc.freeze()  # the interpreter's exit then skips collecting the models' objects one by one (10 s on 2 busy cores)
     return 0

@@ -5,8 +5,8 @@
     4.5        a watercolor city at night           lora=anime:0.8
     9          seed=7                               (options only: the prompt stays)
 
-A line is a time in seconds, then the prompt, with `seed=N` and `lora=NAME:WEIGHT` (repeatable) anywhere
-after the time. `#` starts a comment. Each cue holds from its time on; the engine's transitions make the
+A line is a time in seconds, then the prompt, with `seed=N` (any whole number, taken modulo 2**64 like --seed)
+and `lora=NAME:WEIGHT` (repeatable) anywhere after the time. `#` starts a comment. Each cue holds from its time on; the engine's transitions make the
 change glide. Parsing needs neither Qt nor torch.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import UserError
+from models.options import check_seed
 
 MAX_WEIGHT = 4.0  # as models.lora allows
 
@@ -52,7 +53,7 @@ def parse_schedule(text: str, source: str = "schedule") -> list[Cue]:
         for word in rest.split():
             if word.startswith("seed="):
                 try:
-                    cue.seed = int(word[5:])
+                    cue.seed = check_seed(int(word[5:]))  # any whole number, taken modulo 2**64 as --seed is
                 except ValueError:
                     raise UserError(f"{where}: {word!r} needs a whole number, like seed=7") from None
             elif word.startswith("lora="):

@@ -9,6 +9,7 @@ it back (what the window's region picker sets). app.live.capture opens a parsed 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class SourceSpec:
     @property
     def index(self) -> int | str:
         """The camera's index; a device path (or a file standing in for a camera in tests) stays a string."""
-        return int(self.target) if self.target.isdigit() else self.target
+        return int(self.target) if self.target.isascii() and self.target.isdigit() else self.target
 
 
 def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
@@ -49,13 +50,13 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
     if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
         kind, target = default_kind or _kind_of(spec), spec
     if kind == "camera":
-        if not target.isdigit():
+        if not (target.isascii() and target.isdigit()):  # '²' is a digit to isdigit(), not to int()
             raise UserError(f"camera {target!r} must be a number, like camera:0 (the first camera)")
         return SourceSpec("camera", str(int(target)))
     if kind in ("video", "image"):
         if not target:
             raise UserError(f"{kind}: needs a file, like {kind}:/path/to/file")
-        path = Path(target).expanduser()
+        path = Path(os.path.expanduser(target))  # Path.expanduser raises for ~unknown-user
         if not path.is_file():
             raise UserError(f"{kind} file {target!r} does not exist: check the path")
         return SourceSpec(kind, str(path))
@@ -63,7 +64,7 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
 
 
 def _kind_of(spec: str) -> str:
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         return "camera"
     if Path(spec).suffix.lower() in VIDEO_EXTS:
         return "video"
@@ -98,13 +99,13 @@ def parse_screen(spec: str) -> ScreenArea:
     head, at, region_text = rest.partition("@")
     monitor = 1
     if head:
-        if not head.startswith(":") or not head[1:].isdigit():
+        if not head.startswith(":") or not (head[1:].isascii() and head[1:].isdigit()):
             raise UserError(f"screen source {spec!r}: the monitor must be a number, like screen:1; use {SYNTAX}")
         monitor = int(head[1:])
     region = None
     if at:
         parts = region_text.split(",")
-        if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 4 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
             raise UserError(f"screen region {region_text!r} must be X,Y,W,H in whole pixels, like screen:1@0,0,640,480")
         x, y, w, h = (int(p) for p in parts)
         if w < 8 or h < 8:

@@ -316,10 +316,11 @@ class Actions(QObject):
         if not runs:
             self.trained_menu.addAction("(none yet: Model > Train adapter...)").setEnabled(False)
 
-    def stop_training(self) -> None:
-        """The app is closing: a running training stops within 2 seconds, its newest checkpoint usable."""
+    def stop_training(self, grace_ms: int | None = 1500) -> None:
+        """The app is closing: a running training gets Ctrl+C (grace_ms None: only that), and is killed after
+        grace_ms; its newest checkpoint stays usable."""
         if self.train_dialog is not None:
-            self.train_dialog.shutdown()
+            self.train_dialog.shutdown(grace_ms)
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{d}</td></tr>" for k, d in SHORTCUTS)

@@ -42,6 +42,7 @@ class SketchCanvas(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click takes focus from the prompt: Ctrl+Z undoes strokes
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setToolTip("Draw with the left button; B brush, E eraser, [ and ] brush size")
 
@@ -194,6 +195,7 @@ class CanvasPage(QWidget):
             b = QToolButton(text=text)
             b.setToolTip(tip)
             b.setCheckable(checkable)
+            b.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # as the canvas: Ctrl+Z then reaches the drawing
             (b.toggled if checkable else b.clicked).connect(slot)
             row.addWidget(b)
             return b

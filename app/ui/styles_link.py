@@ -7,8 +7,6 @@ hands the same input again after each result; a camera or video keeps sending fr
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import QObject, Slot
 
 from app.live.loop import Frame, Result
@@ -47,7 +45,7 @@ class StylesLink(QObject):
         w.output.update()
         if not gliding or w.paused:
             return
-        if w.source_spec == "sketch":  # the drawing again, timed now (its own time is the last stroke's)
-            w.pipeline.offer(Frame(w.canvas.frame(), time.perf_counter(), True))
+        if w.source_spec == "sketch":  # the drawing again, with its own time: a glide is no input change ("--")
+            w.pipeline.offer(Frame(w.canvas.frame(), w.canvas.last_change, True))
         else:
             w.offer_current()

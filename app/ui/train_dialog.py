@@ -364,9 +364,10 @@ class TrainDialog(QDialog):
         if path is not None:
             self.useAdapter.emit(str(path))
 
-    def shutdown(self) -> None:
-        """The window is closing: stop training within 2 seconds; the newest checkpoint stays usable."""
-        self.proc.kill(grace_ms=1500)
+    def shutdown(self, grace_ms: int | None = 1500) -> None:
+        """The window is closing: Ctrl+C to the run, then (grace_ms given) kill it after grace_ms; the newest
+        checkpoint stays usable."""
+        self.proc.stop() if grace_ms is None else self.proc.kill(grace_ms=grace_ms)
 
     def closeEvent(self, e) -> None:
         if not self.proc.running:

@@ -32,6 +32,7 @@ class TrainProcess(QObject):
         self.proc.readyReadStandardError.connect(self._stderr)
         self.proc.finished.connect(self._finished)
         self._out = self._err = b""
+        self._interrupted = False  # Ctrl+C was sent to this run (a second one would cut its checkpoint short)
 
     @property
     def running(self) -> bool:
@@ -39,12 +40,14 @@ class TrainProcess(QObject):
 
     def start(self, argv: list[str]) -> None:
         """argv: the train subcommand's arguments (training.runs.train_argv)."""
+        self._interrupted = False
         self.proc.start(sys.executable, ["-m", "app.cli.main", *argv])
 
     def stop(self) -> None:
         """Ask it to finish the step, save a checkpoint and exit (as Ctrl+C does in a terminal)."""
         pid = self.proc.processId()
-        if self.running and pid:
+        if self.running and pid and not self._interrupted:
+            self._interrupted = True
             os.kill(pid, signal.SIGINT)
 
     def kill(self, grace_ms: int = 1500) -> None:

@@ -3,6 +3,9 @@ preview and a retry button for a failed camera), and the full-screen output wind
 
 from __future__ import annotations
 
+import math
+import time
+
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
@@ -18,6 +21,7 @@ class ImageView(QWidget):
         self.image: QImage | None = None
         self.inset: QImage | None = None  # small picture in the lower right corner (the condition preview)
         self.inset_label = ""
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click takes focus from the prompt (Ctrl+Z: the drawing)
         self.overlay: list[str] = []  # lines drawn in the upper left corner
         self.show_overlay = True
         self.placeholder = placeholder  # text shown while there is no image
@@ -170,12 +174,33 @@ class OutputWindow(QWidget):
         super().closeEvent(e)
 
 
-def overlay_lines(timings: dict | None, fps: float, latency_ms: float, stages: bool, info: dict, seed: int,
+class Latency:
+    """End-to-end latency (input change -> picture shown) of frames rendered after an input change; None for a
+    picture rendered again from an input already shown (a settings change, a resume) or from one that changed
+    before the model was ready (a load or a start), whose waiting was idle time, not latency."""
+
+    def __init__(self):
+        self.ms: float | None = None  # the newest frame's latency, None: "--"
+        self._since = time.perf_counter()  # inputs older than this (the last load) do not count
+        self._last = -math.inf  # capture time of the newest input shown
+
+    def reset(self) -> None:
+        """A model (or adapter) was loaded: what waited for it is not latency."""
+        self.ms, self._since = None, time.perf_counter()
+
+    def shown(self, captured: float, now: float) -> None:
+        new_input = captured > self._last and captured >= self._since
+        self.ms = 1000 * (now - captured) if new_input else None
+        self._last = max(self._last, captured)
+
+
+def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, stages: bool, info: dict, seed: int,
                   recording: bool, paused: bool) -> list[str]:
     """The overlay's text: FPS, end-to-end latency, engine time (by stage when asked), device, REC, PAUSED."""
     lines = []
     if timings is not None:
-        lines.append(f"{f'{fps:5.1f}' if fps else '   --'} fps   latency {latency_ms:4.0f} ms")
+        latency = f"{latency_ms:4.0f} ms" if latency_ms is not None else "  -- ms"
+        lines.append(f"{f'{fps:5.1f}' if fps else '   --'} fps   latency {latency}")
         parts = " ".join(f"{k} {timings[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if timings.get(k))
         lines.append(f"engine {timings.get('total', 0):.0f} ms" + (f"  ({parts})" if stages else ""))
     if info:

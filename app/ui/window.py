@@ -26,7 +26,7 @@ from app.ui.qimage import from_rgb
 from app.ui.screenwatch import OwnWindows
 from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
 from app.ui.styles_link import StylesLink
-from app.ui.views import FeedView, ImageView, overlay_lines
+from app.ui.views import FeedView, ImageView, Latency, overlay_lines
 from app.ui.worker import LoadRequest, Pipeline
 from models.assets import ICON_SVG
 from models.errors import UserError
@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
         self.paused = False
         self.last_result: Result | None = None
         self.shown_times: collections.deque[float] = collections.deque(maxlen=60)
-        self.latency_ms = 0.0
+        self.latency = Latency()  # of frames rendered after an input change
         self.loaded_model: str | None = None
         self.live = LiveSettings()  # the settings last sent to the worker
         self.download_dialog: DownloadDialog | None = None
@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_loaded(self, info: dict) -> None:
         self.loaded_model = info["model"]
+        self.latency.reset()
         self.panel.set_info(info)
         self.saved.model, self.saved.controlnet = info["model"], info["controlnet"] or ""
         self.saved.recent_models = remember(self.saved.recent_models, info["model"])
@@ -275,10 +276,10 @@ class MainWindow(QMainWindow):
     def retry_source(self) -> None:
         self._source_requested(self.source_spec)
 
-    def stop_capture(self) -> None:
+    def stop_capture(self, wait: float = 1.5) -> None:
         self._poll.stop() if hasattr(self, "_poll") else None
         if self.capture is not None:
-            self.capture.stop()
+            self.capture.stop(wait)
             self.capture = None
 
     @Slot()
@@ -310,8 +311,8 @@ class MainWindow(QMainWindow):
             self.offer_canvas()
         elif self.capture is not None and not self.paused:
             frame = self.capture.latest()
-            if frame is not None:
-                self.pipeline.offer(Frame(frame.image, time.perf_counter(), False, frame.seq))
+            if frame is not None:  # with its capture time: rendering it again is no input change (latency "--")
+                self.pipeline.offer(frame)
 
     @Slot()
     def apply_settings(self) -> None:
@@ -328,7 +329,7 @@ class MainWindow(QMainWindow):
             return
         self.last_result = result
         now = time.perf_counter()
-        self.latency_ms = 1000 * (now - result.captured)
+        self.latency.shown(result.captured, now)
         self.shown_times.append(now)
         image = from_rgb(result.output)
         self.output.set_image(image)
@@ -345,7 +346,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _update_overlay(self) -> None:
         t = self.last_result.timings if self.last_result is not None else None
-        self.output.overlay = overlay_lines(t, self.fps, self.latency_ms, self.panel.profile.isChecked(), self.pipeline.info,
+        self.output.overlay = overlay_lines(t, self.fps, self.latency.ms, self.panel.profile.isChecked(), self.pipeline.info,
                                             self.panel.seed.value(), self.pipeline.recording, self.paused)
         self.output.update()
 
@@ -415,12 +416,21 @@ class MainWindow(QMainWindow):
         super().closeEvent(e)
 
     def shutdown(self) -> None:
-        """Stop the camera, the worker and any recording (within 2 seconds)."""
+        """Stop the stream, the capture, a training run, the worker and any recording within 2 seconds in every
+        state: each is told to stop at once, then waited for against one deadline."""
+        end, capture = time.perf_counter() + 1.5, self.capture
+
+        def left() -> float:
+            return max(0.0, end - time.perf_counter())
+
         self.logbar.remove()
         self._hud.stop()
-        self.actions.output.shutdown()
-        self.stop_capture()
+        self.actions.stop_training(grace_ms=None)  # Ctrl+C now: the run saves its step while the rest stops
+        self.stop_capture(wait=0.0)
+        self.actions.output.shutdown()  # its clients' connections are shut at once
         if self.actions.fullscreen is not None:
             self.actions.fullscreen.close()
-        self.actions.stop_training()
-        self.pipeline.stop()
+        self.pipeline.stop(int(1000 * left()))
+        if capture is not None:
+            capture.stop(left())
+        self.actions.stop_training(grace_ms=int(1000 * left()))  # killed if it has not finished by now

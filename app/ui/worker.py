@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.live import styles
 from app.live.loop import EngineLike, Frame, LiveLoop, Loader
+from app.live.recorder import RecordingError
 from app.live.relay import Relay
 from app.live.settings import LiveSettings
 from app.ui.qtapp import GuiThreadCollector
@@ -198,6 +199,10 @@ class Worker(QObject):
                     from app.live.recorder import side_by_side
 
                     self.recorder.write(side_by_side(result.source, result.output) if self.side_by_side else result.output)
+        except RecordingError as err:  # the disk filled mid-recording: it stopped; say why and what was kept
+            self.recorder = None
+            self.recorded.emit(str(err.kept or ""), err.frames)  # the record button comes up...
+            self.failed.emit(str(err))  # ...and the error stays in the status bar, after "Recorded N frames"
         except UserError as err:
             self.failed.emit(str(err))
         except Exception as err:
@@ -278,7 +283,7 @@ class Pipeline(QObject):
         self.worker.busy.connect(self._on_busy)
         self.worker.failed.connect(self.failed)  # signal to signal: re-emitted on this (GUI) thread
         self.worker.progress.connect(self.progress)
-        self.worker.recorded.connect(self.recorded)
+        self.worker.recorded.connect(self._on_recorded)
         self.worker.recordingFailed.connect(self._on_recording_failed)
         self.sent = 0  # frames handed to the worker
         self.is_busy = ""
@@ -366,6 +371,11 @@ class Pipeline(QObject):
     def _on_recording_failed(self) -> None:
         self.recording = False
         self.recorded.emit("", 0)
+
+    @Slot(str, int)
+    def _on_recorded(self, path: str, frames: int) -> None:
+        self.recording = False  # stopped by the user, or by the recorder itself (a full disk)
+        self.recorded.emit(path, frames)
 
 
 def wait_idle(pipeline: Pipeline, timeout: float = 10.0) -> bool:

@@ -144,8 +144,24 @@ def _times(work: Path, stage: str, seconds: float, steps: int) -> None:
     path.write_text(json.dumps(t, indent=2))
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """--out and --work can be made and written, with room (the model is about 24 MB and is assembled beside
+    its old copy), before any stage starts."""
+    from models.outfiles import MIN_FREE, check_folder
+
+    check_folder(args.out, f"--out {str(args.out)!r}", need=4 * MIN_FREE, create=True)
+    check_folder(args.work, f"--work {str(args.work)!r}", need=4 * MIN_FREE, create=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from models.errors import UserError
+
+    try:
+        check_outputs(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     import numpy as np
     import torch
 

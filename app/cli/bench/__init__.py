@@ -33,4 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return importlib.import_module(KINDS[args.kind]).run(args)
+    from models.errors import UserError
+    from models.outfiles import check_file, write_failure
+
+    if args.json:  # before anything is measured: the folder (made if missing) takes a file and has room
+        check_file(args.json, f"--json {args.json!r}", need=2**20, create_folder=True)
+    try:
+        return importlib.import_module(KINDS[args.kind]).run(args)
+    except UserError:
+        raise
+    except OSError as e:  # the results could not be written after the run: one line
+        why = write_failure(e, args.json) if args.json else None
+        if why is None:
+            raise
+        raise UserError(f"cannot write --json {args.json!r}: {why}") from None
