@@ -13,10 +13,11 @@ each output frame to other apps too (app.live.sinks), and --steady keeps a still
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
+from pathlib import Path
 
+from app.cli.instrument import add_instrument_arguments, check_instrument
 from app.cli.options import add_model_arguments
 from models.errors import UserError
 from models.options import STRENGTH, check_strength
@@ -41,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "127.0.0.1:8765 (/stream.mjpg, /frame.jpg); another address than loopback needs --serve-token")
     p.add_argument("--serve-token", default=None, help="a token every URL must carry as ?token=...; auto makes one")
     p.add_argument("--virtual-camera", action="store_true", help="also send the output to a virtual camera (pyvirtualcam)")
+    add_instrument_arguments(p)
     p.add_argument("--steady", default="on", help="steady a still picture: on (default), off, or NAME=VALUE pairs "
                    "(smooth, motion, skip, tiles, blend, spread), like smooth=0.5,blend=0")
     p.add_argument("--transition", type=float, default=0.5, metavar="SECONDS",
@@ -53,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from app.live.loop import Frame, LiveLoop, real_loader
-    from app.live.recorder import Recorder, side_by_side
+    from app.live.osc_stream import StreamControl, open_osc
+    from app.live.recorder import Recorder
     from app.live.screen import open_capture
     from app.live.settings import ConditionSettings, LiveSettings
-    from app.live.sinks import open_sinks
+    from app.live.sinks import RecorderSink, open_sinks
     from app.live.sources import parse_source, read_video, video_fps
     from app.live.steady import describe, parse_steady
     from models.device import dtype_name
@@ -64,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     spec = parse_source(args.input, default_kind=None)
     if spec.kind not in ("camera", "video", "screen"):
         raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file or screen[:N][@X,Y,W,H]")
-    if not (args.out or args.serve or args.virtual_camera):
-        raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR or --virtual-camera")
+    if not (args.out or args.serve or args.virtual_camera or args.ndi):
+        raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR, --virtual-camera or --ndi NAME")
+    check_instrument(args)
     steady = parse_steady(args.steady)
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
@@ -81,11 +85,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
     recorder = Recorder(args.out, fps) if args.out else None
+    osc = None
     try:
+        osc = open_osc(args)  # a port in use is one line before the model loads
         engine = real_loader(args.model, args.controlnet, args.device, args.dtype, loras=args.lora)
         check_loras(cues, engine, args.schedule)
     except BaseException:
         recorder.abort() if recorder else None
+        osc.close() if osc else None
         raise
     cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
     settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
@@ -102,7 +109,14 @@ def run(args: argparse.Namespace) -> int:
         sinks = open_sinks(args, engine.size, fps)
     except BaseException:
         recorder.abort() if recorder else None
+        osc.close() if osc else None
         raise
+    if recorder is not None:
+        sinks.add(RecorderSink(recorder, args.side_by_side))
+    folder = Path(args.out).expanduser().parent if args.out else Path.cwd()
+    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side) if osc else None
+    if osc:
+        osc.fps = lambda: loop.fps  # the /sdxs/fps reply
     print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)} ({engine.backend}), "
           f"{engine.size} px, steady {describe(steady)} (Ctrl+C stops and keeps the file)", file=sys.stderr)
 
@@ -128,29 +142,39 @@ def run(args: argparse.Namespace) -> int:
 
     interrupted = False
     t0 = time.perf_counter()
-    n = 0
-    with recorder or contextlib.nullcontext(), contextlib.ExitStack() as stack:
-        for sink in sinks:
-            stack.callback(sink.close)
-        try:
-            for frame in frames():
-                clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
-                for cue in playhead.advance(clock[0]):
-                    print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
-                    apply_cue(loop, cue)
-                result = loop.process(frame)
-                out = side_by_side(result.source, result.output) if args.side_by_side else result.output
-                recorder.write(out) if recorder else None
-                for sink in sinks:
-                    sink.send(result.output)
-                n += 1
-                if n % 25 == 0:
-                    print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
-        except KeyboardInterrupt:
-            interrupted = True
+    n, result = 0, None
+    try:
+        for frame in frames():
+            clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
+            for cue in playhead.advance(clock[0]):
+                print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
+                apply_cue(loop, cue)
+            control.poll() if control else None
+            if control and control.paused and result is not None:  # hold the picture; the sinks keep it
+                sinks.send(result.output, reused=True)
+                continue
+            result = loop.process(frame)
+            sinks.send(result)
+            control.after(result.output) if control else None
+            n += 1
+            if n % 25 == 0:
+                print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
+            if not sinks:
+                raise UserError(f"every output failed ({'; '.join(sinks.failures)}): stopping")
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl+C keeps what was recorded, properly finished
+    except BaseException:
+        sinks.abort()
+        raise
+    finally:
+        osc.close() if osc else None
+    kept = [s for s in sinks if isinstance(s, RecorderSink)]
+    sinks.close()
     if n == 0:
         raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
     elapsed = time.perf_counter() - t0
     note = " (interrupted; the file holds what was recorded)" if interrupted else ""
-    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out or '-'}{note}")
+    out = ",".join(str(s.path) for s in kept if s.path) or "-"
+    failed = f" failed: {'; '.join(sinks.failures)}" if sinks.failures else ""
+    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={out}{note}{failed}")
     return 0

@@ -1,16 +1,25 @@
-"""Where output frames go besides the window and an MP4: the MJPEG server and the virtual camera.
+"""Where output frames go besides the window: the MJPEG server, the virtual camera, NDI and an MP4 recording.
 
-Every sink has send(rgb) (cheap, never waits for a reader) and close(). `stream` opens them from its options;
-the window's Output menu opens the same objects (MjpegServer, VirtualCamera) and sends each output frame.
+Every sink has send(rgb) (cheap, never waits for a reader) and close(), and a label that names it in one
+line. A SinkSet holds the open ones: send(result) gives each its picture, and a sink that raises is closed,
+dropped and reported in one line (a log warning, and the on_failure callback: the window's status bar)
+while the others keep going. `stream` opens its sinks from its options with open_sinks; the window's Output
+menu adds and removes the same objects (MjpegServer, VirtualCamera, NdiSender) in its own SinkSet.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
+
+from models.errors import first_line
+
+log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
@@ -18,23 +27,129 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def open_sinks(args: argparse.Namespace, size: int, fps: float) -> list[Sink]:
-    """The sinks that --serve ADDR [--serve-token T] and --virtual-camera ask for, opened (UserError if one cannot be)."""
+def label(sink: Sink) -> str:
+    """The sink's name in a message: its label, else its class name."""
+    return str(getattr(sink, "label", "") or type(sink).__name__)
+
+
+class RecorderSink:
+    """An app.live.recorder.Recorder as a sink: every new output frame (the input beside it when asked)."""
+
+    def __init__(self, recorder: Any, side_by_side: bool = False):
+        self.recorder = recorder  # app.live.recorder.Recorder
+        self.side_by_side = side_by_side  # record the input next to the output
+        self.label = f"the recording {recorder.path.name}"
+        self.path = None  # where the finished file went (set by close)
+
+    def picture(self, result: Any) -> np.ndarray:
+        from app.live.recorder import side_by_side
+
+        return side_by_side(result.source, result.output) if self.side_by_side else result.output
+
+    def send(self, rgb: np.ndarray) -> None:
+        self.recorder.write(rgb)
+
+    def close(self) -> None:
+        self.path = self.recorder.close()
+
+    def abort(self) -> None:
+        self.recorder.abort()
+
+
+class SinkSet:
+    """The open sinks; one that fails is closed and dropped with one line, and never stops the others.
+
+    on_failure(sink, text): called with the one line after a sink failed (the window shows it)."""
+
+    def __init__(self, sinks: list[Sink] | None = None, on_failure: Callable[[Sink, str], None] | None = None):
+        self.sinks: list[Sink] = list(sinks or [])
+        self.on_failure = on_failure
+        self.failures: list[str] = []  # every failure's line, in order
+
+    def __iter__(self):
+        return iter(list(self.sinks))
+
+    def __len__(self) -> int:
+        return len(self.sinks)
+
+    def add(self, sink: Sink) -> Sink:
+        self.sinks.append(sink)
+        return sink
+
+    def remove(self, sink: Sink) -> None:
+        """Take a sink out and close it (a recording is finished); a failing close is one line too."""
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+            try:
+                sink.close()
+            except Exception as e:
+                self._report(sink, f"{label(sink)} did not close cleanly: {first_line(e)}")
+
+    def send(self, result: Any, reused: bool | None = None) -> None:
+        """One output to every sink: an app.live.loop.Result (each sink's picture of it: the output by default)
+        or a bare uint8 RGB frame. A recording skips reused frames (a still picture is not written twice)."""
+        reused = getattr(result, "reused", False) if reused is None else reused
+        for sink in list(self.sinks):
+            if reused and isinstance(sink, RecorderSink):
+                continue
+            try:
+                pick = getattr(sink, "picture", None)
+                rgb = result if isinstance(result, np.ndarray) else (pick(result) if pick else result.output)
+                sink.send(rgb)
+            except Exception as e:
+                self.fail(sink, e)
+
+    def fail(self, sink: Sink, error: BaseException) -> None:
+        """Drop a sink that failed: closed (a recording is discarded), one line, the others go on."""
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+        try:
+            getattr(sink, "abort", sink.close)()
+        except Exception as e:  # already broken: its close may fail too
+            log.debug("closing %s after its failure: %s", label(sink), e)
+        self._report(sink, f"{label(sink)} stopped: {first_line(error)}")
+
+    def close(self) -> None:
+        """Close every sink (each one's failure is one line; the rest still close)."""
+        for sink in list(self.sinks):
+            self.remove(sink)
+
+    def abort(self) -> None:
+        """Something went wrong: close every sink, a recording discarded (nothing half-written stays)."""
+        for sink in list(self.sinks):
+            self.sinks.remove(sink)
+            try:
+                getattr(sink, "abort", sink.close)()
+            except Exception as e:
+                log.debug("closing %s: %s", label(sink), e)
+
+    def _report(self, sink: Sink, text: str) -> None:
+        self.failures.append(text)
+        log.warning("%s", text)
+        if self.on_failure is not None:
+            self.on_failure(sink, text)
+
+
+def open_sinks(args: argparse.Namespace, size: int, fps: float) -> SinkSet:
+    """The sinks that --serve ADDR [--serve-token T], --virtual-camera and --ndi NAME ask for, opened (UserError
+    if one cannot be: those opened before it are closed again)."""
     from app.live.serve import MjpegServer
     from app.live.virtualcam import VirtualCamera
 
-    sinks: list[Sink] = []
+    sinks = SinkSet()
     try:
         if getattr(args, "serve", None):
-            server = MjpegServer(args.serve, token=getattr(args, "serve_token", None)).start()
-            sinks.append(server)
+            server = sinks.add(MjpegServer(args.serve, token=getattr(args, "serve_token", None)).start())
             print(f"serving {server.url()} (also {server.url('/frame.jpg')})", file=sys.stderr)
         if getattr(args, "virtual_camera", False):
-            cam = VirtualCamera(size, size, fps)
-            sinks.append(cam)
+            cam = sinks.add(VirtualCamera(size, size, fps))
             print(f"virtual camera: {cam.device}, {size}x{size}", file=sys.stderr)
+        if getattr(args, "ndi", None):
+            from app.live.ndi import NdiSender
+
+            ndi = sinks.add(NdiSender(args.ndi, fps))
+            print(f"NDI: sending as {ndi.name!r}", file=sys.stderr)
     except BaseException:
-        for sink in sinks:
-            sink.close()
+        sinks.close()
         raise
     return sinks
