@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                 apply_cue(loop, cue)
             control.poll() if control else None
             if control and control.paused and result is not None:  # hold the picture; the sinks keep it
-                sinks.send(result.output, reused=True)
+                sinks.send(result.output)
                 continue
             result = loop.process(frame)
             sinks.send(result)

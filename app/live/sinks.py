@@ -35,15 +35,18 @@ def label(sink: Sink) -> str:
 class RecorderSink:
     """An app.live.recorder.Recorder as a sink: every new output frame (the input beside it when asked)."""
 
-    def __init__(self, recorder: Any, side_by_side: bool = False):
+    def __init__(self, recorder: Any, side_by_side: bool = False, skip_reused: bool = False):
         self.recorder = recorder  # app.live.recorder.Recorder
         self.side_by_side = side_by_side  # record the input next to the output
+        self.skip_reused = skip_reused  # leave out reused outputs (a window's still picture); stream keeps a video's every frame
         self.label = f"the recording {recorder.path.name}"
         self.path = None  # where the finished file went (set by close)
 
-    def picture(self, result: Any) -> np.ndarray:
+    def picture(self, result: Any) -> np.ndarray | None:
         from app.live.recorder import side_by_side
 
+        if self.skip_reused and result.reused:
+            return None
         return side_by_side(result.source, result.output) if self.side_by_side else result.output
 
     def send(self, rgb: np.ndarray) -> None:
@@ -85,17 +88,15 @@ class SinkSet:
             except Exception as e:
                 self._report(sink, f"{label(sink)} did not close cleanly: {first_line(e)}")
 
-    def send(self, result: Any, reused: bool | None = None) -> None:
-        """One output to every sink: an app.live.loop.Result (each sink's picture of it: the output by default)
-        or a bare uint8 RGB frame. A recording skips reused frames (a still picture is not written twice)."""
-        reused = getattr(result, "reused", False) if reused is None else reused
+    def send(self, result: Any) -> None:
+        """One output to every sink: an app.live.loop.Result (each sink's picture of it, the output unless the
+        sink's picture() says otherwise, None for none) or a bare uint8 RGB frame."""
         for sink in list(self.sinks):
-            if reused and isinstance(sink, RecorderSink):
-                continue
             try:
                 pick = getattr(sink, "picture", None)
                 rgb = result if isinstance(result, np.ndarray) else (pick(result) if pick else result.output)
-                sink.send(rgb)
+                if rgb is not None:
+                    sink.send(rgb)
             except Exception as e:
                 self.fail(sink, e)
 
