@@ -156,3 +156,24 @@ def test_stream_sends_its_output_over_ndi_and_still_records(ndi, tmp_path, tiny_
     assert got is not None and got.shape == (64, 64, 3) and got.std() > 1  # a picture, not a blank frame
     frames = int(re.search(r"frames=(\d+)", stdout).group(1))
     assert "interrupted" in stdout and count_frames(out) == frames > 0
+
+
+def test_the_windows_output_menu_sends_over_ndi(ndi, qtbot, tmp_path):
+    from app.live.testing import FakeEngine
+    from tests.test_app_window import make_window
+
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    out = w.actions.output
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=10000)
+    name = f"sdxs-window-{os.getpid()}"
+    out.start_ndi(name)
+    assert out.act_stop_ndi.isEnabled() and name in out.act_ndi.text()
+    rx = Receiver(name)
+    try:
+        got = rx.next()  # the still picture, re-sent while nothing changes
+        assert got is not None and got.shape == w.last_result.output.shape
+        assert np.abs(got.astype(int) - w.last_result.output).mean() < 4
+    finally:
+        rx.close()
+    w.close()  # the window's shutdown stops NDI
+    assert out.ndi is None and not out.act_stop_ndi.isEnabled()

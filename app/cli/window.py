@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.cli.instrument import add_instrument_arguments, check_instrument
 from models.errors import UserError
 from models.options import check_device, check_dtype, check_size
 
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
                    help="a LoRA style (hub id, folder or .safetensors file) with its weight (default 1); repeat for several "
                    "(default: the last session's)")
+    add_instrument_arguments(p, midi=True)
     p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help="quit by itself after this many seconds")
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
 
@@ -53,6 +55,7 @@ def check(args: argparse.Namespace) -> None:
 
         for arg in args.lora:
             parse_lora_arg(arg)  # a bad weight stops here; a LoRA that does not load is a message in the window
+    check_instrument(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,10 +67,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from PySide6.QtCore import QTimer
 
+    from app.live.osc_stream import open_osc
     from app.ui.modelpick import startup_choice
     from app.ui.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
 
+    osc = open_osc(args)  # a port in use is one line before the window opens
     app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
@@ -76,10 +81,18 @@ def run(args: argparse.Namespace) -> int:
         choice.offer_download = False  # a timed, scripted run asks no questions
     window = MainWindow(qs)
     window.show()
+    if osc is not None:
+        from app.ui.osc_link import OscLink
+
+        window.osc = OscLink(window, osc)
+    if args.ndi:
+        window.actions.output.start_ndi(args.ndi)
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
         QTimer.singleShot(int(args.exit_after * 1000), window.close)
     app.exec()
+    if osc is not None:
+        window.osc.close()
     from app.ui.worker import finish_all
 
     finish_all()
