@@ -21,7 +21,7 @@ import numpy as np
 from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
-INSTALL = "pip install cyndilib==0.1.3 (its wheel ships the NDI runtime; Linux x86-64 and aarch64, Windows, macOS)"
+INSTALL = "pip install cyndilib==0.1.3 (its wheel ships the NDI runtime; for Linux x86-64 and ARM64, Windows x64 and macOS on Apple silicon)"
 
 
 def check_name(name: str, flag: str = "--ndi") -> str:
