@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         window.osc = OscLink(window, osc)
     if args.ndi:
         window.actions.output.start_ndi(args.ndi)
+    window.midi.open(args.midi)  # no MIDI system or port: the Learn MIDI entries say why
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
         QTimer.singleShot(int(args.exit_after * 1000), window.close)

@@ -19,6 +19,7 @@ from app.live.loop import Frame, Loader, Result
 from app.live.settings import LiveSettings
 from app.ui.actions import Actions
 from app.ui.canvas import CanvasPage, SketchCanvas
+from app.ui.midi_link import MidiLink
 from app.ui.modelpick import Choice, DownloadDialog, notice_for
 from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
+        self.midi = MidiLink(self)  # MIDI learn: right-click a slider; the ports open with midi.open()
         self._poll = QTimer(self, interval=10)
         self._poll.timeout.connect(self._poll_capture)
         self._hud = QTimer(self, interval=250)
@@ -417,6 +419,7 @@ class MainWindow(QMainWindow):
         """Stop the camera, the worker and any recording (within 2 seconds)."""
         self._hud.stop()
         self.actions.output.shutdown()
+        self.midi.close()
         self.stop_capture()
         if self.actions.fullscreen is not None:
             self.actions.fullscreen.close()
