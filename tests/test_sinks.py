@@ -93,3 +93,26 @@ def test_bad_instrument_options_are_one_line_before_loading(tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert code == 2 and says in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_a_failing_recording_in_the_window_is_one_line_and_the_picture_goes_on(qtbot, tmp_path):
+    from app.live.testing import FakeEngine
+    from tests.test_app_window import make_window
+
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w.actions.act_record.setChecked(True)
+    worker = w.pipeline.worker
+    qtbot.waitUntil(lambda: worker.recorder is not None, timeout=5000)
+
+    def full_disk(rgb):
+        raise OSError(28, "No space left on device")
+
+    worker.recorder.recorder.write = full_disk
+    frames = worker.loop.frames
+    w.canvas.set_drawing(w.canvas.frame() // 2)
+    qtbot.waitUntil(lambda: not w.actions.act_record.isChecked(), timeout=5000)
+    assert "stopped: [Errno 28] No space left on device" in w.statusBar().currentMessage()
+    assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".rec-*"))  # discarded, nothing half-written
+    w.canvas.set_drawing(w.canvas.frame() // 3)
+    qtbot.waitUntil(lambda: worker.loop.frames > frames + 1, timeout=5000)  # the picture goes on
+    w.close()
