@@ -81,6 +81,18 @@ def test_wrong_types_and_ranges_are_counted_and_ignored(osc, caplog):
     assert "/sdxs/strength" in caplog.text and "takes one float, 0..2" in caplog.text
 
 
+def test_a_bundle_timed_in_the_future_does_not_stall_the_server(osc):
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+
+    bundle = OscBundleBuilder(time.time() + 3600)  # an hour ahead: python-osc's default would sleep until then
+    for text in ("first", "second"):
+        msg = OscMessageBuilder("/sdxs/prompt")
+        msg.add_arg(text)
+        bundle.add_content(msg.build())
+    SimpleUDPClient("127.0.0.1", osc.port).send(bundle.build())
+    assert wait_for(osc, "prompt", timeout=2.0) == {"prompt": "second"}
+
+
 def test_unknown_names_change_nothing(caplog):
     s = LiveSettings()
     assert with_changes(s, {"style": "Nope", "lora/ghost": 1.0}, {}, list(PRESETS), lambda: 1) == s
