@@ -196,3 +196,25 @@ def test_stream_control_applies_changes_before_the_next_frame(osc, tmp_path):
         control.poll()
         time.sleep(0.01)
     assert rec.path is not None and rec.path.exists() and rec.path.suffix == ".mp4"
+
+
+def test_stream_pause_holds_until_resumed(osc, tmp_path):
+    import threading
+
+    from app.live.loop import LiveLoop
+    from app.live.osc_stream import StreamControl
+    from app.live.sinks import SinkSet
+    from app.live.testing import FakeEngine
+
+    control = StreamControl(osc, LiveLoop(FakeEngine(size=64)), SinkSet(), tmp_path, 10.0)
+    client = SimpleUDPClient("127.0.0.1", osc.port)
+    client.send_message("/sdxs/pause", 1)
+    end = time.monotonic() + 5
+    while not control.paused:
+        assert time.monotonic() < end
+        control.poll()
+        time.sleep(0.01)
+    threading.Timer(0.3, lambda: client.send_message("/sdxs/pause", 0)).start()
+    t0 = time.monotonic()
+    control.hold()  # returns once /sdxs/pause 0 arrives
+    assert 0.25 < time.monotonic() - t0 < 5 and not control.paused

@@ -142,24 +142,23 @@ def run(args: argparse.Namespace) -> int:
 
     interrupted = False
     t0 = time.perf_counter()
-    n, result = 0, None
+    n = 0
     try:
         for frame in frames():
             clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
             for cue in playhead.advance(clock[0]):
                 print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
                 apply_cue(loop, cue)
-            control.poll() if control else None
-            if control and control.paused and result is not None:  # hold the picture; the sinks keep it
-                sinks.send(result.output)
-                continue
+            if control:
+                control.poll()
+                control.hold()  # /sdxs/pause 1 waits here, the input with it, until /sdxs/pause 0
             result = loop.process(frame)
             sinks.send(result)
             control.after(result.output) if control else None
             n += 1
             if n % 25 == 0:
                 print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
-            if not sinks:
+            if not sinks and sinks.failures:  # (a recording stopped by /sdxs/record 0 is no failure)
                 raise UserError(f"every output failed ({'; '.join(sinks.failures)}): stopping")
     except KeyboardInterrupt:
         interrupted = True  # Ctrl+C keeps what was recorded, properly finished

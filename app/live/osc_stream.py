@@ -1,7 +1,8 @@
 """`stream`'s side of OSC (app.live.osc): before each frame the newest changes go through LiveLoop.apply,
 the same path as a schedule's cues, so a new prompt or seed glides over --transition.
 
-/sdxs/pause 1 holds the output (the sinks keep getting the last picture), /sdxs/snapshot writes
+/sdxs/pause 1 holds the stream before its next frame (a video waits where it is; the MJPEG stream and NDI
+keep showing the last picture) until /sdxs/pause 0, /sdxs/snapshot writes
 sdxs-TIME.png next to --out (or into the current folder), and /sdxs/record 0 / 1 finishes the recording /
 starts a new one, sdxs-TIME.mp4 in the same folder.
 """
@@ -57,6 +58,12 @@ class StreamControl:
         self._snapshot = self._snapshot or "snapshot" in changes
         if "record" in changes:
             self.record(bool(changes["record"]))
+
+    def hold(self, step: float = 0.05) -> None:
+        """While paused: wait, taking OSC messages (Ctrl+C still stops the stream)."""
+        while self.paused:
+            time.sleep(step)
+            self.poll()
 
     def after(self, output) -> None:
         """After a frame: write the snapshot asked for, if any (output: uint8 RGB)."""
