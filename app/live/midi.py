@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,6 +127,8 @@ def input_names(port: str | None = None) -> tuple[list[str], str]:
         import mido
     except ImportError:
         return [], f"MIDI needs the mido and python-rtmidi packages: {INSTALL}"
+    if sys.platform.startswith("linux") and not os.path.exists("/dev/snd/seq"):  # asking rtmidi prints ALSA errors
+        return [], "no MIDI on this computer (no ALSA sequencer, /dev/snd/seq)"
     try:
         names = mido.get_input_names()
     except ImportError:
