@@ -177,3 +177,45 @@ def test_the_windows_output_menu_sends_over_ndi(ndi, qtbot, tmp_path):
         rx.close()
     w.close()  # the window's shutdown stops NDI
     assert out.ndi is None and not out.act_stop_ndi.isEnabled()
+
+
+def test_an_ndi_source_is_an_input_like_a_camera(ndi, qtbot, tmp_path):
+    from app.live.ndi import NdiSender
+    from app.live.screen import open_capture
+    from app.live.sources import parse_source
+    from app.live.testing import FakeEngine
+    from tests.test_app_window import make_window
+
+    name = f"sdxs-in-{os.getpid()}"
+    sent = pattern(64, 96, 4)
+    with NdiSender(name, resend=0.3) as sender:
+        sender.send(sent)
+        cap = open_capture(parse_source(f"ndi:{name}"))
+        try:
+            end = time.monotonic() + 15
+            while cap.latest() is None:
+                assert time.monotonic() < end and cap.state != "failed", cap.error
+                time.sleep(0.05)
+            got = cap.latest().image
+            assert cap.state == "running" and cap.source_name.endswith(f"({name})")
+            assert got.shape == sent.shape and np.abs(got.astype(int) - sent).mean() < 4
+        finally:
+            assert cap.stop()
+        w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64), source=f"ndi:{name}")  # the window's source
+        qtbot.waitUntil(lambda: w.last_result is not None and w.capture.state == "running", timeout=15000)
+        assert w.source_spec == f"ndi:{name}" and w.panel.source.currentData() == "ndi"
+        w.close()
+
+
+def test_a_missing_ndi_source_is_one_line(ndi):
+    from app.live.ndi_in import NdiCapture
+    from app.live.sources import SourceSpec, parse_source
+
+    cap = NdiCapture(SourceSpec("ndi", "nobody-sends-this"), find_seconds=1.0).start()
+    end = time.monotonic() + 10
+    while cap.state != "failed":
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    assert cap.error.startswith("no NDI source named 'nobody-sends-this' found in 1 s") and "\n" not in cap.error
+    with pytest.raises(UserError, match="ndi:"):
+        parse_source("ndi:")

@@ -25,8 +25,8 @@ from models.options import STRENGTH, check_strength
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH) or "
-                   "screen[:N][@X,Y,W,H] (a monitor, or a region of it)")
+    p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH), "
+                   "screen[:N][@X,Y,W,H] (a monitor, or a region of it) or ndi:NAME (an NDI source)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from models.device import dtype_name
 
     spec = parse_source(args.input, default_kind=None)
-    if spec.kind not in ("camera", "video", "screen"):
-        raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file or screen[:N][@X,Y,W,H]")
+    if spec.kind not in ("camera", "video", "screen", "ndi"):
+        raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file, screen[:N][@X,Y,W,H] or ndi:NAME")
     if not (args.out or args.serve or args.virtual_camera or args.ndi):
         raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR, --virtual-camera or --ndi NAME")
     check_instrument(args)
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from app.live.schedule import Playhead, apply_cue, check_loras, read_schedule
 
     cues = read_schedule(args.schedule) if args.schedule else []
-    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
+    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen", "ndi"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
     recorder = Recorder(args.out, fps) if args.out else None

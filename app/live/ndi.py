@@ -28,7 +28,8 @@ def check_name(name: str, flag: str = "--ndi") -> str:
     """An NDI source name: printable, without the parentheses NDI puts around it ("HOST (NAME)")."""
     text = (name or "").strip()
     if not text or len(text) > 100 or any(c in text for c in "()\\") or not text.isprintable():
-        raise UserError(f"{flag} {name!r}: use a short name without parentheses, like --ndi \"SDXS Live\"")
+        example = f'{flag} "SDXS Live"' if flag.startswith("--") else f'"{flag}SDXS Live"'
+        raise UserError(f"{flag} {name!r}: use a short name without parentheses, like {example}")
     return text
 
 

@@ -113,6 +113,10 @@ def open_capture(spec: SourceSpec):
         return ScreenCapture(spec).start()
     if spec.kind == "image":
         return StillImage(spec)
+    if spec.kind == "ndi":
+        from app.live.ndi_in import NdiCapture
+
+        return NdiCapture(spec).start()
     return Capture(spec).start()
 
 

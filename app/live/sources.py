@@ -53,6 +53,10 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
 
         area = parse_screen(spec)
         return SourceSpec("screen", str(area).partition(":")[2])
+    if spec.startswith("ndi:"):  # an NDI source by name (app.live.ndi_in)
+        from app.live.ndi import check_name
+
+        return SourceSpec("ndi", check_name(spec[4:], "ndi:"))
     kind, sep, target = spec.partition(":")
     if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
         kind, target = default_kind or _kind_of(spec), spec
@@ -67,7 +71,7 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
         if not path.is_file():
             raise UserError(f"{kind} file {target!r} does not exist: check the path")
         return SourceSpec(kind, str(path))
-    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H]")
+    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H], ndi:NAME")
 
 
 def _kind_of(spec: str) -> str:
