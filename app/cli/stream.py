@@ -101,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
     playhead, in_fps, clock = Playhead(cues), video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
     if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
         engine.transition.clock = lambda: clock[0]
-    engine.set_backend(args.backend, args.precision, progress=lambda text: print(text, file=sys.stderr))
-    if engine.fast != "eager":
-        print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
-        engine.warm_up()
-    try:
+    try:  # a backend that fails, or an output that cannot open: nothing half-written stays
+        engine.set_backend(args.backend, args.precision, progress=lambda text: print(text, file=sys.stderr))
+        if engine.fast != "eager":
+            print(f"warming up the {engine.fast} path (the first run compiles; later runs read the cache)...", file=sys.stderr)
+            engine.warm_up()
         sinks = open_sinks(args, engine.size, fps)
     except BaseException:
         recorder.abort() if recorder else None

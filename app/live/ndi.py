@@ -77,6 +77,8 @@ class NdiSender:
         if self._error is not None:
             raise self._error
         with self._cond:
+            if rgb is self._frame:  # the live loop reused its last output: the still picture is re-sent anyway
+                return
             self._frame = rgb
             self._seq += 1
             self._cond.notify()
