@@ -33,7 +33,8 @@ def test_output_menu_streams_the_windows_frames_and_stops_with_it(qtbot, tmp_pat
     engine = FakeEngine(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     out = w.actions.output
-    assert [a.text() for a in out.menu.actions() if a.text()] == ["Stream to OBS (MJPEG)...", "Stop the stream", "Virtual camera"]
+    assert [a.text() for a in out.menu.actions() if a.text()] == ["Stream to OBS (MJPEG)...", "Stop the stream", "Virtual camera", "NDI...",
+                                                                   "Stop NDI"]
     out.act_serve.trigger()  # the dialog
     d = out.dialog
     assert d.isVisible() and d.address.text() == "127.0.0.1:8765" and not d.token.isEnabled()  # loopback: no token

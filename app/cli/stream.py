@@ -13,26 +13,29 @@ each output frame to other apps too (app.live.sinks), and --steady keeps a still
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
+import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+from app.cli.instrument import add_instrument_arguments, check_instrument
 from app.cli.options import add_model_arguments, engine_options
 from app.live.loop import Frame, LiveLoop
-from app.live.recorder import Recorder, side_by_side
+from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
 from app.live.settings import CONDITION_MODES, ConditionSettings, LiveSettings
+from app.live.sinks import RecorderSink, SinkSet
 from app.live.source_spec import SourceSpec, parse_source
 from app.live.steady import SteadySettings, describe, parse_steady
 from models.errors import UserError
 from models.options import STRENGTH, TRANSITION, check_strength
 
+log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH) or "
-                   "screen[:N][@X,Y,W,H] (a monitor, or a region of it)")
+    p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH), "
+                   "screen[:N][@X,Y,W,H] (a monitor, or a region of it) or ndi:NAME (an NDI source)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
     p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
@@ -54,26 +57,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"a prompt, seed or schedule change glides over this many seconds of the input (default {TRANSITION:g}; 0 jumps)")
     p.add_argument("--schedule", default=None, metavar="FILE",
                    help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
+    add_instrument_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from app.live.osc_stream import StreamControl, open_osc
     from app.live.sinks import open_sinks
     from app.live.sources import video_fps
     from models.device import dtype_name
     from models.opening import open_engine
 
-    # 1. the input, the steadying and the schedule, checked before any model loads
+    # 1. the input, the outputs' options, the steadying and the schedule, checked before any model loads
     spec, steady, cues = check(args)
-    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen"):
+    if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen", "ndi"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
     recorder = Recorder(args.out, fps) if args.out else None  # checks the folder: writable, with room
+    osc = None
 
-    # 2. the engine, the loop on it and the other outputs; a failure leaves no half-written file
+    # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
     try:
-        engine = open_engine(engine_options(args), say=lambda text: print(text, file=sys.stderr))
+        osc = open_osc(args)  # a port in use is one line before the model loads
+        engine = open_engine(engine_options(args), say=log.info)
         check_loras(cues, engine, args.schedule)
         cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
         settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
@@ -82,30 +89,45 @@ def run(args: argparse.Namespace) -> int:
         sinks = open_sinks(args, engine.size, fps)
     except BaseException:
         recorder.abort() if recorder else None
+        osc.close() if osc else None
         raise
+    record = sinks.add(RecorderSink(recorder, args.side_by_side)) if recorder else None
+    folder = Path(args.out).expanduser().parent if args.out else Path.cwd()
+    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side) if osc else None
+    if osc:
+        osc.fps = lambda: loop.fps  # the /sdxs/fps reply
     in_fps, clock = video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
     if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
         engine.transition.clock = lambda: clock[0]
-    print(f"stream: {spec} -> {args.out or 'no file'} on {engine.device} {dtype_name(engine.dtype)} ({engine.backend}), "
-          f"{engine.size} px, steady {describe(steady)} (Ctrl+C stops and keeps the file)", file=sys.stderr)
+    log.info("stream: %s -> %s on %s %s (%s), %s px, steady %s (Ctrl+C stops and keeps the file)", spec,
+             args.out or "no file", engine.device, dtype_name(engine.dtype), engine.backend, engine.size, describe(steady))
 
-    # 3. every frame through the loop to the file and the sinks, until the input ends or Ctrl+C
-    n, elapsed, interrupted = play(args, loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
-                                   recorder, sinks)
+    # 3. every frame through the loop to the sinks (the file among them), until the input ends or Ctrl+C
+    try:
+        n, elapsed, interrupted = play(loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
+                                       sinks, record, control)
+    finally:
+        osc.close() if osc else None
+    kept = [s for s in sinks if isinstance(s, RecorderSink)]
+    sinks.close()
     if n == 0:
         raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
     note = " (interrupted; the file holds what was recorded)" if interrupted else ""
-    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={args.out or '-'}{note}")
+    out = ",".join(str(s.path) for s in kept if s.path) or "-"
+    failed = f" failed: {'; '.join(sinks.failures)}" if sinks.failures else ""
+    print(f"frames={n} fps={n / elapsed:.2f} engine_frames={loop.frames} out={out}{note}{failed}")
     return 0
 
 
 def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, list[Cue]]:
     """The parsed input, steadying and schedule; a bad option is a one-line UserError before anything loads."""
     spec = parse_source(args.input, default_kind=None)
-    if spec.kind not in ("camera", "video", "screen"):
-        raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file or screen[:N][@X,Y,W,H]")
-    if not (args.out or args.serve or args.virtual_camera):
-        raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR or --virtual-camera")
+    if spec.kind not in ("camera", "video", "screen", "ndi"):
+        raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file, screen[:N][@X,Y,W,H] or ndi:NAME")
+    if not (args.out or args.serve or args.virtual_camera or args.ndi):
+        raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR, --virtual-camera or "
+                        "--ndi NAME")
+    check_instrument(args)
     steady = parse_steady(args.steady)
     from app.live.serve import check_serve
 
@@ -178,30 +200,36 @@ def input_frames(spec: SourceSpec, max_frames: int | None) -> Iterator[Frame]:
         capture.stop()
 
 
-def play(args: argparse.Namespace, loop: LiveLoop, frames: Iterator[Frame], playhead: Playhead, in_fps: float,
-         clock: list[float], recorder: Recorder | None, sinks: list) -> tuple[int, float, bool]:
-    """Each frame: the schedule's cues due at its time, the loop, then the file and the sinks. Returns the frames
-    made, the seconds it took and whether Ctrl+C stopped it (the file and the sinks are closed either way)."""
+def play(loop: LiveLoop, frames: Iterator[Frame], playhead: Playhead, in_fps: float, clock: list[float],
+         sinks: SinkSet, record: RecorderSink | None, control=None) -> tuple[int, float, bool]:
+    """Each frame: the schedule's cues due at its time, OSC's changes, the loop, then the sinks. Returns the frames
+    made, the seconds it took and whether Ctrl+C stopped it. A recording that fails (a full disk) stops the
+    command with its one line, the frames so far kept playable; any other failure leaves no half-written file."""
     interrupted = False
     t0 = time.perf_counter()
     n = 0
-    with recorder or contextlib.nullcontext(), contextlib.ExitStack() as stack:
-        for sink in sinks:
-            stack.callback(sink.close)
-        try:
-            for frame in frames:
-                clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
-                for cue in playhead.advance(clock[0]):
-                    print(f"  schedule: frame {n + 1} at {clock[0]:.2f} s: line {cue.line}", file=sys.stderr)
-                    apply_cue(loop, cue)
-                result = loop.process(frame)
-                out = side_by_side(result.source, result.output) if args.side_by_side else result.output
-                recorder.write(out) if recorder else None
-                for sink in sinks:
-                    sink.send(result.output)
-                n += 1
-                if n % 25 == 0:
-                    print(f"  {n} frames, {n / (time.perf_counter() - t0):.1f} fps", file=sys.stderr)
-        except KeyboardInterrupt:
-            interrupted = True
+    try:
+        for frame in frames:
+            clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
+            for cue in playhead.advance(clock[0]):
+                log.info("  schedule: frame %d at %.2f s: line %d", n + 1, clock[0], cue.line)
+                apply_cue(loop, cue)
+            if control:
+                control.poll()
+                control.hold()  # /sdxs/pause 1 waits here, the input with it, until /sdxs/pause 0
+            result = loop.process(frame)
+            sinks.send(result)
+            if record is not None and record.error is not None:
+                raise record.error  # the recorder stopped itself and kept what it could: exit 2 with its line
+            control.after(result.output) if control else None
+            n += 1
+            if n % 25 == 0:
+                log.info("  %d frames, %.1f fps", n, n / (time.perf_counter() - t0))
+            if not sinks and sinks.failures:  # (a recording stopped by /sdxs/record 0 is no failure)
+                raise UserError(f"every output failed ({'; '.join(sinks.failures)}): stopping")
+    except KeyboardInterrupt:
+        interrupted = True  # Ctrl+C keeps what was recorded, properly finished
+    except BaseException:
+        sinks.abort()
+        raise
     return n, time.perf_counter() - t0, interrupted

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from app.cli.instrument import add_instrument_arguments, check_instrument
 from models.errors import UserError
 from models.options import check_device, check_dtype, check_size
 
@@ -33,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
                    help="a LoRA style (hub id, folder or .safetensors file) with its weight (default 1); repeat for several "
                    "(default: the last session's)")
+    add_instrument_arguments(p, midi=True)
     p.add_argument("--exit-after", type=float, default=None, metavar="SECONDS", help="quit by itself after this many seconds")
     p.add_argument("--serve", default=None, metavar="ADDR", help="serve the output as MJPEG over HTTP on ADDR from the "
                    "start, like 127.0.0.1:8765 (as Output > Stream to OBS); another address than loopback needs --serve-token")
@@ -61,6 +63,7 @@ def check(args: argparse.Namespace) -> None:
 
         for arg in args.lora:
             parse_lora_arg(arg)  # a bad weight stops here; a LoRA that does not load is a message in the window
+    check_instrument(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
     check(args)
     if not has_display():
         raise UserError(NO_DISPLAY)
+    from app.live.osc_stream import open_osc
     from app.ui.modelpick import startup_choice
     from app.ui.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
 
+    osc = open_osc(args)  # a port in use is one line before the window opens
     app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
@@ -88,10 +93,19 @@ def run(args: argparse.Namespace) -> int:
             raise
         log.info("serving %s (also %s, the page %s)", server.url(), server.url("/frame.jpg"), server.url("/"))
     window.show()
+    if osc is not None:
+        from app.ui.osc_link import OscLink
+
+        window.osc = OscLink(window, osc)
+    if args.ndi:
+        window.actions.output.start_ndi(args.ndi)
+    window.midi.open(args.midi)  # no MIDI system or port: the Learn MIDI entries say why
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
         close_after(window, args.exit_after)
     app.exec()
+    if osc is not None:
+        window.osc.close()
     from app.ui.worker import finish_all
 
     finish_all()

@@ -8,10 +8,15 @@ from app.live.sources import Capture, StillImage
 
 
 def open_capture(spec: SourceSpec):
-    """The capture for a parsed source, started: ScreenCapture, StillImage or Capture (a camera or a video).
+    """The capture for a parsed source, started: ScreenCapture, StillImage, NdiCapture or Capture (a camera or a
+    video).
     The sketch canvas is not a capture: the window draws it."""
     if spec.kind == "screen":
         return ScreenCapture(spec).start()
     if spec.kind == "image":
         return StillImage(spec)
+    if spec.kind == "ndi":  # an NDI sender on the network (app.live.ndi_in; cyndilib is optional)
+        from app.live.ndi_in import NdiCapture
+
+        return NdiCapture(spec).start()
     return Capture(spec).start()

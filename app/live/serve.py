@@ -133,6 +133,8 @@ class MjpegServer:
     token: required in every request (?token=... or a header); needed for any address that is not loopback
     ("auto" makes one)."""
 
+    label = "the MJPEG stream"  # its name in a sink's one-line failure (app.live.sinks)
+
     def __init__(self, address: str = "127.0.0.1:8765", token: str | None = None, max_clients: int = 8,
                  quality: int = 85, send_timeout: float = 5.0, header_timeout: float = 3.0,
                  max_connections: int | None = None, repeat_after: float = 0.5):

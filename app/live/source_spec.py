@@ -38,7 +38,7 @@ class SourceSpec:
 
 
 def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
-    """sketch | camera:N | video:PATH | image:PATH | screen[:N][@X,Y,W,H] (a bare path counts as default_kind,
+    """sketch | camera:N | video:PATH | image:PATH | screen[:N][@X,Y,W,H] | ndi:NAME (a bare path counts as default_kind,
     or by extension)."""
     spec = (spec or "").strip()
     if spec == "sketch":
@@ -46,6 +46,10 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
     if spec == "screen" or spec.startswith(("screen:", "screen@")):  # screen[:N][@X,Y,W,H]
         area = parse_screen(spec)
         return SourceSpec("screen", str(area).partition(":")[2])
+    if spec.startswith("ndi:"):  # an NDI sender by name (app.live.ndi_in)
+        from app.live.ndi import check_name
+
+        return SourceSpec("ndi", check_name(spec[4:], "ndi:"))
     kind, sep, target = spec.partition(":")
     if not sep or kind not in KINDS or len(kind) == 1:  # "C:\..." on Windows is a path, not a kind
         kind, target = default_kind or _kind_of(spec), spec
@@ -60,7 +64,7 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
         if not path.is_file():
             raise UserError(f"{kind} file {target!r} does not exist: check the path")
         return SourceSpec(kind, str(path))
-    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H]")
+    raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H], ndi:NAME")
 
 
 def _kind_of(spec: str) -> str:

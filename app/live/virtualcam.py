@@ -32,6 +32,8 @@ def install_hint(platform: str | None = None) -> str:
 class VirtualCamera:
     """A pyvirtualcam camera of width x height; send(frame) and close() like the other sinks."""
 
+    label = "the virtual camera"  # its name in a sink's one-line failure (app.live.sinks)
+
     def __init__(self, width: int, height: int, fps: float = 30.0, device: str | None = None, backend: str | None = None):
         try:
             import pyvirtualcam

@@ -3,9 +3,11 @@
     Output > Stream to OBS (MJPEG)...   an app.live.serve.MjpegServer (127.0.0.1:8765 by default), with a small
                                         dialog: address, token, the URLs with Copy buttons, how to add it in OBS
     Output > Virtual camera             an app.live.virtualcam.VirtualCamera (pyvirtualcam), on / off
+    Output > NDI...                     an app.live.ndi.NdiSender (cyndilib) under a name; Stop NDI
 
-The window calls publish(result) for every result and shutdown() when it closes. Both sinks take a frame
-without waiting for a reader (the server only keeps a reference), so they never slow the picture.
+The window calls publish(result) for every result and shutdown() when it closes. The sinks sit in one
+app.live.sinks.SinkSet and take a frame without waiting for a reader (the server and NDI only keep a
+reference), so they never slow the picture; one that fails is one line in the status bar, the others go on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMainWindow,
@@ -28,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.live.loop import Result
+from app.live.sinks import SinkSet
 from app.ui.widgets import row
 from models.errors import UserError
 
@@ -46,6 +50,8 @@ class OutputMenu(QObject):
         self.w = w
         self.server = None  # app.live.serve.MjpegServer while streaming
         self.camera = None  # app.live.virtualcam.VirtualCamera while on
+        self.ndi = None  # app.live.ndi.NdiSender while sending
+        self.sinks = SinkSet(on_failure=self._sink_failed)  # the ones above that are open
         self.dialog: ServeDialog | None = None
         menu = menubar.addMenu("O&utput")
         self.act_serve = QAction("Stream to OBS (MJPEG)...", w)
@@ -60,25 +66,40 @@ class OutputMenu(QObject):
         menu.addActions([self.act_serve, self.act_stop_serve])
         menu.addSeparator()
         menu.addAction(self.act_camera)
+        self.act_ndi = QAction("NDI...", w)
+        self.act_ndi.setStatusTip("Send the output as an NDI source, for OBS (NDI plugin), TouchDesigner, Resolume, vMix")
+        self.act_ndi.triggered.connect(self.ask_ndi)
+        self.act_stop_ndi = QAction("Stop NDI", w)
+        self.act_stop_ndi.triggered.connect(self.stop_ndi)
+        self.act_stop_ndi.setEnabled(False)
+        menu.addSeparator()
+        menu.addActions([self.act_ndi, self.act_stop_ndi])
         self.menu = menu
 
     # ---- the window's hooks ---------------------------------------------------------------------------
 
     def publish(self, result: Result) -> None:
         """Every output frame (a reused one too: the stream's readers keep getting frames while it is still)."""
-        if self.server is not None:
-            self.server.publish(result.output)
-        if self.camera is not None:
-            try:
-                self.camera.send(result.output)
-            except Exception as e:  # the device went away: say so once and stop sending
-                self._message(f"the virtual camera stopped: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-                self.act_camera.setChecked(False)
+        self.sinks.send(result)
+
+    def _sink_failed(self, sink, text: str) -> None:
+        """A sink raised (a device went away): one line; the menu shows it off."""
+        self._message(text)
+        if sink is self.camera:
+            self.camera = None
+            self.act_camera.setChecked(False)
+        elif sink is self.server:
+            self.server = None
+            self.stop_server()
+        elif sink is self.ndi:
+            self.ndi = None
+            self.stop_ndi()
 
     def shutdown(self) -> None:
-        """The window closes: stop the server (its clients' streams end) and close the camera."""
+        """The window closes: stop the server (its clients' streams end), close the camera and NDI."""
         self.stop_server()
         self.act_camera.setChecked(False)
+        self.stop_ndi()
         if self.dialog is not None:
             self.dialog.close()
 
@@ -98,7 +119,7 @@ class OutputMenu(QObject):
 
         self.stop_server()
         server = MjpegServer(address, token=token or None).start()
-        self.server = server
+        self.server = self.sinks.add(server)
         if self.w.last_result is not None:  # a client connecting now sees the picture at once
             server.publish(self.w.last_result.output)
         self.act_stop_serve.setEnabled(True)
@@ -111,7 +132,7 @@ class OutputMenu(QObject):
     def stop_server(self) -> None:
         server, self.server = self.server, None
         if server is not None:
-            server.stop()
+            self.sinks.remove(server)  # stops it
             self._message("Stopped the stream")
         self.act_stop_serve.setEnabled(False)
         self.act_serve.setText("Stream to OBS (MJPEG)...")
@@ -127,7 +148,7 @@ class OutputMenu(QObject):
         if not on:
             cam, self.camera = self.camera, None
             if cam is not None:
-                cam.close()
+                self.sinks.remove(cam)  # closes it
                 self._message("Virtual camera off")
             return
         if self.camera is not None:
@@ -142,7 +163,47 @@ class OutputMenu(QObject):
             self._message(f"no virtual camera is available: {install_hint()}")
             self.act_camera.setChecked(False)  # calls us again with on=False: nothing to close
             return
+        self.sinks.add(self.camera)
         self._message(f"Virtual camera: {self.camera.device}, {size}x{size}")
+
+    # ---- NDI ------------------------------------------------------------------------------------------
+
+    @Slot()
+    def ask_ndi(self) -> None:
+        name, ok = QInputDialog.getText(self.w, "Send over NDI", "Source name (receivers list it as HOST (NAME)):",
+                                        text=self.remembered("ndi", "SDXS Live"))
+        if not ok or not name.strip():
+            return
+        try:
+            self.start_ndi(name)
+        except UserError as e:
+            log.warning("%s", e)
+            self._message(str(e))
+
+    def start_ndi(self, name: str):
+        """Send the output as an NDI source called name (replacing a running one); UserError in one line."""
+        from app.live.ndi import NdiSender
+
+        self.stop_ndi(quiet=True)
+        ndi = NdiSender(name, 30.0)
+        self.ndi = self.sinks.add(ndi)
+        if self.w.last_result is not None:  # a receiver connecting now sees the picture at once
+            ndi.send(self.w.last_result.output)
+        self.act_ndi.setText(f"NDI: sending as {ndi.name!r}...")
+        self.act_stop_ndi.setEnabled(True)
+        self._message(f"Sending the output over NDI as {ndi.name!r}")
+        self._remember("ndi", ndi.name)
+        return ndi
+
+    @Slot()
+    def stop_ndi(self, quiet: bool = False) -> None:
+        ndi, self.ndi = self.ndi, None
+        if ndi is not None:
+            self.sinks.remove(ndi)
+            if not quiet:
+                self._message("Stopped NDI")
+        self.act_ndi.setText("NDI...")
+        self.act_stop_ndi.setEnabled(False)
 
     def _output_size(self) -> int:
         last = self.w.last_result

@@ -34,7 +34,7 @@ from models.options import BACKENDS, DEVICES, DTYPES, MAX_STRENGTH, STRENGTH
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
 SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image"),
-           ("Screen...", "screen")]
+           ("Screen...", "screen"), ("NDI source...", "ndi")]
 CONDITION_LABELS = {"auto": "Adapter's own", "sketch": "Soft line drawing", "canny": "Edges (canny)", "none": "Frame as is"}
 
 
@@ -254,6 +254,8 @@ class ControlPanel(QScrollArea):
             self.sourceRequested.emit(f"camera:{self.camera_index()}")
         elif kind == "screen":
             self.sourceRequested.emit(self._pick_screen() or "")  # "": cancelled, the window re-selects the current one
+        elif kind == "ndi":
+            self.sourceRequested.emit(self._pick_ndi() or "")
         elif kind in ("video", "image"):
             filt = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)" if kind == "video" else "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
             path, _ = QFileDialog.getOpenFileName(self, f"Choose a {kind} file", "", filt)
@@ -275,6 +277,24 @@ class ControlPanel(QScrollArea):
             if hasattr(win, "show_error"):
                 win.show_error(str(e))
             return None
+
+    def _pick_ndi(self) -> str | None:
+        """An NDI source from those seen in 2 seconds (or typed): ndi:NAME, None when cancelled."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from app.live.ndi_in import list_sources
+        from models.errors import UserError
+
+        try:
+            names = list_sources(2.0)
+        except UserError as e:  # no cyndilib: one line where the window shows messages
+            win = self.window()
+            if hasattr(win, "show_error"):
+                win.show_error(str(e))
+            return None
+        name, ok = QInputDialog.getItem(self, "NDI source", "Sources on the network (or type a name):",
+                                        names or ["SDXS Live"], 0, True)
+        return f"ndi:{name.strip()}" if ok and name.strip() else None
 
     def show_source(self, kind: str) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(kind)))

@@ -36,6 +36,7 @@ class Persisted:
     geometry: str = ""  # the window's geometry (hex of QWidget.saveGeometry)
     splitter: str = ""  # the source/output splitter's state (hex)
     presets: str = ""  # the user's style presets: a JSON list of {name, template, loras} (app.live.styles)
+    midi: str = ""  # MIDI learn's bindings: a JSON list of {kind, channel, number, target} (app.live.midi)
 
     @classmethod
     def load(cls, qs: QSettings) -> Persisted:

@@ -20,6 +20,7 @@ from app.live.settings import LiveSettings
 from app.ui import logbar
 from app.ui.actions import Actions
 from app.ui.canvas import CanvasPage, SketchCanvas
+from app.ui.midi_link import MidiLink
 from app.ui.modelpick import Choice, DownloadDialog, notice_for
 from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
+        self.midi = MidiLink(self)  # MIDI learn: right-click a slider; the ports open with midi.open()
         self._poll = QTimer(self, interval=10)
         self._poll.timeout.connect(self._poll_capture)
         self._hud = QTimer(self, interval=250)
@@ -428,6 +430,7 @@ class MainWindow(QMainWindow):
         self.actions.stop_training(grace_ms=None)  # Ctrl+C now: the run saves its step while the rest stops
         self.stop_capture(wait=0.0)
         self.actions.output.shutdown()  # its clients' connections are shut at once
+        self.midi.close()
         if self.actions.fullscreen is not None:
             self.actions.fullscreen.close()
         self.pipeline.stop(int(1000 * left()))

@@ -18,9 +18,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.live import styles
 from app.live.loop import EngineLike, Frame, LiveLoop, Loader
-from app.live.recorder import RecordingError
 from app.live.relay import Relay
 from app.live.settings import LiveSettings
+from app.live.sinks import RecorderSink, SinkSet
 from app.ui.qtapp import GuiThreadCollector
 from models.errors import Cancelled, UserError, first_line
 from models.opening import EngineOptions, open_engine
@@ -104,8 +104,8 @@ class Worker(QObject):
         self.request: LoadRequest | None = None
         self.settings = LiveSettings()
         self.cancel = threading.Event()
-        self.recorder = None
-        self.side_by_side = False
+        self.recorder = None  # app.live.sinks.RecorderSink while recording, in the sink set below
+        self.sinks = SinkSet(on_failure=self._sink_failed)  # the worker's sinks: the recording
 
     @Slot(object)
     def load(self, req: LoadRequest) -> None:
@@ -195,14 +195,7 @@ class Worker(QObject):
         try:
             if self.loop is not None:
                 result = self.loop.process(frame)
-                if self.recorder is not None and not result.reused:
-                    from app.live.recorder import side_by_side
-
-                    self.recorder.write(side_by_side(result.source, result.output) if self.side_by_side else result.output)
-        except RecordingError as err:  # the disk filled mid-recording: it stopped; say why and what was kept
-            self.recorder = None
-            self.recorded.emit(str(err.kept or ""), err.frames)  # the record button comes up...
-            self.failed.emit(str(err))  # ...and the error stays in the status bar, after "Recorded N frames"
+                self.sinks.send(result)  # the recording skips reused outputs
         except UserError as err:
             self.failed.emit(str(err))
         except Exception as err:
@@ -223,21 +216,30 @@ class Worker(QObject):
 
         self.stop_recording()
         try:
-            self.recorder = Recorder(path, fps)
-            self.side_by_side = side_by_side
+            self.recorder = self.sinks.add(RecorderSink(Recorder(path, fps), side_by_side, skip_reused=True))
         except UserError as err:
+            self.recordingFailed.emit()  # first: the window's "Recording stopped" line, then the reason over it
             self.failed.emit(str(err))
-            self.recordingFailed.emit()
 
     @Slot()
     def stop_recording(self) -> None:
         rec, self.recorder = self.recorder, None
         if rec is not None:
-            try:
-                path = rec.close()
-                self.recorded.emit(str(path or ""), rec.frames)
-            except UserError as err:
-                self.failed.emit(str(err))
+            failures = len(self.sinks.failures)
+            self.sinks.remove(rec)  # finishes the file (a failure is one line, through _sink_failed)
+            if len(self.sinks.failures) == failures:
+                self.recorded.emit(str(rec.path or ""), rec.recorder.frames)
+
+    def _sink_failed(self, sink, text: str) -> None:
+        """A write or the finishing failed (a full disk): one line; the recording is discarded, the picture goes on."""
+        if sink is self.recorder:
+            self.recorder = None
+            if sink.error is not None:  # the disk filled: the recorder kept a playable file of the frames so far
+                self.recorded.emit(str(sink.error.kept or ""), sink.error.frames)
+                text = str(sink.error)  # its own line names the file, the cause and what was kept
+            else:
+                self.recordingFailed.emit()  # first: the window's "Recording stopped" line, then the reason over it
+        self.failed.emit(text)
 
 
 class Pipeline(QObject):

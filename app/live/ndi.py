@@ -1,0 +1,145 @@
+"""The output as an NDI source (cyndilib, whose wheel ships the NDI runtime), for OBS's NDI plugin,
+TouchDesigner's NDI In TOP, Resolume, vMix and other machines on the network.
+
+send(rgb) only stores the newest frame (the engine never waits); a sending thread hands it to NDI, and
+sends the last one again every `resend` seconds while nothing changes, so a receiver that connects to a
+still picture gets it at once. A frame of another size reopens the sender at that size (same name).
+
+NDI finds sources by mDNS. Where multicast does not reach (containers, some Wi-Fi), NDI's own config file
+lists the machines to ask: ~/.ndi/ndi-config.v1.json (or $NDI_CONFIG_DIR/ndi-config.v1.json) with
+{"ndi": {"networks": {"ips": "127.0.0.1,192.168.1.20"}}}.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from fractions import Fraction
+
+import numpy as np
+
+from models.errors import UserError, first_line
+
+log = logging.getLogger(__name__)
+INSTALL = "pip install cyndilib==0.1.3 (its wheel ships the NDI runtime; for Linux x86-64 and ARM64, Windows x64 and macOS on Apple silicon)"
+
+
+def check_name(name: str, flag: str = "--ndi") -> str:
+    """An NDI source name: printable, without the parentheses NDI puts around it ("HOST (NAME)")."""
+    text = (name or "").strip()
+    if not text or len(text) > 100 or any(c in text for c in "()\\") or not text.isprintable():
+        example = f'{flag} "SDXS Live"' if flag.startswith("--") else f'"{flag}SDXS Live"'
+        raise UserError(f"{flag} {name!r}: use a short name without parentheses, like {example}")
+    return text
+
+
+def _cyndilib():
+    try:
+        import cyndilib  # noqa: F401  (loads the NDI runtime)
+        from cyndilib.sender import Sender
+        from cyndilib.video_frame import VideoSendFrame
+        from cyndilib.wrapper.ndi_structs import FourCC
+    except ImportError:
+        raise UserError(f"NDI output needs the cyndilib package: {INSTALL}") from None
+    except OSError as e:  # the runtime library did not load
+        raise UserError(f"the NDI runtime did not load ({first_line(e)}): reinstall cyndilib: {INSTALL}") from None
+    return Sender, VideoSendFrame, FourCC
+
+
+class NdiSender:
+    """An NDI video source called `name`; send(frame) and close() like the other sinks (app.live.sinks)."""
+
+    def __init__(self, name: str = "SDXS Live", fps: float = 30.0, resend: float = 1.0):
+        self.name = check_name(name)
+        self.label = f"NDI {self.name!r}"
+        self.fps = float(min(max(fps, 1.0), 120.0))  # the frame rate NDI announces (frames go out as made)
+        self.resend = float(resend)  # seconds between repeats of a still picture
+        self.frames_sent = 0  # frames handed to NDI, repeats included
+        self._classes = _cyndilib()
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._sender = None
+        self._size: tuple[int, int] | None = None
+        self._thread = threading.Thread(target=self._run, name="ndi-sender", daemon=True)
+        self._thread.start()
+
+    @property
+    def source_name(self) -> str | None:
+        """The full name receivers list ("HOST (NAME)"), once the first frame opened the sender."""
+        sender = self._sender
+        return sender.name if sender is not None else None
+
+    def send(self, rgb: np.ndarray) -> None:
+        """Offer the newest frame (uint8 RGB); raises the sending thread's error once it has failed."""
+        if self._error is not None:
+            raise self._error
+        with self._cond:
+            if rgb is self._frame:  # the live loop reused its last output: the still picture is re-sent anyway
+                return
+            self._frame = rgb
+            self._seq += 1
+            self._cond.notify()
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def __enter__(self) -> NdiSender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- the sending thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        seen = 0
+        try:
+            while True:
+                with self._cond:
+                    self._cond.wait_for(lambda seen=seen: self._seq != seen or self._stopping, self.resend)
+                    if self._stopping:
+                        return
+                    frame, seen = self._frame, self._seq
+                if frame is not None:
+                    self._write(frame)
+        except Exception as e:  # the next send() raises it: the sink set reports it in one line
+            log.debug("NDI sender failed", exc_info=True)
+            self._error = e
+        finally:
+            self._close_sender()
+
+    def _write(self, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        if self._size != (w, h):
+            self._open(w, h)
+        rgba = np.empty((h, w, 4), np.uint8)
+        rgba[:, :, :3] = rgb[:, :, :3]
+        rgba[:, :, 3] = 255
+        if not self._sender.write_video(rgba.ravel()):
+            raise RuntimeError("NDI refused the frame")
+        self.frames_sent += 1
+
+    def _open(self, width: int, height: int) -> None:
+        Sender, VideoSendFrame, FourCC = self._classes
+        self._close_sender()
+        vf = VideoSendFrame()
+        vf.set_resolution(width, height)
+        vf.set_frame_rate(Fraction(round(self.fps * 1000), 1000))
+        vf.set_fourcc(FourCC.RGBA)
+        sender = Sender(self.name, clock_video=False)  # frames go out as the engine makes them
+        sender.set_video_frame(vf)
+        sender.open()
+        self._sender, self._size = sender, (width, height)
+        log.info("NDI source %r, %dx%d", self.name, width, height)
+
+    def _close_sender(self) -> None:
+        sender, self._sender, self._size = self._sender, None, None
+        if sender is not None:
+            sender.close()
+

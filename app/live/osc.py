@@ -1,0 +1,237 @@
+"""OSC control of the live settings (python-osc over UDP), for TouchDesigner, Resolume, Max, Ableton, ossia.
+
+    /sdxs/prompt s        the prompt                 /sdxs/style s        a style preset by name
+    /sdxs/seed i          the seed (glides)          /sdxs/seed/new       a new random seed
+    /sdxs/strength f      control strength, 0..2     /sdxs/transition f   glide time in seconds
+    /sdxs/lora/NAME f     a loaded LoRA's weight     /sdxs/pause i        1 pauses, 0 resumes
+    /sdxs/snapshot        save a snapshot            /sdxs/record i       1 starts, 0 stops recording
+    /sdxs/fps             replies /sdxs/fps f (the engine's frames per second) to the sender
+
+One server thread reads the datagrams and checks each message; the newest value per address waits in
+`pending` until the live loop (or the window) takes it before its next frame, so a burst of thousands of
+messages costs the engine one settings change. A wrong type, an out-of-range value or an unknown address
+is dropped with one log line (at most one a second per address; the rest are counted). OSC has no
+authentication: the server listens on loopback unless told otherwise, and takes messages only from this
+machine (127.0.0.1, ::1) and the hosts in `allow`; the others are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from models.errors import UserError
+
+log = logging.getLogger(__name__)
+PREFIX = "/sdxs/"
+NEW_SEED = "new"  # pending["seed"] after /sdxs/seed/new
+MAX_SEED = 2**31 - 1
+MAX_TRANSITION = 60.0  # seconds, as stream's --transition
+INSTALL = "pip install python-osc==1.10.2"
+
+
+def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """[ADDR:]PORT -> (host, port); a bare port listens on loopback."""
+    t = (text or "").strip()
+    host, _, port = t.rpartition(":")
+    host = host.strip("[]") or default_host
+    if not port.isdigit() or not 0 <= int(port) <= 65535:  # 0: any free port (printed at start)
+        raise UserError(f"--osc {text!r}: use a port from 1 to 65535, or ADDR:PORT, like --osc 9000 or --osc 0.0.0.0:9000")
+    return host, int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_hosts(hosts: Iterable[str]) -> set[str]:
+    """The IP addresses of --osc-allow's hosts (names are looked up once, now)."""
+    found: set[str] = set()
+    for host in (h.strip() for h in hosts):
+        if not host:
+            continue
+        try:
+            found |= {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)}
+        except OSError:
+            raise UserError(f"--osc-allow {host!r}: no such host; give an IP address or a name this machine can resolve") from None
+    return found
+
+
+def _number(args: tuple, lo: float, hi: float, whole: bool = False) -> float | int | None:
+    """The one numeric argument within lo..hi (an int may come as a whole float: TouchDesigner sends floats)."""
+    if len(args) != 1 or isinstance(args[0], bool) or not isinstance(args[0], (int, float)):
+        return None
+    v = args[0]
+    if whole:
+        if isinstance(v, float) and not v.is_integer():
+            return None
+        v = int(v)
+    elif isinstance(v, float):
+        v = round(v, 5)  # OSC floats are 32-bit: 0.4 arrives as 0.4000000059604645
+    return v if lo <= v <= hi else None
+
+
+def _text(args: tuple) -> str | None:
+    return args[0] if len(args) == 1 and isinstance(args[0], str) else None
+
+
+# address (after /sdxs/) -> (what it wants, for the log line, and its check: args -> value or None)
+CHECKS: dict[str, tuple[str, Callable[[tuple], Any]]] = {
+    "prompt": ("one string", _text),
+    "style": ("one string, a style preset's name", _text),
+    "seed": (f"one int, 0..{MAX_SEED}", lambda a: _number(a, 0, MAX_SEED, whole=True)),
+    "seed/new": ("no argument", lambda a: NEW_SEED if not a else None),
+    "strength": ("one float, 0..2", lambda a: _number(a, 0.0, 2.0)),
+    "transition": (f"one float, 0..{MAX_TRANSITION:g} seconds", lambda a: _number(a, 0.0, MAX_TRANSITION)),
+    "pause": ("one int, 0 or 1", lambda a: _number(a, 0, 1, whole=True)),
+    "snapshot": ("no argument", lambda a: True if not a else None),
+    "record": ("one int, 0 or 1", lambda a: _number(a, 0, 1, whole=True)),
+}
+LORA_LIMIT = 4.0  # models.lora.MAX_WEIGHT (not imported: it brings torch into the OSC thread's module)
+
+
+class OscControl:
+    """A UDP OSC server in its own thread; take() gives the newest value per setting since the last take().
+
+    on_pending: called from the server thread when the first change after a take() arrives (the window
+    turns it into a queued Qt signal); fps: the engine's current frame rate for /sdxs/fps replies."""
+
+    def __init__(self, address: str = "9000", allow: Iterable[str] = (), on_pending: Callable[[], None] | None = None,
+                 fps: Callable[[], float] | None = None):
+        from pythonosc.dispatcher import Dispatcher
+        from pythonosc.osc_server import BlockingOSCUDPServer
+
+        self.host, self.port = parse_address(address)
+        allow = [h for h in allow if h.strip()]
+        if not _is_loopback(self.host) and not allow:
+            raise UserError(f"--osc {address!r} listens beyond this machine, and OSC has no password: add --osc-allow "
+                            "HOST[,HOST...] naming the computers that may send, or listen on 127.0.0.1")
+        self.allowed = {"127.0.0.1", "::1", "::ffff:127.0.0.1"} | resolve_hosts(allow)
+        self.on_pending = on_pending
+        self.fps = fps
+        self.received = 0  # messages taken into pending
+        self.rejected = 0  # wrong type, out of range or unknown address
+        self.dropped = 0  # datagrams from senders not allowed
+        self._pending: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._last_log: dict[str, float] = {}
+        self._quiet: dict[str, int] = {}  # lines left out per address since its last one
+        dispatcher = Dispatcher(strict_timing=False)  # a bundle timed in the future must not stall the thread
+        dispatcher.set_default_handler(self._message, needs_reply_address=True)
+        control = self
+
+        class Server(BlockingOSCUDPServer):
+            def verify_request(self, request, client_address) -> bool:
+                if client_address[0] not in control.allowed:
+                    control.dropped += 1
+                    control._log(f"sender {client_address[0]}", "dropped an OSC message from %s: not in --osc-allow",
+                                 client_address[0])
+                    return False
+                return super().verify_request(request, client_address)
+
+        try:
+            self._server = Server((self.host, self.port), dispatcher)
+        except OSError as e:
+            why = "the port is in use by another program" if e.errno in (98, 48, 10048) else (e.strerror or str(e))
+            raise UserError(f"cannot listen for OSC on {self.host}:{self.port}: {why}; choose another, like --osc "
+                            f"{self.port + 1}") from None
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="osc-server", daemon=True)
+        self._thread.start()
+        log.info("OSC: listening on %s:%d", self.host, self.port)
+
+    def take(self) -> dict[str, Any]:
+        """The changes since the last take (address after /sdxs/ -> newest value), and forget them."""
+        with self._lock:
+            changes, self._pending = self._pending, {}
+        return changes
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5.0)
+
+    # ---- the server thread ----------------------------------------------------------------------------
+
+    def _message(self, client: tuple, address: str, *args: Any):
+        key = address[len(PREFIX):] if address.startswith(PREFIX) else ""
+        if key == "fps" and not args:
+            return ("/sdxs/fps", float(self.fps() if self.fps else 0.0))
+        if key.startswith("lora/") and len(key) > 5:
+            value, wants = _number(args, -LORA_LIMIT, LORA_LIMIT), f"one float, -{LORA_LIMIT:g}..{LORA_LIMIT:g}"
+        elif key in CHECKS:
+            wants, check = CHECKS[key]
+            value = check(args)
+        else:
+            self.rejected += 1
+            self._log(address, "OSC %s: no such address; see the table in docs/instrument.md", address)
+            return None
+        if value is None:
+            self.rejected += 1
+            self._log(address, "OSC %s %s: ignored, it takes %s", address, " ".join(map(repr, args)) or "(no argument)", wants)
+            return None
+        key = "seed" if key == "seed/new" else key  # a new seed and a given one: the newest wins
+        with self._lock:
+            first = not self._pending
+            self._pending[key] = value
+            self.received += 1
+        if first and self.on_pending is not None:
+            self.on_pending()
+        return None
+
+    def _log(self, key: str, text: str, *args: Any) -> None:
+        """One warning line per key a second at most; the lines left out are counted into the next one."""
+        now = time.monotonic()
+        if now - self._last_log.get(key, -10.0) < 1.0:
+            self._quiet[key] = self._quiet.get(key, 0) + 1
+            return
+        self._last_log[key] = now
+        more = self._quiet.pop(key, 0)
+        log.warning(text + (f" ({more} more like it left out)" if more else ""), *args)
+
+
+def find_name(name: str, names: Iterable[str]) -> str | None:
+    """The one of `names` that an OSC address part means: the same, ignoring case, spaces as _ or -."""
+    def norm(s: str) -> str:
+        return "".join("_" if c in " -" else c for c in s.strip().lower())
+
+    return next((n for n in names if n == name), None) or next((n for n in names if norm(n) == norm(name)), None)
+
+
+def with_changes(settings: Any, changes: dict[str, Any], loras: dict[str, str], styles: Iterable[str],
+                 new_seed: Callable[[], int]) -> Any:
+    """LiveSettings with OSC changes applied (stream's path; the window moves its widgets instead).
+
+    loras: the name the user sees -> the spec LiveSettings.loras holds; styles: the known preset names.
+    Unknown LoRA or style names are one log line each and change nothing."""
+    s, fields = settings, {}
+    for key, value in changes.items():
+        if key == "prompt":
+            fields["prompt"] = value
+        elif key == "seed":
+            fields["seed"] = new_seed() if value == NEW_SEED else int(value)
+        elif key in ("strength", "transition"):
+            fields[key] = float(value)
+        elif key == "style":
+            name = find_name(value, styles)
+            if name is None:
+                log.warning("OSC /sdxs/style %r: no such style; known: %s", value, ", ".join(styles))
+            else:
+                fields["style"] = name
+        elif key.startswith("lora/"):
+            name = find_name(key[5:], loras)
+            if name is None:
+                log.warning("OSC /sdxs/%s: no LoRA of that name is loaded (loaded: %s)", key, ", ".join(loras) or "none")
+            else:
+                fields["loras"] = {**fields.get("loras", s.loras), loras[name]: float(value)}
+    return replace(s, **fields) if fields else s

@@ -1,0 +1,120 @@
+"""`stream`'s side of OSC (app.live.osc): before each frame the newest changes go through LiveLoop.apply,
+the same path as a schedule's cues, so a new prompt or seed glides over --transition.
+
+/sdxs/pause 1 holds the stream before its next frame (a video waits where it is; the MJPEG stream and NDI
+keep showing the last picture) until /sdxs/pause 0, /sdxs/snapshot writes
+sdxs-TIME.png next to --out (or into the current folder), and /sdxs/record 0 / 1 finishes the recording /
+starts a new one, sdxs-TIME.mp4 in the same folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from app.live.osc import OscControl, with_changes
+from app.live.settings import PRESETS
+from app.live.sinks import RecorderSink, SinkSet
+from models.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class StreamControl:
+    """Applies an OscControl's changes to a live loop and its sinks between frames."""
+
+    def __init__(self, osc: OscControl, loop: Any, sinks: SinkSet, folder: Path, fps: float, side_by_side: bool = False):
+        self.osc = osc
+        self.loop = loop  # app.live.loop.LiveLoop
+        self.sinks = sinks
+        self.folder = folder  # where snapshots and new recordings go
+        self.fps = fps  # a new recording's frame rate
+        self.side_by_side = side_by_side  # a new recording has the input beside the output
+        self.paused = False
+        self.snapshots: list[Path] = []  # written so far
+        self._snapshot = False
+
+    def poll(self) -> None:
+        """Take the changes that arrived since the last frame and apply them."""
+        changes = self.osc.take()
+        if not changes:
+            return
+        from app.live.styles import loaded
+
+        names = {name: spec for name, spec, _ in loaded(self.loop.engine)}
+        settings = with_changes(self.loop.settings, changes, names, list(PRESETS), lambda: random.randrange(2**31 - 1))
+        if settings != self.loop.settings:
+            try:
+                self.loop.apply(settings)
+            except UserError as e:
+                log.warning("OSC: %s", e)
+        if "pause" in changes and bool(changes["pause"]) != self.paused:
+            self.paused = bool(changes["pause"])
+            _say("paused" if self.paused else "resumed")
+        self._snapshot = self._snapshot or "snapshot" in changes
+        if "record" in changes:
+            self.record(bool(changes["record"]))
+
+    def hold(self, step: float = 0.05) -> None:
+        """While paused: wait, taking OSC messages (Ctrl+C still stops the stream)."""
+        while self.paused:
+            time.sleep(step)
+            self.poll()
+
+    def after(self, output) -> None:
+        """After a frame: write the snapshot asked for, if any (output: uint8 RGB)."""
+        if not self._snapshot or output is None:
+            return
+        from models.imageio import write_rgb
+
+        self._snapshot = False
+        try:
+            path = write_rgb(self.folder / time.strftime("sdxs-%Y%m%d-%H%M%S.png"), output)
+        except (UserError, OSError) as e:
+            log.warning("OSC snapshot: %s", e)
+            return
+        self.snapshots.append(path)
+        _say(f"saved {path}")
+
+    def recorders(self) -> list[RecorderSink]:
+        return [s for s in self.sinks if isinstance(s, RecorderSink)]
+
+    def record(self, on: bool) -> None:
+        from app.live.recorder import Recorder
+
+        running = self.recorders()
+        if not on:
+            for sink in running:
+                self.sinks.remove(sink)  # finishes the file
+                _say(f"recorded {sink.recorder.frames} frames to {sink.path or 'nothing (no frame came)'}")
+            return
+        if running:
+            return
+        try:
+            rec = Recorder(self.folder / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4"), self.fps)
+        except UserError as e:
+            log.warning("OSC record: %s", e)
+            return
+        self.sinks.add(RecorderSink(rec, self.side_by_side))
+        _say(f"recording to {rec.path}")
+
+
+def _say(text: str) -> None:
+    print(f"  OSC: {text}", file=sys.stderr)
+
+
+def open_osc(args: Any) -> OscControl | None:
+    """The OSC server that --osc [ADDR:]PORT and --osc-allow ask for (None without --osc)."""
+    if not getattr(args, "osc", None):
+        return None
+    osc = OscControl(args.osc, allow=allowed_hosts(args))
+    print(f"OSC: listening on {osc.host}:{osc.port} (/sdxs/prompt, /sdxs/seed, ...: see docs/instrument.md)", file=sys.stderr)
+    return osc
+
+
+def allowed_hosts(args: Any) -> list[str]:
+    return [h for h in (getattr(args, "osc_allow", None) or "").split(",") if h.strip()]
