@@ -15,6 +15,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 run: setup
+	bash tests/system_deps.sh qt
 	$(PY) main.py $(ARGS)
 
 test: setup

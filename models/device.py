@@ -1,6 +1,7 @@
 """Choose where and in what precision the engine runs.
 
-auto: CUDA in fp16 when a GPU is present; on a CPU bf16 only where the CPU computes it natively
+auto: CUDA in fp16 when a GPU is present; else Apple's GPU (`mps`, Apple silicon) in fp16 where torch reports
+it, on the eager path (not tried on a Mac here); on a CPU bf16 only where the CPU computes it natively
 (AVX512-BF16 or AMX on x86, the BF16 extension on Arm), since emulated bf16 is slower than fp32.
 """
 
@@ -39,7 +40,9 @@ def cpuinfo_has_bf16(text: str) -> bool:
 def pick_device(name: str = "auto") -> torch.device:
     """'auto', 'cpu' or 'cuda' (optionally 'cuda:N') -> a torch.device, or a UserError that says the fix."""
     if check_device(name) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -50,10 +53,16 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def mps_available() -> bool:
+    """True where torch reports Apple's Metal GPU (a macOS build on Apple silicon)."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def pick_dtype(name: str, device: torch.device) -> torch.dtype:
     """'auto' or a dtype name -> torch.dtype for that device."""
     if name == "auto":
-        if device.type == "cuda":
+        if device.type in ("cuda", "mps"):
             return torch.float16
         return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     return TORCH_DTYPES[check_dtype(name)]

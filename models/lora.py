@@ -243,7 +243,10 @@ class LoraStack:
             if name not in m.lora_A:
                 continue
             m.set_adapter([n for n in self.specs if n in m.lora_A])
-            m.requires_grad_(False)
+            # peft makes its layers (lora_dropout among them) in training mode, after the engine's eval(): a
+            # folder with lora_dropout > 0 then dropped a random part of the LoRA's input every frame, where
+            # PeftModel.from_pretrained (SDXS's anime demo) calls eval()
+            m.eval().requires_grad_(False)
             scale = m.scaling[name]
             if not isinstance(scale, torch.Tensor):
                 with torch.no_grad():

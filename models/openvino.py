@@ -1,18 +1,23 @@
-"""The OpenVINO path for CPU frames: the engine's one-step recipe as two OpenVINO graphs, fp32 or int8.
+"""OpenVINO for CPU frames: the one recipe (models.recipe.Recipe) traced into two OpenVINO graphs, which
+models.runners.openvino runs.
 
-    frame   uint8 control image + the prepared inputs -> x0      ControlNet + UNet at the single timestep, one graph
-    decode  x0 -> image in [0, 255]                              the tiny VAE decoder
+    frame   uint8 control images + the prepared inputs -> x0     Recipe.x0: ControlNets + UNet at the single timestep
+    decode  x0 -> image in [0, 255]                              Recipe.decode: the tiny VAE decoder
 
-Both are converted from the loaded diffusers modules at the frame size (fixed shapes), in fp32. The per-frame
-inputs of models.engine.Prepared (prompt embeddings, noise terms, control scale, polarity) stay graph inputs,
-so a new prompt, seed or strength needs no reconversion; a new size, adapter or LoRA state does. Converted
+Both are traced at the frame size (fixed shapes) from full-precision weights: the engine's own modules when
+it runs fp32, else fp32 copies of them whose weights are read again from the model's files (a bf16 engine's
+weights lost their low bits; OpenVINO keeps fp32 where it computes in fp32, such as biases and norms). The
+graphs then run in the engine's dtype: OpenVINO's bf16 inference precision for bf16 where the CPU has it
+(inference_precision), fp32 for fp32. The per-frame inputs of models.recipe.Prepared (prompt embeddings,
+noise terms, strengths, polarities) stay graph inputs, so a new prompt, seed or strength needs no
+reconversion; a new size, adapter or LoRA state does. Converted
 graphs are cached on disk (~/.cache/sdxs-live/openvino, XDG_CACHE_HOME respected), each in its own folder
 named by a key over a fingerprint of the weights, the size, the precision and the OpenVINO version, written
 to a temporary name and renamed, so the second start only reads and compiles them.
 
 int8: nncf's post-training quantization of the frame graph (ControlNet and the UNet's down and mid blocks;
 the UNet's up blocks and the decoder stay fp32), calibrated on the model's own inputs: sketches drawn like
-models.bench's, several prompts and seeds (calibration_inputs).
+models.conditions.sketch_frames, several prompts and seeds (calibration_inputs).
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ from models.errors import UserError, first_line
 from models.options import BACKENDS, PRECISIONS
 
 log = logging.getLogger(__name__)
-FORMAT = 1  # bump when the graphs' inputs or recipe change: old cache entries are then never read
+FORMAT = 2  # bump when the graphs' inputs or recipe change: old cache entries are then never read
 # int8 is judged on the demo model (python -m training.openvino_eval); False keeps --precision int8 refused
 INT8_SHIPPED = True
 INT8_REFUSED = ("--precision int8 is not offered: it fell below the quality bar on the demo model "
                 "(python -m training.openvino_eval); use --precision fp32")
 CALIBRATION_PROMPTS = ("a watercolor painting of a cat", "a photo of a mountain lake at sunset", "a castle on a hill, oil painting",
                        "a portrait of an old man, pencil drawing", "a bowl of fruit on a table", "a spaceship in the night sky")
-FRAME_INPUTS = ("unet_in", "embeds", "x0_noise", "frame", "scale", "invert")  # the last three only with an adapter
+FRAME_INPUTS = ("unet_in", "embeds", "x0_noise", "frames", "strengths", "inverts")  # the last three only with an adapter
+# OpenVINO's inference precision per engine dtype, and the capability (OPTIMIZATION_CAPABILITIES) it needs
+PRECISION_HINTS = {torch.float32: ("f32", "FP32"), torch.bfloat16: ("bf16", "BF16"), torch.float16: ("f16", "FP16")}
 
 
 def available() -> bool:
@@ -80,75 +87,88 @@ def fingerprint(*modules) -> str:
     return h.hexdigest()[:16]
 
 
-class FrameGraph(torch.nn.Module):
-    """ControlNet + UNet at the single timestep, from the control image and the prepared inputs to x0, the
-    recipe of models.fast in fp32: the ControlNet runs at scale 1 and its residuals are scaled by an input."""
+class Stage(torch.nn.Module):
+    """One stage of a models.recipe.Recipe (x0 or decode) as a module's forward, for the converter. The layers
+    keep their names under recipe. (recipe.unet.up_blocks...), which int8's ignored scope matches."""
 
-    def __init__(self, engine):
+    def __init__(self, recipe: torch.nn.Module, stage: str):
         super().__init__()
-        self.unet, self.controlnet = engine.unet, engine.controlnet
-        self.timestep = engine.timestep.clone()
-        self.b = engine.one_step.b
+        self.recipe, self.stage = recipe, stage
 
-    def forward(self, unet_in, embeds, x0_noise, frame=None, scale=None, invert=None):
-        down = mid = None
-        if self.controlnet is not None:
-            c = frame.permute(2, 0, 1)[None].float() / 255
-            c = (invert - c).abs()  # |1 - c| inverts for white-on-black adapters, |0 - c| keeps
-            down, mid = self.controlnet(unet_in, self.timestep, encoder_hidden_states=embeds, controlnet_cond=c,
-                                        conditioning_scale=1.0, return_dict=False)
-            down = [d * scale for d in down]
-            mid = mid * scale
-        eps = self.unet(unet_in, self.timestep, encoder_hidden_states=embeds, down_block_additional_residuals=down,
-                        mid_block_additional_residual=mid, return_dict=False)[0]
-        return x0_noise + self.b * eps
+    def forward(self, *inputs):
+        return getattr(self.recipe, self.stage)(*inputs)
 
 
-class DecodeGraph(torch.nn.Module):
-    """The tiny VAE decoder, from x0 to an HWC image in [0, 255] (rounded to uint8 outside)."""
+def full_precision(engine):
+    """The engine's recipe with fp32 weights, to trace: the engine's own where it runs fp32, else a Recipe of
+    fp32 copies of its networks (LoRA layers included) whose weights are read again from the model's files."""
+    from models.recipe import Recipe
 
-    def __init__(self, engine):
-        super().__init__()
-        self.vae, self.scale = engine.vae, engine.vae_scale
+    recipe = engine.recipe
+    if engine.dtype == torch.float32:
+        return recipe
+    unet = _fp32_copy(recipe.unet, engine.base.path, "unet")
+    vae = _fp32_copy(recipe.vae, engine.base.path, "vae")
+    nets = [_fp32_copy(net, engine.adapter.path, None) for net in recipe.controlnets]  # one adapter today
+    return Recipe(unet, vae, nets, engine.one_step, engine.vae_scale)
 
-    def forward(self, x0):
-        image = self.vae.decode(x0 / self.scale, return_dict=False)[0]
-        return ((image[0] + 1) * 127.5).clamp(0, 255).permute(1, 2, 0)
+
+def _fp32_copy(module: torch.nn.Module, folder: Path, subfolder: str | None) -> torch.nn.Module:
+    """An fp32 copy of a network with its weights as its files hold them. Where the files cannot be read, or
+    do not round to the weights the engine runs (changed in memory), the copy keeps the engine's weights."""
+    import copy
+
+    out = copy.deepcopy(module).float()
+    dtype = next(module.parameters()).dtype
+    try:
+        kw = {"subfolder": subfolder} if subfolder else {}
+        disk = type(module).from_pretrained(str(folder), dtype=torch.float32, **kw).state_dict()
+    except Exception as exc:  # a model made in memory (tests, training) or files gone since the load
+        log.info("OpenVINO converts %s from the engine's %s weights (%s)", type(module).__name__, dtype, first_line(exc))
+        return out
+    own, mapped = module.state_dict(), {}
+    for key, value in disk.items():
+        stem, _, leaf = key.rpartition(".")
+        for name in (key, f"{stem}.base_layer.{leaf}"):  # peft wraps a layer a LoRA adapts: its weight moves there
+            if name in own and own[name].shape == value.shape and torch.equal(value.to(dtype), own[name]):
+                mapped[name] = value
+                break
+        else:
+            log.info("OpenVINO converts %s from the engine's %s weights (%s differs from its file)",
+                     type(module).__name__, dtype, key)
+            return out
+    out.load_state_dict(mapped, strict=False)
+    return out
 
 
-def frame_inputs(engine, frame: np.ndarray | None, p) -> list[np.ndarray]:
-    """The frame graph's inputs for one control image and one models.engine.Prepared, in FRAME_INPUTS order."""
+def frame_inputs(p, frame: np.ndarray | None, control: bool) -> list[np.ndarray]:
+    """The frame graph's inputs for one control image and one models.recipe.Prepared, in FRAME_INPUTS order
+    (no frame: a blank one, as for conversion)."""
     def arr(t):
         return t.detach().float().contiguous().cpu().numpy()
 
     inputs = [arr(p.unet_in), arr(p.embeds), arr(p.x0_noise)]
-    if engine.controlnet is not None:
-        img = fit_square(frame, engine.size) if frame is not None else np.full((engine.size,) * 2 + (3,), 255, np.uint8)
-        inputs += [np.ascontiguousarray(img), np.array([p.scale], np.float32), np.array([1.0 if p.invert else 0.0], np.float32)]
+    if control:
+        img = fit_square(frame, p.size) if frame is not None else np.full((p.size, p.size, 3), 255, np.uint8)
+        inputs += [np.ascontiguousarray(img)[None], arr(p.strengths), arr(p.inverts)]
     return inputs
 
 
-def _convert(module: torch.nn.Module, example: list[np.ndarray], names: tuple[str, ...]):
-    """torch module -> ov.Model with these fixed input shapes, traced in fp32 (modules in another dtype are
-    cast for the trace and back: bf16 -> fp32 -> bf16 is exact)."""
+def convert(module: torch.nn.Module, example: list[np.ndarray], names: tuple[str, ...]):
+    """An fp32 torch module -> ov.Model with these fixed input shapes."""
     import openvino as ov
 
-    dtype = next(module.parameters()).dtype
-    module.float()
-    try:
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on shape checks it freezes: the shapes are fixed
-            ex = tuple(torch.from_numpy(np.array(a)) for a in example)
-            model = ov.convert_model(module, example_input=ex, input=[(list(a.shape), ov.Type.u8 if a.dtype == np.uint8
-                                                                         else ov.Type.f32) for a in example])
-    finally:
-        module.to(dtype)
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shape checks it freezes: the shapes are fixed
+        ex = tuple(torch.from_numpy(np.array(a)) for a in example)
+        model = ov.convert_model(module, example_input=ex, input=[(list(a.shape), ov.Type.u8 if a.dtype == np.uint8
+                                                                     else ov.Type.f32) for a in example])
     for port, name in zip(model.inputs, names):
         port.get_tensor().set_names({name})
     return model
 
 
-def _cached(key: dict, build: Callable, progress: Callable[[str], None] | None, what: str):
+def cached(key: dict, build: Callable, progress: Callable[[str], None] | None, what: str):
     """The ov.Model for this key from the disk cache, else build() it and store it there atomically."""
     import openvino as ov
 
@@ -178,19 +198,45 @@ def _cached(key: dict, build: Callable, progress: Callable[[str], None] | None, 
     return model
 
 
-def _compile(model, threads: int):
+def inference_precision(dtype: torch.dtype) -> str:
+    """OpenVINO's inference precision for an engine dtype: bf16 (or f16) where the CPU plugin reports that it
+    computes it (OPTIMIZATION_CAPABILITIES), else f32. Set always: the plugin would pick bf16 by itself on
+    CPUs that have it, also for an fp32 engine."""
     import openvino as ov
 
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-              "INFERENCE_PRECISION_HINT": "f32"}  # f32: the CPU plugin would pick bf16 on CPUs that have it
+    hint, capability = PRECISION_HINTS.get(dtype, PRECISION_HINTS[torch.float32])
+    if hint != "f32" and capability not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        log.info("this CPU has no native %s for OpenVINO; its graphs run in fp32", hint)
+        return "f32"
+    return hint
+
+
+def compile_config(precision: str, threads: int) -> dict:
+    """The CPU plugin's settings for one frame at a time (the latency hint, one stream, torch's thread count)
+    on a CPU that other programs share (an encoder, a browser): threads not pinned to cores, so the system can
+    move one off a busy core, and TBB's auto partitioner, so a thread that runs takes the work of one that
+    waits. Pinned threads with static shares wait at every layer for the slowest
+    (bench/results/cpu/openvino-threads-amd-epyc-2core-bf16.json)."""
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "INFERENCE_NUM_THREADS": threads,
+              "INFERENCE_PRECISION_HINT": precision, "ENABLE_CPU_PINNING": False}
+    if "TBB_PARTITIONER" in ov.Core().get_property("CPU", "SUPPORTED_PROPERTIES"):  # OpenVINO 2025.2 and later
+        config["TBB_PARTITIONER"] = "AUTO"
+    return config
+
+
+def compile_graph(model, config: dict):
+    import openvino as ov
+
     return ov.Core().compile_model(model, "CPU", config).create_infer_request()
 
 
 def calibration_inputs(engine, count: int = 24) -> list[list[np.ndarray]]:
     """Frame-graph inputs the way the model meets them: sketches (a circle moving along a line, as in
-    models.bench, also mirrored and upside down), CALIBRATION_PROMPTS, seeds 0.. and strengths 0.5-1.
+    models.conditions.sketch_frames, also mirrored and upside down), CALIBRATION_PROMPTS, seeds 0.. and strengths 0.5-1.
     The engine's prompt, seed and strength are restored afterwards."""
-    from models.bench import sketch_frames
+    from models.conditions import sketch_frames
 
     state = (engine.prompt, engine.seed, engine.control_scale)
     sketches = sketch_frames(max(2, count // 3), engine.size)
@@ -201,7 +247,7 @@ def calibration_inputs(engine, count: int = 24) -> list[list[np.ndarray]]:
             engine.set_prompt(CALIBRATION_PROMPTS[i % len(CALIBRATION_PROMPTS)])
             engine.set_seed(i)
             engine.control_scale = 0.5 + 0.5 * (i % 3) / 2
-            out.append(frame_inputs(engine, sketches[i % len(sketches)], engine.prepared()))
+            out.append(frame_inputs(engine.prepared(), sketches[i % len(sketches)], engine.adapter is not None))
     finally:
         engine.set_prompt(state[0] or "")
         engine.set_seed(state[1])
@@ -230,86 +276,9 @@ def quantize(model, samples: list[list[np.ndarray]]):
                              advanced_parameters=AdvancedQuantizationParameters(smooth_quant_alphas=no_smooth))
 
 
-class OpenVINOPath:
-    """Runs an Engine's frames on OpenVINO. Build it with Engine.set_backend; graphs are made for the
-    engine's size and adapter at prepare() (and again after a change, at the next frame)."""
-
-    def __init__(self, engine, precision: str = "fp32", progress: Callable[[str], None] | None = None):
-        if precision not in PRECISIONS:
-            raise UserError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
-        self.engine, self.precision, self.progress = engine, precision, progress
-        self.threads = torch.get_num_threads()
-        self._shape_key = None  # (size, with adapter, weights) the compiled graphs belong to
-        self._revision = None  # the engine revision whose prepared inputs self._inputs holds
-        self._inputs: list[np.ndarray] = []
-
-    def invalidate(self) -> None:
-        """The weights changed (a new adapter, a LoRA): convert (or read from the cache) at the next frame."""
-        self._shape_key = None
-
-    def prepare(self) -> None:
-        e = self.engine
-        control = e.controlnet is not None
-        # LoRA weights live in 0-d tensors outside the state dicts; the graphs bake them in, so they are part of the key
-        weights = fingerprint(e.unet, e.controlnet) + "".join(f";{n}={w:g}" for n, w in sorted(e.lora_weights.items()))
-        key = (e.size, control, weights)
-        if key == self._shape_key:
-            return
-        common = {"size": e.size, "timestep": float(e.timestep), "b": e.one_step.b}
-        names = FRAME_INPUTS if control else FRAME_INPUTS[:3]
-        example = frame_inputs(e, None, e.prepared())
-
-        def fp32():
-            return _convert(FrameGraph(e), example, names)
-
-        frame_key = {**common, "graph": "frame", "weights": weights, "control": control}
-        model = _cached({**frame_key, "precision": "fp32"}, fp32, self.progress, "ControlNet + UNet")
-        if self.precision == "int8":
-            fp32_model = model
-
-            def int8():
-                if self.progress:
-                    self.progress("Quantizing for OpenVINO int8 (calibration frames)...")
-                return quantize(fp32_model, calibration_inputs(e))
-
-            model = _cached({**frame_key, "precision": "int8", "calibration": 4}, int8, self.progress, "int8 ControlNet + UNet")
-        self.frame = _compile(model, self.threads)
-        x0 = self.frame.infer(example)[0]
-        vae = fingerprint(e.vae)
-        decoder = _cached({**common, "graph": "decode", "weights": vae, "scale": e.vae_scale},
-                          lambda: _convert(DecodeGraph(e), [x0], ("x0",)), self.progress, "decoder")
-        self.decode = _compile(decoder, self.threads)
-        self._shape_key, self._revision = key, None
-
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        """uint8 RGB control image -> uint8 RGB image, the engine's step on OpenVINO."""
-        from models.engine import Timings
-
-        e = self.engine
-        if self._shape_key is None or self._shape_key[:2] != (e.size, e.controlnet is not None):
-            self.prepare()
-        t0 = time.perf_counter()
-        p = e.prepared()
-        if p.revision != self._revision:
-            self._inputs = frame_inputs(e, frame, p)
-            self._revision = p.revision
-        elif e.controlnet is not None:
-            self._inputs[3] = np.ascontiguousarray(fit_square(frame, e.size))
-        t1 = time.perf_counter()
-        x0 = self.frame.infer(self._inputs)[0]
-        t2 = time.perf_counter()
-        image = self.decode.infer([x0])[0]
-        t3 = time.perf_counter()
-        out = np.rint(image).astype(np.uint8)
-        t4 = time.perf_counter()
-        e.timings = Timings(*(1000 * d for d in (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)),
-                            extra={"backend": f"openvino {self.precision}"})
-        return out
-
-
 def pick_backend(engine, backend: str = "torch", precision: str = "fp32",
-                 progress: Callable[[str], None] | None = None) -> OpenVINOPath | None:
-    """The OpenVINO path for this engine, or None for torch. openvino: always where it can run; auto: on a
+                 progress: Callable[[str], None] | None = None):
+    """The OpenVINO runner (models.runners.openvino) for this engine, or None for torch. openvino: always where it can run; auto: on a
     CPU, where it measured faster than torch at load. What cannot run gets a one-line notice and torch."""
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
@@ -330,37 +299,39 @@ def pick_backend(engine, backend: str = "torch", precision: str = "fp32",
         if backend == "openvino":
             log.warning("openvino is not installed (pip install 'sdxs-live[openvino]'); using torch")
         return None
+    from models.runners import make_runner
+
     try:
-        path = OpenVINOPath(engine, precision, progress)
-        path.prepare()
+        runner = make_runner("openvino", engine, precision=precision, progress=progress)
+        runner.prepare()
     except UserError:
         raise
     except Exception as exc:  # the converter fails in many ways: torch keeps working
         log.warning("OpenVINO conversion failed (%s); using torch", first_line(exc))
         return None
     if backend == "auto":
-        ours, theirs = measure(engine, path)
+        ours, theirs = measure(engine, runner)
         if theirs >= ours:
             log.info("OpenVINO %.0f ms vs torch %.0f ms a frame: using torch", theirs, ours)
             return None
         log.info("OpenVINO %.0f ms vs torch %.0f ms a frame: using OpenVINO", theirs, ours)
-    return path
+    return runner
 
 
-def measure(engine, path: OpenVINOPath, frames: int = 2) -> tuple[float, float]:
-    """Fastest ms of a few frames on torch (the engine's own step) and on OpenVINO, one warm-up each."""
-    from models.bench import sketch_frames
+def measure(engine, runner, frames: int = 3) -> tuple[float, float]:
+    """Fastest ms of a few frames on torch (the engine's own step) and on OpenVINO, one warm-up each, taken
+    in turns, so that a machine that gets busier or quieter meanwhile weighs on both alike."""
+    from models.conditions import sketch_frames
 
     frame = sketch_frames(1, engine.size)[0]
-
-    def best(step) -> float:
-        step(frame)
-        times = []
-        for _ in range(frames):
-            t = time.perf_counter()
-            step(frame)
-            times.append(1000 * (time.perf_counter() - t))
-        return min(times)
-
+    steps = (engine.step, lambda f: runner.step(engine.prepared(), f))
+    times: tuple[list[float], list[float]] = ([], [])
     with torch.inference_mode():
-        return best(engine.step), best(path.step)
+        for step in steps:
+            step(frame)
+        for i in range(2 * frames):
+            which = (i + i // 2) % 2  # torch, OpenVINO, OpenVINO, torch, ...
+            t = time.perf_counter()
+            steps[which](frame)
+            times[which].append(1000 * (time.perf_counter() - t))
+    return min(times[0]), min(times[1])

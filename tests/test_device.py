@@ -37,8 +37,22 @@ def test_device_names():
         device.pick_device("metal")
 
 
+def test_auto_picks_apples_gpu_where_torch_reports_it(monkeypatch):
+    """Without CUDA, auto takes `mps` where torch says it is there, in fp16 and on the eager path (no CUDA graphs)."""
+    from models.runners.fused import default_mode
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    picked = device.pick_device("auto")
+    assert picked.type == "mps" and device.pick_dtype("auto", picked) == torch.float16
+    assert default_mode(picked) == "eager"
+    assert device.pick_device("cpu").type == "cpu"  # asked for by name, the CPU stays the CPU
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert device.pick_device("auto").type == "cpu"
+
+
 def test_nvidia_driver_version_from_proc_text():
-    from models.bench import driver_version
+    from app.cli.bench.machine import driver_version
 
     # the open kernel module writes "Module for x86_64": the version is the first dotted number, not "for"
     open_km = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (dvs-builder@U16)\n"

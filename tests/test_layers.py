@@ -28,13 +28,23 @@ def modules(root: Path = ROOT, trees: tuple[str, ...] = TREES) -> dict[str, Path
     return out
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """What a module imports, as names: the tree's own modules (a name imported from a package that is itself
     a module counts as that module) and outside packages by their top-level name. Every import statement in
-    the file counts, wherever it is."""
+    the file counts, wherever it is, except those under `if TYPE_CHECKING:` (for annotations; they never run)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}  # `if TYPE_CHECKING:` imports never run
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from models.tiny_lora import save_lora
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -15,6 +14,7 @@ import main
 from models.errors import UserError
 from models.imageio import read_rgb, write_rgb
 from models.options import STRENGTH  # generate runs at its default strength; diffusers gets the same
+from tests.tiny_lora import save_lora
 
 SIZE = 64
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -94,6 +94,49 @@ def test_each_format_equals_diffusers_and_changes_the_output(tmp_path, tiny_base
     assert maxdiff(ours, plain) > 10  # the LoRA does something
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_a_peft_folder_equals_the_anime_demos_way(tmp_path, tiny_base, tiny_controlnet, image, dropout):
+    """A folder written by peft's own save_pretrained (rank 4, alpha 8, random B, the attention projections),
+    applied as SDXS's anime demo applies its LoRA: PeftModel.from_pretrained on the pipeline's UNet, unmerged,
+    at weight 1. With lora_dropout the engine once left peft's new layers in training mode (it calls eval()
+    before they exist), so every frame dropped a random part of the LoRA's input: up to 43/255 between two
+    frames of one sketch here; PeftModel.from_pretrained calls eval()."""
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, UNet2DConditionModel
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from models.engine import Engine
+
+    folder = tmp_path / "peft"
+    torch.manual_seed(0)
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, init_lora_weights=False,
+                        target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    get_peft_model(UNet2DConditionModel.from_pretrained(tiny_base, subfolder="unet"), config).save_pretrained(folder)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(tiny_base, controlnet=ControlNetModel.from_pretrained(tiny_controlnet),
+                                                             safety_checker=None)
+    pipe.unet = PeftModel.from_pretrained(pipe.unet, str(folder))
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe("a red fox", image=Image.fromarray(image), num_inference_steps=1, guidance_scale=0, height=SIZE, width=SIZE,
+               controlnet_conditioning_scale=STRENGTH, output_type="np", generator=torch.Generator("cpu").manual_seed(3)).images[0]
+    ref = (ref * 255).round().astype(np.uint8)
+    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[str(folder)])
+    e.set_size(SIZE)
+    e.set_prompt("a red fox")
+    e.set_seed(3)
+    first = e.step(image)
+    e.set_seed(4)
+    e.set_seed(3)
+    assert maxdiff(e.step(image), first) == 0, "the same sketch and settings give the same picture"
+    assert maxdiff(first, ref) <= 2
+
+    def adapted(model):
+        return sorted(n.removeprefix("base_model.model.") for n, m in model.named_modules() if hasattr(m, "lora_A") and m.lora_A)
+
+    assert adapted(e.unet) == adapted(pipe.unet) and len(adapted(e.unet)) > 4  # the same layers, all of them
+    assert not any(m.training for m in e.unet.modules())
+    e.loras.enable(False)
+    assert maxdiff(e.step(image), first) > 10  # the LoRA does something
+
+
 def test_two_loras_compose_and_weight_zero_is_no_lora(tmp_path, tiny_base, tiny_controlnet, image, loras):
     both = [(loras["diffusers"], 0.5), (loras["kohya"], -0.8)]
     ours = generate(tmp_path, tiny_base, tiny_controlnet, image, both)
@@ -106,27 +149,26 @@ def test_two_loras_compose_and_weight_zero_is_no_lora(tmp_path, tiny_base, tiny_
 
 
 def test_live_weight_needs_no_rebuild(tiny_base, tiny_controlnet, image, loras, monkeypatch):
-    """A new weight applies on the next frame of the fused fast path without a new FastPath or new buffers,
+    """A new weight applies on the next frame of the fused fast path without a new runner or new buffers,
     and gives what an engine loaded at that weight gives (text-encoder layers included)."""
-    from models.fast import FastPath
-
     from models.engine import Engine
+    from models.runners.fused import FusedRunner
 
     builds = []
-    real_alloc = FastPath._alloc
-    monkeypatch.setattr(FastPath, "_alloc", lambda self, *a: (builds.append(a), real_alloc(self, *a))[1])
+    real_alloc = FusedRunner._alloc
+    monkeypatch.setattr(FusedRunner, "_alloc", lambda self, *a: (builds.append(a), real_alloc(self, *a))[1])
     e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{loras['diffusers']}:1.0"])
     e.set_size(SIZE)
     e.set_prompt("a red fox")
     e.set_fast("fused")
-    path = e._fast_path
+    path = e._torch_runner
     first = e.step(image)
     (name,) = e.lora_weights
     outs = {}
     for w in (0.2, 0.0, 1.0):
         e.set_lora_weight(name, w)
         outs[w] = e.step(image)
-    assert e._fast_path is path and len(builds) == 1
+    assert e._torch_runner is path and len(builds) == 1
     assert maxdiff(outs[1.0], first) == 0 and maxdiff(outs[0.2], first) > 5
     fresh = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{loras['diffusers']}:0.2"])
     fresh.set_size(SIZE)
@@ -199,13 +241,12 @@ def test_live_loop_sets_weights_from_its_settings(tiny_base, tiny_controlnet, im
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_live_weight_keeps_the_cuda_graph(tiny_base, tiny_controlnet, image, loras, monkeypatch):
     """With CUDA graphs a weight change replays the same graph (no new capture) and follows the weight."""
-    from models.fast import FastPath
-
     from models.engine import Engine
+    from models.runners.fused import FusedRunner
 
     captures = []
-    real = FastPath._capture
-    monkeypatch.setattr(FastPath, "_capture", lambda self: (captures.append(1), real(self))[1])
+    real = FusedRunner._capture
+    monkeypatch.setattr(FusedRunner, "_capture", lambda self: (captures.append(1), real(self))[1])
     e = Engine.load(tiny_base, tiny_controlnet, "cuda", "float16", loras=[f"{loras['diffusers']}:1.0"])
     e.set_size(SIZE)
     e.set_fast("graphs")

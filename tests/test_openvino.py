@@ -53,9 +53,9 @@ def test_fp32_equals_torch_and_follows_every_setting(engine, sketch_image, cache
     assert len(converted) == 2  # ControlNet + UNet, and the decoder
     ov = engine._openvino
     for change in (lambda e: setattr(e, "control_scale", 0.3), lambda e: e.set_seed(11), lambda e: e.set_prompt("a boat")):
-        before = ov.step(inputs[0])
+        before = ov.step(engine.prepared(), inputs[0])
         change(engine)
-        after = ov.step(inputs[0])
+        after = ov.step(engine.prepared(), inputs[0])
         assert_close(after, torch_outputs(engine, inputs[:1])[0])
         engine._openvino, engine.backend = ov, "openvino"
         assert np.abs(after.astype(int) - before).max() > 5, "the change reached the OpenVINO graph"
@@ -206,9 +206,8 @@ def test_window_converts_in_the_worker_and_says_so(qtbot, tmp_path, tiny_base, t
 def test_a_lora_weight_change_reaches_the_openvino_graphs(tmp_path, tiny_base, tiny_controlnet, sketch_image, caplog):
     """LoRA weights live outside the state dicts; OpenVINO bakes them in, so a change must convert again (with
     one notice), never reuse graphs of the old weight."""
-    from models.tiny_lora import save_lora
-
     from models.engine import Engine
+    from tests.tiny_lora import save_lora
 
     lora = save_lora(tiny_base, tmp_path / "style.safetensors", "kohya", seed=3, text=False)
     e = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{lora}:1.0"])
@@ -226,3 +225,38 @@ def test_a_lora_weight_change_reaches_the_openvino_graphs(tmp_path, tiny_base, t
     assert_close(outs[1.0][0], outs[1.0][1], 0)  # and the cache gives back the weight-1 graphs
     e.set_lora_weight(name, 0.0)
     assert_close(outs[0.0][0], torch_outputs(e, [sketch_image])[0])  # equal to torch at that weight
+
+
+def test_bf16_converts_from_the_files_full_precision_weights(tiny_base, tiny_controlnet, sketch_image):
+    """A bf16 engine's graphs are traced from fp32 copies whose weights are the files' own (the engine's lost
+    their low bits), LoRA layers and all, and run in OpenVINO's bf16 where the CPU computes it natively."""
+    import openvino
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from models.engine import Engine
+
+    e = Engine.load(tiny_base, tiny_controlnet, "cpu", "bfloat16")
+    e.set_size(64)
+    e.set_prompt("a cat")
+    fp32 = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32")
+    fp32.set_size(64)
+    fp32.set_prompt("a cat")
+    assert ovpath.full_precision(fp32) is fp32.recipe  # an fp32 engine is traced as it is
+    recipe = ovpath.full_precision(e)
+    files = UNet2DConditionModel.from_pretrained(tiny_base, subfolder="unet").state_dict()
+    assert all(torch.equal(recipe.unet.state_dict()[k], v) for k, v in files.items())
+    assert not all(torch.equal(e.unet.state_dict()[k].float(), v) for k, v in files.items())  # bf16 did round them
+    net = ControlNetModel.from_pretrained(tiny_controlnet).state_dict()
+    assert all(torch.equal(recipe.controlnets[0].state_dict()[k], v) for k, v in net.items())
+    assert next(e.unet.parameters()).dtype == torch.bfloat16  # the engine's own networks are left as they were
+
+    ref = fp32.step(sketch_image)
+    assert e.set_backend("openvino") == "openvino"
+    out = e.step(sketch_image)
+    native = "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    assert e.timings.extra["backend"] == ("openvino bf16" if native else "openvino fp32")
+    assert np.abs(out.astype(int) - ref).mean() < 3  # bf16's rounding, not another picture
+    e.unet.conv_in.bias.data += 1  # weights changed in memory (as a trainer would): no longer the files'
+    kept = ovpath.full_precision(e)
+    assert torch.equal(kept.unet.conv_in.bias, e.unet.conv_in.bias.float())

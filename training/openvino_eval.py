@@ -57,14 +57,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from models.engine import Engine
     from models.loading import quiet_libraries
-    from models.openvino import OpenVINOPath
+    from models.runners.openvino import OpenVINORunner
     from training.evaluate import edge_f1, psnr
 
     quiet_libraries()
     engine = Engine.load(args.model, args.controlnet, "cpu", "float32")
     engine.set_size(args.size)
     engine.control_scale = 1.0
-    paths = {"openvino_fp32": OpenVINOPath(engine, "fp32"), "openvino_int8": OpenVINOPath(engine, "int8")}
+    paths = {"openvino_fp32": OpenVINORunner(engine, "fp32"), "openvino_int8": OpenVINORunner(engine, "int8")}
     for path in paths.values():
         path.prepare()
     rows = []
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = engine._eager(sketch)
         row = {"case": name, "seed": seed, "prompt": prompt, "edge_f1": {"torch_fp32": edge_f1(ref, sketch)}, "psnr_vs_torch_fp32": {}}
         for key, path in paths.items():
-            out = path.step(sketch)
+            out = path.step(engine.prepared(), sketch)
             row["edge_f1"][key] = edge_f1(out, sketch)
             row["psnr_vs_torch_fp32"][key] = psnr(out, ref)
         rows.append(row)
