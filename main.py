@@ -3,9 +3,9 @@
 The command line itself is app/cli/main.py (installed as the `sdxs-live` command).
 """
 
-import sys
+from app.cli.main import entry, main  # main: the same in-process, for tests and scripts
 
-from app.cli.main import main
+__all__ = ["entry", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -96,7 +96,7 @@ def locate(spec: str, progress: Any = None) -> LoraFile:
         try:
             path = download(spec, "LoRA", progress)
         except UserError as e:  # its hint names the built-in demo model, which is no LoRA
-            raise UserError(str(e).replace(" (or `demo`)", "")) from None
+            raise type(e)(str(e).replace(" (or `demo`)", "")) from None  # Cancelled, HubUnreachable keep their type
     if (path / "adapter_config.json").exists():
         for name in PEFT_WEIGHTS:
             if (path / name).exists():

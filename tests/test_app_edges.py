@@ -87,7 +87,7 @@ def test_latency_counts_only_frames_rendered_after_an_input_change(qtbot, tmp_pa
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=5000)
     time.sleep(1.0)  # idle: nothing changes
     old = w.pipeline.worker.loop
-    w.load("stand-in", None)  # as Use this adapter does: the same drawing rendered by a new model
+    w.load("stand-in-2", None)  # another model (the same one only swaps its adapter): the same drawing rendered again
     qtbot.waitUntil(lambda: w.pipeline.worker.loop not in (None, old) and w.pipeline.worker.loop.frames >= 1
                     and wait_idle(w.pipeline, 5), timeout=20000)
     assert latency() == "-- ms", f"latency {latency()} after a load: it counted idle time"

@@ -20,6 +20,7 @@ import pytest
 import main
 from app.live.testing import count_frames, write_test_video
 from models.errors import UserError
+from tests.checks import one_line
 
 
 def mount_tmpfs(folder: Path, size: str, read_only: bool = False) -> Path:
@@ -73,20 +74,11 @@ def played(path: Path) -> int:
     return count_frames(path)
 
 
-def one_line(code: int, err: str, *needles: str) -> None:
-    err = err.strip()
-    assert code == 2, err
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, (n, err)
-
-
 @pytest.fixture()
 def no_model(monkeypatch):
     """Any model load fails the test: the checks under test must come first."""
     import models.bench
 
-    import app.live.loop
     import training.train
     from models.engine import Engine
 
@@ -94,7 +86,6 @@ def no_model(monkeypatch):
         raise AssertionError("a model was loaded before the check")
 
     monkeypatch.setattr(Engine, "load", loaded)
-    monkeypatch.setattr(app.live.loop, "real_loader", loaded)
     monkeypatch.setattr(training.train, "train", loaded)
     monkeypatch.setattr(models.bench, "run", loaded)
 

@@ -17,17 +17,10 @@ import pytest
 
 import main
 from app.live.testing import count_frames, write_test_video
+from tests.checks import one_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
-
-
-def one_line(code: int, err: str, *needles: str) -> None:
-    err = err.strip()
-    assert code == 2, err
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    for n in needles:
-        assert n in err, (n, err)
 
 
 def cli(*argv: str | bytes) -> tuple[int, str]:
@@ -37,14 +30,12 @@ def cli(*argv: str | bytes) -> tuple[int, str]:
 
 @pytest.fixture()
 def no_model(monkeypatch):
-    import app.live.loop
     from models.engine import Engine
 
     def loaded(*a, **k):
         raise AssertionError("a model was loaded before the check")
 
     monkeypatch.setattr(Engine, "load", loaded)
-    monkeypatch.setattr(app.live.loop, "real_loader", loaded)
 
 
 def gen(model: str, out: Path, *extra: str) -> list[str]:

@@ -180,9 +180,9 @@ def test_the_windows_output_menu_sends_over_ndi(ndi, qtbot, tmp_path):
 
 
 def test_an_ndi_source_is_an_input_like_a_camera(ndi, qtbot, tmp_path):
+    from app.live.capture import open_capture
     from app.live.ndi import NdiSender
-    from app.live.screen import open_capture
-    from app.live.sources import parse_source
+    from app.live.source_spec import parse_source
     from app.live.testing import FakeEngine
     from tests.test_app_window import make_window
 
@@ -209,7 +209,7 @@ def test_an_ndi_source_is_an_input_like_a_camera(ndi, qtbot, tmp_path):
 
 def test_a_missing_ndi_source_is_one_line(ndi):
     from app.live.ndi_in import NdiCapture
-    from app.live.sources import SourceSpec, parse_source
+    from app.live.source_spec import SourceSpec, parse_source
 
     cap = NdiCapture(SourceSpec("ndi", "nobody-sends-this"), find_seconds=1.0).start()
     end = time.monotonic() + 10

@@ -85,7 +85,7 @@ def test_device_dtype_and_text(text):
 @example("~nosuchuser/clip.mp4", None)
 @example("screen:²@0,0,64,64", None)
 def test_source_specs(text, default_kind):
-    from app.live.sources import parse_source
+    from app.live.source_spec import parse_source
 
     got = value_or_user_error(parse_source, text, default_kind)
     if got is not None and got.kind == "camera":
@@ -96,7 +96,7 @@ def test_source_specs(text, default_kind):
 @given(st.one_of(ANY_TEXT, st.lists(st.sampled_from(["screen", ":", "@", ",", "1", "-8", "0", "64", "x", "9" * 30]),
                                      max_size=10).map("".join)))
 def test_screen_specs(text):
-    from app.live.screen import parse_screen
+    from app.live.source_spec import parse_screen
 
     value_or_user_error(parse_screen, text)
 

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"using the model's own adapter {args.controlnet} for --image")
     check_out_path(args.out)
     frame = read_rgb(args.image) if args.image else np.full((64, 64, 3), 255, np.uint8)
-    engine = open_engine(engine_options(args), say=print)
+    engine = open_engine(engine_options(args))  # its steps are log lines (stderr; -q hides them)
     engine.set_seed(args.seed)
     engine.control_scale = args.control_scale
     engine.set_prompt(args.prompt)

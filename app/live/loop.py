@@ -24,7 +24,7 @@ from models import conditions
 
 class EngineLike(Protocol):
     """Everything the live loop, the window's worker (app.ui.worker) and the styles code (app.live.styles)
-    use of an engine: models.engine.Engine, or app.live.testing.FakeEngine. tests/test_live_protocol.py
+    use of an engine: models.engine.Engine, or app.live.testing.FakeEngine. tests/test_recipe.py
     checks that both have every member."""
 
     control_scale: float  # the adapter's strength

@@ -148,7 +148,7 @@ class OscControl:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="osc-server", daemon=True)
         self._thread.start()
-        log.info("OSC: listening on %s:%d", self.host, self.port)
+        log.info("OSC: listening on %s:%d (/sdxs/prompt, /sdxs/seed, ...: see docs/instrument.md)", self.host, self.port)
 
     def take(self) -> dict[str, Any]:
         """The changes since the last take (address after /sdxs/ -> newest value), and forget them."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,7 @@ class StreamControl:
 
 
 def _say(text: str) -> None:
-    print(f"  OSC: {text}", file=sys.stderr)
+    log.info("  OSC: %s", text)
 
 
 def open_osc(args: Any) -> OscControl | None:
@@ -112,7 +111,6 @@ def open_osc(args: Any) -> OscControl | None:
     if not getattr(args, "osc", None):
         return None
     osc = OscControl(args.osc, allow=allowed_hosts(args))
-    print(f"OSC: listening on {osc.host}:{osc.port} (/sdxs/prompt, /sdxs/seed, ...: see docs/instrument.md)", file=sys.stderr)
     return osc
 
 
