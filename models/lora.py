@@ -47,14 +47,15 @@ def parse_lora_arg(text: str) -> tuple[str, float]:
         except ValueError:
             drive = len(spec) == 1 and tail.startswith(("/", "\\"))  # C:/styles/x.safetensors on Windows
             if not (drive or os.path.exists(os.path.expanduser(text))):
+                like = spec if spec.isprintable() and len(spec) <= 80 else "style.safetensors"
                 raise UserError(f"--lora {text!r}: the weight {tail!r} is not a number; write SPEC:WEIGHT, like "
-                                f"{spec}:0.8") from None
+                                f"{like}:0.8") from None
             spec = text
     else:
         spec = text
     if not spec.strip():
         raise UserError(f"--lora {text!r} names no LoRA: pass a hub id, folder or .safetensors file, optionally with :WEIGHT")
-    return spec, check_weight(weight, text)
+    return spec, check_weight(weight, f"--lora {text!r}")
 
 
 def check_weight(weight: float, what: str = "LoRA") -> float:
@@ -85,8 +86,12 @@ class LoraFile:
 
 def locate(spec: str, progress: Any = None) -> LoraFile:
     """Turn a spec into its weights on disk, downloading a hub id (or reading it from the cache when offline)."""
-    path = Path(spec).expanduser()
-    if path.is_file():
+    try:
+        path = Path(os.path.expanduser(spec))  # Path.expanduser raises for ~unknown-user
+        is_file = path.is_file()
+    except OSError as e:  # a name too long for the file system, say
+        raise UserError(f"LoRA {spec[:80]!r} cannot be opened ({e.strerror or e}): check the path") from None
+    if is_file:
         if path.suffix not in (".safetensors", ".bin"):
             raise UserError(f"LoRA {spec!r} is a {path.suffix or 'plain'} file: pass a .safetensors file, its folder or a hub id")
         return LoraFile("file", path.parent, path.name)

@@ -77,8 +77,7 @@ def played(path: Path) -> int:
 @pytest.fixture()
 def no_model(monkeypatch):
     """Any model load fails the test: the checks under test must come first."""
-    import models.bench
-
+    import app.cli.bench.engine
     import training.train
     from models.engine import Engine
 
@@ -87,7 +86,7 @@ def no_model(monkeypatch):
 
     monkeypatch.setattr(Engine, "load", loaded)
     monkeypatch.setattr(training.train, "train", loaded)
-    monkeypatch.setattr(models.bench, "run", loaded)
+    monkeypatch.setattr(app.cli.bench.engine, "run", loaded)
 
 
 def outputs(tiny_base: str, folder: Path, video: Path, data: Path) -> dict[str, list[str]]:

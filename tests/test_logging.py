@@ -108,7 +108,7 @@ def test_stream_lines_by_level(flag, tmp_path, tiny_base, tiny_controlnet, capsy
     assert f"frames={frames}" in cap.out and "Traceback" not in cap.err
     assert (f"serving http://127.0.0.1:{port}/stream.mjpg" in cap.err) == (flag != "-q"), cap.err
     if flag == "-v":
-        assert asked.is_set() and 'debug: app.live.serve: 127.0.0.1 "GET / HTTP/1.1" 200' in cap.err, cap.err
+        assert asked.is_set() and 'debug: app.live.serve_http: 127.0.0.1 "GET / HTTP/1.1" 200' in cap.err, cap.err
     if flag != "-v":
         assert "debug:" not in cap.err, cap.err
 

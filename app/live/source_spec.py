@@ -61,7 +61,11 @@ def parse_source(spec: str, default_kind: str | None = None) -> SourceSpec:
         if not target:
             raise UserError(f"{kind}: needs a file, like {kind}:/path/to/file")
         path = Path(os.path.expanduser(target))  # Path.expanduser raises for ~unknown-user
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as e:  # a name too long for the file system, say
+            raise UserError(f"{kind} file {target[:80]!r} cannot be opened ({e.strerror or e}): check the path") from None
+        if not found:
             raise UserError(f"{kind} file {target!r} does not exist: check the path")
         return SourceSpec(kind, str(path))
     raise UserError(f"source {spec!r} is not one of sketch, camera:N, video:PATH, image:PATH, screen[:N][@X,Y,W,H], ndi:NAME")
