@@ -58,8 +58,10 @@ class MidiLink(QObject):
         if self.ports:
             self.why = ""
             log.info("MIDI: listening to %s", ", ".join(p.name for p in self.ports))
+        elif port:  # asked for with --midi: say why not; otherwise the Learn MIDI entries say it when looked at
+            log.warning("MIDI: %s", self.why)
         else:
-            log.info("MIDI: %s", self.why)
+            log.debug("MIDI: %s", self.why)
 
     def close(self) -> None:
         for p in self.ports:
