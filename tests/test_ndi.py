@@ -138,13 +138,15 @@ def test_stream_sends_its_output_over_ndi_and_still_records(ndi, tmp_path, tiny_
     from app.live.testing import count_frames, write_test_video
 
     name = f"sdxs-stream-{os.getpid()}"
-    video = write_test_video(tmp_path / "in.mp4", frames=1500, size=64, fps=30)  # longer than the test needs
+    # far longer than the test needs (a still video streams at 100+ fps here): the sender must outlive a slow finder
+    video = write_test_video(tmp_path / "in.mp4", frames=20000, size=64, fps=30)
     out = tmp_path / "out.mp4"
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, str(root / "main.py"), "stream", "--model", tiny_base, "--input", str(video),
                              "--out", str(out), "--size", "64", "--ndi", name], cwd=root,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        assert proc.poll() is None, proc.communicate()[1]  # the stream runs (else its one line says why)
         rx = Receiver(name, timeout=60)  # the model loads first
         got = rx.next(10)
         rx.close()
