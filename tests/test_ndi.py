@@ -54,7 +54,9 @@ class Receiver:
         self.receiver.set_video_frame(self.frame)
         self.receiver.set_source(source)
 
-    def next(self, timeout: float = 5.0) -> np.ndarray | None:
+    def next(self, timeout: float = 20.0) -> np.ndarray | None:
+        """The next video frame (RGB), or None after timeout seconds: a connection and its first frame can take
+        seconds on a loaded 2-core machine (CI runs the suite beside torch's threads)."""
         from cyndilib.receiver import ReceiveFrameType
 
         end = time.monotonic() + timeout
@@ -87,11 +89,11 @@ def test_a_receiver_finds_the_sender_by_name_and_gets_its_pictures(ndi):
             other = np.abs(got.astype(int) - pattern(96, 128, 1)).mean()
             assert err < 4 and other > 10 * err, (err, other)
             n = sender.frames_sent
-            time.sleep(1.6)  # nothing new: the still picture is sent again every 0.5 s
+            time.sleep(2.6)  # nothing new: the still picture is sent again every 0.5 s (5 times; 2 on a loaded machine)
             assert sender.frames_sent >= n + 2
             bigger = pattern(64, 64, 2)
             sender.send(bigger)  # another size reopens the source at that size, same name
-            end, got = time.monotonic() + 10, None
+            end, got = time.monotonic() + 20, None
             while time.monotonic() < end and (got is None or got.shape != bigger.shape):
                 got = rx.next(1.0)
             assert got is not None and got.shape == bigger.shape
@@ -148,7 +150,7 @@ def test_stream_sends_its_output_over_ndi_and_still_records(ndi, tmp_path, tiny_
     try:
         assert proc.poll() is None, proc.communicate()[1]  # the stream runs (else its one line says why)
         rx = Receiver(name, timeout=60)  # the model loads first
-        got = rx.next(10)
+        got = rx.next()
         rx.close()
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl+C: the stream stops and keeps what it recorded
