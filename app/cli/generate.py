@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli.options import add_model_arguments, engine_options
+from app.cli.options import add_model_arguments, check_values, engine_options
 from models.options import STRENGTH
 
 
@@ -23,17 +23,11 @@ def run(args: argparse.Namespace) -> int:
     from models.device import dtype_name
     from models.errors import UserError
     from models.imageio import check_out_path, read_rgb, write_rgb
-    from models.lora import parse_lora_arg
     from models.opening import open_engine
-    from models.options import check_seed, check_size, check_strength, check_text
+    from models.options import check_strength
 
-    if args.size is not None:
-        check_size(args.size)
+    check_values(args)  # size, seed, prompt and LoRA weights: one line each before anything loads
     check_strength(args.control_scale, "--control-scale")
-    args.seed = check_seed(args.seed)
-    check_text(args.prompt, "--prompt")
-    for spec in args.lora:  # a bad weight is one line before anything loads
-        parse_lora_arg(check_text(spec, "--lora"))
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
     if args.image and not args.controlnet:

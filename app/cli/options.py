@@ -33,3 +33,17 @@ def engine_options(args: argparse.Namespace) -> EngineOptions:
     return EngineOptions(model=args.model, controlnet=args.controlnet, size=args.size, device=args.device,
                          dtype=args.dtype, fast=args.fast, backend=args.backend, precision=args.precision,
                          loras=tuple(args.lora))
+
+
+def check_values(args: argparse.Namespace) -> None:
+    """The values generate and stream check before anything loads: size, seed (reduced modulo 2**64 in place),
+    prompt and LoRA weights, each a one-line error."""
+    from models.lora import parse_lora_arg
+    from models.options import check_seed, check_size, check_text
+
+    if args.size is not None:
+        check_size(args.size)
+    args.seed = check_seed(args.seed)
+    check_text(args.prompt, "--prompt")
+    for spec in args.lora:
+        parse_lora_arg(check_text(spec, "--lora"))

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
-from app.cli.options import add_model_arguments, engine_options
+from app.cli.options import add_model_arguments, check_values, engine_options
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
@@ -144,19 +144,6 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
         probe_video(args.input, spec.target)
     return spec, steady, read_schedule(args.schedule) if args.schedule else []
 
-
-
-def check_values(args: argparse.Namespace) -> None:
-    """The values that need no model: size, seed, prompt and LoRA weights, each a one-line error."""
-    from models.lora import parse_lora_arg
-    from models.options import check_seed, check_size, check_text
-
-    if args.size is not None:
-        check_size(args.size)
-    args.seed = check_seed(args.seed)
-    check_text(args.prompt, "--prompt")
-    for spec in args.lora:
-        parse_lora_arg(check_text(spec, "--lora"))
 
 
 def probe_video(given: str, path: str) -> None:
