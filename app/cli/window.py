@@ -112,7 +112,4 @@ def run(args: argparse.Namespace) -> int:
     loop = window.pipeline.worker.loop
     frames = loop.frames if loop is not None else 0
     print(f"frames={frames} fps={loop.fps if loop is not None else 0.0:.2f}")
-    import gc
-
-    gc.freeze()  # the interpreter's exit then skips collecting the models' objects one by one (10 s on 2 busy cores)
     return 0
