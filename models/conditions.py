@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from models.errors import UserError
+from models.hints import frame_hints
 
 
 def fit_square(frame: np.ndarray, size: int) -> np.ndarray:
@@ -69,7 +70,9 @@ def identity(frame: np.ndarray) -> np.ndarray:
     return frame[:, :, :3]
 
 
-EXTRACTORS = {"sketch": sketch, "canny": canny, "grayscale": grayscale, "blur": blur, "paired": identity, "none": identity}
+# colour-hints: a live frame's own colours as a colour-hint adapter's hints (models.hints; training draws them at random)
+EXTRACTORS = {"sketch": sketch, "canny": canny, "grayscale": grayscale, "blur": blur, "colour-hints": frame_hints,
+              "paired": identity, "none": identity}
 
 
 def extractor(name: str):
