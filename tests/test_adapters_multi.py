@@ -261,3 +261,18 @@ def test_openvino_takes_every_adapters_strength_as_a_graph_input(two, sketch_ima
         e.set_backend("torch")
         e.set_adapter_strength(a, 0.6)
         e.set_adapter_strength(b, 1.3)
+
+
+def test_bench_adapters_times_engines_with_each_count_of_each_kind(tmp_path, tiny_base, capsys):
+    import json
+
+    out = tmp_path / "a.json"
+    assert main.main(["bench", "adapters", "--model", tiny_base, "--size", "64", "--device", "cpu", "--dtype",
+                      "float32", "--frames", "1", "--max-adapters", "2", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert {name: row["adapters"] for name, row in r["rows"].items()} == {
+        "0": 0, "full 1": 1, "full 2": 2, "light 1": 1, "light 2": 2}
+    assert r["rows"]["0"]["ratio"] == 1.0 and all(row["frame_ms"]["median"] > 0 for row in r["rows"].values())
+    assert r["adapter_params"]["full"] > r["adapter_params"]["light"] > 0
+    assert r["config"]["dtype"] == "float32" and "cpu" in r["machine"]
+    assert "x base" in capsys.readouterr().out
