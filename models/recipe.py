@@ -107,7 +107,7 @@ class Recipe(nn.Module):
         super().__init__()
         self.unet = unet  # the name stays "unet": OpenVINO's int8 keeps layers by name (unet.up_blocks...)
         self.vae = vae  # only its decoder runs
-        self.controlnets = nn.ModuleList(controlnets)  # zero or more; one today (Engine.adapter)
+        self.controlnets = nn.ModuleList(controlnets)  # zero or more, in the order of Engine.adapters
         self.register_buffer("timestep", one_step.timestep.clone(), persistent=False)  # moves with .to(device)
         self.b = float(one_step.b)  # x0's model-output coefficient: fixed by the scheduler, so a constant here
         self.vae_scale = float(vae_scale)
