@@ -61,7 +61,7 @@ def test_recipe_without_adapters_equals_the_text_pipeline(tiny_base):
 
 
 def test_two_adapters_add_their_scaled_residuals(engine, sketch_image):
-    """Several adapters (a later issue) already mean what diffusers' multi-ControlNet means: each adapter's
+    """Several adapters mean what diffusers' multi-ControlNet means: each adapter's
     residuals times its strength, summed. The same adapter twice at strengths a and b is it once at a + b."""
     from models.recipe import Recipe
 
@@ -189,7 +189,7 @@ def test_open_engine_warms_up_once_and_the_warm_up_is_not_shown(tiny_base, tiny_
     from models.opening import EngineOptions, open_engine
 
     said = []
-    e = open_engine(EngineOptions(model=tiny_base, controlnet=tiny_controlnet, size=64, device="cpu", dtype="float32",
+    e = open_engine(EngineOptions(model=tiny_base, controlnets=(tiny_controlnet,), size=64, device="cpu", dtype="float32",
                                   fast="fused"), say=said.append)
     assert e.fast == "fused" and e.size == 64 and sum(s.startswith("Warming up the fused path") for s in said) == 1
     e.transition.seconds = 30.0

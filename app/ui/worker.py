@@ -130,7 +130,7 @@ class Worker(QObject):
                     leave_a_core(engine)
                     restored["kept"], restored["lost"] = styles.restore(engine, self.settings.loras, progress, self.busy.emit)
 
-                options = EngineOptions(model=req.model, controlnet=req.controlnet, size=self.settings.size or None,
+                options = EngineOptions(model=req.model, controlnets=(req.controlnet,) if req.controlnet else (), size=self.settings.size or None,
                                         device=req.device, dtype=req.dtype, fast=req.fast, backend=req.backend,
                                         precision=req.precision)
                 engine = self.loader(options, progress, self.busy.emit, before_warm_up)
