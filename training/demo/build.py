@@ -30,7 +30,6 @@ OUT = DEMO_DIR
 WORK = ROOT / "build" / "demo"
 ADAPTER_KIND = "light"  # no attention, slimmer conditioning embedding: more steps in the same CPU time
 ADVERSARIAL_START = 2000  # regression-only steps first (fixed, so a longer run is this run resumed)
-COLOUR_ADVERSARIAL_START = 1500  # the colour adapter's regression-only steps (fixed, as ADVERSARIAL_START)
 RECOLOURED_CROPS = 0.75  # share of the adapter's windows cut from a recoloured copy (training/demo/colour.py)
 
 
@@ -43,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vae-steps", type=int, default=2500, help="autoencoder steps")
     p.add_argument("--unet-steps", type=int, default=3000, help="base UNet + text encoder steps")
     p.add_argument("--adapter-steps", type=int, default=9000, help="sketch adapter steps (the training module)")
-    p.add_argument("--colour-steps", type=int, default=6000, help="colour-hint adapter steps (the training module)")
+    p.add_argument("--colour-steps", type=int, default=10000, help="colour-hint adapter steps (the training module)")
     p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
     p.add_argument("--recoloured", type=int, default=3, help="recoloured copies of each of them (colour words steer)")
     p.add_argument("--vae-gan-steps", type=int, default=1500, help="decoder steps against a PatchGAN (crisp edges)")
@@ -229,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = dict(counts, train_colour=len(colour_rows(work / "data" / "train")),
                   heldout_colour=len(colour_rows(work / "data" / "heldout")))
     build = Build(threads=args.threads, base_images=args.base_images, recoloured=args.recoloured,
-                  vae_gan_steps=args.vae_gan_steps, adversarial_start=ADVERSARIAL_START)
+                  vae_gan_steps=args.vae_gan_steps, adversarial_start=ADVERSARIAL_START,
+                  colour_adversarial_start=0)
     write_card(args.out, counts, json.loads((work / "times.json").read_text()), metrics, build)
     print(f"demo model written to {args.out}", flush=True)
     return 0
@@ -266,7 +266,9 @@ def stage_adapter(work: Path, args, base: Path) -> Path:
 def stage_colour(work: Path, args, base: Path, sketch: Path) -> Path:
     """The colour-hint adapter, trained by the training module on the sketch adapter's windows: its condition
     is hints made from each target window (models.hints.colour_hints, seeded per item), and the sketch adapter,
-    frozen beside it, sees the windows' paired sketches, so it learns the colour on top of the drawing."""
+    frozen beside it, sees the windows' paired sketches, so it learns the colour on top of the drawing. Latent
+    loss only: the sharpness comes from the sketch adapter (with the adversarial term a step costs twice as
+    much on the CPU, and the colour adapter needs the steps: it learns where hints are long before their colour)."""
     from training.config import TrainConfig, check
     from training.demo.data import colour_rows, write_crops
     from training.train import train
@@ -281,8 +283,7 @@ def stage_colour(work: Path, args, base: Path, sketch: Path) -> Path:
     cfg = TrainConfig(
         base=str(base), data=str(crops), out=str(run), condition="colour-hints", with_adapters=(f"{sketch}:1.0",),
         adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.colour_steps,
-        lr=3e-4, lr_warmup=20, pixel_weight=0.0, discriminator="patch", adversarial_weight=0.1,
-        adversarial_warmup=min(COLOUR_ADVERSARIAL_START, args.colour_steps - 1), checkpoint_every=100,
+        lr=3e-4, lr_warmup=20, pixel_weight=0.0, adversarial_weight=0.0, checkpoint_every=100,
         keep_checkpoints=2, validate_every=0, validation_images=2, holdout=True, resume=resume, device="cpu",
         workers=0, threads=args.threads, seed=0,
     )
