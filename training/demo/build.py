@@ -228,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = dict(counts, train_colour=len(colour_rows(work / "data" / "train")),
                   heldout_colour=len(colour_rows(work / "data" / "heldout")))
     build = Build(threads=args.threads, base_images=args.base_images, recoloured=args.recoloured,
-                  vae_gan_steps=args.vae_gan_steps, adversarial_start=ADVERSARIAL_START,
-                  colour_adversarial_start=0)
+                  vae_gan_steps=args.vae_gan_steps, adversarial_start=ADVERSARIAL_START)
     write_card(args.out, counts, json.loads((work / "times.json").read_text()), metrics, build)
     print(f"demo model written to {args.out}", flush=True)
     return 0

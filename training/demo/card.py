@@ -93,7 +93,6 @@ class Build:
     recoloured: int  # recoloured copies of each of them
     vae_gan_steps: int  # steps of the decoder's adversarial phase
     adversarial_start: int  # the adapter's regression-only steps before its adversarial term
-    colour_adversarial_start: int = 0  # the colour adapter's regression-only steps before its adversarial term
 
 
 def write_card(out: Path, counts: dict, times: dict, metrics: dict, build: Build) -> None:
@@ -105,7 +104,7 @@ def write_card(out: Path, counts: dict, times: dict, metrics: dict, build: Build
     sections = [_intro(times, build), _comparison(metrics, old), _data(counts, build), _architecture(out),
                 _training(times, metrics, old, build), _other_numbers(metrics)]
     if "colour_adapter" in metrics:
-        sections.append(colour_section(metrics["colour_adapter"], times, build.colour_adversarial_start))
+        sections.append(colour_section(metrics["colour_adapter"], times))
     sections.append(LIMITS)
     (out / "README.md").write_text("\n".join(sections) + "\n")
 
@@ -238,7 +237,7 @@ def _training(times: dict, metrics: dict, old: dict, build: Build) -> str:
 | AutoencoderTiny, 1: L1 + MSE + edge + chroma L1, batch 8 of 96 px crops; 2: the decoder alone (encoder frozen) against a PatchGAN that sees the picture beside its 8x-blurred self, weight {gan.vae_gan_weight}, 128 px crops; of its decoders (one per {gan.vae_pick_every} steps) the one closest to its pictures' own sharpness is kept | {steps('vae')} + {build.vae_gan_steps} | {mins.get('vae', '?')} |
 | text encoder + UNet jointly, one-step x0 loss (batch 16, 256 px), on the pictures and their recoloured copies | {steps('base')} | {mins.get('base', '?')} |
 | sketch adapter, trained by the training module (`training.train.train`, what `python main.py train` runs): paired 128 px windows at 256 px scale, batch 4, latent loss + the adversarial term (`patch` discriminator, weight 0.1, after {build.adversarial_start} regression-only steps) | {steps('adapter')} | {mins.get('adapter', '?')} |
-| colour-hint adapter, trained by the training module: the same windows, condition `colour-hints` (hints made from each window), the sketch adapter frozen beside it (`--with-adapter`), latent loss + the adversarial term (weight 0.1, after {build.colour_adversarial_start} regression-only steps) | {steps('colour')} | {mins.get('colour', 'n/a')} |
+| colour-hint adapter, trained by the training module: the same windows, condition `colour-hints` (hints made from each window), the sketch adapter frozen beside it (`--with-adapter`), latent loss only | {steps('colour')} | {mins.get('colour', 'n/a')} |
 | evaluation and grids | | {mins.get('evaluate', '?')} |
 
 Autoencoder round trip on {vr.get('images', '?')} held-out colour pictures: PSNR {vr.get('psnr_db', '?')} dB, colour kept

@@ -7,7 +7,7 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def colour_section(m: dict, times: dict, adversarial_start: int) -> str:
+def colour_section(m: dict, times: dict) -> str:
     """Markdown: how the colour adapter was trained, its evidence against the targets, the grids."""
     h, c, k, t = m["heldout"], m["canvas"], m["keep_colours"], m["targets"]
     run = times.get("colour", {})
@@ -26,8 +26,8 @@ scene's colours ("keep colours").
 **Training**: {run.get('steps', '?')} steps, {minutes} of wall time on the 2-core CPU, by the training module (`training.train.train`)
 with `condition colour-hints` on the sketch adapter's 128 px windows (three in four recoloured), batch 4,
 the sketch adapter frozen beside it (`--with-adapter`, strength 1, fed each window's paired sketch), so it
-learns the colour on top of the drawing rather than redrawing it; latent loss, then the adversarial term
-(`patch`, weight 0.1) after {adversarial_start} steps. **Hints** (`models.hints.colour_hints`, a generator per window
+learns the colour on top of the drawing rather than redrawing it; latent loss only (the sharpness is the
+sketch adapter's, and a step with the adversarial term costs twice as much). **Hints** (`models.hints.colour_hints`, a generator per window
 from the window's seed): 4 in 10 windows get 1-8 short wobbly strokes (2-8% of the side wide), 3 in 10 get
 1-6 filled blobs (3-12% across), 2 in 10 a dotted grid (8-20 dots per side), 1 in 10 nothing; each hint is
 the picture's blurred colour where it starts, kept inside the region of that colour and off the white
