@@ -82,3 +82,13 @@ def test_the_shipped_colour_adapter_says_colour_hints():
     info = json.loads((DEMO_DIR / "colour_adapter" / "adapter.json").read_text())
     assert info["condition"] == "colour-hints" and info["base_model"] == "demo" and info["resolution"] == 256
     assert info["training"]["training"]["with_adapters"]  # trained beside the sketch adapter
+
+
+def test_loop_seconds_adds_up_the_resumed_parts_of_a_run(tmp_path):
+    from training.demo.build import loop_seconds
+
+    rows = [{"step": 1, "seconds": 1.0}, {"step": 2, "seconds": 2.5}, {"event": "collapse"},
+            {"step": 2, "seconds": 0.5}, {"step": 3, "seconds": 4.0}]
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert loop_seconds(log) == 6.5

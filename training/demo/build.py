@@ -287,11 +287,24 @@ def stage_colour(work: Path, args, base: Path, sketch: Path) -> Path:
         workers=0, threads=args.threads, seed=0,
     )
     check(cfg)
-    t0 = time.time()
     if train(cfg) != 0:
         raise SystemExit("colour adapter training stopped before the end: rerun `python -m training.demo` to resume")
-    _times(work, "colour", time.time() - t0, args.colour_steps)
+    _times(work, "colour", loop_seconds(run / "train_log.jsonl"), args.colour_steps)
     return run / "adapter"
+
+
+def loop_seconds(log: Path) -> float:
+    """Seconds the training loop ran over every resumed part of a run: train_log.jsonl gets a row per step with
+    the seconds since its process's loop started, so each drop in that count starts another part."""
+    total = last = 0.0
+    for line in log.read_text().splitlines():
+        seconds = json.loads(line).get("seconds")
+        if seconds is None:
+            continue
+        if seconds < last:
+            total += last
+        last = seconds
+    return total + last
 
 
 def _write_adapter(src: Path, dst: Path, condition: str) -> None:
