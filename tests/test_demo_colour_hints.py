@@ -53,11 +53,11 @@ def test_the_card_has_the_colour_section_when_the_metrics_do(tmp_path):
     side = {"hue_error_alone": 60.0, "hue_error_hints": 21.5, "edge_f1_alone": 0.6, "edge_f1_hints": 0.59}
     metrics["colour_adapter"] = {
         "seed": 0, "min_chroma": 15.0,
-        "heldout": dict(side, images=64, with_hints=58, sharpness_alone=0.8, sharpness_hints=0.75,
+        "heldout": dict(side, strengths={"2": {"hue_error": 15.25, "edge_f1": 0.5}}, images=64, with_hints=58, sharpness_alone=0.8, sharpness_hints=0.75,
                         colourfulness_alone=1.0, colourfulness_hints=0.9),
-        "canvas": dict(side, drawings=6, sharpness_vs_alone=0.95, colourfulness_vs_alone=1.3),
+        "canvas": dict(side, strengths={"2": {"hue_error": 12.0, "edge_f1": 0.55}}, drawings=6, sharpness_vs_alone=0.95, colourfulness_vs_alone=1.3),
         "keep_colours": {"photos": ["cat"], "strength": 1.0, "colour_error_alone": 40.0, "colour_error_keep": 30.0,
-                         "edge_f1_alone": 0.4, "edge_f1_keep": 0.41,
+                         "edge_f1_alone": 0.4, "edge_f1_keep": 0.41, "strengths": {"2": {"colour_error": 25.0, "edge_f1": 0.3}},
                          "per_photo": {"cat": {"colour_error_alone": 40.0, "colour_error_keep": 30.0,
                                                "edge_f1_alone": 0.4, "edge_f1_keep": 0.41}}},
         "targets": {"heldout_hue_error_at_most_half": True, "heldout_edge_f1_drop_at_most_0.02": True,
@@ -73,6 +73,8 @@ def test_the_card_has_the_colour_section_when_the_metrics_do(tmp_path):
     assert "## Colour-hint adapter (`colour_adapter/`)" in card and "**Training**: 7777 steps, 35 min" in card
     assert "| 60.0 | 21.5 | at most half | met |" in card and "| cat | 40.0 | 30.0 | 0.400 | 0.410 |" in card
     assert "at most half of the sketch adapter's alone, **missed**" in card
+    assert "| colour adapter strength | 0 | 1 | 2 |" in card and "| held-out hue error ↓ | 60.0 | 21.5 | 15.2 |" in card
+    assert "| photos colour error ↓ | 40.0 | 30.0 | 25.0 |" in card
     assert "adapter are the previous build's" in card and "27 min (previous build)" in card
     assert "{" not in card.replace("{c1}", "").replace("{c2}", "")
 

@@ -60,7 +60,29 @@ against the sketch (target: kept within 0.02, {_mark(t['photos_edge_f1_drop_at_m
 {per}
 | mean | {k['colour_error_alone']:.1f} | {k['colour_error_keep']:.1f} | {k['edge_f1_alone']:.3f} | {k['edge_f1_keep']:.3f} |
 
+The colour adapter's strength (1 above, the default of `--controlnet demo` and of Keep colours) moves these:
+
+{_strengths(h, c, k)}
+
 - `colour_hints_heldout.png`: rows of sketch | sketch + hints | output, sketch alone | output with hints | target.
 - `colour_hints_canvas.png`: the six drawings, sketch | sketch + blobs | output alone | output with the blobs.
 - `keep_colours.png`: photo | its sketch | its frame hints | sketch adapter alone | sketch + colour hints.
 """
+
+
+def _strengths(h: dict, c: dict, k: dict) -> str:
+    """A table of the measures at the colour adapter's strengths 0, 1 and the sweep's."""
+    cols = {"0": (h["hue_error_alone"], h["edge_f1_alone"], c["hue_error_alone"], c["edge_f1_alone"],
+                  k["colour_error_alone"], k["edge_f1_alone"]),
+            "1": (h["hue_error_hints"], h["edge_f1_hints"], c["hue_error_hints"], c["edge_f1_hints"],
+                  k["colour_error_keep"], k["edge_f1_keep"])}
+    for s in h.get("strengths", {}):
+        hs, cs, ks = h["strengths"][s], c["strengths"][s], k["strengths"][s]
+        cols[s] = (hs["hue_error"], hs["edge_f1"], cs["hue_error"], cs["edge_f1"], ks["colour_error"], ks["edge_f1"])
+    order = sorted(cols, key=float)
+    names = ("held-out hue error ↓", "held-out edge F1 ↑", "canvas hue error ↓", "canvas edge F1 ↑",
+             "photos colour error ↓", "photos edge F1 ↑")
+    rows = [f"| {n} | " + " | ".join((f"{cols[s][i]:.1f}" if i % 2 == 0 else f"{cols[s][i]:.3f}") for s in order) + " |"
+            for i, n in enumerate(names)]
+    return ("| colour adapter strength | " + " | ".join(order) + " |\n|---|" + "---|" * len(order) + "\n"
+            + "\n".join(rows))

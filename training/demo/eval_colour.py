@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 MIN_CHROMA = 15.0  # CIELAB chroma below which a target pixel has no hue to match (grey, black, white)
+SWEEP = (0.5, 1.5, 2.0)  # other colour-adapter strengths the hue error and edge F1 are also given at
 KEEP = 1.0  # the colour adapter's strength for a live (photo) source: LiveSettings.keep_colours' default
 SKIMAGE_WHEEL = "scikit-image==0.26.0"
 PHOTOS = (("astronaut.png", "a person"), ("chelsea.png", "a cat"), ("coffee.png", "a cup"), ("rocket.jpg", "a rocket"))
@@ -125,6 +126,21 @@ def _pooled(rows: list[dict], key: str) -> float:
     return float(sum(r[key] * r[key + "_px"] for r in rows if r[key + "_px"]) / n) if n else float("nan")
 
 
+def sweep(pair: Pair, cases: list[tuple], seed: int) -> dict[str, dict]:
+    """Hue error (pooled) and edge F1 at the SWEEP strengths, for (prompt, sketch, hints, reference) cases."""
+    from training.evaluate import edge_f1
+
+    out = {}
+    for strength in SWEEP:
+        rows = []
+        for prompt, sketch, hints, reference in cases:
+            image = pair(prompt, sketch, hints, strength, seed)
+            h, n = hue_error(image, reference, hinted(hints))
+            rows.append({"hue": h, "hue_px": n, "f1": edge_f1(image, sketch)})
+        out[f"{strength:g}"] = {"hue_error": _pooled(rows, "hue"), "edge_f1": float(np.mean([r["f1"] for r in rows]))}
+    return out
+
+
 def heldout(pair: Pair, folder: Path, limit: int, seed: int) -> tuple[dict, list]:
     from models.hints import colour_hints
     from training.data import TrainData, scan
@@ -132,9 +148,10 @@ def heldout(pair: Pair, folder: Path, limit: int, seed: int) -> tuple[dict, list
 
     data = TrainData(scan(folder, "paired").samples, "paired", 256)
     examples = [ex for i in range(len(data)) if (ex := data.load(i, None)) is not None][:limit]
-    rows, shown = [], []
+    rows, shown, cases = [], [], []
     for i, ex in enumerate(examples):
         hints = colour_hints(ex["image"], np.random.default_rng([seed, i]))
+        cases.append((ex["caption"], ex["condition"], hints, ex["image"]))
         alone = pair(ex["caption"], ex["condition"], hints, 0.0, seed)
         both = pair(ex["caption"], ex["condition"], hints, 1.0, seed)
         mask = hinted(hints)
@@ -153,6 +170,7 @@ def heldout(pair: Pair, folder: Path, limit: int, seed: int) -> tuple[dict, list
     for name in ("alone", "hints"):
         result[f"sharpness_{name}"] = mean(f"sharp_{name}") / mean("sharp_target")
         result[f"colourfulness_{name}"] = mean(f"colour_{name}") / mean("colour_target")
+    result["strengths"] = sweep(pair, cases, seed)
     return result, shown
 
 
@@ -160,9 +178,10 @@ def canvas(pair: Pair, seed: int) -> tuple[dict, list]:
     from training.demo.eval import HUMAN, draw_human
     from training.evaluate import colourfulness, edge_f1, sharpness
 
-    rows, shown = [], []
+    rows, shown, cases = [], [], []
     for i, ((what, shapes), blobs) in enumerate(zip(HUMAN, BLOBS)):
         drawing, hints = draw_human(shapes, seed=i), draw_blobs(blobs)
+        cases.append((f"a {what}", drawing, hints, hints))
         alone = pair(f"a {what}", drawing, hints, 0.0, seed)
         both = pair(f"a {what}", drawing, hints, 1.0, seed)
         mask = hinted(hints)
@@ -176,7 +195,7 @@ def canvas(pair: Pair, seed: int) -> tuple[dict, list]:
     return {"drawings": len(rows), "subjects": [w for w, _ in HUMAN], "hue_error_alone": _pooled(rows, "hue_alone"),
             "hue_error_hints": _pooled(rows, "hue_hints"), "edge_f1_alone": mean("f1_alone"),
             "edge_f1_hints": mean("f1_hints"), "sharpness_vs_alone": mean("sharp"),
-            "colourfulness_vs_alone": mean("colour")}, shown
+            "colourfulness_vs_alone": mean("colour"), "strengths": sweep(pair, cases, seed)}, shown
 
 
 def photos(cache: Path) -> list[tuple[str, str, np.ndarray]]:
@@ -207,7 +226,7 @@ def keep_colours(pair: Pair, cache: Path, seed: int) -> tuple[dict, list]:
     from training.demo.eval import colour_error
     from training.evaluate import edge_f1
 
-    per, shown = {}, []
+    per, shown, other = {}, [], {f"{s:g}": [] for s in SWEEP}
     for name, prompt, photo in photos(cache):
         lines, hints = sketch(photo), frame_hints(photo)
         alone = pair(prompt, lines, hints, 0.0, seed)
@@ -215,9 +234,15 @@ def keep_colours(pair: Pair, cache: Path, seed: int) -> tuple[dict, list]:
         per[name] = {"colour_error_alone": colour_error(alone, photo), "colour_error_keep": colour_error(both, photo),
                      "edge_f1_alone": edge_f1(alone, lines), "edge_f1_keep": edge_f1(both, lines)}
         shown.append([photo, lines, hints, alone, both])
+        for s in SWEEP:
+            image = pair(prompt, lines, hints, s, seed)
+            other[f"{s:g}"].append((colour_error(image, photo), edge_f1(image, lines)))
     mean = lambda k: float(np.mean([v[k] for v in per.values()]))  # noqa: E731
     keys = ("colour_error_alone", "colour_error_keep", "edge_f1_alone", "edge_f1_keep")
-    return {"photos": list(per), "strength": KEEP, **{k: mean(k) for k in keys}, "per_photo": per}, shown
+    strengths = {k: {"colour_error": float(np.mean([e for e, _ in v])), "edge_f1": float(np.mean([f for _, f in v]))}
+                 for k, v in other.items()}
+    return {"photos": list(per), "strength": KEEP, **{k: mean(k) for k in keys}, "per_photo": per,
+            "strengths": strengths}, shown
 
 
 def run(base: str, sketch: Path, colour: Path, heldout_dir: Path, out: Path, work: Path, limit: int = 64,
