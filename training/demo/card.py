@@ -119,7 +119,7 @@ SDXS quality**: trained from scratch on a CPU in about an hour from public-domai
 (IDKiro/sdxs-512-dreamshaper) are far better.
 
 Rebuild it from scratch with `python -m training.demo` ({sum(v['seconds'] for v in times.values()) / 60:.0f} min of wall
-time for the stages below on a 2-core CPU, {build.threads} torch threads, plus about a minute to render the SVGs on a
+time for the stages below on a 2-core CPU, {build.threads} torch thread(s), plus about a minute to render the SVGs on a
 fresh machine; stages are cached under build/demo, `--fresh` redoes them all).{_reused(times)}
 """
 
