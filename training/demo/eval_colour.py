@@ -282,17 +282,19 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from models.assets import DEMO_DIR
-    from training.demo.build import WORK, _heldout_colour
+    from training.demo.data import ROOT, colour_rows, write_subset
 
     p = argparse.ArgumentParser(prog="python -m training.demo.eval_colour", description=main.__doc__)
     p.add_argument("--colour", type=Path, default=DEMO_DIR / "colour_adapter", help="the colour-hint adapter folder")
-    p.add_argument("--work", type=Path, default=WORK, help="the demo builder's --work (held-out pictures, wheels)")
+    p.add_argument("--work", type=Path, default=ROOT / "build" / "demo", help="the demo builder's --work (held-out pictures, wheels)")
     p.add_argument("--out", type=Path, default=DEMO_DIR, help="where the grids go")
     p.add_argument("--limit", type=int, default=64, help="held-out pictures")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = run("demo", DEMO_DIR / "adapter", args.colour, _heldout_colour(args.work), args.out, args.work, args.limit)
+    data = args.work / "data"  # the held-out colour pictures, as the builder's evaluate stage takes them
+    heldout = write_subset(data / "heldout", data / "heldout_colour", colour_rows(data / "heldout"))
+    result = run("demo", DEMO_DIR / "adapter", args.colour, heldout, args.out, args.work, args.limit)
     print(json.dumps(result, indent=2))
     return 0
 
