@@ -25,6 +25,7 @@ class TrainConfig:
     adapter_condition: str | None = None  # the extractor adapter.json names for live input (default: --condition; for paired data the one your conditions resemble)
     polarity: str = "black_on_white"  # how lines are drawn in the conditions (built-in extractors draw black on white)
     with_adapters: tuple[str, ...] = ()  # frozen companion adapters "FOLDER[:STRENGTH]" (or demo-sketch) whose residuals are added to the trained one's, each fed the data's paired condition, else its own condition made from the picture (repeat the flag)
+    init_adapter: str | None = None  # start from this adapter's weights (a folder with a diffusers ControlNet, or demo-sketch) instead of a fresh one of --adapter's kind: fine-tune an adapter you have
     adapter: str = "full"  # full (the UNet's encoder + a mid block) or light (no attention, slimmer)
     resolution: int = 512  # training crop size in pixels, a multiple of 8
     batch_size: int = 4  # examples per device per micro-step
@@ -152,6 +153,8 @@ def check(cfg: TrainConfig) -> None:
     check_device(cfg.device)
     for spec in cfg.with_adapters:
         companion(spec)
+    if cfg.init_adapter is not None:
+        companion(cfg.init_adapter, "--init-adapter")  # the same check: a folder with config.json and weights
     out = Path(cfg.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {cfg.out!r} is a file: pass a folder")
@@ -162,7 +165,7 @@ def check(cfg: TrainConfig) -> None:
 COMPANION_MAX = 2.0  # the strength range of a companion adapter, as the engine's (0..2)
 
 
-def companion(text: str) -> tuple[Path, float]:
+def companion(text: str, flag: str = "--with-adapter") -> tuple[Path, float]:
     """`--with-adapter FOLDER[:STRENGTH]` -> (folder, strength), checked before anything loads: a folder with
     a diffusers ControlNet (config.json) and its adapter.json. `demo-sketch` is the demo model's sketch adapter."""
     from models.assets import DEMO_DIR
@@ -173,13 +176,13 @@ def companion(text: str) -> tuple[Path, float]:
         try:
             strength = float(tail)
         except ValueError:
-            raise UserError(f"--with-adapter {text!r}: {tail!r} is not a strength; write FOLDER:STRENGTH, like {spec}:1.0") from None
+            raise UserError(f"{flag} {text!r}: {tail!r} is not a strength; write FOLDER:STRENGTH, like {spec}:1.0") from None
     else:
         spec = text
     folder = DEMO_DIR / "adapter" if spec == "demo-sketch" else Path(spec).expanduser()
     if not (folder / "config.json").is_file() or not (folder / "adapter.json").is_file():
-        raise UserError(f"--with-adapter {text!r}: {folder} is not an adapter folder (config.json + adapter.json); "
+        raise UserError(f"{flag} {text!r}: {folder} is not an adapter folder (config.json + adapter.json); "
                         "pass a trained adapter's folder, like runs/sketch/adapter, or demo-sketch")
     if not 0 <= strength <= COMPANION_MAX:
-        raise UserError(f"--with-adapter {text!r}: strength {strength} must be between 0 and {COMPANION_MAX:g}")
+        raise UserError(f"{flag} {text!r}: strength {strength} must be between 0 and {COMPANION_MAX:g}")
     return folder, strength

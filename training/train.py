@@ -178,7 +178,7 @@ def build_parts(cfg: TrainConfig, accelerator: Any) -> Parts:
     """The frozen base, the fresh adapter and its optimizer, and the discriminator when there is one, prepared."""
     weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
     base = load_base(cfg.base, torch.float32)
-    net = build_adapter(base.unet, cfg.adapter, cfg.seed)
+    net = build_adapter(base.unet, cfg.adapter, cfg.seed) if cfg.init_adapter is None else load_init(cfg.init_adapter)
     if cfg.gradient_checkpointing:
         net.enable_gradient_checkpointing()
     net.train()
@@ -192,6 +192,15 @@ def build_parts(cfg: TrainConfig, accelerator: Any) -> Parts:
                               r1=cfg.r1_weight, seed=cfg.seed)
         adversary.disc, adversary.optimizer = accelerator.prepare(adversary.disc, adversary.optimizer)
     return Parts(accelerator, net, optimizer, schedule, objective, adversary)
+
+
+def load_init(spec: str):
+    """--init-adapter: the adapter to fine-tune, in fp32 (its kind is whatever it was trained as)."""
+    from diffusers import ControlNetModel
+
+    from training.config import companion
+
+    return ControlNetModel.from_pretrained(companion(spec)[0], torch_dtype=torch.float32)
 
 
 def companion_conditions(cfg: TrainConfig) -> tuple[str, ...]:
