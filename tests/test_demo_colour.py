@@ -153,11 +153,12 @@ def test_the_card_is_written_from_what_it_is_given(tmp_path):
     write_card(out, counts, times, metrics, build)
     card = (out / "README.md").read_text()
     heads = [line for line in card.splitlines() if line.startswith("#")]
-    assert heads == ["# SDXS Live demo model, second edition (small, built in)", "## First edition against this one",
+    assert heads == (["# SDXS Live demo model, second edition (small, built in)", "## First edition against this one",
                      "## Data and license", "## Architecture (diffusers layout, fp16 safetensors, "
                      f"{sum(p.stat().st_size for p in out.rglob('*') if p.is_file() and p.name != 'README.md') / 1e6:.1f} MB in all)",
                      "## Training (CPU, fp32, 7 torch thread(s) on a 2-core machine)",
-                     "## Other numbers (held-out, scale 0 against the adapter)", "## What it is and is not"]
+                     "## Other numbers (held-out, scale 0 against the adapter)"]
+                     + ["## Colour-hint adapter (`colour_adapter/`)"] * ("colour_adapter" in metrics) + ["## What it is and is not"])
     assert "(1111 of them for the autoencoder" in card and "in 5 other colours" in card
     assert "after 1717 regression-only steps" in card and "| 4321 | 25 min |" in card and "| 3000 + 1499 | 21 min |" in card
     assert "3001 SVG files" in card and "1234 training pictures" in card and "{" not in card.replace("{c1}", "").replace("{c2}", "")

@@ -10,7 +10,7 @@ from models.errors import UserError
 from models.options import POLARITIES, check_device
 from training.log import PROGRESS
 
-CONDITIONS = ("canny", "sketch", "grayscale", "blur", "paired")
+CONDITIONS = ("canny", "sketch", "grayscale", "blur", "colour-hints", "paired")  # colour-hints: models/hints.py colour_hints
 ADAPTERS = ("full", "light")  # the adapter kinds training/adapters.py builds
 DISCRIMINATORS = ("unet", "patch")  # the discriminator kinds training/adversarial.py builds
 ADVERSARIAL_LOSSES = ("hinge", "nonsaturating")  # the losses training/adversarial.py computes
@@ -21,9 +21,11 @@ class TrainConfig:
     base: str  # the frozen base model: folder, hub id or demo
     data: str  # training images (see training/data.py for the layouts)
     out: str  # output folder: checkpoints/, validation/, logs/, train_log.jsonl, adapter/
-    condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur or paired
+    condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur, colour-hints (random colour strokes, blobs or dots of each picture's own colours) or paired
     adapter_condition: str | None = None  # the extractor adapter.json names for live input (default: --condition; for paired data the one your conditions resemble)
     polarity: str = "black_on_white"  # how lines are drawn in the conditions (built-in extractors draw black on white)
+    with_adapters: tuple[str, ...] = ()  # frozen companion adapters "FOLDER[:STRENGTH]" (or demo-sketch) whose residuals are added to the trained one's, each fed the data's paired condition, else its own condition made from the picture (repeat the flag)
+    init_adapter: str | None = None  # start from this adapter's weights (a folder with a diffusers ControlNet, or demo-sketch) instead of a fresh one of --adapter's kind: fine-tune an adapter you have
     adapter: str = "full"  # full (the UNet's encoder + a mid block) or light (no attention, slimmer)
     resolution: int = 512  # training crop size in pixels, a multiple of 8
     batch_size: int = 4  # examples per device per micro-step
@@ -75,6 +77,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default = getattr(defaults, f.name)
         if f.name in ("base", "data", "out"):
             p.add_argument(flag, required=True, help=help_text)
+        elif f.name == "with_adapters":
+            p.add_argument("--with-adapter", dest=f.name, action="append", default=[], metavar="FOLDER[:STRENGTH]",
+                           help=help_text)
         elif isinstance(default, bool):
             p.add_argument(flag, action="store_true", help=help_text)
         else:
@@ -100,6 +105,7 @@ def _comments() -> dict[str, str]:
 
 def from_args(args: argparse.Namespace) -> TrainConfig:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    cfg.with_adapters = tuple(cfg.with_adapters or ())
     check(cfg)
     return cfg
 
@@ -145,8 +151,38 @@ def check(cfg: TrainConfig) -> None:
     if cfg.adapter_condition is not None and cfg.adapter_condition not in CONDITIONS:
         raise UserError(f"--adapter-condition {cfg.adapter_condition!r}: use one of {', '.join(CONDITIONS)}")
     check_device(cfg.device)
+    for spec in cfg.with_adapters:
+        companion(spec)
+    if cfg.init_adapter is not None:
+        companion(cfg.init_adapter, "--init-adapter")  # the same check: a folder with config.json and weights
     out = Path(cfg.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {cfg.out!r} is a file: pass a folder")
     if not cfg.resume and any((out / "checkpoints").glob("checkpoint-*")):
         raise UserError(f"--out {cfg.out!r} already holds checkpoints: pass --resume latest to continue, or another --out")
+
+
+COMPANION_MAX = 2.0  # the strength range of a companion adapter, as the engine's (0..2)
+
+
+def companion(text: str, flag: str = "--with-adapter") -> tuple[Path, float]:
+    """`--with-adapter FOLDER[:STRENGTH]` -> (folder, strength), checked before anything loads: a folder with
+    a diffusers ControlNet (config.json) and its adapter.json. `demo-sketch` is the demo model's sketch adapter."""
+    from models.assets import DEMO_DIR
+
+    spec, sep, tail = text.rpartition(":")
+    strength = 1.0
+    if sep and spec and not Path(text).expanduser().exists():
+        try:
+            strength = float(tail)
+        except ValueError:
+            raise UserError(f"{flag} {text!r}: {tail!r} is not a strength; write FOLDER:STRENGTH, like {spec}:1.0") from None
+    else:
+        spec = text
+    folder = DEMO_DIR / "adapter" if spec == "demo-sketch" else Path(spec).expanduser()
+    if not (folder / "config.json").is_file() or not (folder / "adapter.json").is_file():
+        raise UserError(f"{flag} {text!r}: {folder} is not an adapter folder (config.json + adapter.json); "
+                        "pass a trained adapter's folder, like runs/sketch/adapter, or demo-sketch")
+    if not 0 <= strength <= COMPANION_MAX:
+        raise UserError(f"{flag} {text!r}: strength {strength} must be between 0 and {COMPANION_MAX:g}")
+    return folder, strength

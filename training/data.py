@@ -2,6 +2,12 @@
 
     DATA/*.png [+ same-name .txt captions | metadata.jsonl with file_name and text]     --condition canny, ...
     DATA/images/*.png + DATA/conditions/*.png (same names) [+ captions as above]      --condition paired
+                                                                                       (or any other: then the
+      conditions/ feed the frozen --with-adapter companions and the condition is made from the image)
+
+--condition colour-hints makes each example's hints from its target crop with models.hints.colour_hints and a
+generator seeded from the item's own seed (so an item's hints are the same on every run; validation examples
+use their index).
 
 Scanning checks names and file signatures, and decodes images in order only until one decodes (so a folder
 of damaged or truncated files is a one-line error before any model loads, and a large folder is still quick);
@@ -20,6 +26,7 @@ import numpy as np
 
 from models.conditions import extractor
 from models.errors import UserError
+from models.hints import colour_hints
 from models.imageio import decode_rgb
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -80,8 +87,8 @@ def scan(data: str | Path, condition: str) -> Scan:
     root = Path(data).expanduser()
     if not root.is_dir():
         raise UserError(f"--data {str(data)!r} is not a folder: pass the folder that holds your training images")
-    if condition == "paired":
-        img_dir, cond_dir = root / "images", root / "conditions"
+    img_dir, cond_dir = root / "images", root / "conditions"
+    if condition == "paired" or (not _images(root) and img_dir.is_dir() and cond_dir.is_dir()):
         if not (img_dir.is_dir() and cond_dir.is_dir()):
             raise UserError(f"--condition paired needs {root}/images/ and {root}/conditions/ with the same file names")
         conds = {p.stem: p for p in _images(cond_dir)}
@@ -144,12 +151,15 @@ class TrainData:
     """A map-style dataset of (image, condition, caption) at one resolution. Items are (index, seed) pairs:
     the seed picks the crop, the flip and the caption dropout, so an item is the same on every run."""
 
-    def __init__(self, samples: list[Sample], condition: str, size: int, caption_dropout: float = 0.0):
+    def __init__(self, samples: list[Sample], condition: str, size: int, caption_dropout: float = 0.0,
+                 companions: tuple[str, ...] = ()):
         self.samples = samples
         self.size = size
         self.caption_dropout = caption_dropout
         self.paired = condition == "paired"
+        self.hints = condition == "colour-hints"
         self.extract = extractor(condition)
+        self.companions = [extractor(c) for c in companions]  # the frozen adapters' conditions, in order
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -163,15 +173,23 @@ class TrainData:
         img = resize_short(img, self.size)
         how = pick_crop(img.shape, self.size, rng)
         target = apply_crop(img, self.size, how)
-        if self.paired:  # the same crop and flip, on the condition stretched to the image's size
-            cond = _read(s.condition)
-            if cond is None:
+        paired = None
+        if s.condition is not None and (self.paired or self.companions):  # the same crop and flip, on the
+            paired = _read(s.condition)                                    # condition stretched to the image's size
+            if paired is None:
                 return None
-            cond = apply_crop(cv2.resize(cond, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA), self.size, how)
+            paired = apply_crop(cv2.resize(paired, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA), self.size, how)
+        if self.paired:
+            cond = paired
+        elif self.hints:  # a generator of the item's own: the same hints for the same item seed
+            cond = colour_hints(target, np.random.default_rng(int(rng.integers(2**63)) if rng is not None else i))
         else:
             cond = self.extract(target)
         drop = rng is not None and rng.random() < self.caption_dropout
-        return {"image": target, "condition": cond, "caption": "" if drop else s.caption}
+        ex = {"image": target, "condition": cond, "caption": "" if drop else s.caption}
+        if self.companions:
+            ex["companions"] = [paired if paired is not None else f(target) for f in self.companions]
+        return ex
 
     def __getitem__(self, item: tuple[int, int]) -> dict:
         index, seed = item
@@ -212,9 +230,13 @@ def collate(items: list[dict]) -> dict:
     def stack(key: str) -> torch.Tensor:
         return torch.from_numpy(np.stack([it[key] for it in items])).permute(0, 3, 1, 2).float() / 255
 
-    return {
+    out = {
         "image": stack("image") * 2 - 1,
         "condition": stack("condition"),
         "caption": [it["caption"] for it in items],
         "skipped": sorted({p for it in items for p in it["skipped"]}),
     }
+    if "companions" in items[0]:  # one NCHW tensor in [0, 1] per frozen companion adapter
+        out["companions"] = [torch.from_numpy(np.stack([it["companions"][k] for it in items])).permute(0, 3, 1, 2).float() / 255
+                             for k in range(len(items[0]["companions"]))]
+    return out

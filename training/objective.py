@@ -7,7 +7,9 @@ x0 = a * n + b * eps. Losses, each weighted:
   lpips    perceptual distance of the same two images (only when the `lpips` package and its weights exist)
   feature  MSE between the frozen UNet encoder's features of x0 and of the target latent (as in SDXS's
            feature-matching warm-up, here against the target rather than a teacher's output)
-Gradients flow through the frozen UNet and decoder into the adapter only.
+Gradients flow through the frozen UNet and decoder into the adapter only. Frozen companion adapters
+(--with-adapter) add their residuals, each scaled by its strength, to the trained adapter's (diffusers'
+multi-ControlNet sum), so the trained one learns what to add on top of them.
 """
 
 from __future__ import annotations
@@ -49,8 +51,12 @@ def load_lpips(device: torch.device) -> tuple[Any, str]:
 class Objective:
     """The frozen base model and the loss of one batch."""
 
-    def __init__(self, base: BaseModel, weights: LossWeights, device: torch.device, dtype: torch.dtype, checkpointing: bool):
+    def __init__(self, base: BaseModel, weights: LossWeights, device: torch.device, dtype: torch.dtype, checkpointing: bool,
+                 companions: list[tuple[Any, float]] | None = None):
         self.base = base
+        self.companions = companions or []  # frozen (ControlNetModel, strength) pairs, fed batch["companions"]
+        for net, _ in self.companions:
+            net.to(device, dtype).eval().requires_grad_(False)
         self.weights = weights
         self.device, self.dtype = device, dtype
         for part in (base.unet, base.vae, base.text_encoder):
@@ -77,11 +83,19 @@ class Objective:
         latents = out.latents if hasattr(out, "latents") else out.latent_dist.mean
         return latents.float() * self.vae_scale
 
-    def predict_x0(self, controlnet: Any, noise: torch.Tensor, text: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """The engine's recipe with gradients: ControlNet + UNet at the single timestep, then x0 (fp32)."""
+    def predict_x0(self, controlnet: Any, noise: torch.Tensor, text: torch.Tensor, cond: torch.Tensor,
+                   companions: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The engine's recipe with gradients: ControlNet + UNet at the single timestep, then x0 (fp32). The
+        companions' residuals (no gradients) are added to the trained adapter's, scaled by their strengths."""
         x_in = (noise * self.one_step.k_in).to(self.dtype)
         t = self.timestep.expand(noise.shape[0])
         down, mid = controlnet(x_in, t, encoder_hidden_states=text, controlnet_cond=cond, return_dict=False)
+        for (net, strength), image in zip(self.companions, companions or []):
+            with torch.no_grad():
+                d2, m2 = net(x_in, t, encoder_hidden_states=text, controlnet_cond=image.to(self.device, self.dtype),
+                             return_dict=False)
+            down = [a + strength * b for a, b in zip(down, d2)]
+            mid = mid + strength * m2
         eps = self.unet(
             x_in, t, encoder_hidden_states=text,
             down_block_additional_residuals=[r.to(self.dtype) for r in down],
@@ -116,7 +130,9 @@ class Objective:
         target = batch["image"].to(self.device)
         target_latent = self.encode_images(target)
         cond = batch["condition"].to(self.device, self.dtype)
-        x0 = self.predict_x0(controlnet, noise.to(self.device), text, cond)
+        if len(batch.get("companions", [])) != len(self.companions):
+            raise ValueError(f"the batch holds {len(batch.get('companions', []))} companion conditions for {len(self.companions)} companions")
+        x0 = self.predict_x0(controlnet, noise.to(self.device), text, cond, batch.get("companions"))
         terms = {"latent": F.mse_loss(x0, target_latent)}
         image = None
         if w.pixel > 0 or self.lpips is not None:

@@ -61,6 +61,7 @@ def read_run(folder: str | Path) -> Run | None:
         return None
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in data.items() if k in known})
+    cfg.with_adapters = tuple(cfg.with_adapters)  # a JSON list
     found = checkpoints.list_checkpoints(folder / "checkpoints")
     step = checkpoints.read_step(found[-1]) if found else 0
     info = folder / "adapter" / "adapter.json"
@@ -94,6 +95,8 @@ def train_argv(cfg: TrainConfig, progress: bool = True) -> list[str]:
             continue
         if f.name in ("base", "data", "out"):
             argv += [flag, str(value)]
+        elif f.name == "with_adapters":
+            argv += [a for spec in value for a in ("--with-adapter", str(spec))]
         elif isinstance(getattr(defaults, f.name), bool):
             argv += [flag] if value else []
         elif value is not None and value != getattr(defaults, f.name):

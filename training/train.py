@@ -178,12 +178,12 @@ def build_parts(cfg: TrainConfig, accelerator: Any) -> Parts:
     """The frozen base, the fresh adapter and its optimizer, and the discriminator when there is one, prepared."""
     weight_dtype = WEIGHT_DTYPES.get(accelerator.mixed_precision, torch.float32)
     base = load_base(cfg.base, torch.float32)
-    net = build_adapter(base.unet, cfg.adapter, cfg.seed)
+    net = build_adapter(base.unet, cfg.adapter, cfg.seed) if cfg.init_adapter is None else load_init(cfg.init_adapter)
     if cfg.gradient_checkpointing:
         net.enable_gradient_checkpointing()
     net.train()
     weights = LossWeights(cfg.latent_weight, cfg.pixel_weight, cfg.lpips_weight, cfg.feature_weight)
-    objective = Objective(base, weights, accelerator.device, weight_dtype, cfg.gradient_checkpointing)
+    objective = Objective(base, weights, accelerator.device, weight_dtype, cfg.gradient_checkpointing, load_companions(cfg))
     optimizer, schedule = make_optimizer(cfg, net, accelerator.num_processes)
     net, optimizer, schedule = accelerator.prepare(net, optimizer, schedule)
     adversary = None
@@ -194,11 +194,44 @@ def build_parts(cfg: TrainConfig, accelerator: Any) -> Parts:
     return Parts(accelerator, net, optimizer, schedule, objective, adversary)
 
 
+def load_init(spec: str):
+    """--init-adapter: the adapter to fine-tune, in fp32 (its kind is whatever it was trained as)."""
+    from diffusers import ControlNetModel
+
+    from training.config import companion
+
+    return ControlNetModel.from_pretrained(companion(spec)[0], torch_dtype=torch.float32)
+
+
+def companion_conditions(cfg: TrainConfig) -> tuple[str, ...]:
+    """The condition each --with-adapter companion reads (its adapter.json), in order."""
+    from training.config import companion
+
+    return tuple(AdapterInfo.read(companion(spec)[0]).condition for spec in cfg.with_adapters)
+
+
+def load_companions(cfg: TrainConfig) -> list[tuple[Any, float]]:
+    """The frozen --with-adapter ControlNets (float32; the objective moves them) with their strengths."""
+    from diffusers import ControlNetModel
+
+    from training.config import companion
+
+    out = []
+    for spec in cfg.with_adapters:
+        folder, strength = companion(spec)
+        try:
+            net = ControlNetModel.from_pretrained(folder, torch_dtype=torch.float32)
+        except Exception as e:  # damaged weights, or not a ControlNet
+            raise UserError(f"--with-adapter {spec!r}: {folder} does not load as a ControlNet ({first_line(e, 120)})") from None
+        out.append((net.requires_grad_(False).eval(), strength))
+    return out
+
+
 def load_data(cfg: TrainConfig) -> tuple[data.Scan, data.TrainData, list[dict]]:
     """The training folder scanned, the dataset, and the validation examples (left out of training with
     --holdout): a wrong folder is a one-line error here."""
     found = data.scan(cfg.data, cfg.condition)
-    dataset = data.TrainData(found.samples, cfg.condition, cfg.resolution, cfg.caption_dropout)
+    dataset = data.TrainData(found.samples, cfg.condition, cfg.resolution, cfg.caption_dropout, companion_conditions(cfg))
     examples = validation_examples(dataset, cfg.validation_images)
     if cfg.holdout:
         if len(found.samples) <= len(examples):
@@ -217,6 +250,10 @@ def describe(cfg: TrainConfig, parts: Parts, log: Log, found: data.Scan, images:
              f"{accelerator.num_processes} process(es) on {accelerator.device}, {accelerator.mixed_precision} precision")
     if parts.objective.note:
         log.note(parts.objective.note)
+    for spec in cfg.with_adapters:
+        paired = found.samples[0].condition is not None
+        log.note(f"frozen companion adapter {spec}: its residuals are added to the trained one's; it sees "
+                 + ("the data's paired conditions" if paired else "its own condition made from each picture"))
     if parts.adversary:
         log.note(f"adversarial: {cfg.discriminator} discriminator ({count_params(accelerator.unwrap_model(parts.adversary.disc)) / 1e6:.2f} M), "
                  f"{cfg.adversarial_loss} loss, weight {cfg.adversarial_weight}, from step {adversarial_start(cfg)}")

@@ -8,7 +8,10 @@ Stages (each cached under --work, so a crash or a rerun resumes where it stopped
 3. vae: AutoencoderTiny trained on the renders (with a chroma loss, so colour survives);
 4. base: text encoder + UNet trained as a one-step generator, saved in diffusers layout;
 5. adapter: the sketch ControlNet, trained by the training module (`python main.py train`);
-6. evaluate: metrics on the held-out colour pictures and the grids; then the model card.
+6. colour: the colour-hint ControlNet (condition colour-hints), trained by the training module on the same
+   windows with the sketch adapter frozen beside it (--with-adapter), so it learns to add colour on top;
+7. evaluate: metrics on the held-out colour pictures and the grids, the colour adapter's evidence
+   (training/demo/eval_colour.py); then the model card.
 """
 
 from __future__ import annotations
@@ -39,11 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vae-steps", type=int, default=2500, help="autoencoder steps")
     p.add_argument("--unet-steps", type=int, default=3000, help="base UNet + text encoder steps")
     p.add_argument("--adapter-steps", type=int, default=9000, help="sketch adapter steps (the training module)")
+    p.add_argument("--colour-steps", type=int, default=10000, help="colour-hint adapter steps (the training module)")
     p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
     p.add_argument("--recoloured", type=int, default=3, help="recoloured copies of each of them (colour words steer)")
     p.add_argument("--vae-gan-steps", type=int, default=1500, help="decoder steps against a PatchGAN (crisp edges)")
     p.add_argument("--crops", type=int, default=6000, help="128 px windows the adapter trains on")
-    p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "evaluate"], default="evaluate",
+    p.add_argument("--until", choices=["data", "tokenizer", "vae", "base", "adapter", "colour", "evaluate"], default="evaluate",
                    help="stop after this stage")
     return p.parse_args(argv)
 
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.work
     if args.fresh:
         # everything the code makes; the SVG renders (a pure function of the package) and downloads stay
-        for p in ("vae.pt", "base", "adapter_run", "times.json", "train.log", "tokenizer", "data/adapter128",
+        for p in ("vae.pt", "base", "adapter_run", "colour_run", "times.json", "train.log", "tokenizer", "data/adapter128",
                   "data/heldout_colour", "data/train", "data/heldout", "data/counts.json", "data/items.json"):
             q = work / p
             shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
@@ -204,11 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     adapter = stage_adapter(work, args, base)
     if args.until == "adapter":
         return 0
-    assemble(base, adapter, args.out)
+    colour = stage_colour(work, args, base, adapter)
+    if args.until == "colour":
+        return 0
+    assemble(base, adapter, args.out, colour)
     from training.demo.eval import run as evaluate
 
     t0 = time.time()
     metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), _heldout_colour(work), args.out)
+    from training.demo.eval_colour import run as evaluate_colour
+
+    metrics["colour_adapter"] = evaluate_colour("demo" if args.out == OUT else str(args.out), args.out / "adapter",
+                                                args.out / "colour_adapter", _heldout_colour(work), args.out, work)
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _times(work, "evaluate", time.time() - t0, 0)
     from training.demo.card import Build, write_card
     from training.demo.data import colour_rows
@@ -250,24 +262,82 @@ def stage_adapter(work: Path, args, base: Path) -> Path:
     return run / "adapter"
 
 
-def assemble(base: Path, adapter: Path, out: Path) -> None:
-    """Base + fp16 adapter into out/ (replaced as a whole: built beside it, then renamed)."""
+def stage_colour(work: Path, args, base: Path, sketch: Path) -> Path:
+    """The colour-hint adapter, trained by the training module on the sketch adapter's windows: its condition
+    is hints made from each target window (models.hints.colour_hints, seeded per item), and the sketch adapter,
+    frozen beside it, sees the windows' paired sketches, so it learns the colour on top of the drawing. Latent
+    loss only: the sharpness comes from the sketch adapter (with the adversarial term a step costs twice as
+    much on the CPU, and the colour adapter needs the steps: it learns where hints are long before their colour)."""
+    from training.config import TrainConfig, check
+    from training.demo.data import colour_rows, write_crops
+    from training.train import train
+
+    run = work / "colour_run"
+    if (run / "adapter" / "config.json").exists():
+        return run / "adapter"
+    crops = work / "data" / "adapter128"
+    if not (crops / "metadata.jsonl").exists():
+        write_crops(work / "data", colour_rows(work / "data" / "train"), count=args.crops, recoloured=RECOLOURED_CROPS)
+    resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
+    cfg = TrainConfig(
+        base=str(base), data=str(crops), out=str(run), condition="colour-hints", with_adapters=(f"{sketch}:1.0",),
+        adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.colour_steps,
+        lr=3e-4, lr_warmup=20, pixel_weight=0.0, adversarial_weight=0.0, checkpoint_every=100,
+        keep_checkpoints=2, validate_every=0, validation_images=2, holdout=True, resume=resume, device="cpu",
+        workers=0, threads=args.threads, seed=0,
+    )
+    check(cfg)
+    if train(cfg) != 0:
+        raise SystemExit("colour adapter training stopped before the end: rerun `python -m training.demo` to resume")
+    _times(work, "colour", loop_seconds(run / "train_log.jsonl"), args.colour_steps)
+    return run / "adapter"
+
+
+def loop_seconds(log: Path) -> float:
+    """Seconds the training loop ran over every resumed part of a run: train_log.jsonl gets a row per step with
+    the seconds since its process's loop started, so each drop in that count starts another part."""
+    total = last = 0.0
+    for line in log.read_text().splitlines():
+        seconds = json.loads(line).get("seconds")
+        if seconds is None:
+            continue
+        if seconds < last:
+            total += last
+        last = seconds
+    return total + last
+
+
+def _write_adapter(src: Path, dst: Path, condition: str) -> None:
+    """An adapter into the model as fp16 safetensors with its adapter.json (base demo, run at 256 px). One that is
+    already the model's (fp16, adapter.json says trained_at: a seeded cache) is copied byte for byte."""
     import torch
     from diffusers import ControlNetModel
 
     from models.loading import AdapterInfo
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(base, tmp)
-    net = ControlNetModel.from_pretrained(adapter, torch_dtype=torch.float16)
-    net.save_pretrained(tmp / "adapter", safe_serialization=True)
-    info = AdapterInfo.read(adapter)
+    info = AdapterInfo.read(src)
+    if info.base_model == "demo" and "trained_at" in info.extra:
+        shutil.copytree(src, dst)
+        return
+    net = ControlNetModel.from_pretrained(src, torch_dtype=torch.float16)
+    net.save_pretrained(dst, safe_serialization=True)
+    info.condition = condition
     info.base_model = "demo"
     info.resolution = 256
     info.extra = {"trained_at": 128, "note": "trained on 128 px windows of 256 px pictures (same pixel scale)",
                   "training": info.extra}
-    info.write(tmp / "adapter")
+    info.write(dst)
+
+
+def assemble(base: Path, adapter: Path, out: Path, colour: Path | None = None) -> None:
+    """Base + fp16 adapters (adapter/, and colour_adapter/ when given) into out/ (replaced as a whole: built
+    beside it, then renamed)."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp)
+    _write_adapter(adapter, tmp / "adapter", "sketch")
+    if colour is not None:
+        _write_adapter(colour, tmp / "colour_adapter", "colour-hints")
     old = out.with_name(out.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if out.exists():

@@ -12,7 +12,9 @@ def parts(folder: Path) -> dict[str, dict]:
     from safetensors import safe_open
 
     out = {}
-    for name in ("text_encoder", "unet", "vae", "adapter"):
+    for name in ("text_encoder", "unet", "vae", "adapter", "colour_adapter"):
+        if not (folder / name).is_dir():
+            continue
         files = list((folder / name).glob("*.safetensors"))
         params = 0
         for f in files:
@@ -97,8 +99,13 @@ def write_card(out: Path, counts: dict, times: dict, metrics: dict, build: Build
     """README.md in the model folder `out`, from the data counts, each stage's time and steps, the held-out
     metrics (training/demo/eval.py) and what the builder ran with."""
     old = json.loads(FIRST.read_text())
+    from training.demo.card_colour import colour_section
+
     sections = [_intro(times, build), _comparison(metrics, old), _data(counts, build), _architecture(out),
-                _training(times, metrics, old, build), _other_numbers(metrics), LIMITS]
+                _training(times, metrics, old, build), _other_numbers(metrics)]
+    if "colour_adapter" in metrics:
+        sections.append(colour_section(metrics["colour_adapter"], times))
+    sections.append(LIMITS)
     (out / "README.md").write_text("\n".join(sections) + "\n")
 
 
@@ -112,9 +119,19 @@ SDXS quality**: trained from scratch on a CPU in about an hour from public-domai
 (IDKiro/sdxs-512-dreamshaper) are far better.
 
 Rebuild it from scratch with `python -m training.demo` ({sum(v['seconds'] for v in times.values()) / 60:.0f} min of wall
-time for the stages below on a 2-core CPU, {build.threads} torch threads, plus about a minute to render the SVGs on a
-fresh machine; stages are cached under build/demo, `--fresh` redoes them all).
+time for the stages below on a 2-core CPU, {build.threads} torch thread(s), plus about a minute to render the SVGs on a
+fresh machine; stages are cached under build/demo, `--fresh` redoes them all).{_reused(times)}
 """
+
+
+def _reused(times: dict) -> str:
+    """The stages this build took from its cache as an earlier build left them (none after `--fresh`)."""
+    names = [k for k, v in times.items() if v.get("reused")]
+    if not names:
+        return ""
+    return (f"\n\nThis edition did not retrain every stage: {', '.join(names)} are the previous build's (reused from the "
+            "builder's cache, their times as that build measured them); the stages after them were trained on top of "
+            "them. The builder's code rebuilds everything from scratch with `--fresh`.")
 
 
 def _comparison(metrics: dict, old: dict) -> str:
@@ -191,14 +208,24 @@ def _architecture(out: Path) -> str:
 - Scheduler: EulerDiscreteScheduler, trailing spacing, single timestep 999, `prediction_type "sample"`
   (the UNet predicts x0 directly; with epsilon a model this small cannot cancel noise amplified 14.6x).
 - Adapter (`adapter/`): a diffusers ControlNetModel, the training module's `light` kind, condition
-  `{info['condition']}`, polarity `{info['polarity']}`.
+  `{info['condition']}`, polarity `{info['polarity']}`.{_colour_part(out)}
 """
+
+
+def _colour_part(out: Path) -> str:
+    path = out / "colour_adapter" / "adapter.json"
+    if not path.exists():
+        return ""
+    info = json.loads(path.read_text())
+    return (f"\n- Colour-hint adapter (`colour_adapter/`): the same kind, condition `{info['condition']}` (colour hints on white), "
+            "run beside the sketch adapter (their residuals add up).")
 
 
 def _training(times: dict, metrics: dict, old: dict, build: Build) -> str:
     from training.demo.base import BaseConfig
 
-    mins = {k: f"{v['seconds'] / 60:.0f} min" if v["seconds"] >= 60 else f"{v['seconds']} s" for k, v in times.items()}
+    mins = {k: (f"{v['seconds'] / 60:.0f} min" if v["seconds"] >= 60 else f"{v['seconds']} s") + (" (previous build)" if v.get("reused") else "")
+            for k, v in times.items()}
     steps = lambda k: times.get(k, {}).get("steps", "?")  # noqa: E731
     gan = BaseConfig()  # the autoencoder's GAN phase settings (not options of the builder)
     vr = metrics.get("vae_round_trip", {})
@@ -210,6 +237,7 @@ def _training(times: dict, metrics: dict, old: dict, build: Build) -> str:
 | AutoencoderTiny, 1: L1 + MSE + edge + chroma L1, batch 8 of 96 px crops; 2: the decoder alone (encoder frozen) against a PatchGAN that sees the picture beside its 8x-blurred self, weight {gan.vae_gan_weight}, 128 px crops; of its decoders (one per {gan.vae_pick_every} steps) the one closest to its pictures' own sharpness is kept | {steps('vae')} + {build.vae_gan_steps} | {mins.get('vae', '?')} |
 | text encoder + UNet jointly, one-step x0 loss (batch 16, 256 px), on the pictures and their recoloured copies | {steps('base')} | {mins.get('base', '?')} |
 | sketch adapter, trained by the training module (`training.train.train`, what `python main.py train` runs): paired 128 px windows at 256 px scale, batch 4, latent loss + the adversarial term (`patch` discriminator, weight 0.1, after {build.adversarial_start} regression-only steps) | {steps('adapter')} | {mins.get('adapter', '?')} |
+| colour-hint adapter, trained by the training module: the same windows, condition `colour-hints` (hints made from each window), the sketch adapter frozen beside it (`--with-adapter`), latent loss only | {steps('colour')} | {mins.get('colour', 'n/a')} |
 | evaluation and grids | | {mins.get('evaluate', '?')} |
 
 Autoencoder round trip on {vr.get('images', '?')} held-out colour pictures: PSNR {vr.get('psnr_db', '?')} dB, colour kept

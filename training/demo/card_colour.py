@@ -1,0 +1,88 @@
+"""The colour-hint adapter's section of the demo model's card, from training/demo/eval_colour.py's numbers."""
+
+from __future__ import annotations
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def colour_section(m: dict, times: dict) -> str:
+    """Markdown: how the colour adapter was trained, its evidence against the targets, the grids."""
+    h, c, k, t = m["heldout"], m["canvas"], m["keep_colours"], m["targets"]
+    run = times.get("colour", {})
+    minutes = f"{run['seconds'] / 60:.0f} min" if run.get("seconds") else "n/a"
+    per = "\n".join(f"| {name} | {v['colour_error_alone']:.1f} | {v['colour_error_keep']:.1f} | {v['edge_f1_alone']:.3f} | "
+                    f"{v['edge_f1_keep']:.3f} |" for name, v in k["per_photo"].items())
+    return f"""## Colour-hint adapter (`colour_adapter/`)
+
+Colour where it goes: a second ControlNet whose condition is **colour hints**, sparse strokes, blobs or dots
+of colour on white (white = no hint), run beside the sketch adapter (`--controlnet demo` loads both; their
+residuals are scaled by their strengths and summed, diffusers' multi-ControlNet). The canvas's colour brush
+feeds it; for a camera, video or screen source it sees hints sampled from the frame itself
+(`models.hints.frame_hints`: a fixed grid of dots of the frame's own blurred colours), which keeps the
+scene's colours ("keep colours").
+
+**Training**: {run.get('steps', '?')} steps, {minutes} of wall time on the 2-core CPU, by the training module (`training.train.train`)
+with `condition colour-hints` on the sketch adapter's 128 px windows (three in four recoloured), batch 4,
+the sketch adapter frozen beside it (`--with-adapter`, strength 1, fed each window's paired sketch), so it
+learns the colour on top of the drawing rather than redrawing it; latent loss only (the sharpness is the
+sketch adapter's, and a step with the adversarial term costs twice as much). **Hints** (`models.hints.colour_hints`, a generator per window
+from the window's seed): 4 in 10 windows get 1-8 short wobbly strokes (2-8% of the side wide), 3 in 10 get
+1-6 filled blobs (3-12% across), 2 in 10 a dotted grid (8-20 dots per side), 1 in 10 nothing; each hint is
+the picture's blurred colour where it starts, kept inside the region of that colour and off the white
+background and thin outlines.
+
+**Evidence** (`training/demo/eval_colour.py`, seed {m['seed']}, the sketch adapter at strength 1 in both columns,
+"sketch alone" = the colour adapter at strength 0 in the same recipe):
+
+| measure | sketch alone | sketch + hints | target | |
+|---|---|---|---|---|
+| held-out ({h['images']} pictures, {h['with_hints']} with hints, hints sampled as in training): hue error in the hinted regions, degrees ↓ | {h['hue_error_alone']:.1f} | {h['hue_error_hints']:.1f} | at most half | {_mark(t['heldout_hue_error_at_most_half'])} |
+| held-out: edge F1 against the sketch ↑ | {h['edge_f1_alone']:.3f} | {h['edge_f1_hints']:.3f} | no more than 0.02 lower | {_mark(t['heldout_edge_f1_drop_at_most_0.02'])} |
+| held-out: sharpness, share of the targets' | {h['sharpness_alone']:.2f} | {h['sharpness_hints']:.2f} | at least 0.7 | {_mark(t['heldout_sharpness_at_least_0.7'])} |
+| held-out: colourfulness, share of the targets' | {h['colourfulness_alone']:.2f} | {h['colourfulness_hints']:.2f} | at least 0.7 | {_mark(t['heldout_colourfulness_at_least_0.7'])} |
+| six canvas drawings with hand-placed blobs ("a X", no colour word): hue error inside the blobs against the blob colours ↓ | {c['hue_error_alone']:.1f} | {c['hue_error_hints']:.1f} | at most half | {_mark(t['canvas_hue_error_at_most_half'])} |
+| canvas: edge F1 against the drawing ↑ | {c['edge_f1_alone']:.3f} | {c['edge_f1_hints']:.3f} | no more than 0.02 lower | {_mark(t['canvas_edge_f1_drop_at_most_0.02'])} |
+| canvas: sharpness / colourfulness with hints, share of the sketch alone's | | {c['sharpness_vs_alone']:.2f} / {c['colourfulness_vs_alone']:.2f} | | |
+
+Hue error: the mean difference of CIELAB hue angle between output and target, over the hinted pixels where
+the target has a clear colour (chroma at least {m['min_chroma']:g}); a grey output pixel counts with whatever hue it has.
+
+**Keep colours on photos** that are not clip art (scikit-image's sample photos {', '.join(k['photos'])}, read out of
+its wheel, centre-cropped to 256 px): the `sketch` extractor feeds the sketch adapter; "keep" adds the colour
+adapter at strength {k['strength']:g} fed `frame_hints(photo)`. Colour error: CIELAB distance of 8 x 8 block means between
+the photo and the output ↓ (target: at most half of the sketch adapter's alone, {_mark(t['photos_colour_error_at_most_half'])}); edge F1
+against the sketch (target: kept within 0.02, {_mark(t['photos_edge_f1_drop_at_most_0.02'])}).
+
+| photo | colour error, sketch alone | colour error, keep colours | edge F1, alone | edge F1, keep |
+|---|---|---|---|---|
+{per}
+| mean | {k['colour_error_alone']:.1f} | {k['colour_error_keep']:.1f} | {k['edge_f1_alone']:.3f} | {k['edge_f1_keep']:.3f} |
+
+The colour adapter's strength (1 above, the default of `--controlnet demo` and of Keep colours) moves these:
+
+{_strengths(h, c, k)}
+
+- `colour_hints_heldout.png`: rows of sketch | sketch + hints | output, sketch alone | output with hints | target.
+- `colour_hints_canvas.png`: the six drawings, sketch | sketch + blobs | output alone | output with the blobs.
+- `keep_colours.png`: photo | its sketch | its frame hints | sketch adapter alone | sketch + colour hints.
+"""
+
+
+def _strengths(h: dict, c: dict, k: dict) -> str:
+    """A table of the measures at the colour adapter's strengths 0, 1 and the sweep's."""
+    cols = {"0": (h["hue_error_alone"], h["edge_f1_alone"], c["hue_error_alone"], c["edge_f1_alone"],
+                  k["colour_error_alone"], k["edge_f1_alone"]),
+            "1": (h["hue_error_hints"], h["edge_f1_hints"], c["hue_error_hints"], c["edge_f1_hints"],
+                  k["colour_error_keep"], k["edge_f1_keep"])}
+    for s in h.get("strengths", {}):
+        hs, cs, ks = h["strengths"][s], c["strengths"][s], k["strengths"][s]
+        cols[s] = (hs["hue_error"], hs["edge_f1"], cs["hue_error"], cs["edge_f1"], ks["colour_error"], ks["edge_f1"])
+    order = sorted(cols, key=float)
+    names = ("held-out hue error ↓", "held-out edge F1 ↑", "canvas hue error ↓", "canvas edge F1 ↑",
+             "photos colour error ↓", "photos edge F1 ↑")
+    rows = [f"| {n} | " + " | ".join((f"{cols[s][i]:.1f}" if i % 2 == 0 else f"{cols[s][i]:.3f}") for s in order) + " |"
+            for i, n in enumerate(names)]
+    return ("| colour adapter strength | " + " | ".join(order) + " |\n|---|" + "---|" * len(order) + "\n"
+            + "\n".join(rows))
