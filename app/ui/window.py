@@ -19,7 +19,8 @@ from app.live.loop import Frame, Loader, Result
 from app.live.settings import LiveSettings
 from app.ui import logbar
 from app.ui.actions import Actions
-from app.ui.canvas import CanvasPage, SketchCanvas
+from app.ui.canvas import SketchCanvas
+from app.ui.canvas_tools import CanvasPage
 from app.ui.midi_link import MidiLink
 from app.ui.modelpick import Choice, DownloadDialog, notice_for
 from app.ui.panel import ControlPanel
@@ -305,7 +306,12 @@ class MainWindow(QMainWindow):
     @Slot()
     def offer_canvas(self) -> None:
         if self.source_spec == "sketch" and not self.paused:
-            self.pipeline.offer(Frame(self.canvas.frame(), self.canvas.last_change, True))
+            self.pipeline.offer(self.canvas_frame())
+
+    def canvas_frame(self) -> Frame:
+        """The drawing for the worker: the line layer as the image (the sketch), the colour layer in layers."""
+        c = self.canvas
+        return Frame(c.frame(), c.last_change, True, layers=c.layers())
 
     def offer_current(self) -> None:
         """Render the current input again (after a settings change), whatever the source."""
