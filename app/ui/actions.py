@@ -101,7 +101,7 @@ class Actions(QObject):
         v.addActions([self.act_side, self.act_output, self.act_full, self.act_pause, self.act_overlay])
         md = m.addMenu("&Model")
         md.addAction(act("Open model folder...", None, lambda: self.pick(panel.model), "A diffusers model folder"))
-        md.addAction(act("Open adapter folder...", None, lambda: self.pick(panel.adapter), "A trained adapter folder"))
+        md.addAction(act("Add adapter folder...", None, panel.adapters.pick_folder, "Load a trained adapter next to those loaded"))
         md.addAction(act("Download SDXS", None, self.download_sdxs, "Download SDXS and its sketch adapter"))
         md.addAction(act("Use demo model", None, self.use_demo, "The small built-in model"))
         md.addSeparator()
@@ -296,8 +296,8 @@ class Actions(QObject):
 
     @Slot(str)
     def use_adapter(self, path: str) -> None:
-        self.w.panel.adapter.setCurrentText(path)
-        self.w.load_from_panel()
+        """A trained adapter joins those loaded (its row's remove button takes it out again)."""
+        self.w.panel.adapters.request(path)
 
     @Slot(bool)
     def _pause_for_training(self, on: bool) -> None:
