@@ -23,12 +23,13 @@ class AdaptersLink(QObject):
         pipeline.adaptersLoaded.connect(adapters.set_loaded)
         self._changed()
 
-    @Slot(str, float)
-    def _strength(self, name: str, strength: float) -> None:
+    @Slot()
+    def _strength(self) -> None:
+        """A row's slider moved: the panel sends it as LiveSettings.adapters (the worker applies it to the engine
+        before the next frame: a buffer fill, no reload); here a reload is told to keep it."""
         w = self.window
-        w.pipeline.set_adapter_strength(name, strength)
-        w.wanted_adapters = spec_args(w.panel.adapters.strengths())
-        w.offer_current()  # a still drawing or picture is rendered again at the new strength
+        if w.loaded_model is not None:
+            w.wanted_adapters = spec_args(w.panel.adapters.strengths())
 
     @Slot()
     def _changed(self) -> None:
@@ -41,4 +42,3 @@ class AdaptersLink(QObject):
         w.canvas_page.set_colour_available(colour)
         w.actions.act_colour.setEnabled(colour)
         w.panel.update_keep_colours(colour=colour)
-        w.offer_current()

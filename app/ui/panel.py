@@ -113,7 +113,7 @@ class ControlPanel(QScrollArea):
         f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed))
         self.strength = _slider(0, round(MAX_STRENGTH * 100), round(STRENGTH * 100))
         self.strength_label = QLabel(f"{STRENGTH:.2f}")
-        self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it)")
+        self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it): every adapter at once")
         self.strength.valueChanged.connect(self._strength_changed)
         f.addRow("Strength", row(self.strength, self.strength_label))
         self.transition = transition_box()
@@ -135,6 +135,8 @@ class ControlPanel(QScrollArea):
             f, "Model", "Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo",
             "Choose a model folder", "Choose a model folder (with model_index.json)")
         self.adapters = AdapterList()  # the adapters loaded, each with a live strength (app/ui/adapters.py)
+        self.adapters.strengthChanged.connect(self._now)  # LiveSettings.adapters: applied in the worker, no reload
+        self.adapters.listChanged.connect(self._now)
         f.addRow("Adapters", self.adapters)
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
@@ -229,6 +231,8 @@ class ControlPanel(QScrollArea):
 
     def _strength_changed(self, v: int) -> None:
         self.strength_label.setText(f"{v / 100:.2f}")
+        for r in self.adapters.rows.values():  # every adapter at once; each row's slider then sets its own
+            r.set_strength(v / 100)
         self._now()
 
     def _keep_changed(self, *_) -> None:
@@ -368,10 +372,12 @@ class ControlPanel(QScrollArea):
                             strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
                             threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings(),
                             template=self.styles.template(), transition=self.transition.value(), loras=self.styles.loras(),
-                            keep_colours=self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0)
+                            adapters={name: r.strength for name, r in self.adapters.rows.items()}, keep_colours=self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0)
 
     def set_info(self, info: dict) -> None:
-        adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
+        conds = info.get("conditions") or []
+        adapter = (f"adapters: {' + '.join(conds)}" if len(conds) > 1 else
+                   f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter")
         backend = " · OpenVINO" if info.get("backend") == "openvino" else ""
         self.readout.setText(f"{info['device']} · {info['dtype']}{backend} · {info['size']} px · {adapter}")
 

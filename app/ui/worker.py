@@ -142,7 +142,9 @@ class Worker(QObject):
                                         device=req.device, dtype=req.dtype, fast=req.fast, backend=req.backend,
                                         precision=req.precision)
                 engine = self.loader(options, progress, self.busy.emit, before_warm_up)
-                self.loop = LiveLoop(engine, replace(self.settings, loras=restored["kept"]), req.fast)
+                # the adapters at the strengths they were loaded with (the list shows them once loaded)
+                self.loop = LiveLoop(engine, replace(self.settings, loras=restored["kept"], adapters=engine.adapter_strengths),
+                                     req.fast)
                 self.lorasLoaded.emit(styles.loaded(engine))
                 if restored["lost"]:
                     self.failed.emit(restored["lost"])
@@ -154,7 +156,7 @@ class Worker(QObject):
             self.adaptersLoaded.emit(loaded_adapters(e))
             self.loaded.emit({
                 "model": req.model, "controlnet": next(iter(e.adapter_specs.values()), None),
-                "adapters": adapter_args(e),
+                "adapters": tuple(e.adapter_specs.values()), "conditions": [a.info.condition for a in e.adapters],
                 "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size, "backend": e.backend,
                 "condition": adapter.info.condition if adapter is not None else "", "polarity":
                 adapter.info.polarity if adapter is not None else "", "native": e.native_size,
@@ -224,16 +226,6 @@ class Worker(QObject):
         if self.loop is not None and name in self.loop.engine.adapter_strengths:
             self.loop.engine.remove_adapter(name)
         self._adapters_changed()
-
-    @Slot(str, float)
-    def set_adapter_strength(self, name: str, strength: float) -> None:
-        """One adapter's strength (0..2), from the next frame; nothing is rebuilt."""
-        try:
-            if self.loop is not None:
-                self.loop.engine.set_adapter_strength(name, strength)
-        except UserError as err:  # removed meanwhile: the list comes back as the engine has it
-            self.failed.emit(str(err))
-            self._adapters_changed()
 
     def _adapters_changed(self) -> None:
         e = self.loop.engine if self.loop is not None else None
@@ -316,7 +308,6 @@ class Pipeline(QObject):
     _remove_lora = Signal(str)
     _add_adapter = Signal(str)
     _remove_adapter = Signal(str)
-    _adapter_strength = Signal(str, float)
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -338,7 +329,6 @@ class Pipeline(QObject):
         self.worker.lorasLoaded.connect(self.lorasLoaded)
         self._add_adapter.connect(self.worker.add_adapter)
         self._remove_adapter.connect(self.worker.remove_adapter)
-        self._adapter_strength.connect(self.worker.set_adapter_strength)
         self.worker.adaptersLoaded.connect(self._on_adapters)
         self.worker.finished.connect(self._on_finished)
         self.worker.loaded.connect(self._on_loaded)
@@ -381,9 +371,6 @@ class Pipeline(QObject):
 
     def remove_adapter(self, name: str) -> None:
         self._remove_adapter.emit(name)
-
-    def set_adapter_strength(self, name: str, strength: float) -> None:
-        self._adapter_strength.emit(name, strength)
 
     def cancel(self) -> None:
         self.worker.cancel.set()
