@@ -42,3 +42,5 @@ class AdaptersLink(QObject):
         w.canvas_page.set_colour_available(colour)
         w.actions.act_colour.setEnabled(colour)
         w.panel.update_keep_colours(colour=colour)
+        if w.pipeline.info:
+            w.panel.set_info(w.pipeline.info)

@@ -426,6 +426,8 @@ class Pipeline(QObject):
         if self.info:  # the first adapter is the one the overlay and the Train dialog name
             self.info["controlnet"] = loaded[0].spec if loaded else None
             self.info["adapters"] = tuple(a.spec for a in loaded)
+            self.info["conditions"] = [a.condition for a in loaded]
+            self.info["condition"] = loaded[0].condition if loaded else ""
         self.adaptersLoaded.emit(loaded)
 
     @Slot(str)
