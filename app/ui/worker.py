@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -23,7 +23,8 @@ from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink, SinkSet
 from app.ui.adapters import adapter_args, loaded_adapters, use_adapters
 from app.ui.qtapp import GuiThreadCollector
-from models.errors import Cancelled, UserError, first_line
+from app.ui.worker_load import LoadRequest, leave_a_core, progress_class
+from models.errors import UserError, first_line
 from models.opening import EngineOptions, open_engine
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
@@ -34,62 +35,6 @@ def finish_all(timeout_ms: int = 120000) -> None:
     for p in _UNFINISHED:
         if p.thread.wait(timeout_ms):
             p.worker.stop_recording()
-
-
-def leave_a_core(engine: EngineLike) -> None:
-    """On the CPU, run torch on all cores but one: the GUI thread and the camera need one, and OpenMP
-    threads that wait for a busy core spin (on a busy 2-core machine 2 threads took 800 ms a frame where
-    1 thread took 150 ms). OMP_NUM_THREADS, when set, wins."""
-    import os
-
-    if str(engine.device) != "cpu" or "OMP_NUM_THREADS" in os.environ:
-        return
-    import torch
-
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
-
-
-@dataclass
-class LoadRequest:
-    """What to load in the worker."""
-
-    model: str  # base model spec: folder, hub id or demo
-    controlnet: str | tuple[str, ...] | None = None  # adapter spec, or several as SPEC[:STRENGTH]; None or () for none
-    device: str = "auto"  # auto, cpu or cuda
-    dtype: str = "auto"  # auto, float32, bfloat16 or float16
-    fast: str = "auto"  # torch's runner (models.runners): auto is CUDA graphs on a GPU, eager on a CPU
-    backend: str = "torch"  # who runs CPU frames (models.openvino): torch, auto or openvino
-    precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
-
-    @property
-    def adapters(self) -> tuple[str, ...]:
-        """The adapters as SPEC[:STRENGTH] each, in order."""
-        c = self.controlnet
-        return (c,) if isinstance(c, str) else tuple(c or ())
-
-
-def progress_class(worker: Worker, cancel: threading.Event):
-    """A tqdm class for huggingface_hub downloads that reports to the worker's progress signal and stops
-    the download (by raising) once cancel is set. Partial files stay in the cache, so a retry resumes."""
-    from tqdm.auto import tqdm as base
-
-    class QtProgress(base):
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = False
-            kwargs.pop("name", None)
-            super().__init__(*args, **kwargs)
-
-        def display(self, *args, **kwargs) -> None:  # draw nothing on the terminal
-            pass
-
-        def update(self, n: float | None = 1) -> bool | None:
-            if cancel.is_set():
-                raise Cancelled()  # through the hub client and the loader, to load's handler
-            out = super().update(n)
-            worker.progress.emit(str(self.desc or "Downloading"), float(self.n), float(self.total or 0))
-            return out
-
-    return QtProgress
 
 
 class Worker(QObject):
