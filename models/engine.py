@@ -16,9 +16,9 @@ import torch
 
 from models.device import pick_device, pick_dtype
 from models.errors import UserError, first_line
-from models.loading import Adapter, BaseModel, load_adapter, load_base
+from models.loading import Adapter, BaseModel, load_adapters, load_base
 from models.lora import LoraStack, parse_lora_arg
-from models.options import STRENGTH, check_size
+from models.options import STRENGTH, check_size, check_strength, parse_adapter_arg
 from models.recipe import OneStep, Prepared, Recipe, Timings
 from models.runners import Runner, make_runner
 from models.runners.eager import EagerRunner
@@ -44,7 +44,10 @@ class Engine:
         self.latent_channels = int(self.unet.config.in_channels)
         self.profile = False
         self.timings = Timings()
-        self.adapter: Adapter | None = None
+        self.adapters: list[Adapter] = []  # the control adapters in order; each frame has one condition image per adapter
+        self.controlnets: list = []  # their networks on this engine's device and dtype, in the same order
+        self._strengths: dict[str, float] = {}  # adapter name -> its strength (conditioning scale), 0..2
+        self._override: tuple[float, ...] | None = None  # this frame's strengths from step(strengths=...), if any
         self.revision = 0  # bumped by every change that changes the output: the one "did it change?" key
         self._control_scale = STRENGTH
         self._prompt: str | None = None
@@ -69,14 +72,18 @@ class Engine:
         self.set_adapter(adapter)
 
     @classmethod
-    def load(cls, model: str, controlnet: str | None = None, device: str = "auto", dtype: str = "auto", progress=None,
-             loras: Sequence[str] = ()) -> Engine:
-        """Load a base model (and adapter, and LoRAs given as SPEC[:WEIGHT]) by spec straight into the chosen dtype."""
+    def load(cls, model: str, controlnet: str | Sequence[str] | None = None, device: str = "auto", dtype: str = "auto",
+             progress=None, loras: Sequence[str] = ()) -> Engine:
+        """Load a base model (and adapters given as SPEC[:STRENGTH], one or a list, and LoRAs given as
+        SPEC[:WEIGHT]) by spec straight into the chosen dtype."""
         dev = pick_device(device)
         dt = pick_dtype(dtype, dev)
+        args = [controlnet] if isinstance(controlnet, str) else list(controlnet or ())
+        wanted = [parse_adapter_arg(a) for a in args]  # every bad strength before anything loads
         base = load_base(model, dt, progress)
-        adapter = load_adapter(controlnet, dt, progress) if controlnet else None
-        engine = cls(base, device, dtype, adapter)
+        engine = cls(base, device, dtype)
+        for spec, strength in wanted:
+            engine.add_adapter(spec, strength, progress)
         for arg in loras:
             engine.add_lora(*parse_lora_arg(arg), progress=progress)
         return engine
@@ -87,14 +94,83 @@ class Engine:
         module = module.to(self.device, self.dtype).eval().requires_grad_(False)
         return module.to(memory_format=torch.channels_last)
 
+    # ---- adapters: a list, each with a live strength ------------------------------------------------
+
     def use_adapter(self, spec: str | None, progress=None) -> None:
-        """Load an adapter by spec (hub id, folder or demo; None: none) in this engine's dtype and use it."""
-        self.set_adapter(load_adapter(spec, self.dtype, progress) if spec else None)
+        """Use only the adapters of this spec (hub id, folder, demo: the demo's adapters; None: none), loaded
+        in this engine's dtype, each at control_scale."""
+        adapters = load_adapters(spec, self.dtype, progress) if spec else []
+        self.set_adapters(adapters, [self._control_scale] * len(adapters))
 
     def set_adapter(self, adapter: Adapter | None) -> None:
-        self.adapter = adapter
-        self.controlnet = self._place(adapter.net) if adapter else None
+        """Use only this adapter (None: none) at control_scale."""
+        self.set_adapters([adapter] if adapter is not None else [], [self._control_scale])
+
+    def set_adapters(self, adapters: Sequence[Adapter], strengths: Sequence[float] = ()) -> None:
+        """Use these adapters, in order (strengths: each one's, else control_scale); the recipe is made anew."""
+        self.adapters, self.controlnets, self._strengths = [], [], {}
+        for i, adapter in enumerate(adapters):
+            self._append(adapter, strengths[i] if i < len(strengths) else self._control_scale)
         self._new_recipe()
+
+    def add_adapter(self, spec: str, strength: float = STRENGTH, progress=None) -> list[str]:
+        """Load the adapters of a spec (models.loading.expand_adapter_spec: `demo` is two where the colour-hint
+        one is built) after those loaded, each at this strength. Returns their names (unique in this engine)."""
+        check_strength(float(strength), f"adapter {spec!r}: strength")
+        adapters = load_adapters(spec, self.dtype, progress)
+        names = [self._append(a, strength) for a in adapters]
+        self._new_recipe()
+        return names
+
+    def _append(self, adapter: Adapter, strength: float) -> str:
+        base, n = adapter.name, 2
+        while adapter.name in self._strengths:
+            adapter.name, n = f"{base}-{n}", n + 1
+        self.adapters.append(adapter)
+        self.controlnets.append(self._place(adapter.net))
+        self._strengths[adapter.name] = float(check_strength(float(strength), f"adapter {adapter.name!r}: strength"))
+        return adapter.name
+
+    def remove_adapter(self, name: str) -> None:
+        """Take an adapter out by name; the recipe is made anew (runners build again)."""
+        i = self._index(name)
+        del self.adapters[i], self.controlnets[i], self._strengths[name]
+        self._new_recipe()
+
+    def set_adapter_strength(self, name: str, strength: float) -> None:
+        """One adapter's strength, 0..2, from the next frame: a new input (a buffer fill on the fused and graphs
+        runners, a graph input on OpenVINO); nothing is rebuilt."""
+        self._index(name)
+        strength = float(check_strength(float(strength), f"adapter {name!r}: strength"))
+        if strength != self._strengths[name]:
+            self._strengths[name] = strength
+            self.revision += 1
+
+    def _index(self, name: str) -> int:
+        for i, adapter in enumerate(self.adapters):
+            if adapter.name == name:
+                return i
+        raise UserError(f"no adapter named {name!r} is loaded (loaded: {', '.join(self._strengths) or 'none'})")
+
+    @property
+    def adapter(self) -> Adapter | None:
+        """The first adapter, or None (for callers that know one)."""
+        return self.adapters[0] if self.adapters else None
+
+    @property
+    def controlnet(self):
+        """The first adapter's network on the device, or None."""
+        return self.controlnets[0] if self.controlnets else None
+
+    @property
+    def adapter_strengths(self) -> dict[str, float]:
+        """name -> strength of each adapter, in order."""
+        return dict(self._strengths)
+
+    @property
+    def adapter_specs(self) -> dict[str, str]:
+        """name -> the spec each adapter was loaded by (demo-sketch, demo-colour for `demo`)."""
+        return {a.name: a.spec for a in self.adapters}
 
     def set_scheduler(self, scheduler) -> None:
         """Take the single step from another scheduler (DDPM, LCM, ...) than the checkpoint's own."""
@@ -105,8 +181,8 @@ class Engine:
 
     def _new_recipe(self) -> None:
         """The networks of the recipe changed (adapter, scheduler, LoRA layers): every runner builds anew."""
-        nets = [self.controlnet] if self.controlnet is not None else []
-        self.recipe = Recipe(self.unet, self.vae, nets, self.one_step, self.vae_scale).to(self.device)
+        self.recipe = Recipe(self.unet, self.vae, self.controlnets, self.one_step, self.vae_scale).to(self.device)
+        self._override = None  # per-frame strengths were for the adapters before
         self.revision += 1
         for runner in self.runners:  # compiled code, graphs, OpenVINO's conversion: made again at the next frame
             runner.invalidate()
@@ -259,12 +335,16 @@ class Engine:
 
     @property
     def control_scale(self) -> float:
-        return self._control_scale
+        """The first adapter's strength (without adapters, the one set_adapter and use_adapter give)."""
+        return self._strengths[self.adapters[0].name] if self.adapters else self._control_scale
 
     @control_scale.setter
     def control_scale(self, scale: float) -> None:
-        if float(scale) != self._control_scale:
-            self._control_scale = float(scale)
+        """Every adapter's strength at once (and the one set_adapter and use_adapter give)."""
+        scale = float(scale)
+        self._control_scale = scale
+        if any(v != scale for v in self._strengths.values()):
+            self._strengths = dict.fromkeys(self._strengths, scale)
             self.revision += 1
 
     def prepared(self) -> Prepared:
@@ -284,10 +364,11 @@ class Engine:
         if p is not None and p.revision == self.revision:
             self.revision += 1  # a step of a running transition: the output changes though no setting did
         unet_in = (noise * self.one_step.k_in).to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
-        adapters = [self.adapter] if self.adapter is not None else []  # in the order of recipe.controlnets
-        strengths = torch.tensor([self._control_scale for _ in adapters], dtype=torch.float32, device=self.device)
+        adapters = self.adapters  # in the order of recipe.controlnets
+        scales = self._override or tuple(self._strengths[a.name] for a in adapters)
+        strengths = torch.tensor(scales, dtype=torch.float32, device=self.device).reshape(len(adapters))
         inverts = torch.tensor([float(a.info.inverted) for a in adapters], dtype=torch.float32, device=self.device)
-        active = bool(adapters) and self._control_scale != 0
+        active = any(v != 0 for v in scales)
         self._prepared = Prepared(embeds, unet_in, (noise * self.one_step.a).to(self.device), strengths, inverts,
                                   active, self._size, self.revision)
         self._shown_noise = noise
@@ -295,18 +376,45 @@ class Engine:
 
     # ---- per frame ----------------------------------------------------------------------------------
 
+    def frames(self, frame: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One condition image per adapter: a single array serves every adapter; a list has one per adapter."""
+        if isinstance(frame, np.ndarray):
+            return [frame] * max(1, len(self.adapters))
+        frames = list(frame)
+        if len(frames) != max(1, len(self.adapters)):
+            raise UserError(f"{len(frames)} condition images for {len(self.adapters)} adapters: pass one per adapter, "
+                            "in the order they were loaded, or one for all")
+        return frames
+
+    def _set_override(self, strengths: Sequence[float | None] | None) -> None:
+        """This frame's strengths where given (None keeps an adapter's own); a change is a new input, no rebuild."""
+        if strengths is None or all(v is None for v in strengths):
+            scales = None
+        else:
+            if len(strengths) != len(self.adapters):
+                raise UserError(f"{len(strengths)} strengths for {len(self.adapters)} adapters: pass one per adapter")
+            scales = tuple(float(self._strengths[a.name] if v is None else v) for a, v in zip(self.adapters, strengths))
+        if scales != self._override:
+            self._override = scales
+            self.revision += 1
+
     @torch.inference_mode()
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        """uint8 RGB control image (any size: centre-cropped and resized) -> uint8 RGB image (size x size).
+    def step(self, frame: np.ndarray | Sequence[np.ndarray],
+             strengths: Sequence[float | None] | None = None) -> np.ndarray:
+        """uint8 RGB control image (any size: centre-cropped and resized), or a list of one per adapter in
+        self.adapters' order -> uint8 RGB image (size x size). strengths: for this frame only, one per adapter
+        (None keeps its own strength), such as the live loop's keep-colours strength for a colour-hint adapter.
 
         The first runner of the chain (self.runners) runs the frame. One that fails (compilers, graph capture
         and converters fail in many ways) is logged once with its reason and dropped, and the next runs the
         same frame; eager, last, always works. A UserError is the user's to fix and goes up as it is."""
+        frames = self.frames(frame)
+        self._set_override(strengths)
         p = self.prepared()
         while True:
             runner, *rest = self.runners
             try:
-                out = runner.step(p, frame)
+                out = runner.step(p, frames)
             except UserError:
                 raise
             except Exception as exc:
@@ -329,7 +437,7 @@ class Engine:
     @torch.inference_mode()
     def _eager(self, frame: np.ndarray) -> np.ndarray:
         """One frame on the eager runner whatever the chain, with stage timings when profile is on."""
-        out = self._eager_runner.step(self.prepared(), frame)
+        out = self._eager_runner.step(self.prepared(), self.frames(frame))
         self.timings = self._eager_runner.timings
         return out
 

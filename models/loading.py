@@ -93,10 +93,41 @@ class BaseModel:
 class Adapter:
     """A ControlNet plus what it expects."""
 
-    net: Any
-    info: AdapterInfo
-    path: Path
-    spec: str
+    net: Any  # the diffusers ControlNetModel
+    info: AdapterInfo  # its adapter.json: condition, polarity, ...
+    path: Path  # the folder it was read from
+    spec: str  # the spec it was loaded by (demo-sketch, a folder, a hub id)
+    name: str = ""  # short and unique among an engine's adapters (the engine adds -2, -3 on a clash); "" = from spec
+
+    def __post_init__(self) -> None:
+        self.name = self.name or adapter_name(self.spec)
+
+    @property
+    def colour_hints(self) -> bool:
+        """A colour-hint adapter: its condition is dots and strokes of colour on white (models.hints)."""
+        return self.info.condition == "colour-hints"
+
+
+# the demo's adapters by spec, and the folder of each under DEMO_DIR; `demo` is all of them that are built
+DEMO_ADAPTERS = {"demo-sketch": "adapter", "demo-colour": "colour_adapter"}
+
+
+def adapter_name(spec: str) -> str:
+    """A short name from an adapter spec: demo-sketch stays, 'IDKiro/sdxs-512-dreamshaper-sketch' ->
+    'sdxs-512-dreamshaper-sketch', a folder -> its name."""
+    if spec in DEMO_ADAPTERS:
+        return spec
+    name = Path(str(spec).rstrip("/\\")).name
+    return re.sub(r"[^\w.-]+", "_", name).strip("_.") or "adapter"
+
+
+def expand_adapter_spec(spec: str) -> list[str]:
+    """The adapter specs one spec stands for: `demo` -> demo-sketch, and demo-colour where that one is built
+    (assets/models/demo/colour_adapter/config.json); anything else -> itself."""
+    if spec != "demo":
+        return [spec]
+    return [s for s, folder in DEMO_ADAPTERS.items()
+            if s == "demo-sketch" or (DEMO_DIR / folder / "config.json").exists()]
 
 
 def resolve(spec: str, kind: str = "model", progress: Any = None) -> Path:
@@ -104,9 +135,12 @@ def resolve(spec: str, kind: str = "model", progress: Any = None) -> Path:
 
     kind is "model" or "adapter"; progress is an optional tqdm class for download progress.
     """
-    if spec == "demo":
-        folder = DEMO_DIR / ("adapter" if kind == "adapter" else "")
+    if spec == "demo" or (kind == "adapter" and spec in DEMO_ADAPTERS):
+        folder = DEMO_DIR / (DEMO_ADAPTERS.get(spec, "adapter") if kind == "adapter" else "")
         if not (folder / ("config.json" if kind == "adapter" else "model_index.json")).exists():
+            if spec == "demo-colour":
+                raise UserError("the demo's colour-hint adapter is not built yet (assets/models/demo/colour_adapter): "
+                                "run `python -m training.demo`, or leave demo-colour out")
             raise UserError(DEMO_HINT)
         return folder
     path = Path(spec).expanduser()
@@ -260,6 +294,12 @@ def load_adapter(spec: str, dtype: torch.dtype = torch.float32, progress: Any = 
         raise UserError(f"adapter {spec!r} ({folder}) has no diffusion_pytorch_model weights: re-download or retrain it")
     net = _read("ControlNet", folder, spec, ControlNetModel.from_pretrained, folder, dtype=dtype)
     return Adapter(net, AdapterInfo.read(folder), folder, spec)
+
+
+def load_adapters(spec: str, dtype: torch.dtype = torch.float32, progress: Any = None) -> list[Adapter]:
+    """The adapters one spec stands for (expand_adapter_spec: `demo` is the demo's sketch and colour-hint
+    adapters), loaded in order. `demo` with only its sketch adapter built loads that one."""
+    return [load_adapter(s, dtype, progress) for s in expand_adapter_spec(spec)]
 
 
 def _json_kind(value: Any) -> str:

@@ -29,6 +29,7 @@ import torch
 
 from models.errors import UserError
 from models.loading import REPO_ID, download
+from models.options import split_spec_arg
 
 log = logging.getLogger(__name__)
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' name for its LoRA files
@@ -39,22 +40,8 @@ MAX_WEIGHT = 4.0
 def parse_lora_arg(text: str) -> tuple[str, float]:
     """`SPEC[:WEIGHT]` -> (spec, weight); the weight is 1.0 without a ':'. Text after the last ':' that is no
     number is a one-line error naming it, unless the whole text is an existing path (or a drive letter's)."""
-    spec, sep, tail = text.rpartition(":")
-    weight = 1.0
-    if sep and spec:
-        try:
-            weight = float(tail)
-        except ValueError:
-            drive = len(spec) == 1 and tail.startswith(("/", "\\"))  # C:/styles/x.safetensors on Windows
-            if not (drive or os.path.exists(os.path.expanduser(text))):
-                like = spec if spec.isprintable() and len(spec) <= 80 else "style.safetensors"
-                raise UserError(f"--lora {text!r}: the weight {tail!r} is not a number; write SPEC:WEIGHT, like "
-                                f"{like}:0.8") from None
-            spec = text
-    else:
-        spec = text
-    if not spec.strip():
-        raise UserError(f"--lora {text!r} names no LoRA: pass a hub id, folder or .safetensors file, optionally with :WEIGHT")
+    spec, weight = split_spec_arg(text, "--lora", "WEIGHT", "style.safetensors",
+                                  "names no LoRA: pass a hub id, folder or .safetensors file, optionally with :WEIGHT")
     return spec, check_weight(weight, f"--lora {text!r}")
 
 

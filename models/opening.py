@@ -1,6 +1,6 @@
 """One way to open an engine from the options every command and the window share.
 
-    options = EngineOptions(model="demo", controlnet="demo", device="cpu", fast="fused")
+    options = EngineOptions(model="demo", controlnets=("demo",), device="cpu", fast="fused")
     engine = open_engine(options, say=print)
 
 The order is the same everywhere: check what can be checked before anything loads, load the model, the
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.errors import UserError
-from models.options import BACKENDS, FAST, PRECISIONS, check_device, check_dtype, check_size
+from models.options import BACKENDS, FAST, PRECISIONS, check_device, check_dtype, check_size, parse_adapter_arg
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class EngineOptions:
     """What to open; the fields are the shared command-line options (app.cli.options.add_model_arguments)."""
 
     model: str  # base model: hub id, folder or demo
-    controlnet: str | None = None  # control adapter: hub id, folder or demo; None for text only
+    controlnets: tuple[str, ...] = ()  # control adapters as SPEC[:STRENGTH] (hub id, folder, demo); () for text only
     size: int | None = None  # output size in pixels, a multiple of 8; None: the model's own
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     dtype: str = "auto"  # auto, float32, bfloat16 or float16
@@ -35,8 +35,17 @@ class EngineOptions:
     precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
     loras: tuple[str, ...] = ()  # LoRA styles as SPEC[:WEIGHT] (models.lora.parse_lora_arg); a bad one stops the open
 
+    @property
+    def controlnet(self) -> str | None:
+        """The first adapter's spec (without its strength), or None: for callers that know one adapter."""
+        return parse_adapter_arg(self.controlnets[0])[0] if self.controlnets else None
+
     def check(self) -> EngineOptions:
         """A UserError naming the bad value and the fix, for anything wrong that is known before loading."""
+        if isinstance(self.controlnets, str):  # a str would be read letter by letter
+            raise UserError(f"controlnets {self.controlnets!r} must be a tuple of SPEC[:STRENGTH], like ('demo',)")
+        for arg in self.controlnets:
+            parse_adapter_arg(arg)
         if self.size is not None:
             check_size(self.size)
         check_device(self.device)
@@ -61,7 +70,7 @@ def open_engine(options: EngineOptions, progress: Any = None, say: Callable[[str
     say = say or log.info
     options.check()
     quiet_libraries()
-    engine = Engine.load(options.model, options.controlnet, options.device, options.dtype, progress, options.loras)
+    engine = Engine.load(options.model, options.controlnets, options.device, options.dtype, progress, options.loras)
     engine.set_size(options.size or engine.base.native_size)
     if before_warm_up is not None:
         before_warm_up(engine)

@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.conditions import fit_square
 from models.errors import UserError, first_line
 from models.options import BACKENDS, PRECISIONS
 
@@ -109,7 +108,7 @@ def full_precision(engine):
         return recipe
     unet = _fp32_copy(recipe.unet, engine.base.path, "unet")
     vae = _fp32_copy(recipe.vae, engine.base.path, "vae")
-    nets = [_fp32_copy(net, engine.adapter.path, None) for net in recipe.controlnets]  # one adapter today
+    nets = [_fp32_copy(net, a.path, None) for net, a in zip(recipe.controlnets, engine.adapters)]
     return Recipe(unet, vae, nets, engine.one_step, engine.vae_scale)
 
 
@@ -141,16 +140,18 @@ def _fp32_copy(module: torch.nn.Module, folder: Path, subfolder: str | None) -> 
     return out
 
 
-def frame_inputs(p, frame: np.ndarray | None, control: bool) -> list[np.ndarray]:
-    """The frame graph's inputs for one control image and one models.recipe.Prepared, in FRAME_INPUTS order
-    (no frame: a blank one, as for conversion)."""
+def frame_inputs(p, frames: list[np.ndarray] | None, adapters: int) -> list[np.ndarray]:
+    """The frame graph's inputs for the adapters' control images (one per adapter, or one for all) and one
+    models.recipe.Prepared, in FRAME_INPUTS order (no frames: blank ones, as for conversion)."""
+    from models.runners import fit_frames
+
     def arr(t):
         return t.detach().float().contiguous().cpu().numpy()
 
     inputs = [arr(p.unet_in), arr(p.embeds), arr(p.x0_noise)]
-    if control:
-        img = fit_square(frame, p.size) if frame is not None else np.full((p.size, p.size, 3), 255, np.uint8)
-        inputs += [np.ascontiguousarray(img)[None], arr(p.strengths), arr(p.inverts)]
+    if adapters:
+        frames = frames if frames is not None else [np.full((p.size, p.size, 3), 255, np.uint8)]
+        inputs += [fit_frames(frames, p.size, adapters), arr(p.strengths), arr(p.inverts)]
     return inputs
 
 
@@ -247,7 +248,7 @@ def calibration_inputs(engine, count: int = 24) -> list[list[np.ndarray]]:
             engine.set_prompt(CALIBRATION_PROMPTS[i % len(CALIBRATION_PROMPTS)])
             engine.set_seed(i)
             engine.control_scale = 0.5 + 0.5 * (i % 3) / 2
-            out.append(frame_inputs(engine.prepared(), sketches[i % len(sketches)], engine.adapter is not None))
+            out.append(frame_inputs(engine.prepared(), [sketches[i % len(sketches)]], len(engine.adapters)))
     finally:
         engine.set_prompt(state[0] or "")
         engine.set_seed(state[1])

@@ -16,6 +16,8 @@ PRECISIONS = ("fp32", "int8")  # OpenVINO's precision for ControlNet + UNet; int
 # (ours and SDXS's own) and diffusers' default; 0.8 made the demo's pictures softer (sharpness 0.64 against 0.78)
 STRENGTH = 1.0
 MAX_STRENGTH = 2.0  # the highest strength the slider and the commands take
+# the strength of a colour-hint adapter fed hints from a live frame's own colours (keep colours; 0: off)
+KEEP_COLOURS = 1.0
 # seconds a prompt or seed change glides over (models.transition) in the live loop, stream and the window; the
 # engine alone jumps (0)
 TRANSITION = 0.5
@@ -33,6 +35,39 @@ def check_strength(value: float, flag: str) -> float:
     if not 0 <= value <= MAX_STRENGTH:
         raise UserError(f"{flag} {value:g} must be between 0 (ignore the sketch) and {MAX_STRENGTH:g}")
     return value
+
+
+def split_spec_arg(text: str, flag: str, number: str, example: str, empty: str) -> tuple[str, float]:
+    """`SPEC[:NUMBER]` -> (spec, number), the way --lora and --controlnet are written; the number is 1.0
+    without a ':'. Text after the last ':' that is no number is a one-line error naming it, unless the whole
+    text is an existing path (or a drive letter's). number: what the text calls it (WEIGHT, STRENGTH);
+    example: a spec for the error's example; empty: the error's end when no spec is left."""
+    import os
+
+    spec, sep, tail = text.rpartition(":")
+    value = 1.0
+    if sep and spec:
+        try:
+            value = float(tail)
+        except ValueError:
+            drive = len(spec) == 1 and tail.startswith(("/", "\\"))  # C:/styles/x.safetensors on Windows
+            if not (drive or os.path.exists(os.path.expanduser(text))):
+                like = spec if spec.isprintable() and len(spec) <= 80 else example
+                raise UserError(f"{flag} {text!r}: the {number.lower()} {tail!r} is not a number; write SPEC:{number}, "
+                                f"like {like}:0.8") from None
+            spec = text
+    else:
+        spec = text
+    if not spec.strip():
+        raise UserError(f"{flag} {text!r} {empty}")
+    return spec, value
+
+
+def parse_adapter_arg(text: str, flag: str = "--controlnet") -> tuple[str, float]:
+    """An adapter as `SPEC[:STRENGTH]` (--controlnet) -> (spec, strength 0..MAX_STRENGTH; 1 without one)."""
+    spec, strength = split_spec_arg(text, flag, "STRENGTH", "my-adapter",
+                                    "names no adapter: pass a hub id, folder or demo, optionally with :STRENGTH")
+    return spec, check_strength(strength, f"{flag} {text!r}: strength")
 
 
 def check_device(name: str) -> str:

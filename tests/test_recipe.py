@@ -189,7 +189,7 @@ def test_open_engine_warms_up_once_and_the_warm_up_is_not_shown(tiny_base, tiny_
     from models.opening import EngineOptions, open_engine
 
     said = []
-    e = open_engine(EngineOptions(model=tiny_base, controlnet=tiny_controlnet, size=64, device="cpu", dtype="float32",
+    e = open_engine(EngineOptions(model=tiny_base, controlnets=(tiny_controlnet,), size=64, device="cpu", dtype="float32",
                                   fast="fused"), say=said.append)
     assert e.fast == "fused" and e.size == 64 and sum(s.startswith("Warming up the fused path") for s in said) == 1
     e.transition.seconds = 30.0

@@ -1,19 +1,26 @@
-"""`python main.py generate`: one control image and a prompt in, one image out."""
+"""`python main.py generate`: control images (one per adapter, or one for all) and a prompt in, one image out.
+
+    python main.py generate --model demo --controlnet demo-sketch:1 --controlnet demo-colour:0.8 \
+        --image sketch.png --image colours.png --prompt "a house" --out house.png
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from app.cli.options import add_model_arguments, check_values, engine_options
+from app.cli.options import adapter_count, add_model_arguments, check_values, engine_options, with_strength
 from models.options import STRENGTH
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--image", help="control image (a sketch: black strokes on white); needed with --controlnet")
+    p.add_argument("--image", action="append", default=[],
+                   help="control image (a sketch: black strokes on white; colour hints: colour on white); needed with "
+                   "--controlnet; repeat for one per adapter, in the --controlnet order, or give one for all")
     p.add_argument("--prompt", default="", help="what to draw")
     p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
-    p.add_argument("--control-scale", type=float, default=STRENGTH, help=f"adapter strength, 0..2 (default {STRENGTH:g})")
+    p.add_argument("--control-scale", type=float, default=None,
+                   help=f"strength 0..2 of every adapter that names none with :STRENGTH (default {STRENGTH:g})")
     p.add_argument("--out", required=True, help="output image, .png or .jpg")
 
 
@@ -26,26 +33,48 @@ def run(args: argparse.Namespace) -> int:
     from models.opening import open_engine
     from models.options import check_strength
 
-    check_values(args)  # size, seed, prompt and LoRA weights: one line each before anything loads
-    check_strength(args.control_scale, "--control-scale")
+    check_values(args)  # size, seed, prompt, LoRA weights, adapter strengths: one line each before anything loads
+    if args.control_scale is not None:
+        check_strength(args.control_scale, "--control-scale")
     if args.controlnet and not args.image:
         raise UserError("--controlnet needs --image: pass the control image (a sketch) to follow")
     if args.image and not args.controlnet:
-        args.controlnet = own_adapter(args.model)
-        if args.controlnet is None:
-            raise UserError(f"--image {args.image!r} needs an adapter to follow it: add --controlnet (for SDXS: "
+        own = own_adapter(args.model)
+        if own is None:
+            raise UserError(f"--image {args.image[0]!r} needs an adapter to follow it: add --controlnet (for SDXS: "
                             "IDKiro/sdxs-512-dreamshaper-sketch), or leave out --image for text-to-image")
-        print(f"using the model's own adapter {args.controlnet} for --image")
+        args.controlnet = [own]
+        print(f"using the model's own adapter {own} for --image")
+    count = adapter_count(args.controlnet)
+    if len(args.image) not in (0, 1, count):
+        raise UserError(f"{len(args.image)} --image for {count} adapters ({', '.join(args.controlnet)}"
+                        f"{'; demo is demo-sketch and demo-colour' if 'demo' in args.controlnet else ''}): give one "
+                        "--image per adapter, in the --controlnet order, or one for all")
+    args.controlnet = with_strength(args.controlnet, args.control_scale)
     check_out_path(args.out)
-    frame = read_rgb(args.image) if args.image else np.full((64, 64, 3), 255, np.uint8)
+    images = [read_rgb(path) for path in args.image] or [np.full((64, 64, 3), 255, np.uint8)]
     engine = open_engine(engine_options(args))  # its steps are log lines (stderr; -q hides them)
     engine.set_seed(args.seed)
-    engine.control_scale = args.control_scale
     engine.set_prompt(args.prompt)
-    out = write_rgb(args.out, engine.step(frame))
+    out = write_rgb(args.out, engine.step(conditions(engine, images)))
     print(f"wrote {out} ({engine.size}x{engine.size}, {engine.device.type} {dtype_name(engine.dtype)}, "
           f"{engine.timings.total:.0f} ms{', openvino ' + args.precision if engine.backend == 'openvino' else ''})")
     return 0
+
+
+def conditions(engine, images: list) -> list:
+    """One condition image per adapter. One image serves every adapter, except a colour-hint adapter beside
+    a line adapter: a sketch is no colour hint, so it gets white (no hints)."""
+    import numpy as np
+
+    from app.live.loop import is_colour
+
+    adapters = engine.adapters
+    if len(images) > 1 or not adapters:
+        return images
+    lines = any(not is_colour(a) for a in adapters)
+    white = np.full_like(images[0][:, :, :3], 255)
+    return [white if lines and is_colour(a) else images[0] for a in adapters]
 
 
 def own_adapter(model: str) -> str | None:

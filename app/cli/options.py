@@ -10,7 +10,10 @@ from models.options import BACKENDS, FAST, PRECISIONS
 
 def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("--model", required=model_required, help="base model: hub id (IDKiro/sdxs-512-dreamshaper), folder or demo")
-    p.add_argument("--controlnet", default=None, help="control adapter: hub id (IDKiro/sdxs-512-dreamshaper-sketch), folder or demo")
+    p.add_argument("--controlnet", action="append", default=[], metavar="SPEC[:STRENGTH]",
+                   help="a control adapter: hub id (IDKiro/sdxs-512-dreamshaper-sketch), folder, or demo (the demo's "
+                   "sketch and colour-hint adapters; demo-sketch, demo-colour alone), optionally with its strength "
+                   "0..2 (default 1); repeat for several (their residuals add up, each at its strength: docs/adapters.md)")
     p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default auto)")
@@ -30,16 +33,16 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
 
 def engine_options(args: argparse.Namespace) -> EngineOptions:
     """The models.opening.EngineOptions of the options add_model_arguments added."""
-    return EngineOptions(model=args.model, controlnet=args.controlnet, size=args.size, device=args.device,
+    return EngineOptions(model=args.model, controlnets=tuple(args.controlnet), size=args.size, device=args.device,
                          dtype=args.dtype, fast=args.fast, backend=args.backend, precision=args.precision,
                          loras=tuple(args.lora))
 
 
 def check_values(args: argparse.Namespace) -> None:
     """The values generate and stream check before anything loads: size, seed (reduced modulo 2**64 in place),
-    prompt and LoRA weights, each a one-line error."""
+    prompt, LoRA weights and adapter strengths, each a one-line error."""
     from models.lora import parse_lora_arg
-    from models.options import check_seed, check_size, check_text
+    from models.options import check_seed, check_size, check_text, parse_adapter_arg
 
     if args.size is not None:
         check_size(args.size)
@@ -47,3 +50,23 @@ def check_values(args: argparse.Namespace) -> None:
     check_text(args.prompt, "--prompt")
     for spec in args.lora:
         parse_lora_arg(check_text(spec, "--lora"))
+    for spec in args.controlnet:
+        parse_adapter_arg(check_text(spec, "--controlnet"))
+
+
+def with_strength(controlnets: list[str], strength: float | None) -> list[str]:
+    """The --controlnet values with `strength` (--strength, --control-scale) for those that name none; None
+    leaves them (each its own, else 1)."""
+    from models.options import parse_adapter_arg
+
+    if strength is None:
+        return list(controlnets)
+    return [arg if parse_adapter_arg(arg)[0] != arg else f"{arg}:{strength:g}" for arg in controlnets]
+
+
+def adapter_count(controlnets: list[str]) -> int:
+    """How many adapters the --controlnet values load (`demo` is two where its colour-hint adapter is built)."""
+    from models.loading import expand_adapter_spec
+    from models.options import parse_adapter_arg
+
+    return sum(len(expand_adapter_spec(parse_adapter_arg(arg)[0])) for arg in controlnets)

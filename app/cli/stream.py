@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
-from app.cli.options import add_model_arguments, check_values, engine_options
+from app.cli.options import add_model_arguments, check_values, engine_options, with_strength
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
@@ -28,7 +28,7 @@ from app.live.sinks import RecorderSink, SinkSet
 from app.live.source_spec import SourceSpec, parse_source
 from app.live.steady import SteadySettings, describe, parse_steady
 from models.errors import UserError
-from models.options import STRENGTH, TRANSITION, check_strength
+from models.options import KEEP_COLOURS, STRENGTH, TRANSITION, check_strength
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
     p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
-    p.add_argument("--strength", type=float, default=STRENGTH, help=f"control strength, 0..2 (default {STRENGTH:g})")
+    p.add_argument("--strength", type=float, default=None,
+                   help=f"strength 0..2 of every adapter that names none with :STRENGTH (default {STRENGTH:g})")
+    p.add_argument("--keep-colours", type=float, default=KEEP_COLOURS, metavar="STRENGTH",
+                   help="with a colour-hint adapter (--controlnet demo): feed it the frame's own colours at this "
+                   f"strength, 0..2, so the picture keeps the scene's colours (0: off; default {KEEP_COLOURS:g})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
     p.add_argument("--condition", default="auto", choices=CONDITION_MODES, help="how a frame becomes the adapter's input (default auto: the adapter's own)")
     p.add_argument("--canny-low", type=int, default=100, help="canny lower threshold (default 100)")
@@ -80,11 +84,13 @@ def run(args: argparse.Namespace) -> int:
     # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
     try:
         osc = open_osc(args)  # a port in use is one line before the model loads
+        args.controlnet = with_strength(args.controlnet, args.strength)
         engine = open_engine(engine_options(args), say=log.info)
         check_loras(cues, engine, args.schedule)
         cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
-        settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength, size=args.size or 0,
-                                condition=cond, steady=steady, transition=args.transition)
+        settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=engine.control_scale, size=args.size or 0,
+                                condition=cond, steady=steady, transition=args.transition,
+                                adapters=engine.adapter_strengths, keep_colours=args.keep_colours)
         loop = LiveLoop(engine, settings, engine.fast)
         sinks = open_sinks(args, engine.size, fps)
     except BaseException:
@@ -134,7 +140,9 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
     check_serve(args.serve, args.serve_token)  # address, token and a free port, before any model loads
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
-    check_strength(args.strength, "--strength")
+    if args.strength is not None:
+        check_strength(args.strength, "--strength")
+    check_strength(args.keep_colours, "--keep-colours")
     if args.fps is not None and not 1 <= args.fps <= 120:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
     if not 0 <= args.transition <= 60:

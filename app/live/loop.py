@@ -1,7 +1,12 @@
 """The live loop without Qt: what the window's worker and `python main.py stream` share.
 
-    frame (sketch canvas, camera, video, image) -> condition (as the adapter wants it)
+    frame (sketch canvas, camera, video, image) -> one condition per adapter (as each adapter wants it)
       -> unchanged? reuse the last output : engine.step -> output
+
+Each adapter sees its own condition (LiveLoop.conditions): a line adapter the frame through its own extractor
+(or the canvas's drawing as it is); a colour-hint adapter (condition "colour-hints") the canvas's colour layer
+(Frame.layers["colour"], white without one) at its own strength, or for a camera, video or screen dots of the
+frame's own colours (models.hints.frame_hints) at LiveSettings.keep_colours (0: white, at strength 0).
 
 The window wraps a LiveLoop in its worker thread; the relay (app/live/relay.py) hands it only the newest
 frame. A new LiveSettings value is applied before the next frame.
@@ -20,6 +25,7 @@ import numpy as np
 from app.live.settings import ConditionSettings, LiveSettings
 from app.live.steady import make_stabiliser
 from models import conditions
+from models.hints import frame_hints
 
 
 class EngineLike(Protocol):
@@ -27,10 +33,11 @@ class EngineLike(Protocol):
     use of an engine: models.engine.Engine, or app.live.testing.FakeEngine. tests/test_recipe.py
     checks that both have every member."""
 
-    control_scale: float  # the adapter's strength
+    control_scale: float  # every adapter's strength at once (reads the first's)
     profile: bool  # time each stage of a frame (the eager runner)
     timings: Any  # the last frame's milliseconds: a models.recipe.Timings, or a dict by stage
-    adapter: Any  # a models.loading.Adapter (its .info: condition, polarity), or None
+    adapter: Any  # the first models.loading.Adapter (its .info: condition, polarity), or None
+    adapters: Any  # list of models.loading.Adapter in order (each .name, .spec, .info), maybe empty
     transition: Any  # a models.transition.Transition: .seconds a change glides over, .progress of the glide
     backend: str  # who runs the frames: torch or openvino
 
@@ -52,19 +59,27 @@ class EngineLike(Protocol):
     def lora_weights(self) -> dict[str, float]: ...  # name -> weight of each LoRA held, in the order added
     @property
     def lora_specs(self) -> dict[str, str]: ...  # name -> the spec it was added by
+    @property
+    def adapter_strengths(self) -> dict[str, float]: ...  # adapter name -> strength 0..2, in order
+    @property
+    def adapter_specs(self) -> dict[str, str]: ...  # adapter name -> the spec it was loaded by
 
     def set_prompt(self, prompt: str) -> None: ...
     def set_seed(self, seed: int) -> None: ...
     def set_size(self, size: int) -> None: ...
     def set_adapter(self, adapter: Any) -> None: ...
-    def use_adapter(self, spec: str | None, progress: Any = None) -> None: ...  # load by spec (None: no adapter)
+    def use_adapter(self, spec: str | None, progress: Any = None) -> None: ...  # only this spec's adapters (None: none)
+    def add_adapter(self, spec: str, strength: float = 1.0, progress: Any = None) -> list[str]: ...  # names added
+    def remove_adapter(self, name: str) -> None: ...
+    def set_adapter_strength(self, name: str, strength: float) -> None: ...  # live: never rebuilds a runner
     def set_fast(self, mode: str = "auto") -> str: ...  # returns the runner kind used
     def set_backend(self, backend: str = "torch", precision: str = "fp32", progress: Any = None) -> str: ...
     def warm_up(self) -> None: ...
     def add_lora(self, spec: str, weight: float = 1.0, progress: Any = None) -> str: ...  # its name
     def remove_lora(self, name: str) -> None: ...
     def set_lora_weight(self, name: str, weight: float) -> None: ...
-    def step(self, frame: np.ndarray) -> np.ndarray: ...
+    # one condition image, or one per adapter in adapters' order; strengths: this frame's, None = the adapter's own
+    def step(self, frame: np.ndarray | list[np.ndarray], strengths: list[float | None] | None = None) -> np.ndarray: ...
 
 
 # load(options, progress, say, before_warm_up) -> engine, as models.opening.open_engine (the default) does it
@@ -123,6 +138,7 @@ class Frame:
     captured: float  # time.perf_counter() when the source produced it, for end-to-end latency
     drawn: bool = False  # True for the sketch canvas: the image already is the condition
     seq: int = 0  # the source's frame number
+    layers: dict[str, np.ndarray] = field(default_factory=dict)  # the canvas's other layers: "colour", uint8 RGB on white
 
 
 @dataclass
@@ -130,13 +146,14 @@ class Result:
     """What the loop gives back for one frame."""
 
     output: np.ndarray  # uint8 RGB, size x size
-    condition: np.ndarray  # uint8 RGB, the image the adapter saw, in its polarity
+    condition: np.ndarray  # uint8 RGB, the image the first adapter saw, in its polarity
     source: np.ndarray  # the frame as it came in (after mirroring)
     captured: float  # the frame's capture time
     reused: bool  # True when the input was unchanged and the last output was reused
     timings: dict = field(default_factory=dict)  # ms by stage: extract, condition, unet, decode, output, total
     frames: int = 0  # frames the engine has processed so far
     glide: float = 1.0  # 0..1 along a running prompt or seed transition (models.transition); 1 when still
+    conditions: list[np.ndarray] = field(default_factory=list)  # uint8 RGB, what each adapter saw, in its polarity
 
 
 class LiveLoop:
@@ -155,6 +172,7 @@ class LiveLoop:
         self.last_end = 0.0  # perf_counter when it finished its latest frame
         self._last: Result | None = None
         self._last_revision: int | None = None  # the engine revision the last output was made at
+        self._last_strengths: list[float | None] = []  # the per-frame strengths (keep colours) it was made with
         self.steady = None  # app.live.steady.Stabiliser while settings.steady is on
         self._applied_loras: set[str] = set()  # LoRA names whose weight this loop has set
         self.apply(settings or LiveSettings())
@@ -164,7 +182,13 @@ class LiveLoop:
         e = self.engine
         e.set_prompt(settings.styled)
         e.set_seed(settings.seed)
-        e.control_scale = float(settings.strength)
+        if settings.adapters:  # each adapter's own strength; a name not loaded (yet) is left for later
+            held = e.adapter_strengths
+            for name, strength in settings.adapters.items():
+                if name in held and held[name] != strength:
+                    e.set_adapter_strength(name, strength)  # a buffer fill or graph input: no rebuild
+        else:
+            e.control_scale = float(settings.strength)
         e.profile = bool(settings.profile)
         e.transition.seconds = max(0.0, float(settings.transition))
         for name, weight in settings.loras.items():
@@ -184,32 +208,70 @@ class LiveLoop:
 
     @property
     def adapter_condition(self) -> str:
-        adapter = self.engine.adapter
-        return adapter.info.condition if adapter is not None else "sketch"
+        """The condition of the first adapter that is not a colour-hint one (sketch without one)."""
+        lines = [a for a in self.engine.adapters if not is_colour(a)]
+        return lines[0].info.condition if lines else "sketch"
+
+    def conditions(self, frame: Frame, source: np.ndarray) -> tuple[list[np.ndarray | None], list[float | None]]:
+        """Each adapter's condition image and this frame's strength for it (None: its own), in engine.adapters'
+        order; a live frame's colour hints are None here (made by colour_hints only when the frame renders).
+        Without adapters: the frame's line condition, as a text-only model ignores it anyway."""
+        s, made = self.settings, {}
+        conds: list[np.ndarray | None] = []
+        strengths: list[float | None] = []
+
+        def lines(condition: str) -> np.ndarray:
+            if condition not in made:
+                made[condition] = extract(source, s.condition, condition, frame.drawn)
+            return made[condition]
+
+        for a in self.engine.adapters:
+            if not is_colour(a):
+                conds.append(lines(a.info.condition))
+                strengths.append(None)
+            elif frame.drawn:  # the canvas's colour layer at the adapter's own strength
+                layer = frame.layers.get("colour")
+                conds.append(np.ascontiguousarray(layer[:, :, :3]) if layer is not None else _white(source))
+                strengths.append(None)
+            else:  # a live frame: its own colours at the keep-colours strength
+                conds.append(None if s.keep_colours > 0 else _white(source))
+                strengths.append(float(s.keep_colours))
+        return (conds or [lines(self.adapter_condition)]), strengths
 
     def process(self, frame: Frame) -> Result:
         """One frame through condition extraction, change detection and the engine."""
         t0 = time.perf_counter()
         s = self.settings
         source = s.condition.orient(frame.image, frame.drawn)
-        cond = extract(source, s.condition, self.adapter_condition, frame.drawn)
+        conds, strengths = self.conditions(frame, source)
+        main = next((i for i, c in enumerate(conds) if c is not None and not _colour_at(self.engine, i)), 0)
         steady = None if frame.drawn else self.steady  # a drawing is exact: never smoothed or skipped
-        if steady is not None:
-            cond = steady.condition(cond, source)
+        if steady is not None and conds[main] is not None:
+            conds[main] = steady.condition(conds[main], source)
         t1 = time.perf_counter()
         e = self.engine
-        changed = steady.changed(cond) if steady is not None else self.detector.changed(cond, exact=frame.drawn)
+        if frame.drawn:  # every layer counts: a colour blob alone is a change
+            probe = conds[0] if len(conds) == 1 else np.concatenate([c.reshape(-1) for c in conds if c is not None])
+            changed = self.detector.changed(probe, exact=True)
+        else:
+            probe = conds[main] if conds[main] is not None else source
+            changed = steady.changed(probe) if steady is not None else self.detector.changed(probe)
         gliding = e.gliding  # a transition changes every frame, even for a still input
-        if self._last is not None and not changed and e.revision == self._last_revision and not gliding:
+        same = e.revision == self._last_revision and strengths == self._last_strengths
+        if self._last is not None and not changed and same and not gliding:
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
-                          {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames)
+                          {"extract": 1000 * (t1 - t0), "total": 1000 * (time.perf_counter() - t0)}, self.frames,
+                          conditions=last.conditions)
         if not changed and steady is None:  # settings changed but the frame did not: render it anyway
             self.detector.reset()
-            self.detector.changed(cond, exact=frame.drawn)
+            self.detector.changed(probe, exact=frame.drawn)
+        conds = [colour_hints(source) if c is None else c for c in conds]  # a live frame's colours, only now
+        t1 = time.perf_counter()
         if not self.frames:
             self.first_start = t1
-        output = e.step(cond)
+        cond = conds[main]
+        output = e.step(conds, strengths if any(v is not None for v in strengths) else None)
         if steady is not None:
             output = steady.output(output, cond, fresh=e.revision != self._last_revision)
         if e.fast == "eager" and not s.profile:
@@ -219,10 +281,10 @@ class LiveLoop:
         timings = _timings_dict(e.timings)
         timings["extract"] = 1000 * (t1 - t0)
         timings["total"] = 1000 * (t2 - t0)
-        inverted = e.adapter is not None and e.adapter.info.inverted
+        seen = [255 - c if a.info.inverted else c for a, c in zip(e.adapters, conds)] or conds
         glide = e.transition.progress
-        self._last = Result(output, 255 - cond if inverted else cond, source, frame.captured, False, timings, self.frames, glide)
-        self._last_revision = e.revision
+        self._last = Result(output, seen[0], source, frame.captured, False, timings, self.frames, glide, seen)
+        self._last_revision, self._last_strengths = e.revision, strengths
         return self._last
 
     @property
@@ -230,6 +292,26 @@ class LiveLoop:
         """Mean rate of the engine's frames: frames / wall time from the start of the first to the end of the last."""
         elapsed = self.last_end - self.first_start
         return self.frames / elapsed if self.frames and elapsed > 0 else 0.0
+
+
+def is_colour(adapter: Any) -> bool:
+    """A colour-hint adapter: its condition is dots and strokes of colour on white (models.hints)."""
+    return adapter.info.condition == "colour-hints"
+
+
+def colour_hints(source: np.ndarray) -> np.ndarray:
+    """A live frame's colour hints: a fixed grid of dots of its own colours on white (models.hints.frame_hints)."""
+    return frame_hints(np.ascontiguousarray(source[:, :, :3]))
+
+
+def _colour_at(engine: EngineLike, i: int) -> bool:
+    adapters = engine.adapters
+    return i < len(adapters) and is_colour(adapters[i])
+
+
+def _white(source: np.ndarray) -> np.ndarray:
+    """No colour hint: a white image of the frame's size."""
+    return np.full((*source.shape[:2], 3), 255, np.uint8)
 
 
 def _timings_dict(t: Any) -> dict:

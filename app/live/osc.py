@@ -3,6 +3,7 @@
     /sdxs/prompt s        the prompt                 /sdxs/style s        a style preset by name
     /sdxs/seed i          the seed (glides)          /sdxs/seed/new       a new random seed
     /sdxs/strength f      control strength, 0..2     /sdxs/transition f   glide time in seconds
+                          (every adapter's)          /sdxs/keep_colours f keep-colours strength, 0..2
     /sdxs/lora/NAME f     a loaded LoRA's weight     /sdxs/pause i        1 pauses, 0 resumes
     /sdxs/snapshot        save a snapshot            /sdxs/record i       1 starts, 0 stops recording
     /sdxs/fps             replies /sdxs/fps f (the engine's frames per second) to the sender
@@ -91,6 +92,7 @@ CHECKS: dict[str, tuple[str, Callable[[tuple], Any]]] = {
     "seed": (f"one int, 0..{MAX_SEED}", lambda a: _number(a, 0, MAX_SEED, whole=True)),
     "seed/new": ("no argument", lambda a: NEW_SEED if not a else None),
     "strength": ("one float, 0..2", lambda a: _number(a, 0.0, 2.0)),
+    "keep_colours": ("one float, 0..2", lambda a: _number(a, 0.0, 2.0)),
     "transition": (f"one float, 0..{MAX_TRANSITION:g} seconds", lambda a: _number(a, 0.0, MAX_TRANSITION)),
     "pause": ("one int, 0 or 1", lambda a: _number(a, 0, 1, whole=True)),
     "snapshot": ("no argument", lambda a: True if not a else None),
@@ -220,8 +222,10 @@ def with_changes(settings: Any, changes: dict[str, Any], loras: dict[str, str], 
             fields["prompt"] = value
         elif key == "seed":
             fields["seed"] = new_seed() if value == NEW_SEED else int(value)
-        elif key in ("strength", "transition"):
+        elif key in ("strength", "transition", "keep_colours"):
             fields[key] = float(value)
+            if key == "strength" and s.adapters:  # every adapter's own strength too
+                fields["adapters"] = dict.fromkeys(s.adapters, float(value))
         elif key == "style":
             name = find_name(value, styles)
             if name is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.live.steady import SteadySettings
-from models.options import STRENGTH, TRANSITION
+from models.options import KEEP_COLOURS, STRENGTH, TRANSITION
 
 # name -> prompt template; {prompt} is what the user typed
 PRESETS: dict[str, str] = {
@@ -63,7 +63,9 @@ class LiveSettings:
     style: str = "None"  # a key of PRESETS, wrapped around the prompt, or the name of a user's preset
     template: str = ""  # a user's preset's prompt template ({prompt}: what the user typed); "" uses PRESETS[style]
     seed: int = 0  # fixes the noise, so a still input gives a still output
-    strength: float = STRENGTH  # ControlNet conditioning scale, 0..2
+    strength: float = STRENGTH  # ControlNet conditioning scale, 0..2, of every adapter (when `adapters` is empty)
+    adapters: dict[str, float] = field(default_factory=dict)  # adapter name -> its own strength 0..2, live; empty: `strength` for all
+    keep_colours: float = KEEP_COLOURS  # strength 0..2 of colour-hint adapters for a camera, video or screen (0: off)
     size: int = 0  # output size in pixels (0: the model's own)
     condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
     threshold: float = 1.0  # change check: mean grey-level difference below which a camera frame counts as unchanged

@@ -1,7 +1,7 @@
 """Runners: the ways a frame of the one recipe (models.recipe.Recipe) is run on a device.
 
 Each runner is one file here with one class that subclasses Runner: `step(prepared, frame) -> image` runs
-one frame, `invalidate()` drops what was built from the networks (a captured graph, compiled or converted
+one frame (one condition image per adapter), `invalidate()` drops what was built from the networks (a captured graph, compiled or converted
 code) after they changed. The engine keeps a chain of runners, fastest first with eager last, and goes down
 it with one logged reason when a runner fails (Engine.step); `make_runner(kind, engine, ...)` builds one by name.
 
@@ -18,6 +18,7 @@ import importlib
 
 import numpy as np
 
+from models.conditions import fit_square
 from models.errors import UserError
 from models.recipe import Prepared, Timings
 
@@ -36,13 +37,32 @@ class Runner:
     def __init__(self) -> None:
         self.timings = Timings()  # the last frame's, read by the engine after each step
 
-    def step(self, prepared: Prepared, frame: np.ndarray) -> np.ndarray:
-        """uint8 RGB control image (any size; the runner fits it to prepared.size) -> uint8 RGB image."""
+    def step(self, prepared: Prepared, frames: list[np.ndarray]) -> np.ndarray:
+        """uint8 RGB control images, one per adapter in the engine's order (any size; the runner fits them to
+        prepared.size; Engine.frames makes the list) -> uint8 RGB image."""
         raise NotImplementedError
 
     def invalidate(self) -> None:
         """The networks changed (an adapter, a LoRA's layers or, for runners that bake them, its weight):
         whatever was built from them is made again at the next frame."""
+
+
+def fit_frames(frames: list[np.ndarray] | np.ndarray, size: int, count: int) -> np.ndarray:
+    """(count, size, size, 3) uint8: each adapter's condition image fitted to size (models.conditions.fit_square),
+    an image shared by several adapters fitted once (a single array, or a list shorter than count: the last
+    serves the rest)."""
+    if isinstance(frames, np.ndarray):
+        frames = [frames]
+    out = np.empty((count, size, size, 3), np.uint8)
+    done: dict[int, int] = {}
+    for i in range(count):
+        frame = frames[i] if i < len(frames) else frames[-1]
+        if id(frame) in done:
+            out[i] = out[done[id(frame)]]
+        else:
+            out[i] = fit_square(frame, size)
+            done[id(frame)] = i
+    return out
 
 
 def make_runner(kind: str, engine, **options) -> Runner:

@@ -7,9 +7,8 @@ import time
 import numpy as np
 import torch
 
-from models.conditions import fit_square
 from models.recipe import Prepared, Timings
-from models.runners import Runner
+from models.runners import Runner, fit_frames
 
 
 class EagerRunner(Runner):
@@ -24,17 +23,18 @@ class EagerRunner(Runner):
             torch.cuda.synchronize(self.engine.device)
         return time.perf_counter()
 
-    def step(self, p: Prepared, frame: np.ndarray) -> np.ndarray:
+    def step(self, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
         recipe, prof = self.engine.recipe, self.engine.profile
         t0 = time.perf_counter()
 
-        # 1. condition in: uint8 HWC on the host -> the device, one image per adapter; none at strength 0,
-        # which skips the adapters (the recipe would add zeros: the same image, slower)
-        frames = torch.from_numpy(fit_square(frame, p.size)).to(self.engine.device)[None] if p.active else None
+        # 1. condition in: uint8 HWC on the host -> the device, one image per adapter; none when every strength
+        # is 0, which skips the adapters (the recipe would add zeros: the same image, slower)
+        n = len(recipe.controlnets)
+        cond = torch.from_numpy(fit_frames(frames, p.size, n)).to(self.engine.device) if p.active and n else None
         t1 = self._lap() if prof else t0
 
         # 2-3. ControlNet + UNet at the single timestep, then x0
-        x0 = recipe.x0(p.unet_in, p.embeds, p.x0_noise, frames, p.strengths, p.inverts)
+        x0 = recipe.x0(p.unet_in, p.embeds, p.x0_noise, cond, p.strengths, p.inverts)
         t2 = self._lap() if prof else t1
 
         # 4. the tiny decoder

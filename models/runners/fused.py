@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.conditions import fit_square
 from models.errors import UserError
 from models.recipe import Prepared, Timings
-from models.runners import Runner
+from models.runners import Runner, fit_frames
 
 KINDS = ("fused", "graphs", "compile")
 
@@ -67,29 +66,30 @@ class FusedRunner(Runner):
 
                     cfg.freezing = not e.loras.names
             self.recipe = torch.compile(e.recipe, **opts)
-        self._shape_key = None  # (size, with control): buffers and graph belong to one shape
+        self._shape_key = None  # (size, adapters): buffers and graph belong to one shape and adapter count
         self._revision = None  # the revision of the prepared inputs the static buffers hold
         self.graph = None
 
     # ---- static buffers ---------------------------------------------------------------------------------
 
-    def _alloc(self, size: int, control: bool, p: Prepared) -> None:
-        dev = self.engine.device
-        self.frames = torch.zeros((1, size, size, 3), dtype=torch.uint8, device=dev) if control else None
+    def _alloc(self, size: int, adapters: int, p: Prepared) -> None:
+        dev, control = self.engine.device, adapters > 0
+        self.frames = torch.zeros((adapters, size, size, 3), dtype=torch.uint8, device=dev) if control else None
         self.unet_in = torch.zeros_like(p.unet_in)
         self.x0_noise = torch.zeros_like(p.x0_noise)
         self.embeds = torch.zeros_like(p.embeds)
         self.strengths = torch.zeros_like(p.strengths) if control else None
         self.inverts = torch.zeros_like(p.inverts) if control else None
         pin = self.cuda
-        self.host_in = torch.zeros((size, size, 3), dtype=torch.uint8, pin_memory=pin)
+        self.host_in = torch.zeros((max(adapters, 1), size, size, 3), dtype=torch.uint8, pin_memory=pin)
         self.host_out = torch.zeros((size, size, 3), dtype=torch.uint8, pin_memory=pin)
         self.done = torch.cuda.Event() if self.cuda else None
         self.graph = None
         self._revision = None
 
     def _refresh_inputs(self, p: Prepared) -> None:
-        """Copy the prepared inputs into the static buffers when they changed (a fill: no new graph)."""
+        """Copy the prepared inputs into the static buffers when they changed (a fill: no new graph); a new
+        strength of any adapter is such a fill."""
         if p.revision == self._revision:
             return
         self.unet_in.copy_(p.unet_in)
@@ -119,16 +119,16 @@ class FusedRunner(Runner):
 
     # ---- per frame ------------------------------------------------------------------------------------------
 
-    def step(self, p: Prepared, frame: np.ndarray) -> np.ndarray:
+    def step(self, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
         t0 = time.perf_counter()
-        control = len(self.engine.recipe.controlnets) > 0
-        if (p.size, control) != self._shape_key:
-            self._alloc(p.size, control, p)
-            self._shape_key = (p.size, control)
+        adapters = len(self.engine.recipe.controlnets)
+        if (p.size, adapters) != self._shape_key:
+            self._alloc(p.size, adapters, p)
+            self._shape_key = (p.size, adapters)
         self._refresh_inputs(p)
-        if control:
-            self.host_in.numpy()[...] = fit_square(frame, p.size)
-            self.frames[0].copy_(self.host_in, non_blocking=True)
+        if adapters:
+            self.host_in.numpy()[...] = fit_frames(frames, p.size, adapters)
+            self.frames.copy_(self.host_in, non_blocking=True)
         if self.cuda and self.name in ("graphs", "compile"):
             if self.graph is None:
                 self._capture()

@@ -14,11 +14,10 @@ import numpy as np
 import torch
 
 from models import openvino as ov_graphs
-from models.conditions import fit_square
 from models.errors import UserError
 from models.options import PRECISIONS
 from models.recipe import Prepared, Timings
-from models.runners import Runner
+from models.runners import Runner, fit_frames
 
 
 class OpenVINORunner(Runner):
@@ -44,16 +43,17 @@ class OpenVINORunner(Runner):
     def prepare(self) -> None:
         """Convert (or read from the cache) and compile the two graphs for the engine's size, adapter and weights."""
         e = self.engine
-        control = e.adapter is not None
+        adapters = len(e.adapters)
+        control = adapters > 0
         # LoRA weights live in 0-d tensors outside the state dicts; the graphs bake them in, so they are part of the key
-        weights = ov_graphs.fingerprint(e.unet, e.controlnet) + "".join(
+        weights = ov_graphs.fingerprint(e.unet, *(e.controlnets or [None])) + "".join(
             f";{n}={w:g}" for n, w in sorted(e.lora_weights.items()))
-        key = (e.size, control, weights)
+        key = (e.size, adapters, weights)
         if key == self._key:
             return
         common = {"size": e.size, "timestep": float(e.timestep), "b": e.one_step.b}
         names = ov_graphs.FRAME_INPUTS if control else ov_graphs.FRAME_INPUTS[:3]
-        example = ov_graphs.frame_inputs(e.prepared(), None, control)
+        example = ov_graphs.frame_inputs(e.prepared(), None, adapters)
         source = None  # the fp32 recipe to trace, made once and only on a cache miss
 
         def recipe():
@@ -62,7 +62,7 @@ class OpenVINORunner(Runner):
                 source = ov_graphs.full_precision(e)
             return source
 
-        frame_key = {**common, "graph": "frame", "weights": weights, "control": control}
+        frame_key = {**common, "graph": "frame", "weights": weights, "control": control if adapters < 2 else adapters}
         model = ov_graphs.cached({**frame_key, "precision": "fp32"},
                                  lambda: ov_graphs.convert(ov_graphs.Stage(recipe(), "x0"), example, names),
                                  self.progress, "ControlNet + UNet")
@@ -91,17 +91,18 @@ class OpenVINORunner(Runner):
         hint = self.config.get("INFERENCE_PRECISION_HINT", "f32")
         return f"openvino {'int8' if self.precision == 'int8' else {'f32': 'fp32'}.get(hint, hint)}"
 
-    def step(self, p: Prepared, frame: np.ndarray) -> np.ndarray:
-        """uint8 RGB control image -> uint8 RGB image, one frame of the recipe on OpenVINO."""
-        control = self.engine.adapter is not None
-        if self._key is None or self._key[:2] != (p.size, control):
+    def step(self, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
+        """uint8 RGB control images, one per adapter -> uint8 RGB image, one frame of the recipe on OpenVINO.
+        Strengths are graph inputs: a new one (of any adapter) is a new input, never a conversion."""
+        adapters = len(self.engine.adapters)
+        if self._key is None or self._key[:2] != (p.size, adapters):
             self.prepare()
         t0 = time.perf_counter()
         if p.revision != self._revision:
-            self._inputs = ov_graphs.frame_inputs(p, frame, control)
+            self._inputs = ov_graphs.frame_inputs(p, frames, adapters)
             self._revision = p.revision
-        elif control:
-            self._inputs[3] = np.ascontiguousarray(fit_square(frame, p.size))[None]
+        elif adapters:
+            self._inputs[3] = fit_frames(frames, p.size, adapters)
         t1 = time.perf_counter()
         x0 = self.frame.infer(self._inputs)[0]
         t2 = time.perf_counter()

@@ -148,8 +148,9 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
 
     dtype = torch.float16 if engine.device.type == "cuda" else torch.float32
     base = str(engine.base.path)
-    if engine.adapter is not None:
-        cn = ControlNetModel.from_pretrained(str(engine.adapter.path), dtype=dtype)
+    if engine.adapters:  # several: diffusers' multi-ControlNet, each adapter at its strength
+        cn = [ControlNetModel.from_pretrained(str(a.path), dtype=dtype) for a in engine.adapters]
+        cn = cn[0] if len(cn) == 1 else cn
         pipe = StableDiffusionControlNetPipeline.from_pretrained(base, controlnet=cn, dtype=dtype, safety_checker=None)
     else:
         pipe = StableDiffusionPipeline.from_pretrained(base, dtype=dtype, safety_checker=None)
@@ -157,7 +158,10 @@ def time_diffusers(engine, args, frames: list[np.ndarray], warmup: int) -> tuple
     pipe.set_progress_bar_config(disable=True)
 
     def call(frame):
-        kw = dict(image=Image.fromarray(frame), controlnet_conditioning_scale=engine.control_scale) if engine.adapter else {}
+        n, scales = len(engine.adapters), list(engine.adapter_strengths.values())
+        image = Image.fromarray(frame)
+        kw = dict(image=image if n == 1 else [image] * n, controlnet_conditioning_scale=scales[0] if n == 1 else scales)
+        kw = kw if n else {}
         out = pipe(args.prompt, num_inference_steps=1, guidance_scale=0.0, height=engine.size, width=engine.size,
                    generator=torch.Generator("cpu").manual_seed(engine.seed), output_type="pil", **kw).images[0]
         return np.asarray(out)

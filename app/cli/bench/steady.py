@@ -158,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
     from models.opening import EngineOptions, open_engine
 
     model = args.model or "demo"
-    adapter = args.controlnet or ("demo" if model == "demo" else None)
-    engine = open_engine(EngineOptions(model=model, controlnet=adapter, size=args.size, device=args.device, dtype=args.dtype))
+    adapter = list(args.controlnet) or (["demo"] if model == "demo" else [])
+    engine = open_engine(EngineOptions(model=model, controlnets=tuple(adapter), size=args.size, device=args.device, dtype=args.dtype))
     result = measure(engine, args.steady_frames, args.steady_noise, args.steady_speed, args.size)
     result["machine"] = machine()
     result["config"] = {"model": model, "controlnet": adapter, "size": engine.size, "device": str(engine.device),
