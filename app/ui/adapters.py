@@ -177,7 +177,8 @@ class AdapterList(QWidget):
         self.rows: dict[str, AdapterRow] = {}  # name -> row, in the engine's order
 
     def set_loaded(self, loaded: list[LoadedAdapter]) -> None:
-        """What the engine holds now: one row per adapter, at the engine's strength."""
+        """What the engine holds now: one row per adapter; a new row at the engine's strength, a kept one at its
+        slider's (listChanged sends the list, so the engine follows)."""
         names = [a.name for a in loaded]
         for name in [n for n in self.rows if n not in names]:
             self.rows.pop(name).deleteLater()
@@ -190,9 +191,11 @@ class AdapterList(QWidget):
                 row.moved.connect(self.strengthChanged)
                 row.removeRequested.connect(self._remove)
                 self.rows[a.name] = row
-            row.set_strength(a.strength)
+                row.set_strength(a.strength)  # a kept row keeps its slider's: a move may not have reached the engine yet
             self.rows_box.addWidget(row)  # (again) in the engine's order
-        self.rows = {n: self.rows[n] for n in names}
+        ordered = {n: self.rows[n] for n in names}
+        self.rows.clear()  # in place: a caller holding the dict sees the engine's order
+        self.rows.update(ordered)
         self.empty.setVisible(not self.rows)
         self.listChanged.emit()
 
