@@ -91,6 +91,7 @@ def test_the_demo_loads_both_adapters_and_the_list_rides_the_engine(qtbot, tmp_p
     w.panel.adapters.request("my-canny:0.6")  # Add adapter... (hub id or path), at a strength
     settle(qtbot, w, lambda: list(rows) == ["demo-sketch", "demo-colour", "my-canny"])
     assert e.adapter_strengths["my-canny"] == 0.6 and rows["my-canny"].strength == 0.6
+    assert not w.output.message.startswith("Loading adapter")  # the busy line goes once it has loaded
     rows["demo-sketch"].remove.click()
     settle(qtbot, w, lambda: list(e.adapter_strengths) == ["demo-colour", "my-canny"])
     assert list(rows) == ["demo-colour", "my-canny"] and w.pipeline.info["controlnet"] == "demo-colour"

@@ -101,12 +101,14 @@ class AdapterRow(QWidget):
     def __init__(self, a: LoadedAdapter):
         super().__init__()
         self.name, self.spec, self.condition = a.name, a.spec, a.condition
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel(f"{a.name} <span style='color: gray'>({a.condition})</span>")
+        col = QVBoxLayout(self)  # the name on its own line: adapter names are long (a folder, a hub id)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.label = QLabel(f"{a.name} <span style='color: gray'>· {a.condition}</span>")
         self.label.setToolTip(f"{a.spec}: follows {a.condition}")
-        self.label.setMinimumWidth(60)
-        self.label.setMaximumWidth(150)
+        col.addWidget(self.label)
+        lay = QHBoxLayout()
+        col.addLayout(lay)
         self.slider = StrengthSlider()
         self.slider.setToolTip(f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)")
         self.number = QDoubleSpinBox()
@@ -116,9 +118,9 @@ class AdapterRow(QWidget):
         self.number.setToolTip(f"{a.name}'s strength (0..2)")
         self.remove = QToolButton(text="\u2715")
         self.remove.setToolTip(f"Remove this adapter ({a.spec})")
-        for w in (self.label, self.slider, self.number, self.remove):
+        for w in (self.slider, self.number, self.remove):
             lay.addWidget(w)
-        lay.setStretch(1, 1)
+        lay.setStretch(0, 1)
         self.set_strength(a.strength)
         self.slider.valueChanged.connect(self._slid)
         self.number.valueChanged.connect(self._typed)

@@ -21,7 +21,13 @@ class AdaptersLink(QObject):
         adapters.strengthChanged.connect(self._strength)
         adapters.listChanged.connect(self._changed)
         pipeline.adaptersLoaded.connect(adapters.set_loaded)
+        pipeline.adaptersLoaded.connect(self._loaded)
         self._changed()
+
+    @Slot(object)
+    def _loaded(self, _loaded: list) -> None:
+        if self.window.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
+            self.window.output.set_message("")
 
     @Slot()
     def _strength(self) -> None:
