@@ -242,3 +242,22 @@ def test_two_real_adapters_with_live_strengths(qtbot, tmp_path, tiny_base, tiny_
     settle(qtbot, w, lambda: e.adapter_strengths[second] == 2.0 and not np.array_equal(w.last_result.output, before), 60000)
     assert e.recipe is recipe  # a strength is a new input, not a new recipe
     w.close()
+
+
+def test_the_window_command_takes_controlnet_repeated(qtbot, tmp_path, tiny_base, tiny_controlnet, capsys):
+    """`python main.py --controlnet A --controlnet B:0.5`: both load at their strengths and are remembered; a bad
+    strength is one line before anything loads."""
+    import shutil
+
+    from main import main
+
+    other = tmp_path / "other-adapter"
+    shutil.copytree(tiny_controlnet, other)
+    ini = str(tmp_path / "s.ini")
+    assert main(["--controlnet", "demo-sketch", "--controlnet", "demo-colour:9", "--settings", ini]) == 2
+    err = capsys.readouterr().err
+    assert "demo-colour:9" in err and "strength" in err and err.count("\n") == 1
+    assert main(["--model", tiny_base, "--controlnet", tiny_controlnet, "--controlnet", f"{other}:0.5", "--size", "64",
+                 "--device", "cpu", "--dtype", "float32", "--source", "sketch", "--exit-after", "20", "--settings", ini]) == 0
+    saved = Persisted.load(open_settings(ini))
+    assert saved.adapters == {tiny_controlnet: 1.0, str(other): 0.5} and saved.controlnet == tiny_controlnet
