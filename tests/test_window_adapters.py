@@ -222,25 +222,39 @@ def test_keep_colours_sets_the_strength_of_the_colour_adapter_for_a_live_source(
     w2.shutdown()
 
 
-def test_two_real_adapters_with_live_strengths(qtbot, tmp_path, tiny_base, tiny_controlnet):
-    """The tiny real model with the same adapter twice: a strength slider changes the picture, with no reload."""
+def test_two_real_adapters_with_live_strengths_and_the_colour_layer(qtbot, tmp_path, tiny_base, tiny_controlnet):
+    """The tiny real model with a sketch adapter and a colour-hint one (the same tiny weights, adapter.json saying
+    colour-hints): a strength slider and a colour stroke each change the picture, with no new recipe."""
+    import json
+    import shutil
+
+    colour = tmp_path / "colour-adapter"
+    shutil.copytree(tiny_controlnet, colour)
+    (colour / "adapter.json").write_text(json.dumps({"condition": "colour-hints"}))
     w = MainWindow(open_settings(str(tmp_path / "s.ini")))
     qtbot.addWidget(w)
     w.show()
-    w.start(StartOptions(Choice(tiny_base, (tiny_controlnet, f"{tiny_controlnet}:0.5")), "sketch", "a test", 64,
-                         "cpu", "float32"))
+    w.start(StartOptions(Choice(tiny_base, (tiny_controlnet, f"{colour}:0.5")), "sketch", "a test", 64, "cpu", "float32"))
     qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and w.last_result is not None, timeout=120000)
     rows = w.panel.adapters.rows
     settle(qtbot, w, lambda: len(rows) == 2, 30000)
-    first, second = list(rows)
+    sketch, hints = list(rows)
     e = engine_of(w)
-    assert e.adapter_strengths == {first: 1.0, second: 0.5} and rows[second].strength == 0.5
+    assert e.adapter_strengths == {sketch: 1.0, hints: 0.5} and rows[hints].condition == "colour-hints"
+    assert w.canvas_page.colour_button.isEnabled()
     draw(w.canvas, [(60, 60), (400, 300)])
     settle(qtbot, w, lambda: w.pipeline.frames >= 2, 60000)
     before, recipe = w.last_result.output.copy(), e.recipe
-    rows[second].slider.setValue(200)
-    settle(qtbot, w, lambda: e.adapter_strengths[second] == 2.0 and not np.array_equal(w.last_result.output, before), 60000)
-    assert e.recipe is recipe  # a strength is a new input, not a new recipe
+    rows[hints].slider.setValue(200)
+    settle(qtbot, w, lambda: e.adapter_strengths[hints] == 2.0 and not np.array_equal(w.last_result.output, before), 60000)
+    strong = w.last_result.output.copy()
+    w.canvas_page.pick_colour(QColor(*PALETTE[0][1]))
+    w.canvas.set_brush(60, "colour")
+    draw(w.canvas, [(100, 400), (450, 400)])  # a red band: only the colour-hint adapter sees it
+    settle(qtbot, w, lambda: not np.array_equal(w.last_result.output, strong), 60000)
+    assert w.last_result.conditions[1][400, 200, 0] > 150 and w.last_result.conditions[1][400, 200, 1] < 100
+    assert w.last_result.conditions[0].min() < 50 and (w.last_result.conditions[0] < 250).all(axis=2).sum() < 0.2 * 512 * 512
+    assert e.recipe is recipe  # strengths and hints are inputs, not a new recipe
     w.close()
 
 

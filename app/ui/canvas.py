@@ -56,6 +56,7 @@ class SketchCanvas(QWidget):
         self.redo_stacks: dict[str, list[QImage]] = {LINES: [], COLOUR: []}
         self.last_change = time.perf_counter()  # when the drawing last changed (end-to-end latency starts here)
         self._last: QPointF | None = None
+        self._colour_rgb: np.ndarray | None = None  # colour_frame() until the colour layer changes (read-only)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -112,6 +113,8 @@ class SketchCanvas(QWidget):
         self.redo_stacks[layer].clear()
 
     def _touch(self) -> None:
+        if self.active == COLOUR:
+            self._colour_rgb = None
         self.last_change = time.perf_counter()
         self.update()
         self.changed.emit()
@@ -158,6 +161,7 @@ class SketchCanvas(QWidget):
         for layer in self.images:
             self._push_undo(layer)
             self.images[layer] = _blank(layer, self.resolution)
+        self._colour_rgb = None
         self._touch()
 
     def undo(self) -> bool:
@@ -195,13 +199,17 @@ class SketchCanvas(QWidget):
         return to_rgb(self.images[LINES])
 
     def colour_frame(self) -> np.ndarray:
-        """The colour layer as uint8 RGB on white (white: no hint), a copy."""
-        out = QImage(self.resolution, self.resolution, QImage.Format.Format_RGB888)
-        out.fill(Qt.GlobalColor.white)
-        painter = QPainter(out)
-        painter.drawImage(0, 0, self.images[COLOUR])
-        painter.end()
-        return to_rgb(out)
+        """The colour layer as uint8 RGB on white (white: no hint): read-only, made again only after the colour
+        layer changed (a line stroke costs no composite), safe to hand to another thread."""
+        if self._colour_rgb is None:
+            out = QImage(self.resolution, self.resolution, QImage.Format.Format_RGB888)
+            out.fill(Qt.GlobalColor.white)
+            painter = QPainter(out)
+            painter.drawImage(0, 0, self.images[COLOUR])
+            painter.end()
+            self._colour_rgb = to_rgb(out)
+            self._colour_rgb.setflags(write=False)
+        return self._colour_rgb
 
     def layers(self) -> dict[str, np.ndarray]:
         """Frame.layers: the layers other than the lines, by name (colour: RGB on white)."""
