@@ -116,3 +116,16 @@ def test_one_adapter_loops_as_before():
     r = loop.process(Frame(img, time.perf_counter()))
     assert e.control_scale == 0.7 and e.last_strengths == [0.7]
     assert np.array_equal(r.condition, extract(img, loop.settings.condition, "sketch"))
+
+
+def test_generates_one_image_for_all_gives_a_colour_hint_adapter_white_beside_a_line_adapter():
+    from app.cli.generate import conditions
+
+    sketch = np.full((70, 70, 3), 255, np.uint8)
+    sketch[10:60, 30] = 0
+    both = conditions(FakeEngine(size=64, colour=True), [sketch])
+    assert np.array_equal(both[0], sketch) and (both[1] == 255).all() and both[1].shape == sketch.shape
+    colour_only = FakeEngine(size=64)
+    colour_only.use_adapter("demo-colour")
+    assert conditions(colour_only, [sketch])[0] is sketch  # alone, it gets the image it was given
+    assert conditions(FakeEngine(size=64, colour=True), [sketch, sketch]) == [sketch, sketch]

@@ -1,7 +1,7 @@
 """`python main.py bench [KIND]`: speed and memory, as JSON and a short table.
 
-KIND picks the benchmark, one module each in this package: engine (default; engine.py), train (train.py), steady
-(the live loop's stabiliser; steady.py), ui and endurance (the window; ui.py, which drives the window through
+KIND picks the benchmark, one module each in this package: engine (default; engine.py), adapters (the cost of
+each extra adapter, full and light; adapters.py), train (train.py), steady (the live loop's stabiliser; steady.py), ui and endurance (the window; ui.py, which drives the window through
 app/ui/bench.py, the only part that needs Qt). The window's kinds are imported only when they run and take
 their options from here, so no other subcommand loads the window's package.
 """
@@ -13,18 +13,19 @@ import importlib
 
 from app.cli.options import add_model_arguments
 
-KINDS = {"engine": "app.cli.bench.engine", "ui": "app.cli.bench.ui", "endurance": "app.cli.bench.ui",
+KINDS = {"engine": "app.cli.bench.engine", "adapters": "app.cli.bench.adapters", "ui": "app.cli.bench.ui", "endurance": "app.cli.bench.ui",
          "train": "app.cli.bench.train", "steady": "app.cli.bench.steady"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.cli.bench import engine, steady, train
+    from app.cli.bench import adapters, engine, steady, train
 
     p.add_argument("kind", nargs="?", default="engine", choices=sorted(KINDS), help="what to measure (default engine)")
     add_model_arguments(p, model_required=False)
     p.add_argument("--frames", type=int, default=20, help="frames to time after warm-up (default 20)")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     engine.add_arguments(p)
+    adapters.add_arguments(p)
     train.add_arguments(p)
     steady.add_arguments(p)
     p.add_argument("--ui-seconds", type=float, default=5.0, help="ui: how long to draw (default 5)")
