@@ -261,3 +261,52 @@ def test_openvino_takes_every_adapters_strength_as_a_graph_input(two, sketch_ima
         e.set_backend("torch")
         e.set_adapter_strength(a, 0.6)
         e.set_adapter_strength(b, 1.3)
+
+
+def test_bench_adapters_times_engines_with_each_count_of_each_kind(tmp_path, tiny_base, capsys):
+    import json
+
+    out = tmp_path / "a.json"
+    assert main.main(["bench", "adapters", "--model", tiny_base, "--size", "64", "--device", "cpu", "--dtype",
+                      "float32", "--frames", "1", "--max-adapters", "2", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert {name: row["adapters"] for name, row in r["rows"].items()} == {
+        "0": 0, "full 1": 1, "full 2": 2, "light 1": 1, "light 2": 2}
+    assert r["rows"]["0"]["ratio"] == 1.0 and all(row["frame_ms"]["median"] > 0 for row in r["rows"].values())
+    assert r["adapter_params"]["full"] > r["adapter_params"]["light"] > 0
+    assert r["config"]["dtype"] == "float32" and "cpu" in r["machine"]
+    assert "x base" in capsys.readouterr().out
+
+
+def test_stream_feeds_a_colour_hint_adapter_the_frames_own_colours(tmp_path, tiny_base, tiny_controlnet,
+                                                                   second_controlnet):
+    """`stream` with a line adapter and a colour-hint adapter: --keep-colours 0 leaves the colour adapter out
+    (the line adapter alone gives the same picture), a strength feeds it hints and changes the picture."""
+    import cv2
+
+    from app.live.testing import write_test_video
+    from models.loading import AdapterInfo
+
+    colour = tmp_path / "colour"
+    shutil.copytree(second_controlnet, colour)
+    AdapterInfo(condition="colour-hints").write(colour)
+    video = write_test_video(tmp_path / "in.mp4", frames=2, size=96)
+
+    def stream(controlnets, keep):
+        out = tmp_path / f"out-{len(controlnets)}-{keep}.mp4"
+        argv = ["stream", "--model", tiny_base, "--input", str(video), "--out", str(out), "--size", "64",
+                "--keep-colours", keep, "--steady", "off", "--device", "cpu", "--dtype", "float32"]
+        for c in controlnets:
+            argv += ["--controlnet", c]
+        assert main.main(argv) == 0
+        cap = cv2.VideoCapture(str(out))
+        ok, frame = cap.read()
+        cap.release()
+        assert ok
+        return frame
+
+    lines_only = stream([tiny_controlnet], "1")
+    off = stream([tiny_controlnet, str(colour)], "0")
+    on = stream([tiny_controlnet, str(colour)], "1.5")
+    assert maxdiff(off, lines_only) <= 8  # the same picture (up to the video codec)
+    assert maxdiff(on, off) > 20
