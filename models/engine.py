@@ -293,7 +293,7 @@ class Engine(AdapterList):
         inverts = torch.tensor([float(a.info.inverted) for a in adapters], dtype=torch.float32, device=self.device)
         active = any(v != 0 for v in scales)
         self._prepared = Prepared(embeds, unet_in, (noise * self.one_step.a).to(self.device), strengths, inverts,
-                                  active, self._size, self.revision)
+                                  active, self._size, self.revision, tuple(float(v) for v in scales))
         self._shown_noise = noise
         return self._prepared
 

@@ -236,10 +236,10 @@ def compile_graph(model, config: dict):
 def calibration_inputs(engine, count: int = 24) -> list[list[np.ndarray]]:
     """Frame-graph inputs the way the model meets them: sketches (a circle moving along a line, as in
     models.conditions.sketch_frames, also mirrored and upside down), CALIBRATION_PROMPTS, seeds 0.. and strengths 0.5-1.
-    The engine's prompt, seed and strength are restored afterwards."""
+    The engine's prompt, seed and adapter strengths are restored afterwards."""
     from models.conditions import sketch_frames
 
-    state = (engine.prompt, engine.seed, engine.control_scale)
+    state = (engine.prompt, engine.seed, engine.adapter_strengths)
     sketches = sketch_frames(max(2, count // 3), engine.size)
     sketches = [s for img in sketches for s in (img, img[:, ::-1], img[::-1])]
     out = []
@@ -252,7 +252,8 @@ def calibration_inputs(engine, count: int = 24) -> list[list[np.ndarray]]:
     finally:
         engine.set_prompt(state[0] or "")
         engine.set_seed(state[1])
-        engine.control_scale = state[2]
+        for name, strength in state[2].items():  # each adapter's own again
+            engine.set_adapter_strength(name, strength)
     return out
 
 

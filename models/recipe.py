@@ -75,6 +75,7 @@ class Prepared:
     active: bool  # an adapter is loaded and some strength is not 0; eager skips the adapters otherwise (same image)
     size: int  # output size in pixels
     revision: int  # Engine.revision when this was made
+    scales: tuple[float, ...] = ()  # the strengths as numbers, for runners that skip an adapter at 0 (eager)
 
     @property
     def scale(self) -> float:
@@ -107,7 +108,7 @@ class Recipe(nn.Module):
         super().__init__()
         self.unet = unet  # the name stays "unet": OpenVINO's int8 keeps layers by name (unet.up_blocks...)
         self.vae = vae  # only its decoder runs
-        self.controlnets = nn.ModuleList(controlnets)  # zero or more; one today (Engine.adapter)
+        self.controlnets = nn.ModuleList(controlnets)  # zero or more, in the order of Engine.adapters
         self.register_buffer("timestep", one_step.timestep.clone(), persistent=False)  # moves with .to(device)
         self.b = float(one_step.b)  # x0's model-output coefficient: fixed by the scheduler, so a constant here
         self.vae_scale = float(vae_scale)
@@ -116,19 +117,22 @@ class Recipe(nn.Module):
         x0 = self.x0(unet_in, embeds, x0_noise, frames, strengths, inverts)  # 1-3. condition, ControlNets + UNet, x0
         return self.to_uint8(self.decode(x0))  # 4-5. tiny decoder, then uint8 HWC (still on the device)
 
-    def x0(self, unet_in, embeds, x0_noise, frames=None, strengths=None, inverts=None) -> torch.Tensor:
-        """The denoised latent (fp32) of this frame."""
-        down, mid = self.residuals(unet_in, embeds, frames, strengths, inverts)
+    def x0(self, unet_in, embeds, x0_noise, frames=None, strengths=None, inverts=None, only=None) -> torch.Tensor:
+        """The denoised latent (fp32) of this frame. only: the indices of the adapters to run (eager leaves out
+        those at strength 0, whose residuals would add zeros); None runs them all, as a graph must."""
+        down, mid = self.residuals(unet_in, embeds, frames, strengths, inverts, only)
         eps = self.unet(unet_in, self.timestep, encoder_hidden_states=embeds, down_block_additional_residuals=down,
                         mid_block_additional_residual=mid, return_dict=False)[0]
         return x0_noise + self.b * eps.float()  # in fp32: the two terms nearly cancel
 
-    def residuals(self, unet_in, embeds, frames, strengths, inverts):
+    def residuals(self, unet_in, embeds, frames, strengths, inverts, only=None):
         """Each adapter's residuals times its strength, summed; (None, None) without adapters."""
         down = mid = None
         if frames is None:
             return down, mid
         for i, net in enumerate(self.controlnets):
+            if only is not None and i not in only:
+                continue
             c = frames[i].permute(2, 0, 1)[None].to(unet_in.dtype) / 255  # uint8 HWC -> [0, 1] NCHW
             c = (inverts[i] - c).abs()  # |1 - c| flips for white-on-black adapters, |0 - c| keeps: no branch to bake
             # at scale 1, then times a tensor: a new strength is a new input, never a new graph

@@ -310,3 +310,29 @@ def test_stream_feeds_a_colour_hint_adapter_the_frames_own_colours(tmp_path, tin
     on = stream([tiny_controlnet, str(colour)], "1.5")
     assert maxdiff(off, lines_only) <= 8  # the same picture (up to the video codec)
     assert maxdiff(on, off) > 20
+
+
+def test_eager_leaves_out_an_adapter_at_strength_zero_with_the_same_image(two, sketch_image):
+    """An adapter at 0 adds zeros: eager does not run it (keep colours 0 costs nothing) and gives the image the
+    fused runner, which runs every adapter, gives."""
+    e = two
+    a, b = list(e.adapter_strengths)
+    ran = [0, 0]
+    hooks = [net.register_forward_hook(lambda *_, i=i: ran.__setitem__(i, ran[i] + 1))
+             for i, net in enumerate(e.controlnets)]
+    try:
+        e.set_adapter_strength(b, 0.0)
+        e.set_fast("eager")
+        skipped = e.step([sketch_image, colour_image()])
+        assert ran == [1, 0]
+        e.set_fast("fused")
+        full = e.step([sketch_image, colour_image()])
+        assert ran == [2, 1] and maxdiff(skipped, full) <= 1
+        e.set_fast("eager")
+        e.step([sketch_image, colour_image()], strengths=[None, 0.7])  # this frame only: it runs
+        assert ran == [3, 2]
+    finally:
+        for h in hooks:
+            h.remove()
+        e.set_fast("eager")
+        e.set_adapter_strength(b, 1.3)

@@ -61,7 +61,7 @@ def test_recipe_without_adapters_equals_the_text_pipeline(tiny_base):
 
 
 def test_two_adapters_add_their_scaled_residuals(engine, sketch_image):
-    """Several adapters (a later issue) already mean what diffusers' multi-ControlNet means: each adapter's
+    """Several adapters mean what diffusers' multi-ControlNet means: each adapter's
     residuals times its strength, summed. The same adapter twice at strengths a and b is it once at a + b."""
     from models.recipe import Recipe
 

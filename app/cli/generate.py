@@ -47,9 +47,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"using the model's own adapter {own} for --image")
     count = adapter_count(args.controlnet)
     if len(args.image) not in (0, 1, count):
-        raise UserError(f"{len(args.image)} --image for {count} adapters ({', '.join(args.controlnet)}"
-                        f"{'; demo is demo-sketch and demo-colour' if 'demo' in args.controlnet else ''}): give one "
-                        "--image per adapter, in the --controlnet order, or one for all")
+        from models.loading import expand_adapter_spec
+        from models.options import parse_adapter_arg
+
+        demo = [arg for arg in args.controlnet if parse_adapter_arg(arg)[0] == "demo"]
+        said = f"; demo loads {' and '.join(expand_adapter_spec('demo'))}" if demo else ""
+        raise UserError(f"{len(args.image)} --image for {count} adapter{'s' * (count != 1)} ({', '.join(args.controlnet)}"
+                        f"{said}): give one --image per adapter, in the --controlnet order, or one for all")
     args.controlnet = with_strength(args.controlnet, args.control_scale)
     check_out_path(args.out)
     images = [read_rgb(path) for path in args.image] or [np.full((64, 64, 3), 255, np.uint8)]

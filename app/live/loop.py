@@ -271,7 +271,8 @@ class LiveLoop:
         if not self.frames:
             self.first_start = t1
         cond = conds[main]
-        output = e.step(conds, strengths if any(v is not None for v in strengths) else None)
+        frames = conds[0] if len(conds) == 1 else conds  # one adapter (or none): the one image
+        output = e.step(frames, strengths=strengths) if any(v is not None for v in strengths) else e.step(frames)
         if steady is not None:
             output = steady.output(output, cond, fresh=e.revision != self._last_revision)
         if e.fast == "eager" and not s.profile:

@@ -31,10 +31,12 @@ class EagerRunner(Runner):
         # is 0, which skips the adapters (the recipe would add zeros: the same image, slower)
         n = len(recipe.controlnets)
         cond = torch.from_numpy(fit_frames(frames, p.size, n)).to(self.engine.device) if p.active and n else None
+        only = [i for i, v in enumerate(p.scales) if v != 0]  # an adapter at 0 adds zeros: left out, the same image
+        only = None if len(only) == n else only
         t1 = self._lap() if prof else t0
 
         # 2-3. ControlNet + UNet at the single timestep, then x0
-        x0 = recipe.x0(p.unet_in, p.embeds, p.x0_noise, cond, p.strengths, p.inverts)
+        x0 = recipe.x0(p.unet_in, p.embeds, p.x0_noise, cond, p.strengths, p.inverts, only)
         t2 = self._lap() if prof else t1
 
         # 4. the tiny decoder

@@ -127,7 +127,8 @@ def compare_backends(engine, args, frames: list[np.ndarray], torch_out: list[np.
         r["mean_pixel_diff_vs_torch"] = float(np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(outs, torch_out)]))
         rows[f"openvino_{precision}"] = r
     if args.also_dtype:
-        other = Engine(engine.base, "cpu", args.also_dtype, engine.adapter)  # casts the shared modules: OpenVINO is done
+        other = Engine(engine.base, "cpu", args.also_dtype)  # casts the shared modules: OpenVINO is done
+        other.set_adapters(engine.adapters, list(engine.adapter_strengths.values()))
         other.set_size(engine.size)
         other.set_prompt(args.prompt)
         r, _ = time_engine(other, frames, args.warmup, "eager")
@@ -264,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     gflop = frame_gflop(engine, frames[0])
     report = {
         "machine": machine(),
-        "config": {"model": args.model, "controlnet": args.controlnet, "size": engine.size, "frames": args.frames,
+        "config": {"model": args.model, "controlnet": ",".join(args.controlnet) or None, "size": engine.size, "frames": args.frames,
                    "device": engine.device.type, "dtype": dtype_name(engine.dtype),
                    "fast": ours["fast"]},
         "ours": ours,
