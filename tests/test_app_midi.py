@@ -27,7 +27,8 @@ def texts(link, target):
 
 
 def test_learn_a_knob_for_a_slider_and_pads_for_buttons(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    engine = FakeEngine(size=64)
+    w = make_window(qtbot, tmp_path, lambda *a: engine)
     link, panel = w.midi, w.panel
     link.why = ""  # as if a port were open: this machine has none
     link.learn("strength")
@@ -50,6 +51,18 @@ def test_learn_a_knob_for_a_slider_and_pads_for_buttons(qtbot, tmp_path):
     link.feed(cc(23, 0))
     link.feed(cc(23, 127))
     assert panel.styles.rows["hub/anime-lora"].weight == panel.styles.rows["hub/anime-lora"].number.maximum()
+    qtbot.waitUntil(lambda: "fake" in panel.adapters.rows, timeout=5000)  # the stand-in's adapter, hooked when listed
+    assert panel.adapters.rows["fake"].slider.property("midi")  # right-click > Learn MIDI
+    link.learn("adapter/fake")
+    link.feed(cc(24, 0))
+    link.feed(cc(24, 127))
+    assert panel.adapters.rows["fake"].strength == 2.0
+    qtbot.waitUntil(lambda: engine.adapter_strengths == {"fake": 2.0}, timeout=5000)
+    assert texts(link, "adapter/fake")[0] == "Learn MIDI for adapter fake"
+    link.learn("keep_colours")
+    link.feed(cc(25, 0))
+    link.feed(cc(25, 64))
+    assert panel.keep_strength.value() == round(200 * 64 / 127)
     seed = panel.seed.value()
     link.learn("seed/new")
     link.feed(mido.Message("note_on", channel=9, note=36, velocity=90))
@@ -64,7 +77,7 @@ def test_learn_a_knob_for_a_slider_and_pads_for_buttons(qtbot, tmp_path):
     assert texts(link, "transition") == ["Learn MIDI for Transition"]
     w.close()  # remembered with the window's settings
     w2 = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
-    assert set(w2.midi.map.bindings) == {"strength", "lora/anime", "seed/new", "snapshot"}
+    assert set(w2.midi.map.bindings) == {"strength", "lora/anime", "adapter/fake", "keep_colours", "seed/new", "snapshot"}
     w2.midi.feed(cc(21, 0))
     assert w2.panel.strength.value() == 0
     w2.close()

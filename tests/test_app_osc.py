@@ -42,6 +42,12 @@ def test_osc_moves_the_widgets_and_the_engine_follows(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: panel.seed.value() == 4242 and panel.strength.value() == 125, timeout=5000)
     assert panel.transition.value() == 2.0 and panel.preset.currentText() == "Watercolor"
     qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.strength == 1.25, timeout=5000)
+    client.send_message("/sdxs/keep_colours", 0.4)
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.keep_colours == 0.4, timeout=5000)
+    assert panel.keep_colours.isChecked() and panel.keep_strength.value() == 40
+    client.send_message("/sdxs/keep_colours", 0.0)
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.keep_colours == 0.0, timeout=5000)
+    assert not panel.keep_colours.isChecked() and panel.keep_strength.value() == 40
     s = w.pipeline.worker.loop.settings
     assert s.seed == 4242 and s.transition == 2.0 and s.style == "Watercolor"
     client.send_message("/sdxs/seed/new", [])

@@ -35,9 +35,10 @@ class Recording(FakeEngine):
         super().__init__(delay, size=64)
         self.seen: list[int] = []
 
-    def step(self, frame):
-        self.seen.append(int(frame[0, 0, 0]))
-        return super().step(frame)
+    def step(self, frame, strengths=None):
+        first = frame[0] if isinstance(frame, list) else frame  # the loop gives one condition per adapter
+        self.seen.append(int(first[0, 0, 0]))
+        return super().step(frame, strengths)
 
 
 def make_window(qtbot, tmp_path, loader=None, model="stand-in", source="sketch", adapter=None):

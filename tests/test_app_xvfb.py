@@ -1,7 +1,8 @@
 """The real window on a real X server (Xvfb) with a tiny real model: screenshot, and the output pane is not blank.
 
-Run as a script (python tests/test_app_xvfb.py OUT.png MODEL ADAPTER) it is the child process the test starts
-with DISPLAY pointing at its own Xvfb; it also makes the README screenshot."""
+Run as a script (python tests/test_app_xvfb.py OUT.png MODEL ADAPTER TMP) it is the child process the test starts
+with DISPLAY pointing at its own Xvfb (ADAPTER may be A,B for several); it also makes the README screenshot, and with SHOT_SCENE=colour and
+ADAPTER demo the colour canvas one (docs/images/colour-canvas.png)."""
 
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
     w.show()
     size = int(os.environ.get("SHOT_SIZE", "128"))
     source = os.environ.get("SHOT_SOURCE", "sketch")
-    w.start(StartOptions(Choice(model, adapter), source, os.environ.get("SHOT_PROMPT", "a cottage by a lake"), size))
+    adapters = tuple(adapter.split(",")) if "," in adapter else adapter  # A,B: several adapters
+    w.start(StartOptions(Choice(model, adapters), source, os.environ.get("SHOT_PROMPT", "a cottage by a lake"), size))
     end = time.time() + 120
     while w.pipeline.worker.loop is None and time.time() < end:
         app.processEvents()
@@ -115,13 +117,16 @@ def _draw_scene(c) -> None:
 
     from PySide6.QtCore import QPointF
 
-    if os.environ.get("SHOT_SCENE") == "house":
+    scene = os.environ.get("SHOT_SCENE")
+    if scene in ("house", "colour"):
         for stroke in (((120, 440), (120, 250), (256, 110), (392, 250), (392, 440), (120, 440)),
                        ((220, 440), (220, 340), (292, 340), (292, 440)), ((150, 280), (200, 280), (200, 320), (150, 320), (150, 280))):
             c.stroke_to(QPointF(*stroke[0]), start=True)
             for p in stroke[1:]:
                 c.stroke_to(QPointF(*p))
             c.end_stroke()
+        if scene == "colour":  # colour blobs on the colour layer (needs a colour-hint adapter to matter)
+            _paint_colour(c)
         return
 
     c.stroke_to(QPointF(60, 380), start=True)  # hills
@@ -136,6 +141,29 @@ def _draw_scene(c) -> None:
     for p in ((150, 220), (200, 170), (250, 220), (250, 300), (150, 300)):
         c.stroke_to(QPointF(*p))
     c.end_stroke()
+
+
+def _paint_colour(c) -> None:
+    """A blue sky, red walls, a brown door and a green ground, scribbled back and forth with the colour brush."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColor
+
+    c.set_layer("colour")
+    c.set_brush(26, "colour")
+    areas = (((120, 185, 240), (30, 30, 480, 70)), ((120, 185, 240), (30, 100, 110, 150)),
+             ((120, 185, 240), (410, 100, 480, 150)), ((220, 40, 40), (140, 265, 375, 330)),
+             ((220, 40, 40), (140, 350, 205, 425)), ((220, 40, 40), (305, 350, 375, 425)),
+             ((125, 80, 40), (235, 360, 275, 425)), ((30, 130, 60), (20, 465, 490, 495)))
+    for rgb, (x0, y0, x1, y1) in areas:
+        c.set_colour(QColor(*rgb))
+        c.stroke_to(QPointF(x0, y0), start=True)
+        y, left = y0, True
+        while y <= y1:
+            c.stroke_to(QPointF(x1 if left else x0, y))
+            y, left = y + 18, not left
+            c.stroke_to(QPointF(x1 if not left else x0, min(y, y1)))
+        c.end_stroke()
+    c.set_layer("lines")
 
 
 if __name__ == "__main__":

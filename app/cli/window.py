@@ -2,6 +2,7 @@
 
     python main.py                                   # last model, or SDXS if cached, or the demo model
     python main.py --model demo --controlnet demo --source camera:0 --prompt "oil painting"
+    python main.py --model demo --controlnet demo-sketch --controlnet demo-colour:0.8   # two adapters
     python main.py --source video:clip.mp4 --size 256 --exit-after 30
 
 On exit it prints `frames=N fps=X` (frames the engine processed, and their mean rate).
@@ -25,7 +26,9 @@ NO_DISPLAY = ("no display found (DISPLAY and WAYLAND_DISPLAY are unset): run the
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="base model: hub id, folder or demo (default: the last one, SDXS if cached, else demo)")
-    p.add_argument("--controlnet", default=None, help="control adapter: hub id, folder or demo")
+    p.add_argument("--controlnet", action="append", default=[], metavar="SPEC[:STRENGTH]",
+                   help="a control adapter (hub id, folder, demo-sketch, demo-colour; demo: both of the demo's) with its "
+                   "strength 0..2 (default 1); repeat for several (default: the last session's)")
     p.add_argument("--source", default=None, help="sketch, camera:N, video:PATH (loops), image:PATH or screen[:N][@X,Y,W,H] (default: the last one)")
     p.add_argument("--prompt", default=None, help="the text prompt (default: the last one)")
     p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
@@ -58,6 +61,11 @@ def check(args: argparse.Namespace) -> None:
         check_device(args.device)
     if args.dtype:
         check_dtype(args.dtype)
+    if args.controlnet:
+        from models.options import parse_adapter_arg
+
+        for arg in args.controlnet:
+            parse_adapter_arg(arg)  # a bad strength stops here; an adapter that does not load is a message in the window
     if args.lora:
         from models.lora import parse_lora_arg
 
@@ -81,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
     app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
-    choice = startup_choice(args.model, args.controlnet, saved.model, saved.controlnet)
+    from app.ui.adapters import spec_args
+
+    choice = startup_choice(args.model, tuple(args.controlnet) or None, saved.model,
+                            spec_args(saved.adapters) or saved.controlnet)
     if args.exit_after:
         choice.offer_download = False  # a timed, scripted run asks no questions
     window = MainWindow(qs)

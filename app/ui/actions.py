@@ -21,8 +21,9 @@ from app.ui.views import OutputWindow
 from models.errors import UserError
 
 SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
-    ("Ctrl+Z", "undo the last stroke"), ("Ctrl+Shift+Z / Ctrl+Y", "redo"), ("Ctrl+Backspace", "clear the sketch"),
-    ("B / E", "brush / eraser"), ("[ / ]", "smaller / larger brush"), ("Ctrl+O", "load an image to trace"),
+    ("Ctrl+Z", "undo the last stroke (of the layer being drawn)"), ("Ctrl+Shift+Z / Ctrl+Y", "redo"),
+    ("Ctrl+Backspace", "clear the layer being drawn"), ("Ctrl+Shift+Backspace", "clear the lines and the colour"),
+    ("B / C / E", "line brush / colour brush / eraser"), ("[ / ]", "smaller / larger brush"), ("Ctrl+O", "load an image to trace"),
     ("Ctrl+Shift+S", "save the sketch"),
     ("Ctrl+S", "snapshot the output to PNG"), ("Ctrl+R", "start / stop recording MP4"), ("Space (outside text fields), Pause", "pause / resume"),
     ("F5", "new seed"), ("Ctrl+1 / Ctrl+2", "side by side / output only"), ("F11 or double-click the output", "full-screen output (Esc leaves)"),
@@ -75,11 +76,14 @@ class Actions(QObject):
         e = m.addMenu("&Edit")
         e.addAction(act("Undo", "Ctrl+Z", c.undo))
         e.addAction(act("Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], c.redo))
-        e.addAction(act("Clear sketch", "Ctrl+Backspace", c.clear))
+        e.addAction(act("Clear layer", "Ctrl+Backspace", c.clear, "Clear the layer being drawn (lines or colour)"))
+        e.addAction(act("Clear all", "Ctrl+Shift+Backspace", c.clear_all, "Clear the lines and the colour"))
         e.addAction(act("Remove tracing image", None, lambda: c.set_trace(None), "Hide the picture under the sketch"))
         e.addSeparator()
-        e.addAction(act("Brush", "B", lambda: page.set_eraser(False)))
-        e.addAction(act("Eraser", "E", lambda: page.set_eraser(True)))
+        e.addAction(act("Line brush", "B", lambda: page.set_tool("lines"), "Draw black lines: the sketch"))
+        self.act_colour = act("Colour brush", "C", lambda: page.set_tool("colour"), "Paint colour hints on the colour layer")
+        e.addAction(self.act_colour)
+        e.addAction(act("Eraser", "E", lambda: page.set_eraser(True), "Erase on the layer being drawn"))
         e.addAction(act("Smaller brush", "[", lambda: page.grow_brush(-2)))
         e.addAction(act("Larger brush", "]", lambda: page.grow_brush(2)))
         e.addAction(act("New seed", "F5", panel.roll_seed, "A random new seed"))
@@ -97,7 +101,7 @@ class Actions(QObject):
         v.addActions([self.act_side, self.act_output, self.act_full, self.act_pause, self.act_overlay])
         md = m.addMenu("&Model")
         md.addAction(act("Open model folder...", None, lambda: self.pick(panel.model), "A diffusers model folder"))
-        md.addAction(act("Open adapter folder...", None, lambda: self.pick(panel.adapter), "A trained adapter folder"))
+        md.addAction(act("Add adapter folder...", None, panel.adapters.pick_folder, "Load a trained adapter next to those loaded"))
         md.addAction(act("Download SDXS", None, self.download_sdxs, "Download SDXS and its sketch adapter"))
         md.addAction(act("Use demo model", None, self.use_demo, "The small built-in model"))
         md.addSeparator()
@@ -292,8 +296,8 @@ class Actions(QObject):
 
     @Slot(str)
     def use_adapter(self, path: str) -> None:
-        self.w.panel.adapter.setCurrentText(path)
-        self.w.load_from_panel()
+        """A trained adapter joins those loaded (its row's remove button takes it out again)."""
+        self.w.panel.adapters.request(path)
 
     @Slot(bool)
     def _pause_for_training(self, on: bool) -> None:

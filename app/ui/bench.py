@@ -80,7 +80,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
             w = _window(None, tmp)
             w.panel.device.setCurrentText(args.device)
             w.panel.dtype.setCurrentText(args.dtype)
-            w.start(StartOptions(Choice(args.model, args.controlnet[0] if args.controlnet else None), "sketch", "bench", size))
+            w.start(StartOptions(Choice(args.model, tuple(args.controlnet) or None), "sketch", "bench", size))
         else:
             w = _window(lambda *a: FakeEngine(delay, size), tmp)
             w.start(StartOptions(Choice("stand-in engine"), "sketch", "bench", size))
@@ -147,7 +147,7 @@ def measure_endurance(args: argparse.Namespace) -> dict:
     warm = min(args.endurance_warmup, max(total // 2, 1))
     app = _app()
     with tempfile.TemporaryDirectory() as tmp:
-        model, controlnet = args.model, (args.controlnet[0] if args.controlnet else None)
+        model, controlnet = args.model, (tuple(args.controlnet) or None)
         if not model:
             from models.loading import quiet_libraries
             from models.tiny import save_base, save_controlnet

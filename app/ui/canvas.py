@@ -1,9 +1,12 @@
-"""The sketch canvas: black strokes on white, brush and eraser, undo and redo, a tracing layer.
+"""The sketch canvas: a line layer (black strokes on white) and a colour layer over it, brush and eraser,
+undo and redo per layer, a tracing picture.
 
-The drawing is a square QImage (RGB888) at a fixed resolution; the widget shows it scaled to fit.
-Every change emits `changed`, and frame() returns the drawing as a numpy copy for the worker.
-Painting stays cheap (a line segment per mouse move, a scaled blit per repaint) so the canvas keeps
-up with the pen while the engine is busy on another thread.
+Each layer is a square QImage at a fixed resolution; the widget shows them composited and scaled to fit.
+The line layer is the sketch a sketch adapter sees (frame()); the colour layer is transparent where nothing
+is painted and goes to a colour-hint adapter as RGB on white (layers()["colour"]). The eraser, undo, redo
+and clear act on the active layer (the one the current tool draws on); clear_all() clears both.
+Every change emits `changed`. Painting stays cheap (a line segment per mouse move, two scaled blits per
+repaint) so the canvas keeps up with the pen while the engine is busy on another thread.
 """
 
 from __future__ import annotations
@@ -17,34 +20,77 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.ui.qimage import from_rgb, to_rgb
 
-UNDO_LIMIT = 60  # drawings kept for undo (512 x 512 x 3 bytes each)
+UNDO_LIMIT = 60  # drawings kept for undo per layer (512 x 512 x 4 bytes each at most)
+LINES, COLOUR = "lines", "colour"  # the layers, bottom to top
+COLOUR_OPACITY = 0.8  # how the colour layer shows over the lines (multiplied: black lines stay black)
+
+
+def _blank(layer: str, resolution: int) -> QImage:
+    if layer == LINES:
+        img = QImage(resolution, resolution, QImage.Format.Format_RGB888)
+        img.fill(Qt.GlobalColor.white)
+    else:
+        img = QImage(resolution, resolution, QImage.Format.Format_ARGB32_Premultiplied)
+        img.fill(Qt.GlobalColor.transparent)
+    return img
 
 
 class SketchCanvas(QWidget):
-    """A square drawing surface; the view letterboxes it inside the widget."""
+    """A square drawing surface of two layers; the view letterboxes it inside the widget."""
 
     changed = Signal()  # the drawing changed (a stroke segment, clear, undo, redo, load)
     painted = Signal(float)  # emitted after each repaint with its time.perf_counter(), for the ui benchmark
+    layerChanged = Signal(str)  # the active layer is now this one (lines or colour)
 
     def __init__(self, resolution: int = 512, parent: QWidget | None = None):
         super().__init__(parent)
         self.resolution = resolution
-        self.image = QImage(resolution, resolution, QImage.Format.Format_RGB888)
-        self.image.fill(Qt.GlobalColor.white)
+        self.images = {name: _blank(name, resolution) for name in (LINES, COLOUR)}  # the layers
+        self.active = LINES  # the layer the tools act on
+        self.colour = QColor(220, 40, 40)  # the colour brush's colour
         self.trace: QImage | None = None  # a faint picture under the drawing, not part of it
         self.trace_opacity = 0.35
-        self.brush = 6.0  # brush width in drawing pixels
+        self.brushes = {LINES: 6.0, COLOUR: 24.0}  # brush width in drawing pixels, per layer
         self.eraser = False
-        self.undo_stack: list[QImage] = []
-        self.redo_stack: list[QImage] = []
+        self.undo_stacks: dict[str, list[QImage]] = {LINES: [], COLOUR: []}
+        self.redo_stacks: dict[str, list[QImage]] = {LINES: [], COLOUR: []}
         self.last_change = time.perf_counter()  # when the drawing last changed (end-to-end latency starts here)
         self._last: QPointF | None = None
+        self._colour_rgb: np.ndarray | None = None  # colour_frame() until the colour layer changes (read-only)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click takes focus from the prompt: Ctrl+Z undoes strokes
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-        self.setToolTip("Draw with the left button; B brush, E eraser, [ and ] brush size")
+        self.setToolTip("Draw with the left button; B lines, C colour, E eraser, [ and ] brush size")
+
+    # ---- state --------------------------------------------------------------------------------------
+
+    @property
+    def image(self) -> QImage:
+        """The line layer (the sketch)."""
+        return self.images[LINES]
+
+    @property
+    def brush(self) -> float:
+        """The line brush's width (remembered between runs)."""
+        return self.brushes[LINES]
+
+    def set_layer(self, layer: str) -> None:
+        """Draw on this layer from now on (lines or colour)."""
+        if layer not in self.images:
+            raise ValueError(f"no layer {layer!r}")
+        self._last = None
+        if layer != self.active:
+            self.active = layer
+            self.layerChanged.emit(layer)
+
+    def set_colour(self, colour: QColor) -> None:
+        self.colour = QColor(colour)
+
+    def set_brush(self, width: float, layer: str | None = None) -> None:
+        """The brush width of a layer (the line layer's when none is named)."""
+        self.brushes[layer or LINES] = float(min(max(width, 1.0), 80.0))
 
     # ---- geometry -----------------------------------------------------------------------------------
 
@@ -59,27 +105,39 @@ class SketchCanvas(QWidget):
 
     # ---- editing ------------------------------------------------------------------------------------
 
-    def _push_undo(self) -> None:
-        self.undo_stack.append(self.image.copy())
-        del self.undo_stack[:-UNDO_LIMIT]
-        self.redo_stack.clear()
+    def _push_undo(self, layer: str | None = None) -> None:
+        layer = layer or self.active
+        stack = self.undo_stacks[layer]
+        stack.append(self.images[layer].copy())
+        del stack[:-UNDO_LIMIT]
+        self.redo_stacks[layer].clear()
 
     def _touch(self) -> None:
+        if self.active == COLOUR:
+            self._colour_rgb = None
         self.last_change = time.perf_counter()
         self.update()
         self.changed.emit()
 
     def stroke_to(self, p: QPointF, start: bool = False, pressure: float = 1.0) -> None:
-        """Draw from the last point to p (in drawing pixels); start=True begins a new stroke (one undo step)."""
+        """Draw from the last point to p (in drawing pixels) on the active layer; start=True begins a new
+        stroke (one undo step)."""
         if start:
             self._push_undo()
             self._last = p
         if self._last is None:
             return
-        painter = QPainter(self.image)
+        layer = self.active
+        painter = QPainter(self.images[layer])
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        color = QColor(Qt.GlobalColor.white if self.eraser else Qt.GlobalColor.black)
-        width = self.brush * (3.0 if self.eraser else 1.0) * max(0.2, pressure)
+        width = self.brushes[layer] * (3.0 if self.eraser and layer == LINES else 1.0) * max(0.2, pressure)
+        if layer == LINES:
+            color = QColor(Qt.GlobalColor.white if self.eraser else Qt.GlobalColor.black)
+        elif self.eraser:  # the colour layer erases to transparent: the lines show again
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Clear)
+            color = QColor(Qt.GlobalColor.black)
+        else:
+            color = self.colour
         painter.setPen(QPen(color, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
         if start:
             painter.drawPoint(p)
@@ -93,31 +151,40 @@ class SketchCanvas(QWidget):
         self._last = None
 
     def clear(self) -> None:
+        """Clear the active layer (undoable)."""
         self._push_undo()
-        self.image.fill(Qt.GlobalColor.white)
+        self.images[self.active] = _blank(self.active, self.resolution)
+        self._touch()
+
+    def clear_all(self) -> None:
+        """Clear both layers (one undo step on each)."""
+        for layer in self.images:
+            self._push_undo(layer)
+            self.images[layer] = _blank(layer, self.resolution)
+        self._colour_rgb = None
         self._touch()
 
     def undo(self) -> bool:
-        return self._step_back(self.undo_stack, self.redo_stack)
+        return self._step_back(self.undo_stacks[self.active], self.redo_stacks[self.active])
 
     def redo(self) -> bool:
-        return self._step_back(self.redo_stack, self.undo_stack)
+        return self._step_back(self.redo_stacks[self.active], self.undo_stacks[self.active])
 
     def _step_back(self, take: list[QImage], keep: list[QImage]) -> bool:
-        """The drawing on top of `take` comes back; the current one goes onto `keep` (undo and redo mirrored)."""
+        """The active layer on top of `take` comes back; the current one goes onto `keep` (undo and redo mirrored)."""
         if not take:
             return False
-        keep.append(self.image)
-        self.image = take.pop()
+        keep.append(self.images[self.active])
+        self.images[self.active] = take.pop()
         self._touch()
         return True
 
     def set_drawing(self, rgb: np.ndarray) -> None:
-        """Use a picture as the drawing itself (cropped square, scaled to the canvas); undoable."""
+        """Use a picture as the line layer itself (cropped square, scaled to the canvas); undoable."""
         from models.conditions import fit_square
 
-        self._push_undo()
-        self.image = from_rgb(fit_square(rgb, self.resolution))
+        self._push_undo(LINES)
+        self.images[LINES] = from_rgb(fit_square(rgb, self.resolution))
         self._touch()
 
     def set_trace(self, rgb: np.ndarray | None) -> None:
@@ -128,11 +195,25 @@ class SketchCanvas(QWidget):
         self.update()
 
     def frame(self) -> np.ndarray:
-        """The drawing as a uint8 RGB numpy array (a copy, safe to hand to another thread)."""
-        return to_rgb(self.image)
+        """The line layer as a uint8 RGB numpy array (a copy, safe to hand to another thread)."""
+        return to_rgb(self.images[LINES])
 
-    def set_brush(self, width: float) -> None:
-        self.brush = float(min(max(width, 1.0), 80.0))
+    def colour_frame(self) -> np.ndarray:
+        """The colour layer as uint8 RGB on white (white: no hint): read-only, made again only after the colour
+        layer changed (a line stroke costs no composite), safe to hand to another thread."""
+        if self._colour_rgb is None:
+            out = QImage(self.resolution, self.resolution, QImage.Format.Format_RGB888)
+            out.fill(Qt.GlobalColor.white)
+            painter = QPainter(out)
+            painter.drawImage(0, 0, self.images[COLOUR])
+            painter.end()
+            self._colour_rgb = to_rgb(out)
+            self._colour_rgb.setflags(write=False)
+        return self._colour_rgb
+
+    def layers(self) -> dict[str, np.ndarray]:
+        """Frame.layers: the layers other than the lines, by name (colour: RGB on white)."""
+        return {COLOUR: self.colour_frame()}
 
     # ---- events -------------------------------------------------------------------------------------
 
@@ -164,68 +245,12 @@ class SketchCanvas(QWidget):
         painter.fillRect(self.rect(), QColor(48, 48, 52))
         r = self.target_rect()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        painter.drawImage(r, self.image)
+        painter.drawImage(r, self.images[LINES])
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)  # colour tints, lines stay black
+        painter.setOpacity(COLOUR_OPACITY)
+        painter.drawImage(r, self.images[COLOUR])
         if self.trace is not None:
             painter.setOpacity(self.trace_opacity)
-            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
             painter.drawImage(r, self.trace)
         painter.end()
         self.painted.emit(time.perf_counter())
-
-
-class CanvasPage(QWidget):
-    """The canvas with its tool row: brush, eraser, size, undo, redo, clear, trace, load, save.
-
-    It edits the canvas itself; what needs files or the window (trace, load, save) it asks for by signal."""
-
-    traceRequested = Signal()  # show an image faintly under the sketch
-    useRequested = Signal()  # load an image as the sketch itself
-    saveRequested = Signal()  # save the sketch as PNG
-
-    def __init__(self, canvas: SketchCanvas, parent: QWidget | None = None):
-        from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout
-
-        super().__init__(parent)
-        self.canvas = c = canvas
-        col = QVBoxLayout(self)
-        col.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-
-        def button(text: str, tip: str, slot, checkable: bool = False) -> QToolButton:
-            b = QToolButton(text=text)
-            b.setToolTip(tip)
-            b.setCheckable(checkable)
-            b.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # as the canvas: Ctrl+Z then reaches the drawing
-            (b.toggled if checkable else b.clicked).connect(slot)
-            row.addWidget(b)
-            return b
-
-        self.brush_button = button("Brush", "Draw black strokes (B)", lambda on: self.set_eraser(not on), True)
-        self.eraser_button = button("Eraser", "Erase to white (E)", self.set_eraser, True)
-        self.brush_button.setChecked(True)
-        self.brush_slider = QSlider(Qt.Orientation.Horizontal)
-        self.brush_slider.setRange(1, 60)
-        self.brush_slider.setValue(int(c.brush))
-        self.brush_slider.setMinimumWidth(50)
-        self.brush_slider.setMaximumWidth(110)
-        self.brush_slider.setToolTip("Brush size ([ and ])")
-        self.brush_slider.valueChanged.connect(c.set_brush)
-        row.addWidget(QLabel("Size"))
-        row.addWidget(self.brush_slider)
-        button("\u21b6", "Undo (Ctrl+Z)", c.undo)
-        button("\u21b7", "Redo (Ctrl+Shift+Z)", c.redo)
-        button("Clear", "Clear the sketch (Ctrl+Backspace)", c.clear)
-        button("Trace", "Show an image faintly under the sketch to trace over it (Ctrl+O)", self.traceRequested)
-        button("Load", "Use an image as the sketch itself", self.useRequested)
-        button("Save", "Save the sketch as PNG (Ctrl+Shift+S)", self.saveRequested)
-        row.addStretch(1)
-        col.addLayout(row)
-        col.addWidget(c, 1)
-
-    def set_eraser(self, on: bool) -> None:
-        self.canvas.eraser = on
-        self.eraser_button.setChecked(on)
-        self.brush_button.setChecked(not on)
-
-    def grow_brush(self, step: int) -> None:
-        self.brush_slider.setValue(self.brush_slider.value() + step)

@@ -1,5 +1,5 @@
-"""The window's side of MIDI learn (app.live.midi): right-click a slider (strength, transition, a LoRA's
-weight) > Learn MIDI, move a knob or fader, and it moves the slider; the MIDI menu learns pads or keys for
+"""The window's side of MIDI learn (app.live.midi): right-click a slider (strength, transition, Keep colours,
+a LoRA's weight, an adapter's strength) > Learn MIDI, move a knob or fader, and it moves the slider; the MIDI menu learns pads or keys for
 New seed, Snapshot and Record. Bindings show in those menus, can be forgotten, and are remembered.
 
 mido calls back from its own thread; the messages wait in a deque and one queued signal brings them to the
@@ -33,10 +33,12 @@ class MidiLink(QObject):
         self._queue: collections.deque = collections.deque(maxlen=10000)
         self.arrived.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         panel = window.panel
-        self.sliders: dict[str, QWidget] = {"strength": panel.strength, "transition": panel.transition}
+        self.sliders: dict[str, QWidget] = {"strength": panel.strength, "transition": panel.transition,
+                                            "keep_colours": panel.keep_strength}
         for target, widget in self.sliders.items():
             self._add_menu(widget, target)
         window.pipeline.lorasLoaded.connect(self._hook_loras)
+        window.pipeline.adaptersLoaded.connect(self._hook_adapters)  # after the list made its rows
         self.menu = window.menuBar().addMenu("&MIDI")
         self.menu.aboutToShow.connect(self._fill_menu)
 
@@ -117,6 +119,9 @@ class MidiLink(QObject):
             rows = {row.label.text(): row for row in self.w.panel.styles.rows.values()}
             row = rows.get(target[5:])
             return row.slider if row is not None else None
+        if target.startswith("adapter/"):
+            row = self.w.panel.adapters.rows.get(target[8:])
+            return row.slider if row is not None else None
         return self.sliders.get(target)
 
     # ---- learn, show, forget --------------------------------------------------------------------------
@@ -135,6 +140,10 @@ class MidiLink(QObject):
     def label(target: str) -> str:
         if target.startswith("lora/"):
             return f"LoRA {target[5:]}"
+        if target.startswith("adapter/"):
+            return f"adapter {target[8:]}"
+        if target == "keep_colours":
+            return "Keep colours"
         return TRIGGERS.get(target) or target.capitalize()
 
     def entries(self, menu: QMenu, target: str) -> None:
@@ -165,6 +174,13 @@ class MidiLink(QObject):
             if not row.slider.property("midi"):
                 row.slider.setProperty("midi", True)
                 self._add_menu(row.slider, f"lora/{row.label.text()}")
+
+    @Slot(object)
+    def _hook_adapters(self, loaded: list) -> None:
+        for name, row in self.w.panel.adapters.rows.items():
+            if not row.slider.property("midi"):
+                row.slider.setProperty("midi", True)
+                self._add_menu(row.slider, f"adapter/{name}")
 
     def _fill_menu(self) -> None:
         m = self.menu

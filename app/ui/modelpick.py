@@ -26,7 +26,7 @@ class Choice:
     """The model the window loads first."""
 
     model: str | None  # spec to load, or None: nothing to load yet
-    controlnet: str | None = None  # adapter spec
+    controlnet: str | tuple[str, ...] | None = None  # adapter spec, or several as SPEC[:STRENGTH] each
     notice: str = ""  # shown to the user (the demo notice, or how to get a model)
     offer_download: bool = False  # ask whether to download SDXS first
 
@@ -55,7 +55,8 @@ def notice_for(model: str | None) -> str:
     return DEMO_NOTICE if model == "demo" else ""
 
 
-def startup_choice(model: str | None, controlnet: str | None, saved_model: str = "", saved_adapter: str = "") -> Choice:
+def startup_choice(model: str | None, controlnet: str | tuple[str, ...] | None, saved_model: str = "",
+                   saved_adapter: str | tuple[str, ...] = "") -> Choice:
     if model:
         return Choice(model, controlnet, notice_for(model))
     if saved_model:

@@ -48,6 +48,10 @@ class OscLink(QObject):
                 panel.roll_seed() if value == NEW_SEED else panel.seed.setValue(int(value))
             elif key == "strength":
                 panel.strength.setValue(round(value * 100))
+            elif key == "keep_colours":  # the Keep colours box and its slider (0: unticked)
+                panel.keep_colours.setChecked(value > 0)
+                if value > 0:
+                    panel.keep_strength.setValue(round(value * 100))
             elif key == "transition":
                 panel.transition.setValue(value)  # the box's range (0..10 s) holds a larger value at its top
             elif key == "style":

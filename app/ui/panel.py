@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.live.settings import CONDITION_MODES, PRESETS, ConditionSettings, LiveSettings, styled_prompt
+from app.ui.adapters import STEPS, AdapterList, StrengthSlider
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
@@ -112,7 +113,7 @@ class ControlPanel(QScrollArea):
         f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed))
         self.strength = _slider(0, round(MAX_STRENGTH * 100), round(STRENGTH * 100))
         self.strength_label = QLabel(f"{STRENGTH:.2f}")
-        self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it)")
+        self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it): every adapter at once")
         self.strength.valueChanged.connect(self._strength_changed)
         f.addRow("Strength", row(self.strength, self.strength_label))
         self.transition = transition_box()
@@ -133,9 +134,10 @@ class ControlPanel(QScrollArea):
         self.model = self._specrow(
             f, "Model", "Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo",
             "Choose a model folder", "Choose a model folder (with model_index.json)")
-        self.adapter = self._specrow(
-            f, "Adapter", "Control adapter (ControlNet): a folder, a hub id, demo, or empty for none",
-            "Choose an adapter folder (a trained ControlNet)", "Choose an adapter folder (with config.json)")
+        self.adapters = AdapterList()  # the adapters loaded, each with a live strength (app/ui/adapters.py)
+        self.adapters.strengthChanged.connect(self._now)  # LiveSettings.adapters: applied in the worker, no reload
+        self.adapters.listChanged.connect(self._now)
+        f.addRow("Adapters", self.adapters)
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
         self.device.setEditable(True)  # cuda:1 picks the second GPU
@@ -147,7 +149,7 @@ class ControlPanel(QScrollArea):
                                 "or auto (OpenVINO where it measured faster at load)")
         f.addRow("Device", row(self.device, self.dtype, self.backend))
         self.load_button = QPushButton("Load")
-        self.load_button.setToolTip("Load the model and adapter above (in the background)")
+        self.load_button.setToolTip("Load the model above with the adapters listed (in the background)")
         self.load_button.clicked.connect(self.loadRequested)
         f.addRow(self.load_button)
         self.readout = QLabel("No model loaded")
@@ -182,6 +184,15 @@ class ControlPanel(QScrollArea):
         self.condition.setToolTip("How a camera, video or image frame becomes the adapter's input")
         self.condition.currentIndexChanged.connect(self._now)
         f.addRow("Condition", self.condition)
+        self.keep_colours = QCheckBox("Keep colours")
+        self.keep_strength = StrengthSlider()
+        self.keep_label = QLabel("1.00")
+        self.keep_colours.setChecked(True)
+        self.keep_colours.toggled.connect(self._keep_changed)
+        self.keep_strength.valueChanged.connect(self._keep_changed)
+        f.addRow(row(self.keep_colours, self.keep_strength, self.keep_label, stretch=1))
+        self._feed, self._colour = False, False  # a live source is shown; a colour-hint adapter is loaded
+        self.update_keep_colours()
         self.low = _slider(0, 255, 100)
         self.high = _slider(0, 255, 200)
         self.sigma = _slider(1, 30, 6)
@@ -220,7 +231,31 @@ class ControlPanel(QScrollArea):
 
     def _strength_changed(self, v: int) -> None:
         self.strength_label.setText(f"{v / 100:.2f}")
+        for r in self.adapters.rows.values():  # every adapter at once; each row's slider then sets its own
+            r.set_strength(v / 100)
         self._now()
+
+    def _keep_changed(self, *_) -> None:
+        self.keep_label.setText(f"{self.keep_strength.value() / STEPS:.2f}")
+        self.keep_strength.setEnabled(self.keep_colours.isEnabled() and self.keep_colours.isChecked())
+        self._now()
+
+    def update_keep_colours(self, feed: bool | None = None, colour: bool | None = None) -> None:
+        """Keep colours works for a live source (feed) with a colour-hint adapter loaded (colour); off, it says why."""
+        self._feed = self._feed if feed is None else feed
+        self._colour = self._colour if colour is None else colour
+        on = self._feed and self._colour
+        if not self._colour:
+            tip = "Keep colours is off: load an adapter trained on colour-hints, e.g. the demo's, to keep a source's colours"
+        elif not self._feed:
+            tip = "Keep colours is for a camera, video, image or screen; on the canvas, paint colour with the colour brush"
+        else:
+            tip = ("Feed the colour-hint adapter the source's own colours, so the picture keeps them while the prompt "
+                   "and LoRAs set the style; the slider is its strength (0..2)")
+        for w in (self.keep_colours, self.keep_strength, self.keep_label):
+            w.setEnabled(on)
+            w.setToolTip(tip)
+        self.keep_strength.setEnabled(on and self.keep_colours.isChecked())
 
     def _lock_changed(self, locked: bool) -> None:
         self.seed.setEnabled(not locked)
@@ -324,6 +359,7 @@ class ControlPanel(QScrollArea):
         """Camera, mirror, condition and steady controls only matter for a camera, video, image or screen source."""
         for w in (self.mirror, self.condition, self.low, self.high, self.sigma, self.steady):
             w.setEnabled(on)
+        self.update_keep_colours(feed=on)
 
     def size_value(self) -> int | None:
         text = self.size.currentText().strip()
@@ -335,20 +371,22 @@ class ControlPanel(QScrollArea):
         return LiveSettings(prompt=self.prompt.text(), style=self.preset.currentText(), seed=self.seed.value(),
                             strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
                             threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings(),
-                            template=self.styles.template(), transition=self.transition.value(), loras=self.styles.loras())
+                            template=self.styles.template(), transition=self.transition.value(), loras=self.styles.loras(),
+                            adapters={name: r.strength for name, r in self.adapters.rows.items()}, keep_colours=self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0)
 
     def set_info(self, info: dict) -> None:
-        adapter = f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter"
+        conds = info.get("conditions") or []
+        adapter = (f"adapters: {' + '.join(conds)}" if len(conds) > 1 else
+                   f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter")
         backend = " · OpenVINO" if info.get("backend") == "openvino" else ""
         self.readout.setText(f"{info['device']} · {info['dtype']}{backend} · {info['size']} px · {adapter}")
 
     # ---- persistence --------------------------------------------------------------------------------
 
     def restore(self, s: Persisted) -> None:
-        for combo, recent, current in ((self.model, s.recent_models, s.model), (self.adapter, s.recent_adapters, s.controlnet)):
-            combo.clear()
-            combo.addItems([x for x in recent.split("\n") if x])
-            combo.setCurrentText(current)
+        self.model.clear()
+        self.model.addItems([x for x in s.recent_models.split("\n") if x])
+        self.model.setCurrentText(s.model)
         self.device.setCurrentText(s.device)
         self.dtype.setCurrentText(s.dtype)
         self.backend.setCurrentText(s.backend)
@@ -368,6 +406,8 @@ class ControlPanel(QScrollArea):
         self.high.setValue(cond.high)
         self.sigma.setValue(round(cond.sigma))
         self.mirror.setChecked(cond.mirror)
+        self.keep_colours.setChecked(live.keep_colours > 0)
+        self.keep_strength.setValue(round((live.keep_colours or 1.0) * STEPS))
         self.overlay.setChecked(s.overlay)
         self.profile.setChecked(live.profile)
         self.steady.set_settings(live.steady)

@@ -21,7 +21,8 @@ class Persisted:
     # prompt, style, seed, strength, size, condition, ...; a steady picture is on until turned off
     live: LiveSettings = field(default_factory=lambda: LiveSettings(steady=SteadySettings()))
     model: str = ""  # base model spec last loaded ("" lets the window pick a default)
-    controlnet: str = ""  # adapter spec ("" for none)
+    controlnet: str = ""  # the first adapter's spec ("" for none; what versions before the adapter list read)
+    adapters: dict[str, float] = field(default_factory=dict)  # adapter spec -> strength, in order (JSON)
     recent_models: str = ""  # recently used model specs, "\n"-separated
     recent_adapters: str = ""  # recently used adapter specs, "\n"-separated
     device: str = "auto"  # auto, cpu, cuda or cuda:N
@@ -29,7 +30,8 @@ class Persisted:
     backend: str = "torch"  # who runs CPU frames: torch, auto or openvino
     seed_locked: bool = False  # lock the seed against changes
     source: str = "sketch"  # sketch, camera:N, video:PATH, image:PATH or screen:N[@X,Y,W,H]
-    brush: float = 6.0  # brush width in canvas pixels
+    brush: float = 6.0  # the line brush's width in canvas pixels
+    colour_brush: float = 24.0  # the colour brush's width in canvas pixels
     view: str = "side"  # side (source and output) or output (output only)
     overlay: bool = True  # show FPS and latency over the output
     record_side: bool = False  # record source and output side by side

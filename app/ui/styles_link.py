@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Slot
 
-from app.live.loop import Frame, Result
+from app.live.loop import Result
 
 
 class StylesLink(QObject):
@@ -46,6 +46,6 @@ class StylesLink(QObject):
         if not gliding or w.paused:
             return
         if w.source_spec == "sketch":  # the drawing again, with its own time: a glide is no input change ("--")
-            w.pipeline.offer(Frame(w.canvas.frame(), w.canvas.last_change, True))
+            w.pipeline.offer(w.canvas_frame())
         else:
             w.offer_current()

@@ -19,7 +19,9 @@ from app.live.loop import Frame, Loader, Result
 from app.live.settings import LiveSettings
 from app.ui import logbar
 from app.ui.actions import Actions
-from app.ui.canvas import CanvasPage, SketchCanvas
+from app.ui.adapters_link import AdaptersLink
+from app.ui.canvas import SketchCanvas
+from app.ui.canvas_tools import CanvasPage
 from app.ui.midi_link import MidiLink
 from app.ui.modelpick import Choice, DownloadDialog, notice_for
 from app.ui.panel import ControlPanel
@@ -73,8 +75,11 @@ class MainWindow(QMainWindow):
         self.panel.restore(self.saved)
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
+        self.canvas.set_brush(self.saved.colour_brush, "colour")
+        self.wanted_adapters: tuple[str, ...] = ()  # SPEC[:STRENGTH] of the adapters asked for last (kept if a load fails)
         self._connect()
         self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
+        self.adapters = AdaptersLink(self)  # adapter rows <-> worker; the colour brush and Keep colours follow them
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
         self.midi = MidiLink(self)  # MIDI learn: right-click a slider; the ports open with midi.open()
         self._poll = QTimer(self, interval=10)
@@ -177,11 +182,12 @@ class MainWindow(QMainWindow):
 
     # ---- models -------------------------------------------------------------------------------------
 
-    def load(self, model: str, controlnet: str | None) -> None:
+    def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
+        """Load a model with adapters: one spec, or several as SPEC[:STRENGTH] (demo: the demo's two)."""
         self.panel.model.setCurrentText(model)
-        self.panel.adapter.setCurrentText(controlnet or "")
-        self.pipeline.load(LoadRequest(model, controlnet or None, self.panel.device.currentText(), self.panel.dtype.currentText(),
-                                       backend=self.panel.backend.currentText()))
+        self.wanted_adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
+        self.pipeline.load(LoadRequest(model, self.wanted_adapters, self.panel.device.currentText(),
+                                       self.panel.dtype.currentText(), backend=self.panel.backend.currentText()))
         self._on_busy(f"Loading {model}...")
 
     @Slot()
@@ -191,17 +197,17 @@ class MainWindow(QMainWindow):
             self.show_error("Choose a model first: a folder, a Hugging Face id or demo")
             return
         self.set_notice(notice_for(model))
-        self.load(model, self.panel.adapter.currentText().strip() or None)
+        self.load(model, self.wanted_adapters)
 
     @Slot(object)
     def _on_loaded(self, info: dict) -> None:
         self.loaded_model = info["model"]
         self.latency.reset()
         self.panel.set_info(info)
-        self.saved.model, self.saved.controlnet = info["model"], info["controlnet"] or ""
+        self.saved.model = info["model"]
         self.saved.recent_models = remember(self.saved.recent_models, info["model"])
-        if info["controlnet"]:
-            self.saved.recent_adapters = remember(self.saved.recent_adapters, info["controlnet"])
+        for spec in info.get("adapters") or ():
+            self.saved.recent_adapters = remember(self.saved.recent_adapters, spec)
         name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
         self.setWindowTitle(f"SDXS Live: {name}")
         self.output.set_message("")
@@ -213,6 +219,7 @@ class MainWindow(QMainWindow):
     def _on_busy(self, text: str) -> None:
         self.busy_bar.setVisible(bool(text))
         self.panel.load_button.setEnabled(not text)
+        self.panel.adapters.set_busy(bool(text))
         self.status_label.setText(text)
         if text:
             self.output.set_message(text)
@@ -305,7 +312,12 @@ class MainWindow(QMainWindow):
     @Slot()
     def offer_canvas(self) -> None:
         if self.source_spec == "sketch" and not self.paused:
-            self.pipeline.offer(Frame(self.canvas.frame(), self.canvas.last_change, True))
+            self.pipeline.offer(self.canvas_frame())
+
+    def canvas_frame(self) -> Frame:
+        """The drawing for the worker: the line layer as the image (the sketch), the colour layer in layers."""
+        c = self.canvas
+        return Frame(c.frame(), c.last_change, True, layers=c.layers())
 
     def offer_current(self) -> None:
         """Render the current input again (after a settings change), whatever the source."""
@@ -408,9 +420,11 @@ class MainWindow(QMainWindow):
         self.shutdown()
         req = self.pipeline.worker.request  # the worker has stopped: its last successful load
         if req is not None:
-            self.saved.model, self.saved.controlnet = req.model, req.controlnet or ""
+            self.saved.model = req.model
+            self.saved.adapters = self.panel.adapters.strengths()
+            self.saved.controlnet = next(iter(self.saved.adapters), "")
         self.panel.store(self.saved)
-        self.saved.brush = self.canvas.brush
+        self.saved.brush, self.saved.colour_brush = self.canvas.brushes["lines"], self.canvas.brushes["colour"]
         self.saved.source = self.source_spec
         self.saved.geometry = hex_bytes(self.saveGeometry())
         self.saved.splitter = hex_bytes(self.splitter.saveState())

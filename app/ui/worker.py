@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -21,8 +21,10 @@ from app.live.loop import EngineLike, Frame, LiveLoop, Loader
 from app.live.relay import Relay
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink, SinkSet
+from app.ui.adapters import adapter_args, loaded_adapters, use_adapters
 from app.ui.qtapp import GuiThreadCollector
-from models.errors import Cancelled, UserError, first_line
+from app.ui.worker_load import LoadRequest, leave_a_core, progress_class
+from models.errors import UserError, first_line
 from models.opening import EngineOptions, open_engine
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
@@ -33,56 +35,6 @@ def finish_all(timeout_ms: int = 120000) -> None:
     for p in _UNFINISHED:
         if p.thread.wait(timeout_ms):
             p.worker.stop_recording()
-
-
-def leave_a_core(engine: EngineLike) -> None:
-    """On the CPU, run torch on all cores but one: the GUI thread and the camera need one, and OpenMP
-    threads that wait for a busy core spin (on a busy 2-core machine 2 threads took 800 ms a frame where
-    1 thread took 150 ms). OMP_NUM_THREADS, when set, wins."""
-    import os
-
-    if str(engine.device) != "cpu" or "OMP_NUM_THREADS" in os.environ:
-        return
-    import torch
-
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
-
-
-@dataclass
-class LoadRequest:
-    """What to load in the worker."""
-
-    model: str  # base model spec: folder, hub id or demo
-    controlnet: str | None = None  # adapter spec, or None for no adapter
-    device: str = "auto"  # auto, cpu or cuda
-    dtype: str = "auto"  # auto, float32, bfloat16 or float16
-    fast: str = "auto"  # torch's runner (models.runners): auto is CUDA graphs on a GPU, eager on a CPU
-    backend: str = "torch"  # who runs CPU frames (models.openvino): torch, auto or openvino
-    precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
-
-
-def progress_class(worker: Worker, cancel: threading.Event):
-    """A tqdm class for huggingface_hub downloads that reports to the worker's progress signal and stops
-    the download (by raising) once cancel is set. Partial files stay in the cache, so a retry resumes."""
-    from tqdm.auto import tqdm as base
-
-    class QtProgress(base):
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = False
-            kwargs.pop("name", None)
-            super().__init__(*args, **kwargs)
-
-        def display(self, *args, **kwargs) -> None:  # draw nothing on the terminal
-            pass
-
-        def update(self, n: float | None = 1) -> bool | None:
-            if cancel.is_set():
-                raise Cancelled()  # through the hub client and the loader, to load's handler
-            out = super().update(n)
-            worker.progress.emit(str(self.desc or "Downloading"), float(self.n), float(self.total or 0))
-            return out
-
-    return QtProgress
 
 
 class Worker(QObject):
@@ -96,6 +48,7 @@ class Worker(QObject):
     recorded = Signal(str, int)  # a finished recording: path ("" when nothing was kept), frames
     recordingFailed = Signal()  # a recording could not start
     lorasLoaded = Signal(object)  # [(name, spec, weight)] the engine holds, after a LoRA add or remove or a model load
+    adaptersLoaded = Signal(object)  # [app.ui.adapters.LoadedAdapter] the engine holds, after an add, remove or load
 
     def __init__(self, loader: Loader | None = None):
         super().__init__()
@@ -114,9 +67,9 @@ class Worker(QObject):
             (req.model, req.device, req.dtype) == (self.request.model, self.request.device, self.request.dtype))
         try:
             if same_base:
-                self.busy.emit(f"Loading adapter {req.controlnet or '(none)'}...")
+                self.busy.emit(f"Loading adapters {', '.join(req.adapters) or '(none)'}...")
                 e = self.loop.engine
-                e.use_adapter(req.controlnet, progress_class(self, self.cancel))
+                use_adapters(e, req.adapters, progress_class(self, self.cancel))
                 if req.backend != "torch" or e.backend != "torch":  # converts here, not in the GUI
                     self.busy.emit("Converting for OpenVINO..." if req.backend != "torch" else "Switching to torch...")
                     e.set_backend(req.backend, req.precision, progress=self.busy.emit)
@@ -130,11 +83,13 @@ class Worker(QObject):
                     leave_a_core(engine)
                     restored["kept"], restored["lost"] = styles.restore(engine, self.settings.loras, progress, self.busy.emit)
 
-                options = EngineOptions(model=req.model, controlnets=(req.controlnet,) if req.controlnet else (), size=self.settings.size or None,
+                options = EngineOptions(model=req.model, controlnets=req.adapters, size=self.settings.size or None,
                                         device=req.device, dtype=req.dtype, fast=req.fast, backend=req.backend,
                                         precision=req.precision)
                 engine = self.loader(options, progress, self.busy.emit, before_warm_up)
-                self.loop = LiveLoop(engine, replace(self.settings, loras=restored["kept"]), req.fast)
+                # the adapters at the strengths they were loaded with (the list shows them once loaded)
+                self.loop = LiveLoop(engine, replace(self.settings, loras=restored["kept"], adapters=engine.adapter_strengths),
+                                     req.fast)
                 self.lorasLoaded.emit(styles.loaded(engine))
                 if restored["lost"]:
                     self.failed.emit(restored["lost"])
@@ -143,8 +98,10 @@ class Worker(QObject):
             self.request = req
             e = self.loop.engine
             adapter = e.adapter
+            self.adaptersLoaded.emit(loaded_adapters(e))
             self.loaded.emit({
-                "model": req.model, "controlnet": req.controlnet if adapter is not None else None,
+                "model": req.model, "controlnet": next(iter(e.adapter_specs.values()), None),
+                "adapters": tuple(e.adapter_specs.values()), "conditions": [a.info.condition for a in e.adapters],
                 "device": str(e.device), "dtype": dtype_name(e.dtype), "size": e.size, "backend": e.backend,
                 "condition": adapter.info.condition if adapter is not None else "", "polarity":
                 adapter.info.polarity if adapter is not None else "", "native": e.native_size,
@@ -188,6 +145,38 @@ class Worker(QObject):
         if self.loop is not None and spec in {s for _, s, _ in styles.loaded(self.loop.engine)}:
             self.loop.engine.remove_lora(spec)
             self.lorasLoaded.emit(styles.loaded(self.loop.engine))
+
+    @Slot(str)
+    def add_adapter(self, arg: str) -> None:
+        """Load an adapter (SPEC[:STRENGTH]) next to those held; a failure leaves the list as it was."""
+        from models.options import parse_adapter_arg
+
+        self.cancel.clear()
+        self.busy.emit(f"Loading adapter {arg}...")
+        try:
+            if self.loop is None:
+                raise UserError(f"adapter {arg!r}: load a model first")
+            spec, strength = parse_adapter_arg(arg, "adapter")
+            self.loop.engine.add_adapter(spec, strength, progress_class(self, self.cancel))
+        except UserError as err:
+            self.failed.emit(str(err))
+        except Exception as err:
+            self.failed.emit(f"could not load adapter {arg!r}: {type(err).__name__}: {first_line(err)}")
+        finally:
+            self._adapters_changed()
+            self.busy.emit("")
+
+    @Slot(str)
+    def remove_adapter(self, name: str) -> None:
+        if self.loop is not None and name in self.loop.engine.adapter_strengths:
+            self.loop.engine.remove_adapter(name)
+        self._adapters_changed()
+
+    def _adapters_changed(self) -> None:
+        e = self.loop.engine if self.loop is not None else None
+        self.adaptersLoaded.emit(loaded_adapters(e) if e is not None else [])
+        if e is not None and self.request is not None:
+            self.request = replace(self.request, controlnet=adapter_args(e))  # what a reload of this model keeps
 
     @Slot(object)
     def process(self, frame: Frame) -> None:
@@ -252,6 +241,7 @@ class Pipeline(QObject):
     progress = Signal(str, float, float)
     recorded = Signal(str, int)
     lorasLoaded = Signal(object)  # [(name, spec, weight)]
+    adaptersLoaded = Signal(object)  # [app.ui.adapters.LoadedAdapter]
     # to the worker (queued: they run on its thread, in order, between frames)
     _send = Signal(object)
     _configure = Signal(object)
@@ -261,6 +251,8 @@ class Pipeline(QObject):
     _new_source = Signal()
     _add_lora = Signal(str, float)
     _remove_lora = Signal(str)
+    _add_adapter = Signal(str)
+    _remove_adapter = Signal(str)
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -280,6 +272,9 @@ class Pipeline(QObject):
         self._add_lora.connect(self.worker.add_lora)
         self._remove_lora.connect(self.worker.remove_lora)
         self.worker.lorasLoaded.connect(self.lorasLoaded)
+        self._add_adapter.connect(self.worker.add_adapter)
+        self._remove_adapter.connect(self.worker.remove_adapter)
+        self.worker.adaptersLoaded.connect(self._on_adapters)
         self.worker.finished.connect(self._on_finished)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.busy.connect(self._on_busy)
@@ -314,6 +309,13 @@ class Pipeline(QObject):
 
     def remove_lora(self, spec: str) -> None:
         self._remove_lora.emit(spec)
+
+    def add_adapter(self, arg: str) -> None:
+        self.is_busy = "Loading adapter..."
+        self._add_adapter.emit(arg)
+
+    def remove_adapter(self, name: str) -> None:
+        self._remove_adapter.emit(name)
 
     def cancel(self) -> None:
         self.worker.cancel.set()
@@ -363,6 +365,15 @@ class Pipeline(QObject):
     def _on_loaded(self, info: dict) -> None:
         self.info = info
         self.loaded.emit(info)
+
+    @Slot(object)
+    def _on_adapters(self, loaded: list) -> None:
+        if self.info:  # the first adapter is the one the overlay and the Train dialog name
+            self.info["controlnet"] = loaded[0].spec if loaded else None
+            self.info["adapters"] = tuple(a.spec for a in loaded)
+            self.info["conditions"] = [a.condition for a in loaded]
+            self.info["condition"] = loaded[0].condition if loaded else ""
+        self.adaptersLoaded.emit(loaded)
 
     @Slot(str)
     def _on_busy(self, text: str) -> None:

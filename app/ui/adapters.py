@@ -1,0 +1,242 @@
+"""The Model group's adapter list: the control adapters the engine holds, each with a live strength (0..2) and
+a remove button, and "Add adapter..." (a folder, a hub id, or the demo's adapters). Widgets only: the window
+sends the requests to the worker (app/ui/worker.py) and feeds back what the engine holds.
+
+A strength move goes to the engine at once (engine.set_adapter_strength in the worker: a buffer fill, no
+reload). The list is remembered as {spec: strength} (Persisted.adapters) and given back to the next load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.options import MAX_STRENGTH
+
+STEPS = 100  # slider steps per unit of strength: 0.01
+
+COLOUR_HINTS = "colour-hints"  # the condition of a colour-hint adapter
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedAdapter:
+    """One adapter the engine holds, as the worker reports it."""
+
+    name: str  # the engine's name for it (engine.adapters[i].name)
+    spec: str  # what it was loaded from: a folder, a hub id, demo-sketch, ...
+    strength: float  # its strength now, 0..2
+    condition: str  # what it follows (AdapterInfo.condition): sketch, canny, colour-hints, ...
+
+
+def spec_args(strengths: dict[str, float]) -> tuple[str, ...]:
+    """{spec: strength} -> ("SPEC:STRENGTH", ...) as --controlnet takes them (a strength of 1 is left out)."""
+    return tuple(spec if strength == 1.0 else f"{spec}:{strength:g}" for spec, strength in strengths.items())
+
+
+def loaded_adapters(engine: Any) -> list[LoadedAdapter]:
+    """The adapters an engine holds, in order, with their strength and condition."""
+    strengths, specs = engine.adapter_strengths, engine.adapter_specs
+    return [LoadedAdapter(name=a.name, spec=specs[a.name], strength=strengths[a.name], condition=a.info.condition)
+            for a in engine.adapters]
+
+
+def adapter_args(engine: Any) -> tuple[str, ...]:
+    """The engine's adapters as SPEC[:STRENGTH] each (what loading them again takes)."""
+    return spec_args({a.spec: a.strength for a in loaded_adapters(engine)})
+
+
+def use_adapters(engine: Any, args: tuple[str, ...], progress=None) -> None:
+    """Make the engine hold exactly these adapters (SPEC[:STRENGTH]), in order: nothing reloads when the specs
+    are those held (only the strengths change), else every adapter is loaded anew."""
+    from models.loading import expand_adapter_spec
+    from models.options import parse_adapter_arg
+
+    wanted = [(s, strength) for spec, strength in map(parse_adapter_arg, args) for s in expand_adapter_spec(spec)]
+    held = list(engine.adapter_specs.items())
+    if [s for s, _ in wanted] != [s for _, s in held]:
+        for name, _ in held:
+            engine.remove_adapter(name)
+        for spec, strength in wanted:
+            engine.add_adapter(spec, strength, progress)
+        return
+    for (name, _), (_, strength) in zip(held, wanted, strict=True):
+        engine.set_adapter_strength(name, strength)
+
+
+
+class StrengthSlider(QSlider):
+    """A horizontal slider in hundredths of a strength, 0..2; a double click puts it back at 1."""
+
+    def __init__(self):
+        super().__init__(Qt.Orientation.Horizontal)
+        self.setRange(0, round(MAX_STRENGTH * STEPS))
+        self.setValue(STEPS)
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        self.setValue(STEPS)
+
+
+class AdapterRow(QWidget):
+    """One loaded adapter: name (and what it follows), slider, number, remove."""
+
+    moved = Signal(str, float)  # its name, the new strength
+    removeRequested = Signal(str)  # its name
+
+    def __init__(self, a: LoadedAdapter):
+        super().__init__()
+        self.name, self.spec, self.condition = a.name, a.spec, a.condition
+        col = QVBoxLayout(self)  # the name on its own line: adapter names are long (a folder, a hub id)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.label = QLabel(f"{a.name} <span style='color: gray'>· {a.condition}</span>")
+        self.label.setToolTip(f"{a.spec}: follows {a.condition}")
+        col.addWidget(self.label)
+        lay = QHBoxLayout()
+        col.addLayout(lay)
+        self.slider = StrengthSlider()
+        self.slider.setToolTip(f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)")
+        self.number = QDoubleSpinBox()
+        self.number.setRange(0.0, MAX_STRENGTH)
+        self.number.setDecimals(2)
+        self.number.setSingleStep(0.05)
+        self.number.setToolTip(f"{a.name}'s strength (0..2)")
+        self.remove = QToolButton(text="\u2715")
+        self.remove.setToolTip(f"Remove this adapter ({a.spec})")
+        for w in (self.slider, self.number, self.remove):
+            lay.addWidget(w)
+        lay.setStretch(0, 1)
+        self.set_strength(a.strength)
+        self.slider.valueChanged.connect(self._slid)
+        self.number.valueChanged.connect(self._typed)
+        self.remove.clicked.connect(lambda: self.removeRequested.emit(self.name))
+
+    @property
+    def strength(self) -> float:
+        return round(self.number.value(), 2)
+
+    def set_strength(self, strength: float) -> None:
+        """Show a strength without sending it."""
+        for w, v in ((self.slider, round(strength * STEPS)), (self.number, strength)):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+
+    def _slid(self, v: int) -> None:
+        self.number.blockSignals(True)
+        self.number.setValue(v / STEPS)
+        self.number.blockSignals(False)
+        self.moved.emit(self.name, self.strength)
+
+    def _typed(self, v: float) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(round(v * STEPS))
+        self.slider.blockSignals(False)
+        self.moved.emit(self.name, self.strength)
+
+
+class AdapterList(QWidget):
+    """The adapter rows and "Add adapter..." (inside the panel's Model group)."""
+
+    addRequested = Signal(str)  # load this adapter spec (SPEC[:STRENGTH]) into the engine
+    removeRequested = Signal(str)  # take the adapter of this name out
+    strengthChanged = Signal(str, float)  # an adapter's name, its new strength
+    listChanged = Signal()  # the engine's adapters changed (rows added or removed)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        self.rows_box = QVBoxLayout()
+        col.addLayout(self.rows_box)
+        self.empty = QLabel("No adapter: the prompt alone makes the picture. Add one to follow a sketch or a camera.")
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: gray; font-size: 8.5pt")
+        col.addWidget(self.empty)
+        self.add_button = QPushButton("Add adapter...")
+        self.add_button.setToolTip("Load a control adapter (ControlNet) next to those loaded: a folder, a hub id or the demo's")
+        menu = QMenu(self.add_button)
+        menu.addAction("Folder...", self.pick_folder)
+        menu.addAction("Hub id or path...", self._type_spec)
+        menu.addAction("Demo adapters (sketch and colour)", lambda: self.request("demo"))
+        self.add_button.setMenu(menu)
+        col.addWidget(self.add_button)
+        self.rows: dict[str, AdapterRow] = {}  # name -> row, in the engine's order
+
+    def set_loaded(self, loaded: list[LoadedAdapter]) -> None:
+        """What the engine holds now: one row per adapter; a new row at the engine's strength, a kept one at its
+        slider's (listChanged sends the list, so the engine follows)."""
+        names = [a.name for a in loaded]
+        for name in [n for n in self.rows if n not in names]:
+            self.rows.pop(name).deleteLater()
+        for a in loaded:
+            row = self.rows.get(a.name)
+            if row is None or row.spec != a.spec:
+                if row is not None:
+                    row.deleteLater()
+                row = AdapterRow(a)
+                row.moved.connect(self.strengthChanged)
+                row.removeRequested.connect(self._remove)
+                self.rows[a.name] = row
+                row.set_strength(a.strength)  # a kept row keeps its slider's: a move may not have reached the engine yet
+            self.rows_box.addWidget(row)  # (again) in the engine's order
+        ordered = {n: self.rows[n] for n in names}
+        self.rows.clear()  # in place: a caller holding the dict sees the engine's order
+        self.rows.update(ordered)
+        self.empty.setVisible(not self.rows)
+        self.listChanged.emit()
+
+    def strengths(self) -> dict[str, float]:
+        """{spec: strength} of every row, in order (what the window remembers)."""
+        return {row.spec: row.strength for row in self.rows.values()}
+
+    def conditions(self) -> list[str]:
+        return [row.condition for row in self.rows.values()]
+
+    def has_colour(self) -> bool:
+        """A colour-hint adapter is loaded."""
+        return COLOUR_HINTS in self.conditions()
+
+    def request(self, spec: str) -> None:
+        """Ask for an adapter (the worker loads it; a row appears once it has)."""
+        spec = spec.strip()
+        if spec:
+            self.addRequested.emit(spec)
+
+    def _remove(self, name: str) -> None:
+        row = self.rows.pop(name, None)
+        if row is not None:
+            row.deleteLater()
+        self.empty.setVisible(not self.rows)
+        self.removeRequested.emit(name)
+        self.listChanged.emit()
+
+    def set_busy(self, busy: bool) -> None:
+        self.add_button.setEnabled(not busy)
+
+    def pick_folder(self) -> None:
+        self.request(QFileDialog.getExistingDirectory(self, "Choose an adapter folder (with config.json)"))
+
+    def _type_spec(self) -> None:
+        ask = QInputDialog(self)
+        ask.setWindowTitle("Add adapter")
+        ask.setLabelText("Hugging Face id, folder, demo-sketch or demo-colour (:STRENGTH optional):")
+        ask.setTextValue("IDKiro/sdxs-512-dreamshaper-sketch")
+        ask.resize(480, ask.sizeHint().height())
+        if ask.exec():
+            self.request(ask.textValue())
