@@ -11,25 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QMenu,
     QPushButton,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.ui.widgets import SliderNumber
 from models.options import MAX_STRENGTH
-
-STEPS = 100  # slider steps per unit of strength: 0.01
 
 COLOUR_HINTS = "colour-hints"  # the condition of a colour-hint adapter
 
@@ -80,18 +76,6 @@ def use_adapters(engine: Any, args: tuple[str, ...], progress=None) -> None:
 
 
 
-class StrengthSlider(QSlider):
-    """A horizontal slider in hundredths of a strength, 0..2; a double click puts it back at 1."""
-
-    def __init__(self):
-        super().__init__(Qt.Orientation.Horizontal)
-        self.setRange(0, round(MAX_STRENGTH * STEPS))
-        self.setValue(STEPS)
-
-    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
-        self.setValue(STEPS)
-
-
 class AdapterRow(QWidget):
     """One loaded adapter: name (and what it follows), slider, number, remove."""
 
@@ -109,45 +93,25 @@ class AdapterRow(QWidget):
         col.addWidget(self.label)
         lay = QHBoxLayout()
         col.addLayout(lay)
-        self.slider = StrengthSlider()
-        self.slider.setToolTip(f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)")
-        self.number = QDoubleSpinBox()
-        self.number.setRange(0.0, MAX_STRENGTH)
-        self.number.setDecimals(2)
-        self.number.setSingleStep(0.05)
-        self.number.setToolTip(f"{a.name}'s strength (0..2)")
+        self.pair = SliderNumber(0.0, MAX_STRENGTH, lambda: self.moved.emit(self.name, self.strength),
+                                 f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)",
+                                 f"{a.name}'s strength (0..2)")
+        self.slider, self.number = self.pair.slider, self.pair.number
         self.remove = QToolButton(text="\u2715")
         self.remove.setToolTip(f"Remove this adapter ({a.spec})")
         for w in (self.slider, self.number, self.remove):
             lay.addWidget(w)
         lay.setStretch(0, 1)
         self.set_strength(a.strength)
-        self.slider.valueChanged.connect(self._slid)
-        self.number.valueChanged.connect(self._typed)
         self.remove.clicked.connect(lambda: self.removeRequested.emit(self.name))
 
     @property
     def strength(self) -> float:
-        return round(self.number.value(), 2)
+        return self.pair.value
 
     def set_strength(self, strength: float) -> None:
         """Show a strength without sending it."""
-        for w, v in ((self.slider, round(strength * STEPS)), (self.number, strength)):
-            w.blockSignals(True)
-            w.setValue(v)
-            w.blockSignals(False)
-
-    def _slid(self, v: int) -> None:
-        self.number.blockSignals(True)
-        self.number.setValue(v / STEPS)
-        self.number.blockSignals(False)
-        self.moved.emit(self.name, self.strength)
-
-    def _typed(self, v: float) -> None:
-        self.slider.blockSignals(True)
-        self.slider.setValue(round(v * STEPS))
-        self.slider.blockSignals(False)
-        self.moved.emit(self.name, self.strength)
+        self.pair.show(strength)
 
 
 class AdapterList(QWidget):

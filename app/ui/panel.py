@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.live.settings import CONDITION_MODES, PRESETS, ConditionSettings, LiveSettings, styled_prompt
-from app.ui.adapters import STEPS, AdapterList, StrengthSlider
+from app.ui.adapters import AdapterList
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
-from app.ui.widgets import row
+from app.ui.widgets import STEPS, UnitSlider, row
 from models.options import BACKENDS, DEVICES, DTYPES, MAX_STRENGTH, STRENGTH
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
@@ -185,7 +185,7 @@ class ControlPanel(QScrollArea):
         self.condition.currentIndexChanged.connect(self._now)
         f.addRow("Condition", self.condition)
         self.keep_colours = QCheckBox("Keep colours")
-        self.keep_strength = StrengthSlider()
+        self.keep_strength = UnitSlider(0.0, MAX_STRENGTH)
         self.keep_label = QLabel("1.00")
         self.keep_colours.setChecked(True)
         self.keep_colours.toggled.connect(self._keep_changed)

@@ -10,8 +10,7 @@ them (the worker re-adds them after the base).
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -30,10 +28,9 @@ from PySide6.QtWidgets import (
 
 from app.live.settings import PRESETS
 from app.live.styles import Preset, builtin, check_preset_name, read_presets, write_presets
+from app.ui.widgets import SliderNumber
 from models.errors import UserError
 from models.options import TRANSITION
-
-STEPS = 100  # slider steps per unit of weight: 0.01
 
 
 def max_weight() -> float:
@@ -55,19 +52,6 @@ def transition_box() -> QDoubleSpinBox:
     return box
 
 
-class WeightSlider(QSlider):
-    """A horizontal slider in hundredths of a weight; a double click puts it back at 1."""
-
-    def __init__(self, limit: float):
-        super().__init__(Qt.Orientation.Horizontal)
-        self.setRange(round(-limit * STEPS), round(limit * STEPS))
-        self.setValue(STEPS)
-        self.setToolTip("LoRA weight: 1 is the style as trained, 0 off, negative the opposite (double-click: 1)")
-
-    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
-        self.setValue(STEPS)
-
-
 class LoraRow(QWidget):
     """One loaded LoRA: name, slider, number, remove."""
 
@@ -84,43 +68,24 @@ class LoraRow(QWidget):
         self.label.setToolTip(spec)
         self.label.setMinimumWidth(60)
         self.label.setMaximumWidth(110)
-        self.slider = WeightSlider(limit)
-        self.number = QDoubleSpinBox()
-        self.number.setRange(-limit, limit)
-        self.number.setDecimals(2)
-        self.number.setSingleStep(0.05)
-        self.number.setToolTip("LoRA weight")
+        self.pair = SliderNumber(-limit, limit, self.moved.emit,
+                                 "LoRA weight: 1 is the style as trained, 0 off, negative the opposite (double-click: 1)",
+                                 "LoRA weight")
+        self.slider, self.number = self.pair.slider, self.pair.number
         self.remove = QToolButton(text="✕")
         self.remove.setToolTip(f"Remove this LoRA ({spec})")
         for w in (self.label, self.slider, self.number, self.remove):
             lay.addWidget(w)
         lay.setStretch(1, 1)
         self.set_weight(weight)
-        self.slider.valueChanged.connect(self._slid)
-        self.number.valueChanged.connect(self._typed)
         self.remove.clicked.connect(lambda: self.removeRequested.emit(self.spec))
 
     @property
     def weight(self) -> float:
-        return round(self.number.value(), 2)
+        return self.pair.value
 
     def set_weight(self, weight: float) -> None:
-        for w, v in ((self.slider, round(weight * STEPS)), (self.number, weight)):
-            w.blockSignals(True)
-            w.setValue(v)
-            w.blockSignals(False)
-        self.moved.emit()
-
-    def _slid(self, v: int) -> None:
-        self.number.blockSignals(True)
-        self.number.setValue(v / STEPS)
-        self.number.blockSignals(False)
-        self.moved.emit()
-
-    def _typed(self, v: float) -> None:
-        self.slider.blockSignals(True)
-        self.slider.setValue(round(v * STEPS))
-        self.slider.blockSignals(False)
+        self.pair.show(weight)
         self.moved.emit()
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QPushButton, QSlider, QWidget
 
 
 def row(*widgets: QWidget, stretch: int | None = None) -> QWidget:
@@ -20,3 +24,51 @@ def button(text: str, tip: str, slot) -> QPushButton:
     b.setToolTip(tip)
     b.clicked.connect(slot)
     return b
+
+
+STEPS = 100  # a value slider's steps per unit: hundredths
+
+
+class UnitSlider(QSlider):
+    """A horizontal slider in hundredths of a value between low and high; a double click puts it back at 1."""
+
+    def __init__(self, low: float, high: float, tip: str = ""):
+        super().__init__(Qt.Orientation.Horizontal)
+        self.setRange(round(low * STEPS), round(high * STEPS))
+        self.setValue(STEPS)
+        self.setToolTip(tip)
+
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
+        self.setValue(STEPS)
+
+
+class SliderNumber:
+    """A UnitSlider and a number box that show one value (a LoRA's weight, an adapter's strength): moving
+    either moves the other, then changed() is called; show() sets both without calling it."""
+
+    def __init__(self, low: float, high: float, changed: Callable[[], None], slider_tip: str = "", number_tip: str = ""):
+        self.slider = UnitSlider(low, high, slider_tip)
+        self.number = QDoubleSpinBox()
+        self.number.setRange(low, high)
+        self.number.setDecimals(2)
+        self.number.setSingleStep(0.05)
+        self.number.setToolTip(number_tip)
+        self.slider.valueChanged.connect(lambda v: self._follow(self.number, v / STEPS, changed))
+        self.number.valueChanged.connect(lambda v: self._follow(self.slider, round(v * STEPS), changed))
+
+    @property
+    def value(self) -> float:
+        return round(self.number.value(), 2)
+
+    def show(self, value: float) -> None:
+        for w, v in ((self.slider, round(value * STEPS)), (self.number, value)):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+
+    @staticmethod
+    def _follow(other: QWidget, value, changed: Callable[[], None]) -> None:
+        other.blockSignals(True)
+        other.setValue(value)
+        other.blockSignals(False)
+        changed()
