@@ -291,7 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=64, help="held-out pictures")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
+    from models.errors import UserError
+    from models.loading import quiet_libraries
+
+    quiet_libraries()
     torch.set_num_threads(args.threads)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        if not (args.colour / "config.json").is_file():
+            raise UserError(f"--colour {str(args.colour)!r} holds no config.json: pass a colour-hint adapter's folder")
+    except (OSError, UserError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     data = args.work / "data"  # the held-out colour pictures, as the builder's evaluate stage takes them
     heldout = write_subset(data / "heldout", data / "heldout_colour", colour_rows(data / "heldout"))
     result = run("demo", DEMO_DIR / "adapter", args.colour, heldout, args.out, args.work, args.limit)
