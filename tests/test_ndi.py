@@ -159,7 +159,9 @@ def test_stream_sends_its_output_over_ndi_and_still_records(ndi, tmp_path, tiny_
     assert f"NDI: sending as '{name}'" in stderr
     assert got is not None and got.shape == (64, 64, 3) and got.std() > 1  # a picture, not a blank frame
     frames = int(re.search(r"frames=(\d+)", stdout).group(1))
-    assert "interrupted" in stdout and count_frames(out) == frames > 0
+    # Ctrl+C came mid-video, or a slow finder on a loaded machine let the whole video pass first (unchanged
+    # frames stream at hundreds per second): either way the recording holds every frame the stream counted
+    assert ("interrupted" in stdout or frames == 20000) and count_frames(out) == frames > 0
 
 
 def test_the_windows_output_menu_sends_over_ndi(ndi, qtbot, tmp_path):
