@@ -118,6 +118,11 @@ def test_colour_hint_run_with_a_frozen_companion_trains_and_saves(tiny_base, com
     fresh = load_file(str(out / "diffusion_pytorch_model.safetensors"))
     assert any(k.startswith("controlnet_down_blocks") and v.abs().sum() > 0 for k, v in fresh.items())  # it learned
     assert net.config.block_out_channels
+    # the validation grid runs the companion beside the adapter: hints | companion's condition | target | output
+    from models.imageio import read_rgb
+
+    (sheet,) = (tmp_path / "out" / "validation").glob("*.png")
+    assert read_rgb(sheet).shape[:2] == (64, 4 * 64 + 3 * 4)
 
     # in memory: steps move the trained adapter only; the companion counts (strength 0 changes the loss)
     cfg = config(tiny_base, data, tmp_path / "out2", with_adapters=(f"{companion_dir}:1.0",))

@@ -413,8 +413,13 @@ def validation_grid(cfg: TrainConfig, parts: Parts, examples: list[dict], info: 
     """A grid of the validation examples through the real inference path (main process only)."""
     accelerator = parts.accelerator
     if accelerator.is_main_process and examples:
+        from training.config import companion
+
+        companions = [(net, AdapterInfo.read(companion(spec)[0]), strength)
+                      for spec, (net, strength) in zip(cfg.with_adapters, parts.objective.companions)]
         path = validate(parts.objective.base, accelerator.unwrap_model(parts.net), info, examples,
-                        Path(cfg.out) / "validation" / f"step-{step:06d}.png", accelerator.device, parts.objective.dtype, cfg.seed)
+                        Path(cfg.out) / "validation" / f"step-{step:06d}.png", accelerator.device, parts.objective.dtype,
+                        cfg.seed, companions)
         log.note(f"step {step}: validation grid {path}")
         log.emit("validation", step=step, path=str(path))
 
