@@ -26,8 +26,9 @@ scene's colours ("keep colours").
 **Training**: {run.get('steps', '?')} steps, {minutes} of wall time on the 2-core CPU, by the training module (`training.train.train`)
 with `condition colour-hints` on the sketch adapter's 128 px windows (three in four recoloured), batch 4,
 the sketch adapter frozen beside it (`--with-adapter`, strength 1, fed each window's paired sketch), so it
-learns the colour on top of the drawing rather than redrawing it; latent loss only (the sharpness is the
-sketch adapter's, and a step with the adversarial term costs twice as much). **Hints** (`models.hints.colour_hints`, a generator per window
+learns the colour on top of the drawing rather than redrawing it; latent loss only (a step with the
+adversarial term costs twice as much, and the adapter needs the steps: it learns where hints are long before
+their colour). {_sharpen(times, m.get('before_sharpen'))} **Hints** (`models.hints.colour_hints`, a generator per window
 from the window's seed): 4 in 10 windows get 1-8 short wobbly strokes (2-8% of the side wide), 3 in 10 get
 1-6 filled blobs (3-12% across), 2 in 10 a dotted grid (8-20 dots per side), 1 in 10 nothing; each hint is
 the picture's blurred colour where it starts, kept inside the region of that colour and off the white
@@ -68,6 +69,21 @@ The colour adapter's strength (1 above, the default of `--controlnet demo` and o
 - `colour_hints_canvas.png`: the six drawings, sketch | sketch + blobs | output alone | output with the blobs.
 - `keep_colours.png`: photo | its sketch | its frame hints | sketch adapter alone | sketch + colour hints.
 """
+
+
+def _sharpen(times: dict, before: dict | None) -> str:
+    """The fine-tune with the adversarial term (training/demo/build.py stage_colour_sharpen), when there was one."""
+    run = times.get("colour_sharpen")
+    if not run:
+        return ""
+    soft = ""
+    if before:
+        soft = (f" (before it, on the held-out pictures: sharpness {before['sharpness_hints']:.2f} of the targets', "
+                f"edge F1 {before['edge_f1_hints']:.3f}, hue error {before['hue_error_hints']:.1f})")
+    return (f"Then {run['steps']} steps ({run['seconds'] / 60:.0f} min) fine-tuned from there (`--init-adapter`) with the "
+            "adversarial term (`patch` discriminator, weight 0.1, from step 300, learning rate 1e-4): the latent-only "
+            f"adapter painted soft pictures{soft}, and the adversarial steps win the sharpness back while it keeps "
+            "following the hints.")
 
 
 def _strengths(h: dict, c: dict, k: dict) -> str:
