@@ -131,7 +131,12 @@ def generator_for(cfg: TrainConfig, micro: int, rank: int, stream: int) -> torch
 
 
 def adapter_info(cfg: TrainConfig, step: int) -> AdapterInfo:
-    extra = {"adapter": cfg.adapter, "steps_trained": step, "training": asdict(cfg)}
+    kind = cfg.adapter  # a fine-tuned adapter (--init-adapter) keeps the kind it was trained as
+    if cfg.init_adapter is not None:
+        from training.config import companion
+
+        kind = AdapterInfo.read(companion(cfg.init_adapter, "--init-adapter")[0]).extra.get("adapter", "unknown")
+    extra = {"adapter": kind, "steps_trained": step, "training": asdict(cfg)}
     return AdapterInfo(condition=cfg.adapter_condition or cfg.condition, polarity=cfg.polarity, resolution=cfg.resolution, base_model=cfg.base, extra=extra)
 
 
