@@ -83,7 +83,8 @@ def _sharpen(times: dict, before: dict | None) -> str:
     return (f"Then {run['steps']} steps ({run['seconds'] / 60:.0f} min) fine-tuned from there (`--init-adapter`) with the "
             "adversarial term (`patch` discriminator, weight 0.1, from step 300, learning rate 1e-4): the latent-only "
             f"adapter painted soft pictures{soft}, and the adversarial steps win the sharpness back while it keeps "
-            "following the hints.")
+            "following the hints. The step count was picked with the measures below: checkpoints of a longer run "
+            "were measured and the first that met the held-out targets was kept (docs/demo-model.md).")
 
 
 def _strengths(h: dict, c: dict, k: dict) -> str:
