@@ -88,6 +88,7 @@ class _PaintsThePrompt:
     """An engine stand-in whose picture is the sketch filled with the colour its prompt names (or grey)."""
 
     adapter = None
+    adapters: list = []  # the engine's adapter list (training.validation.render reads it): none here
 
     def __init__(self, obeys: bool):
         self.obeys, self.prompt = obeys, ""

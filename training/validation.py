@@ -51,7 +51,8 @@ def render(engine: Any, examples: list[dict], size: int, seed: int = 0, scale: f
     for ex in examples:
         engine.set_prompt(ex["caption"])
         conds = [*ex.get("companions", []), ex["condition"]]
-        outs.append(engine.step([255 - c if a.info.inverted else c for a, c in zip(engine.adapters, conds)]))
+        frames = [255 - c if a.info.inverted else c for a, c in zip(engine.adapters, conds)]
+        outs.append(engine.step(frames if len(frames) > 1 else frames[0] if frames else ex["condition"]))
     return outs
 
 

@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics["colour_adapter"] = evaluate_colour(model, args.out / "adapter", args.out / "colour_adapter",
                                                 _heldout_colour(work), args.out, work)
     if args.colour_sharpen_steps:  # the same measures before the fine-tune, for the card (grids kept in --work)
+        (work / "colour_before_sharpen").mkdir(exist_ok=True)
         before = evaluate_colour(model, args.out / "adapter", work / "colour_run" / "adapter", _heldout_colour(work),
                                  work / "colour_before_sharpen", work)
         metrics["colour_adapter"]["before_sharpen"] = before["heldout"]
