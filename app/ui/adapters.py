@@ -15,7 +15,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMenu,
     QPushButton,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.widgets import SliderNumber
+from app.ui.widgets import SliderNumber, ask_spec
 from models.options import MAX_STRENGTH
 
 COLOUR_HINTS = "colour-hints"  # the condition of a colour-hint adapter
@@ -197,10 +196,4 @@ class AdapterList(QWidget):
         self.request(QFileDialog.getExistingDirectory(self, "Choose an adapter folder (with config.json)"))
 
     def _type_spec(self) -> None:
-        ask = QInputDialog(self)
-        ask.setWindowTitle("Add adapter")
-        ask.setLabelText("Hugging Face id, folder, demo-sketch or demo-colour (:STRENGTH optional):")
-        ask.setTextValue("IDKiro/sdxs-512-dreamshaper-sketch")
-        ask.resize(480, ask.sizeHint().height())
-        if ask.exec():
-            self.request(ask.textValue())
+        self.request(ask_spec(self, "Add adapter", "Hugging Face id, folder, demo-sketch or demo-colour (:STRENGTH optional):", "IDKiro/sdxs-512-dreamshaper-sketch"))

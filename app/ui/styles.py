@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.live.settings import PRESETS
 from app.live.styles import Preset, builtin, check_preset_name, read_presets, write_presets
-from app.ui.widgets import SliderNumber
+from app.ui.widgets import SliderNumber, ask_spec
 from models.errors import UserError
 from models.options import TRANSITION
 
@@ -181,13 +181,7 @@ class StylesGroup(QGroupBox):
         self.request(QFileDialog.getExistingDirectory(self, "Choose a LoRA folder (adapter_config.json or pytorch_lora_weights.safetensors)"))
 
     def _type_spec(self) -> None:
-        ask = QInputDialog(self)
-        ask.setWindowTitle("Add LoRA")
-        ask.setLabelText("Hugging Face id, folder or file:")
-        ask.setTextValue("IDKiro/sdxs-512-dreamshaper-anime")
-        ask.resize(460, ask.sizeHint().height())  # wide enough for a hub id or a path
-        if ask.exec():
-            self.request(ask.textValue())
+        self.request(ask_spec(self, "Add LoRA", "Hugging Face id, folder or file:", "IDKiro/sdxs-512-dreamshaper-anime"))
 
     # ---- presets in the Style box ------------------------------------------------------------------
 

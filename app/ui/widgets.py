@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QPushButton, QSlider, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QInputDialog, QPushButton, QSlider, QWidget
 
 
 def row(*widgets: QWidget, stretch: int | None = None) -> QWidget:
@@ -24,6 +24,16 @@ def button(text: str, tip: str, slot) -> QPushButton:
     b.setToolTip(tip)
     b.clicked.connect(slot)
     return b
+
+
+def ask_spec(parent: QWidget, title: str, label: str, example: str) -> str:
+    """Ask for a hub id, folder or file in a dialog wide enough for one; "" when cancelled."""
+    ask = QInputDialog(parent)
+    ask.setWindowTitle(title)
+    ask.setLabelText(label)
+    ask.setTextValue(example)
+    ask.resize(480, ask.sizeHint().height())
+    return ask.textValue() if ask.exec() else ""
 
 
 STEPS = 100  # a value slider's steps per unit: hundredths
