@@ -246,89 +246,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def stage_adapter(work: Path, args, base: Path) -> Path:
-    """The sketch adapter, trained by the training module on 128 px windows of the pictures (paired)."""
+def train_stage(work: Path, args, stage: str, folder: str, steps: int, **fields) -> Path:
+    """One adapter trained by the training module (`training.train.train`, what `python main.py train` runs) on
+    the 128 px windows of the pictures at 256 px scale (written first if missing), cached in work/folder and
+    resumed there after a crash; fields: the TrainConfig values the stages differ in."""
     from training.config import TrainConfig, check
     from training.demo.data import colour_rows, write_crops
     from training.train import train
 
-    run = work / "adapter_run"
+    run = work / folder
     if (run / "adapter" / "config.json").exists():
         return run / "adapter"
     crops = work / "data" / "adapter128"
     if not (crops / "metadata.jsonl").exists():
         write_crops(work / "data", colour_rows(work / "data" / "train"), count=args.crops, recoloured=RECOLOURED_CROPS)
     resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
-    cfg = TrainConfig(
-        base=str(base), data=str(crops), out=str(run), condition="paired",
-        adapter_condition="sketch", adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.adapter_steps,
-        lr=3e-4, lr_warmup=20, pixel_weight=0.0, discriminator="patch", adversarial_weight=0.1,
-        adversarial_warmup=ADVERSARIAL_START, checkpoint_every=100, keep_checkpoints=2, validate_every=0,
-        validation_images=2, holdout=True, resume=resume, device="cpu", workers=0, threads=args.threads, seed=0,
-    )
+    cfg = TrainConfig(data=str(crops), out=str(run), adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=steps,
+                      lr_warmup=20, pixel_weight=0.0, keep_checkpoints=2, validate_every=0, validation_images=2,
+                      holdout=True, resume=resume, device="cpu", workers=0, threads=args.threads, **fields)
     check(cfg)
-    t0 = time.time()
     if train(cfg) != 0:
-        raise SystemExit("adapter training stopped before the end: rerun `python -m training.demo` to resume")
-    _times(work, "adapter", time.time() - t0, args.adapter_steps)
+        raise SystemExit(f"the {stage} stage's training stopped before the end: rerun `python -m training.demo` to resume")
+    _times(work, stage, loop_seconds(run / "train_log.jsonl"), steps)
     return run / "adapter"
+
+
+def stage_adapter(work: Path, args, base: Path) -> Path:
+    """The sketch adapter on the windows' paired conditions: latent loss, then the adversarial term."""
+    return train_stage(work, args, "adapter", "adapter_run", args.adapter_steps, base=str(base), condition="paired",
+                       adapter_condition="sketch", lr=3e-4, discriminator="patch", adversarial_weight=0.1,
+                       adversarial_warmup=ADVERSARIAL_START, checkpoint_every=100, seed=0)
 
 
 def stage_colour(work: Path, args, base: Path, sketch: Path) -> Path:
-    """The colour-hint adapter, trained by the training module on the sketch adapter's windows: its condition
-    is hints made from each target window (models.hints.colour_hints, seeded per item), and the sketch adapter,
-    frozen beside it, sees the windows' paired sketches, so it learns the colour on top of the drawing. Latent
-    loss only: the sharpness comes from the sketch adapter (with the adversarial term a step costs twice as
-    much on the CPU, and the colour adapter needs the steps: it learns where hints are long before their colour)."""
-    from training.config import TrainConfig, check
-    from training.demo.data import colour_rows, write_crops
-    from training.train import train
-
-    run = work / "colour_run"
-    if (run / "adapter" / "config.json").exists():
-        return run / "adapter"
-    crops = work / "data" / "adapter128"
-    if not (crops / "metadata.jsonl").exists():
-        write_crops(work / "data", colour_rows(work / "data" / "train"), count=args.crops, recoloured=RECOLOURED_CROPS)
-    resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
-    cfg = TrainConfig(
-        base=str(base), data=str(crops), out=str(run), condition="colour-hints", with_adapters=(f"{sketch}:1.0",),
-        adapter=ADAPTER_KIND, resolution=128, batch_size=4, steps=args.colour_steps,
-        lr=3e-4, lr_warmup=20, pixel_weight=0.0, adversarial_weight=0.0, checkpoint_every=100,
-        keep_checkpoints=2, validate_every=0, validation_images=2, holdout=True, resume=resume, device="cpu",
-        workers=0, threads=args.threads, seed=0,
-    )
-    check(cfg)
-    if train(cfg) != 0:
-        raise SystemExit("colour adapter training stopped before the end: rerun `python -m training.demo` to resume")
-    _times(work, "colour", loop_seconds(run / "train_log.jsonl"), args.colour_steps)
-    return run / "adapter"
+    """The colour-hint adapter on the same windows: its condition is hints made from each target window
+    (models.hints.colour_hints, seeded per item), and the sketch adapter, frozen beside it, sees the windows'
+    paired sketches, so it learns the colour on top of the drawing. Latent loss only (with the adversarial term
+    a step costs twice as much on the CPU, and the colour adapter needs the steps: it learns where hints are
+    long before their colour); stage_colour_sharpen then adds the adversarial term."""
+    return train_stage(work, args, "colour", "colour_run", args.colour_steps, base=str(base), condition="colour-hints",
+                       with_adapters=(f"{sketch}:1.0",), lr=3e-4, adversarial_weight=0.0, checkpoint_every=100, seed=0)
 
 
 def stage_colour_sharpen(work: Path, args, base: Path, sketch: Path, colour: Path) -> Path:
     """The colour-hint adapter fine-tuned from stage_colour's (--init-adapter) with the adversarial term (patch
-    discriminator, weight 0.1, from step 300) at a third of the learning rate. The latent-only adapter's pictures
-    are soft where it paints (sharpness 0.60 of the targets', edges 0.06 of F1 below the sketch adapter's alone);
-    the adversarial steps win that back while it keeps following the hints."""
-    from training.config import TrainConfig, check
-    from training.train import train
-
-    run = work / "colour_sharp_run"
-    if (run / "adapter" / "config.json").exists():
-        return run / "adapter"
-    resume = "latest" if any((run / "checkpoints").glob("checkpoint-*")) else None
-    cfg = TrainConfig(
-        base=str(base), data=str(work / "data" / "adapter128"), out=str(run), condition="colour-hints",
-        with_adapters=(f"{sketch}:1.0",), init_adapter=str(colour), adapter=ADAPTER_KIND, resolution=128,
-        batch_size=4, steps=args.colour_sharpen_steps, lr=1e-4, lr_warmup=20, pixel_weight=0.0, discriminator="patch",
-        adversarial_weight=0.1, adversarial_warmup=300, checkpoint_every=200, keep_checkpoints=2, validate_every=0,
-        validation_images=2, holdout=True, resume=resume, device="cpu", workers=0, threads=args.threads, seed=1,
-    )
-    check(cfg)
-    if train(cfg) != 0:
-        raise SystemExit("colour adapter fine-tune stopped before the end: rerun `python -m training.demo` to resume")
-    _times(work, "colour_sharpen", loop_seconds(run / "train_log.jsonl"), args.colour_sharpen_steps)
-    return run / "adapter"
+    discriminator, weight 0.1, from step 300) at a third of the learning rate: the latent-only adapter's
+    pictures are soft where it paints, and the adversarial steps win that back while it keeps following the
+    hints (the card shows both)."""
+    return train_stage(work, args, "colour_sharpen", "colour_sharp_run", args.colour_sharpen_steps, base=str(base),
+                       condition="colour-hints", with_adapters=(f"{sketch}:1.0",), init_adapter=str(colour), lr=1e-4,
+                       discriminator="patch", adversarial_weight=0.1, adversarial_warmup=300, checkpoint_every=200,
+                       seed=1)
 
 
 def loop_seconds(log: Path) -> float:
