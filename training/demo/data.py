@@ -179,15 +179,22 @@ def write_split(out_dir: Path, items: list[dict]) -> dict[str, int]:
 # ---- tokenizer --------------------------------------------------------------------------------------
 
 
+def pip_wheel(cache: Path, requirement: str) -> Path:
+    """The wheel of `requirement` (name==version) in cache, downloaded with pip (no dependencies) when missing:
+    data read out of a package's wheel without installing or importing it."""
+    pattern = requirement.split("==")[0].replace("-", "_") + "-*.whl"
+    wheels = sorted(cache.glob(pattern))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", requirement, "-d", str(cache)]
+        if subprocess.run(cmd, capture_output=True).returncode != 0:
+            raise UserError(f"could not download {requirement} with pip: connect to PyPI or put its wheel in {cache}")
+        wheels = sorted(cache.glob(pattern))
+    return wheels[-1]
+
+
 def clip_bpe(cache: Path) -> bytes:
     """The gzipped CLIP BPE file, read out of the open-clip-torch wheel (downloaded with pip when missing)."""
-    wheels = sorted(cache.glob("open_clip_torch-*.whl"))
-    if not wheels:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", OPEN_CLIP_WHEEL, "-d", str(cache)]
-        if subprocess.run(cmd, capture_output=True).returncode != 0:
-            raise UserError(f"could not download {OPEN_CLIP_WHEEL} with pip: connect to PyPI or put its wheel in {cache}")
-        wheels = sorted(cache.glob("open_clip_torch-*.whl"))
-    with zipfile.ZipFile(wheels[-1]) as z:
+    with zipfile.ZipFile(pip_wheel(cache, OPEN_CLIP_WHEEL)) as z:
         return z.read(BPE_NAME)
 
 

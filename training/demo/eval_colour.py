@@ -21,7 +21,6 @@ alone" is the same recipe with the colour adapter's strength at 0, so the two di
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -201,18 +200,12 @@ def canvas(pair: Pair, seed: int) -> tuple[dict, list]:
 def photos(cache: Path) -> list[tuple[str, str, np.ndarray]]:
     """(name, prompt, 256 px centre-cropped RGB photo) for PHOTOS, read out of the scikit-image wheel
     (downloaded with pip into cache when missing; the package is never installed or imported)."""
-    from models.errors import UserError
     from models.imageio import decode_rgb
     from training.data import resize_short
+    from training.demo.data import pip_wheel
 
-    wheels = sorted(cache.glob("scikit_image-*.whl"))
-    if not wheels:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", SKIMAGE_WHEEL, "-d", str(cache)]
-        if subprocess.run(cmd, capture_output=True).returncode != 0:
-            raise UserError(f"could not download {SKIMAGE_WHEEL} with pip: connect to PyPI or put its wheel in {cache}")
-        wheels = sorted(cache.glob("scikit_image-*.whl"))
     out = []
-    with zipfile.ZipFile(wheels[-1]) as z:
+    with zipfile.ZipFile(pip_wheel(cache, SKIMAGE_WHEEL)) as z:
         for name, prompt in PHOTOS:
             img = resize_short(decode_rgb(np.frombuffer(z.read(f"skimage/data/{name}"), np.uint8)), 256)
             y, x = (img.shape[0] - 256) // 2, (img.shape[1] - 256) // 2
