@@ -33,7 +33,7 @@ SEED_MODULUS = 2**64  # seeds are taken modulo 2**64 (the range torch's generato
 def check_strength(value: float, flag: str) -> float:
     """A strength in 0..MAX_STRENGTH; anything else is a UserError that names the option and the range."""
     if not 0 <= value <= MAX_STRENGTH:
-        raise UserError(f"{flag} {value:g} must be between 0 (ignore the sketch) and {MAX_STRENGTH:g}")
+        raise UserError(f"{flag} {value:g} must be between 0 (off) and {MAX_STRENGTH:g}")
     return value
 
 
