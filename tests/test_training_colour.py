@@ -105,7 +105,8 @@ def test_colour_hint_run_with_a_frozen_companion_trains_and_saves(tiny_base, com
 
     from models.loading import AdapterInfo
     from training.data import collate
-    from training.train import build_parts, load_data, make_accelerator, micro_step, train
+    from training.parts import build_parts, make_accelerator
+    from training.train import load_data, micro_step, train
 
     data = paired_data(tmp_path / "d")
     before = load_file(str(companion_dir / "diffusion_pytorch_model.safetensors"))

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.live.settings import CONDITION_MODES, PRESETS, ConditionSettings, LiveSettings, styled_prompt
 from app.ui.adapters import AdapterList
+from app.ui.panel_sources import SourcePicker
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
@@ -46,7 +47,7 @@ def _slider(lo: int, hi: int, value: int) -> QSlider:
     return s
 
 
-class ControlPanel(QScrollArea):
+class ControlPanel(SourcePicker, QScrollArea):
     """All controls in a scrollable column."""
 
     changed = Signal()  # a live setting changed (debounced: prompt typing waits 250 ms)
@@ -282,78 +283,8 @@ class ControlPanel(QScrollArea):
             combo.setCurrentText(folder)
             self.loadRequested.emit()
 
-    def _source_picked(self, index: int) -> None:
-        kind = self.source.itemData(index)
-        if kind == "camera":
-            self.refresh_cameras()
-            self.sourceRequested.emit(f"camera:{self.camera_index()}")
-        elif kind == "screen":
-            self.sourceRequested.emit(self._pick_screen() or "")  # "": cancelled, the window re-selects the current one
-        elif kind == "ndi":
-            self.sourceRequested.emit(self._pick_ndi() or "")
-        elif kind in ("video", "image"):
-            filt = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v)" if kind == "video" else "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
-            path, _ = QFileDialog.getOpenFileName(self, f"Choose a {kind} file", "", filt)
-            if path:
-                self.sourceRequested.emit(f"{kind}:{path}")
-            else:
-                self.sourceRequested.emit("")  # cancelled: the window re-selects the current source
-        else:
-            self.sourceRequested.emit("sketch")
-
-    def _pick_screen(self) -> str | None:
-        from app.ui.region import pick_screen
-        from models.errors import UserError
-
-        try:
-            return pick_screen(self)
-        except UserError as e:  # Wayland without X, no display: one line where the window shows messages
-            win = self.window()
-            if hasattr(win, "show_error"):
-                win.show_error(str(e))
-            return None
-
-    def _pick_ndi(self) -> str | None:
-        """An NDI source from those seen in 2 seconds (or typed): ndi:NAME, None when cancelled."""
-        from PySide6.QtWidgets import QInputDialog
-
-        from app.live.ndi_in import list_sources
-        from models.errors import UserError
-
-        try:
-            names = list_sources(2.0)
-        except UserError as e:  # no cyndilib: one line where the window shows messages
-            win = self.window()
-            if hasattr(win, "show_error"):
-                win.show_error(str(e))
-            return None
-        name, ok = QInputDialog.getItem(self, "NDI source", "Sources on the network (or type a name):",
-                                        names or ["SDXS Live"], 0, True)
-        return f"ndi:{name.strip()}" if ok and name.strip() else None
-
     def show_source(self, kind: str) -> None:
         self.source.setCurrentIndex(max(0, self.source.findData(kind)))
-
-    def refresh_cameras(self) -> None:
-        from app.live.sources import list_cameras
-
-        current = self.camera.currentText()
-        self.camera.clear()
-        cams = list_cameras()
-        self.camera.addItems([f"{i}: {name}" for i, name in cams] or ["0"])
-        if current:
-            self.camera.setCurrentText(current)
-
-    def camera_index(self) -> int:
-        head = self.camera.currentText().split(":")[0].strip()  # "1: HD Webcam" or just "1"
-        return int(head) if head.isdigit() else 0
-
-    def set_camera(self, index: int) -> None:
-        match = [i for i in range(self.camera.count()) if self.camera.itemText(i).split(":")[0] == str(index)]
-        if match:
-            self.camera.setCurrentIndex(match[0])
-        else:
-            self.camera.setCurrentText(str(index))
 
     def set_feed_controls(self, on: bool) -> None:
         """Camera, mirror, condition and steady controls only matter for a camera, video, image or screen source."""
