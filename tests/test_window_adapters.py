@@ -141,6 +141,14 @@ def test_the_list_and_strengths_persist_and_load_again(qtbot, tmp_path):
     w2.load_from_panel()  # Load again: the same model with the listed adapters, nothing reloads
     settle(qtbot, w2, lambda: w2.pipeline.worker.request is not None)
     assert engine_of(w2).adapter_strengths == {"demo-colour": 0.7, "my-canny": 0.3} and len(loader.engines) == 1
+    # the Add menu offers the adapters used before that are not loaded now (the removed demo-sketch), newest first
+    adapters = w2.panel.adapters
+    adapters.menu.aboutToShow.emit()
+    offered = [a.text() for a in adapters.menu.actions() if not a.isSeparator()]
+    assert offered[:3] == ["Folder...", "Hub id or path...", "Demo adapters (sketch and colour)"]
+    assert offered[3:] == ["demo-sketch"]
+    next(a for a in adapters.menu.actions() if a.text() == "demo-sketch").trigger()
+    settle(qtbot, w2, lambda: list(adapters.rows) == ["demo-colour", "my-canny", "demo-sketch"])
     w2.close()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Slot
 
 from app.ui.adapters import spec_args
+from app.ui.settings import remember
 
 
 class AdaptersLink(QObject):
@@ -25,7 +26,11 @@ class AdaptersLink(QObject):
         self._changed()
 
     @Slot(object)
-    def _loaded(self, _loaded: list) -> None:
+    def _loaded(self, loaded: list) -> None:
+        w = self.window
+        for a in loaded:  # remembered for the Add menu's Recent section
+            w.saved.recent_adapters = remember(w.saved.recent_adapters, a.spec)
+        w.panel.adapters.set_recent(w.saved.recent_adapters)
         if self.window.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
             self.window.output.set_message("")
 

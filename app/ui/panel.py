@@ -318,6 +318,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.model.clear()
         self.model.addItems([x for x in s.recent_models.split("\n") if x])
         self.model.setCurrentText(s.model)
+        self.adapters.set_recent(s.recent_adapters)
         self.device.setCurrentText(s.device)
         self.dtype.setCurrentText(s.dtype)
         self.backend.setCurrentText(s.backend)

@@ -207,8 +207,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.panel.set_info(info)
         self.saved.model = info["model"]
         self.saved.recent_models = remember(self.saved.recent_models, info["model"])
-        for spec in info.get("adapters") or ():
-            self.saved.recent_adapters = remember(self.saved.recent_adapters, spec)
         name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
         self.setWindowTitle(f"SDXS Live: {name}")
         self.output.set_message("")
