@@ -1,15 +1,21 @@
-"""Colour hints: where a picture's colours go, as a person scribbles them onto a sketch, on white.
+"""Colour hints: where a picture's colours go, as a person puts them onto a sketch, on white.
 
-The `colour-hints` condition of a colour-hint adapter. Two ways to make one from a colour picture:
+The `colour-hints` condition of a colour-hint adapter. Three ways to make one:
 
-    colour_hints(image, rng)  random strokes, blobs or a dotted grid of the picture's own colours (training)
-    frame_hints(image)        the dotted grid with fixed spacing and phase (a live camera, video or screen frame:
-                              the same scene gives the same hints, so nothing flickers)
+    colour_hints(image, rng)   from a colour picture, at random (training): strokes, blobs, a dotted grid of its
+                               own colours, or its colours flat with its lines taken out
+    frame_hints(image)         from a live camera, video or screen frame: its own colours, flat (as training's
+                               flat hints: the lines painted over), the same frame giving the same hints
+    fill_shapes(lines, dabs)   from the canvas: each dab of the colour layer grown to fill the shape of the
+                               drawing it sits in, as a paint bucket bounded by the lines would
 
-Both only put colour where the picture has some: a region wider than an outline that is not the white
-background. Each hint is flat, the picture's blurred colour where the hint sits, and a stroke stays inside
-the region of its colour. White means "no hint"; a white image is no hints at all. Every size below is a
-share of the picture's shorter side, so hints look alike at any resolution.
+Hints go only where the picture has colour: not on the white background. A stroke or blob is flat, the
+picture's blurred colour where it starts; a careful one stays inside the region of its colour, a rough one (as
+a person dabs) runs over the lines inside the drawing, so the adapter learns that a line stays where colour
+covers it. Flat hints are the picture's colours with every line painted over by the region beside it: what
+fill_shapes gives a canvas, so the adapter learns to keep the sketch's lines around the shapes it fills. White
+means "no hint"; a white image is no hints at all. Every size is a share of the picture's shorter side, so hints
+look alike at any resolution.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ import cv2
 import numpy as np
 
 WHITE = 245  # a pixel with every channel at or above this is background
-MODES = (("strokes", 0.4), ("blobs", 0.3), ("grid", 0.2), ("none", 0.1))  # training mix of hint kinds
-GRID = 14  # frame_hints: dots per side
-DOT = 0.028  # frame_hints: dot radius, share of the side
-SAME = 60.0  # a stroke keeps to pixels within this RGB distance of its colour
+MODES = (("strokes", 0.1), ("blobs", 0.1), ("grid", 0.1), ("flat", 0.6), ("none", 0.1))  # training mix of hint kinds
+ROUGH = 0.5  # share of strokes and blobs drawn roughly: over the drawing's inner lines, not kept to their colour
+PHOTO = 0.97  # a picture whose coloured share is above this has no paper (a photo): strokes, blobs, none become a grid
+SAME = 60.0  # a careful stroke keeps to pixels within this RGB distance of its colour
 
 
 def coloured_mask(image: np.ndarray) -> np.ndarray:
@@ -32,9 +38,36 @@ def coloured_mask(image: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
-def _blurred(image: np.ndarray) -> np.ndarray:
+def _blurred(image: np.ndarray, share: float = 1 / 96) -> np.ndarray:
+    return cv2.GaussianBlur(image[:, :, :3], (0, 0), max(1.0, min(image.shape[:2]) * share))
+
+
+def _inside(image: np.ndarray) -> np.ndarray:
+    """bool (H, W): the drawing's filled silhouette, outlines and the lines inside it included."""
     s = min(image.shape[:2])
-    return cv2.GaussianBlur(image[:, :, :3], (0, 0), max(1.0, s / 96))
+    ink = (image[:, :, :3].min(axis=2) < WHITE).astype(np.uint8)
+    k = max(3, int(s * 0.05) | 1)
+    return cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+
+
+def _nearest_fill(colours: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Every pixel given the colour of its nearest seed pixel (uint8 RGB)."""
+    _, nearest = cv2.distanceTransformWithLabels((~seeds).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    lut = np.zeros((int(nearest.max()) + 1, 3), np.uint8)
+    lut[nearest[seeds]] = colours[:, :, :3][seeds]  # a seed pixel is its own nearest
+    return lut[nearest]
+
+
+def _flat(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The picture's colours without its lines: each outline inside the drawing painted with the colour of the
+    region beside it, the paper white (what filling each shape of a drawing with one colour gives)."""
+    if not mask.any():
+        return np.full_like(image[:, :, :3], 255)
+    seeds = mask & (image[:, :, :3].max(axis=2) > 60)  # black and near-black (lines, thick or thin) are not colour
+    if not seeds.any():
+        return np.full_like(image[:, :, :3], 255)
+    out = _nearest_fill(image, seeds)
+    return np.where((mask | _inside(image))[..., None], out, np.uint8(255))
 
 
 def _grid(image: np.ndarray, mask: np.ndarray, blur: np.ndarray, n: int, radius: int, phase: tuple[float, float]):
@@ -50,10 +83,35 @@ def _grid(image: np.ndarray, mask: np.ndarray, blur: np.ndarray, n: int, radius:
 
 
 def frame_hints(image: np.ndarray) -> np.ndarray:
-    """uint8 RGB -> uint8 RGB hints on white: a fixed grid of dots in the frame's own colours (live sources)."""
+    """uint8 RGB -> uint8 RGB hints: a live frame's own colours, flat as in training (its lines painted over by
+    the colour beside them, white where it is white), so the same frame gives the same hints."""
     image = np.ascontiguousarray(image[:, :, :3])
-    radius = max(1, round(min(image.shape[:2]) * DOT))
-    return _grid(image, coloured_mask(image), _blurred(image), GRID, radius, (0.5, 0.5))
+    return _flat(image, coloured_mask(image))
+
+
+def fill_shapes(lines: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The canvas's colour layer with each dab grown to fill the shape it sits in (uint8 RGB lines and colours ->
+    uint8 RGB hints on white), as a paint bucket bounded by the drawing's lines would: a shape is a part of the
+    paper the lines close off (gaps up to about 2% of the side are bridged); a shape holding dabs of several
+    colours is split between them by nearness, the lines around a filled shape take its colour, and dabs on the
+    open paper outside every shape stay as they are."""
+    s = min(lines.shape[:2])
+    ink = (lines[:, :, :3].min(axis=2) < 128).astype(np.uint8)
+    k = max(3, int(s * 0.02) | 1)
+    walls = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    _, shapes = cv2.connectedComponents(1 - walls, connectivity=4)
+    border = np.unique(np.concatenate([shapes[0], shapes[-1], shapes[:, 0], shapes[:, -1]]))
+    dabbed = colours[:, :, :3].min(axis=2) < WHITE
+    if not dabbed.any():
+        return np.full_like(colours[:, :, :3], 255)
+    # the colour of every pixel's nearest dab pixel, a dab's pale anti-aliased rim left out where it has a core
+    core = cv2.erode(dabbed.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    spread = _nearest_fill(colours, core if core.any() else dabbed)
+    filled = np.isin(shapes, [i for i in np.unique(shapes[dabbed]) if i not in border and i > 0])
+    rim = cv2.dilate(filled.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 2, k + 2))) > 0
+    grow = filled | (rim & (walls > 0))
+    out = np.where(dabbed[..., None], colours[:, :, :3], np.uint8(255))
+    return np.where(grow[..., None], spread, out).astype(np.uint8)
 
 
 def colour_hints(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -64,6 +122,10 @@ def colour_hints(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mask = coloured_mask(image)
     names, weights = zip(*MODES)
     mode = rng.choice(names, p=np.array(weights) / sum(weights))
+    if mode == "flat" and mask.any():
+        return _flat(image, mask)
+    if mask.mean() > PHOTO:  # no paper (a photo): hints all over it
+        mode = "grid"
     if mode == "none" or not mask.any():
         return np.full_like(image, 255)
     blur = _blurred(image)
@@ -73,6 +135,7 @@ def colour_hints(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return _grid(image, mask, blur, n, radius, tuple(rng.uniform(0.2, 0.8, 2)))
     out = np.full_like(image, 255)
     ys, xs = np.nonzero(mask)
+    inside = _inside(image)
     for _ in range(int(rng.integers(1, 9 if mode == "strokes" else 7))):
         i = int(rng.integers(len(ys)))
         y, x = int(ys[i]), int(xs[i])
@@ -90,7 +153,9 @@ def colour_hints(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         else:  # a filled blob, 3-12% of the side across
             axes = (max(1, round(s * rng.uniform(0.03, 0.12))), max(1, round(s * rng.uniform(0.03, 0.12))))
             cv2.ellipse(shape, (x, y), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1, cv2.LINE_AA)
-        near = np.linalg.norm(blur.astype(np.float32) - colour, axis=2) < SAME
-        keep = (shape > 0) & near & mask
+        if rng.random() < ROUGH:  # over whatever the drawing holds there, lines too
+            keep = (shape > 0) & inside
+        else:
+            keep = (shape > 0) & mask & (np.linalg.norm(blur.astype(np.float32) - colour, axis=2) < SAME)
         out[keep] = colour.round().astype(np.uint8)
     return out

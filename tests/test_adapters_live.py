@@ -101,6 +101,24 @@ def test_the_canvas_feeds_its_colour_layer_to_the_colour_adapter_at_its_own_stre
     assert loop.process(Frame(drawing, time.perf_counter(), drawn=True, layers={"colour": colour})).reused
 
 
+def test_fill_shapes_grows_a_canvas_dab_to_the_shape_it_sits_in_and_off_sends_it_as_painted():
+    import cv2
+
+    e = FakeEngine(size=64, colour=True)
+    loop = LiveLoop(e, LiveSettings())
+    drawing = np.full((80, 80, 3), 255, np.uint8)
+    cv2.rectangle(drawing, (20, 20), (60, 60), (0, 0, 0), 2)
+    colour = np.full((80, 80, 3), 255, np.uint8)
+    colour[36:44, 36:44] = (40, 90, 220)
+    loop.process(Frame(drawing, time.perf_counter(), drawn=True, layers={"colour": colour}))
+    hints = e.last_frames[1]
+    assert (hints[24:57, 24:57] == (40, 90, 220)).all()  # the square's inside, to its lines
+    assert (hints[:15] == 255).all() and (hints[:, :15] == 255).all()  # the paper outside stays white
+    loop.apply(replace(loop.settings, fill_shapes=False))
+    loop.process(Frame(drawing, time.perf_counter(), drawn=True, layers={"colour": colour}))
+    assert np.array_equal(e.last_frames[1], colour)
+
+
 def test_settings_strengths_per_adapter_and_strength_for_all():
     e = FakeEngine(size=64, colour=True)
     loop = LiveLoop(e, LiveSettings(strength=0.4))

@@ -66,7 +66,10 @@ def test_the_card_has_the_colour_section_when_the_metrics_do(tmp_path):
                     "photos_colour_error_at_most_half": False, "photos_edge_f1_drop_at_most_0.02": True},
     }
     times = {"data": {"seconds": 40, "steps": 0}, "adapter": {"seconds": 1620, "steps": 9000, "reused": True},
-             "colour": {"seconds": 2100, "steps": 7777}}
+             "colour": {"seconds": 2100, "steps": 7777}, "colour_tune": {"seconds": 600, "steps": 1234}}
+    was = metrics["colour_adapter"]
+    was["canvas"]["dabs_as_painted"] = {"hue_error": 13.5, "edge_f1": 0.52}
+    metrics["colour_adapter"] = dict(was, before_tune={k: was[k] for k in ("heldout", "canvas", "keep_colours")})
     build = Build(threads=1, base_images=1500, recoloured=3, vae_gan_steps=1500, adversarial_start=2000)
     write_card(out, {}, times, metrics, build)
     card = (out / "README.md").read_text()
@@ -76,6 +79,8 @@ def test_the_card_has_the_colour_section_when_the_metrics_do(tmp_path):
     assert "| colour adapter strength | 0 | 1 | 2 |" in card and "| held-out hue error ↓ | 60.0 | 21.5 | 15.2 |" in card
     assert "| photos colour error ↓ | 40.0 | 30.0 | 25.0 |" in card
     assert "adapter are the previous build's" in card and "27 min (previous build)" in card
+    assert "Then 1234 steps (10 min) fine-tuned once more" in card and "Before it: photos' colour error 30.0 (alone 40.0)" in card
+    assert "| canvas with Fill shapes off (the blobs as painted): hue error ↓ / edge F1 ↑ | 60.0 / 0.600 | 13.5 / 0.520 | | |" in card
     assert "{" not in card.replace("{c1}", "").replace("{c2}", "")
 
 

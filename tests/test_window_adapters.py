@@ -176,6 +176,29 @@ def test_the_colour_layer_reaches_the_colour_adapter_and_the_lines_the_sketch_on
     w.close()
 
 
+def test_fill_shapes_fills_the_drawn_shape_a_dab_sits_in_and_is_remembered(qtbot, tmp_path):
+    ini = tmp_path / "s.ini"
+    w = open_window(qtbot, ini, Loader())
+    e, page, panel = engine_of(w), w.canvas_page, w.panel
+    settle(qtbot, w, lambda: page.colour_button.isEnabled())
+    assert panel.fill_shapes.isEnabled() and panel.fill_shapes.isChecked() and w.live.fill_shapes
+    draw(w.canvas, [(100, 100), (400, 100), (400, 400), (100, 400), (100, 100)])  # a closed square
+    page.pick_colour(QColor(*PALETTE[7][1]))
+    n = e.steps
+    draw(w.canvas, [(240, 250), (260, 250)])  # a small dab inside it
+    settle(qtbot, w, lambda: e.steps > n and (e.last_frames[1] != 255).any())
+    filled = (e.last_frames[1] != 255).any(axis=2)
+    side = filled.shape[0]
+    assert filled[side // 4 + 4 : 3 * side // 4 - 4, side // 4 + 4 : 3 * side // 4 - 4].mean() > 0.95  # the square
+    assert not filled[: side // 6].any()  # not the paper around it
+    panel.fill_shapes.setChecked(False)  # as painted: the dab alone
+    settle(qtbot, w, lambda: not w.live.fill_shapes and (e.last_frames[1] != 255).any(axis=2).mean() < 0.05)
+    w.set_source("image:" + str(_picture(tmp_path)))
+    assert not panel.fill_shapes.isEnabled()  # a canvas option: greyed for a live source
+    w.close()
+    assert not Persisted.load(open_settings(str(ini))).live.fill_shapes
+
+
 def test_without_a_colour_adapter_the_colour_brush_and_keep_colours_say_why(qtbot, tmp_path):
     w = open_window(qtbot, tmp_path / "s.ini", Loader(), adapters=("demo-sketch",))
     page, panel = w.canvas_page, w.panel

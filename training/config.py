@@ -21,7 +21,7 @@ class TrainConfig:
     base: str  # the frozen base model: folder, hub id or demo
     data: str  # training images (see training/data.py for the layouts)
     out: str  # output folder: checkpoints/, validation/, logs/, train_log.jsonl, adapter/
-    condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur, colour-hints (random colour strokes, blobs or dots of each picture's own colours) or paired
+    condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur, colour-hints (each picture's own colours as flat shapes, strokes, blobs or dots, models.hints) or paired
     adapter_condition: str | None = None  # the extractor adapter.json names for live input (default: --condition; for paired data the one your conditions resemble)
     polarity: str = "black_on_white"  # how lines are drawn in the conditions (built-in extractors draw black on white)
     with_adapters: tuple[str, ...] = ()  # frozen companion adapters "FOLDER[:STRENGTH]" (or demo-sketch) whose residuals are added to the trained one's, each fed the data's paired condition, else its own condition made from the picture (repeat the flag)

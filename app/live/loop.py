@@ -5,7 +5,8 @@
 
 Each adapter sees its own condition (LiveLoop.conditions): a line adapter the frame through its own extractor
 (or the canvas's drawing as it is); a colour-hint adapter (condition "colour-hints") the canvas's colour layer
-(Frame.layers["colour"], white without one) at its own strength, or for a camera, video or screen dots of the
+(Frame.layers["colour"], white without one; each dab grown to fill the shape of the drawing it sits in when
+LiveSettings.fill_shapes, models.hints.fill_shapes) at its own strength, or for a camera, video or screen the
 frame's own colours (models.hints.frame_hints) at LiveSettings.keep_colours (0: white, at strength 0).
 
 The window wraps a LiveLoop in its worker thread; the relay (app/live/relay.py) hands it only the newest
@@ -25,7 +26,7 @@ import numpy as np
 from app.live.settings import ConditionSettings, LiveSettings
 from app.live.steady import make_stabiliser
 from models import conditions
-from models.hints import frame_hints
+from models.hints import fill_shapes, frame_hints
 
 
 class EngineLike(Protocol):
@@ -231,7 +232,11 @@ class LiveLoop:
                 strengths.append(None)
             elif frame.drawn:  # the canvas's colour layer at the adapter's own strength
                 layer = frame.layers.get("colour")
-                conds.append(np.ascontiguousarray(layer[:, :, :3]) if layer is not None else _white(source))
+                if layer is None:
+                    conds.append(_white(source))
+                else:
+                    layer = np.ascontiguousarray(layer[:, :, :3])
+                    conds.append(fill_shapes(source, layer) if s.fill_shapes else layer)
                 strengths.append(None)
             else:  # a live frame: its own colours at the keep-colours strength
                 conds.append(None if s.keep_colours > 0 else _white(source))
@@ -301,7 +306,7 @@ def is_colour(adapter: Any) -> bool:
 
 
 def colour_hints(source: np.ndarray) -> np.ndarray:
-    """A live frame's colour hints: a fixed grid of dots of its own colours on white (models.hints.frame_hints)."""
+    """A live frame's colour hints: its own colours, flat, white where it is white (models.hints.frame_hints)."""
     return frame_hints(np.ascontiguousarray(source[:, :, :3]))
 
 

@@ -66,6 +66,7 @@ class LiveSettings:
     strength: float = STRENGTH  # ControlNet conditioning scale, 0..2, of every adapter (when `adapters` is empty)
     adapters: dict[str, float] = field(default_factory=dict)  # adapter name -> its own strength 0..2, live; empty: `strength` for all
     keep_colours: float = KEEP_COLOURS  # strength 0..2 of colour-hint adapters for a camera, video or screen (0: off)
+    fill_shapes: bool = True  # the canvas's colour dabs fill the shape of the drawing they sit in (models.hints.fill_shapes)
     size: int = 0  # output size in pixels (0: the model's own)
     condition: ConditionSettings = field(default_factory=ConditionSettings)  # frame -> condition
     threshold: float = 1.0  # change check: mean grey-level difference below which a camera frame counts as unchanged

@@ -192,6 +192,10 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.keep_colours.toggled.connect(self._keep_changed)
         self.keep_strength.valueChanged.connect(self._keep_changed)
         f.addRow(row(self.keep_colours, self.keep_strength, self.keep_label, stretch=1))
+        self.fill_shapes = QCheckBox("Fill shapes")
+        self.fill_shapes.setChecked(True)
+        self.fill_shapes.toggled.connect(self._now)
+        f.addRow(self.fill_shapes)
         self._feed, self._colour = False, False  # a live source is shown; a colour-hint adapter is loaded
         self.update_keep_colours()
         self.low = _slider(0, 255, 100)
@@ -257,6 +261,11 @@ class ControlPanel(SourcePicker, QScrollArea):
             w.setEnabled(on)
             w.setToolTip(tip)
         self.keep_strength.setEnabled(on and self.keep_colours.isChecked())
+        self.fill_shapes.setEnabled(self._colour and not self._feed)
+        self.fill_shapes.setToolTip(
+            "On the canvas, a dab of colour fills the shape of your drawing it sits in (a paint bucket bounded by your "
+            "lines; gaps of about 2% are bridged); off, the colour layer goes to the colour-hint adapter as painted"
+            if self._colour else "Fill shapes is off: load an adapter trained on colour-hints, e.g. the demo's")
 
     def _lock_changed(self, locked: bool) -> None:
         self.seed.setEnabled(not locked)
@@ -303,7 +312,8 @@ class ControlPanel(SourcePicker, QScrollArea):
                             strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
                             threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings(),
                             template=self.styles.template(), transition=self.transition.value(), loras=self.styles.loras(),
-                            adapters={name: r.strength for name, r in self.adapters.rows.items()}, keep_colours=self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0)
+                            adapters={name: r.strength for name, r in self.adapters.rows.items()}, keep_colours=self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0,
+                            fill_shapes=self.fill_shapes.isChecked())
 
     def set_info(self, info: dict) -> None:
         conds = info.get("conditions") or []
@@ -340,6 +350,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.mirror.setChecked(cond.mirror)
         self.keep_colours.setChecked(live.keep_colours > 0)
         self.keep_strength.setValue(round((live.keep_colours or 1.0) * STEPS))
+        self.fill_shapes.setChecked(live.fill_shapes)
         self.overlay.setChecked(s.overlay)
         self.profile.setChecked(live.profile)
         self.steady.set_settings(live.steady)

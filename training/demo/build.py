@@ -10,7 +10,8 @@ Stages (each cached under --work, so a crash or a rerun resumes where it stopped
 5. adapter: the sketch ControlNet, trained by the training module (`python main.py train`);
 6. colour: the colour-hint ControlNet (condition colour-hints), trained by the training module on the same
    windows with the sketch adapter frozen beside it (--with-adapter), so it learns to add colour on top; then
-   fine-tuned from there (--init-adapter) with the adversarial term, which sharpens what it paints;
+   fine-tuned from there (--init-adapter) with the adversarial term, which sharpens what it paints; then
+   fine-tuned again with the same loss for the flat shapes and rough dabs of models.hints (colour_tune);
 7. evaluate: metrics on the held-out colour pictures and the grids, the colour adapter's evidence
    (training/demo/eval_colour.py); then the model card.
 """
@@ -32,6 +33,7 @@ WORK = ROOT / "build" / "demo"
 ADAPTER_KIND = "light"  # no attention, slimmer conditioning embedding: more steps in the same CPU time
 ADVERSARIAL_START = 2000  # regression-only steps first (fixed, so a longer run is this run resumed)
 COLOUR_SHARPEN_STEPS = 3400  # the colour adapter's adversarial fine-tune (stage_colour_sharpen): picked by the held-out measures at checkpoints of a longer run
+COLOUR_TUNE_STEPS = 5000  # the colour adapter's fine-tune for flat shapes and rough dabs (stage_colour_tune): the whole run
 RECOLOURED_CROPS = 0.75  # share of the adapter's windows cut from a recoloured copy (training/demo/colour.py)
 
 
@@ -47,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--colour-steps", type=int, default=13000, help="colour-hint adapter steps, latent loss only (the training module)")
     p.add_argument("--colour-sharpen-steps", type=int, default=COLOUR_SHARPEN_STEPS,
                    help="then steps of the colour-hint adapter fine-tuned with the adversarial term (0: none)")
+    p.add_argument("--colour-tune-steps", type=int, default=COLOUR_TUNE_STEPS,
+                   help="then steps fine-tuned again for flat shapes (the canvas's Fill shapes) and rough dabs over the lines (0: none)")
     p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
     p.add_argument("--recoloured", type=int, default=3, help="recoloured copies of each of them (colour words steer)")
     p.add_argument("--vae-gan-steps", type=int, default=1500, help="decoder steps against a PatchGAN (crisp edges)")
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.work
     if args.fresh:
         # everything the code makes; the SVG renders (a pure function of the package) and downloads stay
-        for p in ("vae.pt", "base", "adapter_run", "colour_run", "colour_sharp_run", "times.json", "train.log", "tokenizer", "data/adapter128",
+        for p in ("vae.pt", "base", "adapter_run", "colour_run", "colour_sharp_run", "colour_tune_run", "times.json", "train.log", "tokenizer", "data/adapter128",
                   "data/heldout_colour", "data/train", "data/heldout", "data/counts.json", "data/items.json"):
             q = work / p
             shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
@@ -215,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     colour = stage_colour(work, args, base, adapter)
     if args.colour_sharpen_steps:
         colour = stage_colour_sharpen(work, args, base, adapter, colour)
+    before_tune = colour
+    if args.colour_tune_steps:
+        colour = stage_colour_tune(work, args, base, adapter, colour)
     if args.until == "colour":
         return 0
     assemble(base, adapter, args.out, colour)
@@ -232,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         before = evaluate_colour(model, args.out / "adapter", work / "colour_run" / "adapter", _heldout_colour(work),
                                  work / "colour_before_sharpen", work)
         metrics["colour_adapter"]["before_sharpen"] = before["heldout"]
+    if args.colour_tune_steps:  # and before the second fine-tune: every measure
+        (work / "colour_before_tune").mkdir(exist_ok=True)
+        before = evaluate_colour(model, args.out / "adapter", before_tune, _heldout_colour(work), work / "colour_before_tune", work)
+        metrics["colour_adapter"]["before_tune"] = {k: before[k] for k in ("heldout", "canvas", "keep_colours")}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _times(work, "evaluate", time.time() - t0, 0)
     from training.demo.card import Build, write_card
@@ -297,6 +308,18 @@ def stage_colour_sharpen(work: Path, args, base: Path, sketch: Path, colour: Pat
                        condition="colour-hints", with_adapters=(f"{sketch}:1.0",), init_adapter=str(colour), lr=1e-4,
                        discriminator="patch", adversarial_weight=0.1, adversarial_warmup=300, checkpoint_every=200,
                        seed=1)
+
+
+def stage_colour_tune(work: Path, args, base: Path, sketch: Path, colour: Path) -> Path:
+    """The colour-hint adapter fine-tuned once more from stage_colour_sharpen's (--init-adapter), with the same
+    loss, for two kinds of hint models.hints gained after the first two stages ran: flat shapes (the picture's
+    colours with its lines painted over: what the canvas's Fill shapes sends) and rough dabs that run over the
+    drawing's lines (what a person's colour layer holds). On a rebuild from scratch the first two stages draw
+    them too, so it trains a similar adapter, not the same one."""
+    return train_stage(work, args, "colour_tune", "colour_tune_run", args.colour_tune_steps, base=str(base),
+                       condition="colour-hints", with_adapters=(f"{sketch}:1.0",), init_adapter=str(colour), lr=1e-4,
+                       discriminator="patch", adversarial_weight=0.1, adversarial_warmup=300, checkpoint_every=200,
+                       seed=2)
 
 
 def loop_seconds(log: Path) -> float:

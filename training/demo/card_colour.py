@@ -16,11 +16,12 @@ def colour_section(m: dict, times: dict) -> str:
                     f"{v['edge_f1_keep']:.3f} |" for name, v in k["per_photo"].items())
     return f"""## Colour-hint adapter (`colour_adapter/`)
 
-Colour where it goes: a second ControlNet whose condition is **colour hints**, sparse strokes, blobs or dots
+Colour where it goes: a second ControlNet whose condition is **colour hints**, dabs, dots or flat shapes
 of colour on white (white = no hint), run beside the sketch adapter (`--controlnet demo` loads both; their
 residuals are scaled by their strengths and summed, diffusers' multi-ControlNet). The canvas's colour brush
-feeds it; for a camera, video or screen source it sees hints sampled from the frame itself
-(`models.hints.frame_hints`: a fixed grid of dots of the frame's own blurred colours), which keeps the
+feeds it (with **Fill shapes**, the default, each dab grown to the shape of the drawing it sits in:
+`models.hints.fill_shapes`); for a camera, video or screen source it sees hints sampled from the frame itself
+(`models.hints.frame_hints`: the frame's own colours, flat, its lines painted over), which keeps the
 scene's colours ("keep colours").
 
 **Training**: {run.get('steps', '?')} steps, {minutes} of wall time on the 2-core CPU, by the training module (`training.train.train`)
@@ -28,11 +29,15 @@ with `condition colour-hints` on the sketch adapter's 128 px windows (three in f
 the sketch adapter frozen beside it (`--with-adapter`, strength 1, fed each window's paired sketch), so it
 learns the colour on top of the drawing rather than redrawing it; latent loss only (a step with the
 adversarial term costs twice as much, and the adapter needs the steps: it learns where hints are long before
-their colour). {_sharpen(times, m.get('before_sharpen'))} **Hints** (`models.hints.colour_hints`, a generator per window
-from the window's seed): 4 in 10 windows get 1-8 short wobbly strokes (2-8% of the side wide), 3 in 10 get
-1-6 filled blobs (3-12% across), 2 in 10 a dotted grid (8-20 dots per side), 1 in 10 nothing; each hint is
-the picture's blurred colour where it starts, kept inside the region of that colour and off the white
-background and thin outlines.
+their colour). {_sharpen(times, m.get('before_sharpen'))}{_tune(times, m.get('before_tune'))} **Hints**
+(`models.hints.colour_hints`, a generator per window from the window's seed, in the mix the last stage used):
+6 in 10 windows get **flat** hints (the picture's colours with every line painted over by the region beside
+it: what Fill shapes makes of a canvas), 1 in 10 each 1-8 short wobbly strokes (2-8% of the side wide), 1-6
+filled blobs (3-12% across), a dotted grid (8-20 dots per side), or nothing; a stroke or blob is the
+picture's blurred colour where it starts, and half of them keep inside the region of that colour while the
+other half run over the lines inside the drawing, as a person dabs; no hint goes on the white background.
+The first two stages ran with the mix before flat and rough hints existed: 4 in 10 strokes, 3 in 10 blobs,
+2 in 10 grids, 1 in 10 nothing, all careful.
 
 **Evidence** (`training/demo/eval_colour.py`, seed {m['seed']}, the sketch adapter at strength 1 in both columns,
 "sketch alone" = the colour adapter at strength 0 in the same recipe):
@@ -43,9 +48,9 @@ background and thin outlines.
 | held-out: edge F1 against the sketch ↑ | {h['edge_f1_alone']:.3f} | {h['edge_f1_hints']:.3f} | no more than 0.02 lower | {_mark(t['heldout_edge_f1_drop_at_most_0.02'])} |
 | held-out: sharpness, share of the targets' | {h['sharpness_alone']:.2f} | {h['sharpness_hints']:.2f} | at least 0.7 | {_mark(t['heldout_sharpness_at_least_0.7'])} |
 | held-out: colourfulness, share of the targets' | {h['colourfulness_alone']:.2f} | {h['colourfulness_hints']:.2f} | at least 0.7 | {_mark(t['heldout_colourfulness_at_least_0.7'])} |
-| six canvas drawings with hand-placed blobs ("a X", no colour word): hue error inside the blobs against the blob colours ↓ | {c['hue_error_alone']:.1f} | {c['hue_error_hints']:.1f} | at most half | {_mark(t['canvas_hue_error_at_most_half'])} |
+| six canvas drawings with hand-placed blobs ("a X", no colour word; Fill shapes on, the canvas's default): hue error inside the blobs against the blob colours ↓ | {c['hue_error_alone']:.1f} | {c['hue_error_hints']:.1f} | at most half | {_mark(t['canvas_hue_error_at_most_half'])} |
 | canvas: edge F1 against the drawing ↑ | {c['edge_f1_alone']:.3f} | {c['edge_f1_hints']:.3f} | no more than 0.02 lower | {_mark(t['canvas_edge_f1_drop_at_most_0.02'])} |
-| canvas: sharpness / colourfulness with hints, share of the sketch alone's | | {c['sharpness_vs_alone']:.2f} / {c['colourfulness_vs_alone']:.2f} | | |
+{_dabs(c)}| canvas: sharpness / colourfulness with hints, share of the sketch alone's | | {c['sharpness_vs_alone']:.2f} / {c['colourfulness_vs_alone']:.2f} | | |
 
 Hue error: the mean difference of CIELAB hue angle between output and target, over the hinted pixels where
 the target has a clear colour (chroma at least {m['min_chroma']:g}); a grey output pixel counts with whatever hue it has.
@@ -66,7 +71,8 @@ The colour adapter's strength (1 above, the default of `--controlnet demo` and o
 {_strengths(h, c, k)}
 
 - `colour_hints_heldout.png`: rows of sketch | sketch + hints | output, sketch alone | output with hints | target.
-- `colour_hints_canvas.png`: the six drawings, sketch | sketch + blobs | output alone | output with the blobs.
+- `colour_hints_canvas.png`: the six drawings, sketch | sketch + blobs | output alone | with the blobs, shapes
+  filled (the canvas's default) | with the blobs as painted (Fill shapes off).
 - `keep_colours.png`: photo | its sketch | its frame hints | sketch adapter alone | sketch + colour hints.
 """
 
@@ -85,6 +91,31 @@ def _sharpen(times: dict, before: dict | None) -> str:
             f"adapter painted soft pictures{soft}, and the adversarial steps win the sharpness back while it keeps "
             "following the hints. The step count was picked with the measures below: checkpoints of a longer run "
             "were measured and the first that met the held-out targets was kept (docs/demo-model.md).")
+
+
+def _dabs(c: dict) -> str:
+    """The canvas row with the blobs sent as painted (Fill shapes off), when measured."""
+    d = c.get("dabs_as_painted")
+    if not d:
+        return ""
+    return (f"| canvas with Fill shapes off (the blobs as painted): hue error ↓ / edge F1 ↑ | {c['hue_error_alone']:.1f} / "
+            f"{c['edge_f1_alone']:.3f} | {d['hue_error']:.1f} / {d['edge_f1']:.3f} | | |\n")
+
+
+def _tune(times: dict, before: dict | None) -> str:
+    """The second fine-tune, for washes and rough dabs (training/demo/build.py stage_colour_tune), when there was one."""
+    run = times.get("colour_tune")
+    if not run:
+        return ""
+    was = ""
+    if before:
+        h, c, k = before["heldout"], before["canvas"], before["keep_colours"]
+        was = (f" Before it: photos' colour error {k['colour_error_keep']:.1f} (alone {k['colour_error_alone']:.1f}), canvas "
+               f"edge F1 {c['edge_f1_hints']:.3f} (alone {c['edge_f1_alone']:.3f}), held-out hue error {h['hue_error_hints']:.1f}.")
+    return (f" Then {run['steps']} steps ({run['seconds'] / 60:.0f} min) fine-tuned once more from there with the same loss "
+            "and hints that gained two kinds: flat shapes, which Fill shapes makes of a canvas, and rough dabs over the "
+            "drawing's lines, which a person's colour layer holds (the first two stages ran before the hints had them; a "
+            f"rebuild from scratch draws them in every stage, so it trains a similar, not the same, adapter).{was}")
 
 
 def _strengths(h: dict, c: dict, k: dict) -> str:

@@ -11,8 +11,10 @@ alone" is the same recipe with the colour adapter's strength at 0, so the two di
      edge F1       against the sketch (training/evaluate.py)
      sharpness, colourfulness   of the outputs as shares of the targets' (training/evaluate.py summarise)
 2. The six canvas drawings (training/demo/eval.py HUMAN) with hand-placed colour blobs (BLOBS), prompt
-   "a {subject}" with no colour word: hue error against the blob colours inside the blobs, edge F1 against
-   the drawing, sharpness and colourfulness as shares of the sketch adapter's alone.
+   "a {subject}" with no colour word, the colour layer on its way as the canvas sends it (Fill shapes on, the
+   default: models.hints.fill_shapes grows each blob to the shape it sits in): hue error against the blob
+   colours inside the blobs, edge F1 against the drawing, sharpness and colourfulness as shares of the sketch
+   adapter's alone; and the hue error and edge F1 with the blobs sent as painted (Fill shapes off).
 3. Keep colours: scikit-image's sample photos (read out of its wheel, never installed) through the `sketch`
    extractor -> sketch adapter alone, and + the colour adapter fed models.hints.frame_hints(photo) at
    strength KEEP: colour error (training/demo/eval.py colour_error, CIELAB distance of 8 x 8 block means)
@@ -174,27 +176,32 @@ def heldout(pair: Pair, folder: Path, limit: int, seed: int) -> tuple[dict, list
 
 
 def canvas(pair: Pair, seed: int) -> tuple[dict, list]:
+    from models.hints import fill_shapes
     from training.demo.eval import HUMAN, draw_human
     from training.evaluate import colourfulness, edge_f1, sharpness
 
     rows, shown, cases = [], [], []
     for i, ((what, shapes), blobs) in enumerate(zip(HUMAN, BLOBS)):
-        drawing, hints = draw_human(shapes, seed=i), draw_blobs(blobs)
-        cases.append((f"a {what}", drawing, hints, hints))
+        drawing, painted = draw_human(shapes, seed=i), draw_blobs(blobs)
+        hints = fill_shapes(drawing, painted)  # what the canvas sends with Fill shapes on
+        cases.append((f"a {what}", drawing, hints, painted))
         alone = pair(f"a {what}", drawing, hints, 0.0, seed)
         both = pair(f"a {what}", drawing, hints, 1.0, seed)
-        mask = hinted(hints)
-        (ha, na), (hb, _) = hue_error(alone, hints, mask), hue_error(both, hints, mask)
-        rows.append({"hue_alone": ha, "hue_alone_px": na, "hue_hints": hb, "hue_hints_px": na,
-                     "f1_alone": edge_f1(alone, drawing), "f1_hints": edge_f1(both, drawing),
-                     "sharp": sharpness(both) / max(sharpness(alone), 1e-9),
+        dabs = pair(f"a {what}", drawing, painted, 1.0, seed)
+        mask = hinted(painted)  # measured inside the blobs as painted, either way
+        (ha, na), (hb, _), (hd, _) = (hue_error(x, painted, mask) for x in (alone, both, dabs))
+        rows.append({"hue_alone": ha, "hue_alone_px": na, "hue_hints": hb, "hue_hints_px": na, "hue_dabs": hd,
+                     "hue_dabs_px": na, "f1_alone": edge_f1(alone, drawing), "f1_hints": edge_f1(both, drawing),
+                     "f1_dabs": edge_f1(dabs, drawing), "sharp": sharpness(both) / max(sharpness(alone), 1e-9),
                      "colour": colourfulness(both) / max(colourfulness(alone), 1e-9)})
-        shown.append([drawing, overlay(drawing, hints), alone, both])
+        shown.append([drawing, overlay(drawing, painted), alone, both, dabs])
     mean = lambda k: float(np.mean([r[k] for r in rows]))  # noqa: E731
-    return {"drawings": len(rows), "subjects": [w for w, _ in HUMAN], "hue_error_alone": _pooled(rows, "hue_alone"),
-            "hue_error_hints": _pooled(rows, "hue_hints"), "edge_f1_alone": mean("f1_alone"),
-            "edge_f1_hints": mean("f1_hints"), "sharpness_vs_alone": mean("sharp"),
-            "colourfulness_vs_alone": mean("colour"), "strengths": sweep(pair, cases, seed)}, shown
+    return {"drawings": len(rows), "subjects": [w for w, _ in HUMAN], "fill_shapes": True,
+            "hue_error_alone": _pooled(rows, "hue_alone"), "hue_error_hints": _pooled(rows, "hue_hints"),
+            "edge_f1_alone": mean("f1_alone"), "edge_f1_hints": mean("f1_hints"),
+            "dabs_as_painted": {"hue_error": _pooled(rows, "hue_dabs"), "edge_f1": mean("f1_dabs")},
+            "sharpness_vs_alone": mean("sharp"), "colourfulness_vs_alone": mean("colour"),
+            "strengths": sweep(pair, cases, seed)}, shown
 
 
 def photos(cache: Path) -> list[tuple[str, str, np.ndarray]]:
@@ -241,8 +248,8 @@ def keep_colours(pair: Pair, cache: Path, seed: int) -> tuple[dict, list]:
 def run(base: str, sketch: Path, colour: Path, heldout_dir: Path, out: Path, work: Path, limit: int = 64,
         seed: int = 0) -> dict:
     """The colour adapter's numbers (returned; the caller puts them in metrics.json) and three grids in out/:
-    colour_hints_heldout.png and colour_hints_canvas.png (sketch | sketch + hints | output | output with hints
-    [| target]), keep_colours.png (frame | sketch | hints | sketch adapter | sketch + colour hints)."""
+    colour_hints_heldout.png (sketch | sketch + hints | output | output with hints | target),
+    colour_hints_canvas.png (sketch | sketch + blobs | output alone | with the blobs filled | with them as painted), keep_colours.png (frame | sketch | hints | sketch adapter | sketch + colour hints)."""
     from models.imageio import grid, write_rgb
 
     pair = Pair(base, sketch, colour)
