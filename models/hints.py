@@ -102,16 +102,21 @@ def fill_shapes(lines: np.ndarray, colours: np.ndarray) -> np.ndarray:
     _, shapes = cv2.connectedComponents(1 - walls, connectivity=4)
     border = np.unique(np.concatenate([shapes[0], shapes[-1], shapes[:, 0], shapes[:, -1]]))
     dabbed = colours[:, :, :3].min(axis=2) < WHITE
-    if not dabbed.any():
-        return np.full_like(colours[:, :, :3], 255)
-    # the colour of every pixel's nearest dab pixel, a dab's pale anti-aliased rim left out where it has a core
-    core = cv2.erode(dabbed.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    spread = _nearest_fill(colours, core if core.any() else dabbed)
-    filled = np.isin(shapes, [i for i in np.unique(shapes[dabbed]) if i not in border and i > 0])
-    rim = cv2.dilate(filled.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 2, k + 2))) > 0
-    grow = filled | (rim & (walls > 0))
-    out = np.where(dabbed[..., None], colours[:, :, :3], np.uint8(255))
-    return np.where(grow[..., None], spread, out).astype(np.uint8)
+    out = np.where(dabbed[..., None], colours[:, :, :3], np.uint8(255)).astype(np.uint8)
+    core = cv2.erode(dabbed.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # a dab less its pale anti-aliased rim
+    filled = np.zeros(dabbed.shape, bool)
+    for i in np.unique(shapes[dabbed]):
+        if i == 0 or i in border:
+            continue
+        shape = shapes == i
+        seeds = core & shape if (core & shape).any() else dabbed & shape  # each pixel: its nearest dab in this shape
+        out[shape] = _nearest_fill(colours, seeds)[shape]
+        filled |= shape
+    if filled.any():  # the lines around a filled shape take the colour beside them
+        rim = cv2.dilate(filled.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 2, k + 2))) > 0
+        rim &= (walls > 0) & ~dabbed
+        out[rim] = _nearest_fill(out, filled)[rim]
+    return out
 
 
 def colour_hints(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

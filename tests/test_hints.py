@@ -110,3 +110,20 @@ def test_fill_shapes_grows_each_dab_to_its_shape_split_by_nearness_and_leaves_th
     assert yellow.sum() < 80 and yellow[18:23, 98:103].all()  # a dab on the open paper stays a dab
     assert red(h[10:12, 20:30]).all()  # the square's own line takes the colour beside it
     assert (fill_shapes(lines, np.full_like(dabs, 255)) == 255).all()  # no dab, no hint
+
+
+def test_fill_shapes_keeps_each_shape_to_its_own_dabs():
+    """A house: roof, walls and door are three shapes; a dab in each fills its own, never the shape beside it
+    (a nearer dab in another shape does not count)."""
+    lines = np.full((128, 128, 3), 255, np.uint8)
+    cv2.rectangle(lines, (30, 60), (98, 118), (0, 0, 0), 2)  # walls
+    cv2.polylines(lines, [np.array([(30, 60), (64, 20), (98, 60)], np.int32)], False, (0, 0, 0), 2)  # roof
+    cv2.rectangle(lines, (56, 90), (72, 118), (0, 0, 0), 2)  # door, on the walls' bottom line
+    dabs = np.full((128, 128, 3), 255, np.uint8)
+    cv2.circle(dabs, (64, 48), 3, (220, 30, 30), -1)
+    cv2.circle(dabs, (40, 75), 3, (245, 200, 20), -1)
+    cv2.circle(dabs, (64, 104), 3, (40, 90, 220), -1)
+    h = fill_shapes(lines, dabs)
+    yellow = (h[..., 0] > 200) & (h[..., 1] > 150) & (h[..., 2] < 80)
+    assert red(h[45:56, 50:78]).all() and blue(h[94:114, 60:69]).all()
+    assert yellow[64:114, 34:52].all() and yellow[64:86, 76:95].all() and yellow[95:114, 78:95].all()
