@@ -103,7 +103,7 @@ def _dabs(c: dict) -> str:
 
 
 def _tune(times: dict, before: dict | None) -> str:
-    """The second fine-tune, for washes and rough dabs (training/demo/build.py stage_colour_tune), when there was one."""
+    """The second fine-tune, for flat shapes and rough dabs (training/demo/build.py stage_colour_tune), when there was one."""
     run = times.get("colour_tune")
     if not run:
         return ""
