@@ -99,7 +99,7 @@ def fill_shapes(lines: np.ndarray, colours: np.ndarray) -> np.ndarray:
     ink = (lines[:, :, :3].min(axis=2) < 128).astype(np.uint8)
     k = max(3, int(s * 0.02) | 1)
     walls = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    _, shapes = cv2.connectedComponents(1 - walls, connectivity=4)
+    _, shapes, boxes, _ = cv2.connectedComponentsWithStats(1 - walls, connectivity=4)
     border = np.unique(np.concatenate([shapes[0], shapes[-1], shapes[:, 0], shapes[:, -1]]))
     dabbed = colours[:, :, :3].min(axis=2) < WHITE
     out = np.where(dabbed[..., None], colours[:, :, :3], np.uint8(255)).astype(np.uint8)
@@ -108,10 +108,17 @@ def fill_shapes(lines: np.ndarray, colours: np.ndarray) -> np.ndarray:
     for i in np.unique(shapes[dabbed]):
         if i == 0 or i in border:
             continue
-        shape = shapes == i
-        seeds = core & shape if (core & shape).any() else dabbed & shape  # each pixel: its nearest dab in this shape
-        out[shape] = _nearest_fill(colours, seeds)[shape]
-        filled |= shape
+        x, y, w, h = boxes[i, :4]  # work inside the shape's box: a hatched drawing has thousands of shapes
+        box = (slice(y, y + h), slice(x, x + w))
+        shape = shapes[box] == i
+        seeds = core[box] & shape
+        seeds = seeds if seeds.any() else dabbed[box] & shape
+        found = np.unique(colours[box][seeds][:, :3], axis=0)
+        if len(found) == 1:  # one colour: the whole shape
+            out[box][shape] = found[0]
+        else:  # several: each pixel takes its nearest dab's, in this shape only
+            out[box][shape] = _nearest_fill(np.ascontiguousarray(colours[box]), seeds)[shape]
+        filled[box] |= shape
     if filled.any():  # the lines around a filled shape take the colour beside them
         rim = cv2.dilate(filled.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 2, k + 2))) > 0
         rim &= (walls > 0) & ~dabbed
