@@ -38,8 +38,8 @@ def coloured_mask(image: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
 
 
-def _blurred(image: np.ndarray, share: float = 1 / 96) -> np.ndarray:
-    return cv2.GaussianBlur(image[:, :, :3], (0, 0), max(1.0, min(image.shape[:2]) * share))
+def _blurred(image: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(image[:, :, :3], (0, 0), max(1.0, min(image.shape[:2]) / 96))
 
 
 def _inside(image: np.ndarray) -> np.ndarray:
@@ -61,8 +61,6 @@ def _nearest_fill(colours: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 def _flat(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The picture's colours without its lines: each outline inside the drawing painted with the colour of the
     region beside it, the paper white (what filling each shape of a drawing with one colour gives)."""
-    if not mask.any():
-        return np.full_like(image[:, :, :3], 255)
     seeds = mask & (image[:, :, :3].max(axis=2) > 60)  # black and near-black (lines, thick or thin) are not colour
     if not seeds.any():
         return np.full_like(image[:, :, :3], 255)
@@ -134,7 +132,7 @@ def colour_hints(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     mask = coloured_mask(image)
     names, weights = zip(*MODES)
     mode = rng.choice(names, p=np.array(weights) / sum(weights))
-    if mode == "flat" and mask.any():
+    if mode == "flat":  # white where the picture has no colour
         return _flat(image, mask)
     if mask.mean() > PHOTO:  # no paper (a photo): hints all over it
         mode = "grid"

@@ -133,13 +133,13 @@ class AdapterList(QWidget):
         col.addWidget(self.empty)
         self.add_button = QPushButton("Add adapter...")
         self.add_button.setToolTip("Load a control adapter (ControlNet) next to those loaded: a folder, a hub id or the demo's")
+        self.rows: dict[str, AdapterRow] = {}  # name -> row, in the engine's order
+        self.recent: list[str] = []  # adapters used before, newest first (Persisted.recent_adapters)
         self.menu = QMenu(self.add_button)
         self.menu.aboutToShow.connect(self._fill_menu)
         self._fill_menu()
         self.add_button.setMenu(self.menu)
         col.addWidget(self.add_button)
-        self.rows: dict[str, AdapterRow] = {}  # name -> row, in the engine's order
-        self.recent: list[str] = []  # adapters used before, newest first (Persisted.recent_adapters)
 
     def _fill_menu(self) -> None:
         """Folder, hub id, the demo's, and the recent adapters that are not loaded now (built as it opens)."""
@@ -148,8 +148,8 @@ class AdapterList(QWidget):
         menu.addAction("Folder...", self.pick_folder)
         menu.addAction("Hub id or path...", self._type_spec)
         menu.addAction("Demo adapters (sketch and colour)", lambda: self.request("demo"))
-        loaded = {row.spec for row in getattr(self, "rows", {}).values()}
-        recent = [spec for spec in getattr(self, "recent", []) if spec not in loaded]
+        loaded = {row.spec for row in self.rows.values()}
+        recent = [spec for spec in self.recent if spec not in loaded]
         if recent:
             menu.addSection("Recent")
             for spec in recent:

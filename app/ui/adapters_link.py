@@ -31,8 +31,8 @@ class AdaptersLink(QObject):
         for a in loaded:  # remembered for the Add menu's Recent section
             w.saved.recent_adapters = remember(w.saved.recent_adapters, a.spec)
         w.panel.adapters.set_recent(w.saved.recent_adapters)
-        if self.window.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
-            self.window.output.set_message("")
+        if w.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
+            w.output.set_message("")
 
     @Slot()
     def _strength(self) -> None:
