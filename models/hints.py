@@ -28,6 +28,7 @@ MODES = (("strokes", 0.1), ("blobs", 0.1), ("grid", 0.1), ("flat", 0.6), ("none"
 ROUGH = 0.5  # share of strokes and blobs drawn roughly: over the drawing's inner lines, not kept to their colour
 PHOTO = 0.97  # a picture whose coloured share is above this has no paper (a photo): strokes, blobs, none become a grid
 SAME = 60.0  # a careful stroke keeps to pixels within this RGB distance of its colour
+FRAME_SIDE = 256  # frame_hints works a larger frame at this shorter side (46 ms -> 11 ms for 512 px on one CPU core)
 
 
 def coloured_mask(image: np.ndarray) -> np.ndarray:
@@ -80,11 +81,18 @@ def _grid(image: np.ndarray, mask: np.ndarray, blur: np.ndarray, n: int, radius:
     return out
 
 
-def frame_hints(image: np.ndarray) -> np.ndarray:
+def frame_hints(image: np.ndarray, side: int = FRAME_SIDE) -> np.ndarray:
     """uint8 RGB -> uint8 RGB hints: a live frame's own colours, flat as in training (its lines painted over by
-    the colour beside them, white where it is white), so the same frame gives the same hints."""
+    the colour beside them, white where it is white), so the same frame gives the same hints. A frame whose
+    shorter side is over `side` px is worked at that size and its flat hints scaled back up without blending
+    (white stays white), as every size here is a share of the side."""
     image = np.ascontiguousarray(image[:, :, :3])
-    return _flat(image, coloured_mask(image))
+    h, w = image.shape[:2]
+    if min(h, w) <= side:
+        return _flat(image, coloured_mask(image))
+    scale = side / min(h, w)
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(_flat(small, coloured_mask(small)), (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def fill_shapes(lines: np.ndarray, colours: np.ndarray) -> np.ndarray:

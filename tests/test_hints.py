@@ -91,6 +91,19 @@ def test_frame_hints_are_the_frames_own_colours_flat_with_its_lines_painted_over
     assert (frame_hints(photo).min(axis=2) < WHITE).all()  # a photo has colour everywhere: hints everywhere
 
 
+def test_a_large_frame_gets_the_same_hints_as_its_smaller_copy_scaled_up_flat_and_white_kept():
+    img = drawing()
+    cv2.line(img, (20, 64), (60, 64), (0, 0, 0), 2)
+    big = cv2.resize(img, (1024, 768), interpolation=cv2.INTER_CUBIC)  # a camera frame, not square
+    h = frame_hints(big, side=192)
+    assert h.shape == big.shape and h.dtype == np.uint8
+    assert red(h[6 * 45 : 6 * 83, 8 * 30 : 8 * 50]).all() and blue(h[6 * 45 : 6 * 85, 8 * 85 : 8 * 115]).all()
+    assert (h[:40] == 255).all() and (h[-40:] == 255).all()  # white stays exactly white (no hint), not pale
+    small = frame_hints(cv2.resize(big, (256, 192), interpolation=cv2.INTER_AREA))
+    assert set(map(tuple, h.reshape(-1, 3))) == set(map(tuple, small.reshape(-1, 3)))  # no new, blended colours
+    assert np.array_equal(frame_hints(big, side=768), frame_hints(big, side=10_000))  # at or under `side`: as is
+
+
 def test_fill_shapes_grows_each_dab_to_its_shape_split_by_nearness_and_leaves_the_paper():
     lines = np.full((128, 128, 3), 255, np.uint8)
     cv2.rectangle(lines, (10, 10), (60, 60), (0, 0, 0), 2)  # a closed square
