@@ -31,7 +31,7 @@ from app.ui.panel_sources import SourcePicker
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
-from app.ui.widgets import STEPS, UnitSlider, row
+from app.ui.widgets import STEPS, UnitSlider, guard_wheel, row
 from models.options import BACKENDS, DEVICES, DTYPES, MAX_STRENGTH, STRENGTH
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
@@ -77,6 +77,7 @@ class ControlPanel(SourcePicker, QScrollArea):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(5)
             combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        guard_wheel(*body.findChildren(QWidget))  # the wheel scrolls the panel, not the value under it
         self.setWidget(body)
         self._debounce = QTimer(self, singleShot=True, interval=250)
         self._debounce.timeout.connect(self.changed)

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QInputDialog, QPushButton, QSlider, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QInputDialog,
+    QPushButton,
+    QSlider,
+    QWidget,
+)
 
 
 def row(*widgets: QWidget, stretch: int | None = None) -> QWidget:
@@ -36,6 +46,25 @@ def ask_spec(parent: QWidget, title: str, label: str, example: str) -> str:
     return ask.textValue() if ask.exec() else ""
 
 
+class _WheelGuard(QObject):
+    """The wheel over its widget, while that widget has no focus, goes on to the scroll area around it."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and not obj.hasFocus():
+            event.ignore()  # ignored and filtered: Qt offers it to the parents, and the panel scrolls
+            return True
+        return False
+
+
+def guard_wheel(*widgets: QWidget) -> None:
+    """Sliders, number boxes and lists in a scrolling panel stop taking the wheel until clicked (or reached by
+    Tab): scrolling the panel past a strength slider must not move it and change the picture."""
+    for w in widgets:
+        if isinstance(w, (QAbstractSlider, QAbstractSpinBox, QComboBox)) and w.findChild(_WheelGuard, options=Qt.FindChildOption.FindDirectChildrenOnly) is None:
+            w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel does not give it focus either
+            w.installEventFilter(_WheelGuard(w))
+
+
 STEPS = 100  # a value slider's steps per unit: hundredths
 
 
@@ -63,6 +92,7 @@ class SliderNumber:
         self.number.setDecimals(2)
         self.number.setSingleStep(0.05)
         self.number.setToolTip(number_tip)
+        guard_wheel(self.slider, self.number)  # these rows live in the scrolling panel
         self.slider.valueChanged.connect(lambda v: self._follow(self.number, v / STEPS, changed))
         self.number.valueChanged.connect(lambda v: self._follow(self.slider, round(v * STEPS), changed))
 
