@@ -41,6 +41,7 @@ class SketchCanvas(QWidget):
     changed = Signal()  # the drawing changed (a stroke segment, clear, undo, redo, load)
     painted = Signal(float)  # emitted after each repaint with its time.perf_counter(), for the ui benchmark
     layerChanged = Signal(str)  # the active layer is now this one (lines or colour)
+    colourPicked = Signal(QColor)  # Ctrl+click: the colour under the pointer (the colour layer's, else the trace's)
 
     def __init__(self, resolution: int = 512, parent: QWidget | None = None):
         super().__init__(parent)
@@ -62,7 +63,8 @@ class SketchCanvas(QWidget):
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click takes focus from the prompt: Ctrl+Z undoes strokes
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
-        self.setToolTip("Draw with the left button; B lines, C colour, E eraser, [ and ] brush size")
+        self.setToolTip("Draw with the left button; B lines, C colour, E eraser, [ and ] brush size; "
+                        "Ctrl+click takes the colour under the pointer")
 
     # ---- state --------------------------------------------------------------------------------------
 
@@ -211,15 +213,35 @@ class SketchCanvas(QWidget):
             self._colour_rgb.setflags(write=False)
         return self._colour_rgb
 
+    def colour_at(self, p: QPointF) -> QColor | None:
+        """The colour painted at p (drawing pixels), else the trace picture's there; None over bare paper."""
+        x, y = int(p.x()), int(p.y())
+        if not (0 <= x < self.resolution and 0 <= y < self.resolution):
+            return None
+        painted = self.images[COLOUR].pixelColor(x, y)
+        if painted.alpha() > 0:
+            painted.setAlpha(255)
+            return painted
+        return self.trace.pixelColor(x, y) if self.trace is not None else None
+
     def layers(self) -> dict[str, np.ndarray]:
         """Frame.layers: the layers other than the lines, by name (colour: RGB on white)."""
         return {COLOUR: self.colour_frame()}
 
     # ---- events -------------------------------------------------------------------------------------
 
+    def _press(self, p: QPointF, modifiers: Qt.KeyboardModifier, pressure: float = 1.0) -> None:
+        """A stroke starts at p, or with Ctrl held the eyedropper takes the colour there (as in Krita)."""
+        if modifiers & Qt.KeyboardModifier.ControlModifier:
+            colour = self.colour_at(p)
+            if colour is not None:
+                self.colourPicked.emit(colour)
+            return
+        self.stroke_to(p, start=True, pressure=pressure)
+
     def mousePressEvent(self, e: QMouseEvent) -> None:
         if e.button() == Qt.MouseButton.LeftButton:
-            self.stroke_to(self.to_image(e.position()), start=True)
+            self._press(self.to_image(e.position()), e.modifiers())
 
     def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if e.buttons() & Qt.MouseButton.LeftButton:
@@ -233,7 +255,7 @@ class SketchCanvas(QWidget):
         p = self.to_image(e.position())
         kind = e.type()
         if kind == QTabletEvent.Type.TabletPress:
-            self.stroke_to(p, start=True, pressure=e.pressure())
+            self._press(p, e.modifiers(), e.pressure())
         elif kind == QTabletEvent.Type.TabletMove and self._last is not None:
             self.stroke_to(p, pressure=e.pressure())
         elif kind == QTabletEvent.Type.TabletRelease:

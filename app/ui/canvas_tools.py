@@ -90,7 +90,8 @@ class CanvasPage(QWidget):
             b.clicked.connect(lambda _=False, x=rgb: self.pick_colour(QColor(*x)))
             colours.addWidget(b)
             self.swatches.append(b)
-        self.picker = button(colours, "\u2026", "Choose any colour", self._ask_colour)
+        self.picker = button(colours, "\u2026", "Choose any colour (or Ctrl+click one on the canvas, the output or "
+                             "the camera: the eyedropper)", self._ask_colour)
         self.colour_note = QLabel(f"Colour brush off: {NO_COLOUR_ADAPTER}")
         self.colour_note.setWordWrap(True)
         self.colour_note.setStyleSheet("color: gray; font-size: 8.5pt")
@@ -105,6 +106,7 @@ class CanvasPage(QWidget):
         col.addWidget(c, 1)
         self.colour_available = True
         c.layerChanged.connect(self._layer_changed)
+        c.colourPicked.connect(self.pick_colour)  # the eyedropper (Ctrl+click); the window adds the output and feed
         self._show_swatches()
 
     # ---- tools --------------------------------------------------------------------------------------
@@ -150,6 +152,8 @@ class CanvasPage(QWidget):
         on_colour = self.canvas.active == COLOUR
         for (_, rgb), b in zip(PALETTE, self.swatches, strict=True):
             b.setStyleSheet(_swatch_style(rgb, on_colour and tuple(rgb) == tuple(chosen)))
+        own = all(tuple(rgb) != tuple(chosen) for _, rgb in PALETTE)  # a colour of the picker's or the eyedropper's
+        self.picker.setStyleSheet(_swatch_style(chosen, on_colour) if own else "")
 
     def set_colour_available(self, on: bool, reason: str = NO_COLOUR_ADAPTER) -> None:
         """The colour brush works only with a colour-hint adapter loaded; off, it says why."""

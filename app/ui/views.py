@@ -15,6 +15,7 @@ class ImageView(QWidget):
     """Shows one QImage scaled to fit (letterboxed), with an optional text overlay and a corner inset."""
 
     doubleClicked = Signal()
+    colourPicked = Signal(QColor)  # Ctrl+click: the picture's colour under the pointer
 
     def __init__(self, placeholder: str = "", parent: QWidget | None = None):
         super().__init__(parent)
@@ -114,6 +115,23 @@ class ImageView(QWidget):
         p.fillRect(box.adjusted(-12, -8, 12, 8), QColor(0, 0, 0, 170))
         p.setPen(QColor(255, 220, 160))
         p.drawText(r, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.message)
+
+    def colour_at(self, x: float, y: float) -> QColor | None:
+        """The shown picture's colour at widget point (x, y); None off the picture."""
+        if self.image is None or self.image.isNull():
+            return None
+        r = self.target_rect()
+        px, py = int((x - r.x()) * self.image.width() / r.width()), int((y - r.y()) * self.image.height() / r.height())
+        if not (0 <= px < self.image.width() and 0 <= py < self.image.height()):
+            return None
+        return self.image.pixelColor(px, py)
+
+    def mousePressEvent(self, e: QMouseEvent) -> None:
+        if e.button() == Qt.MouseButton.LeftButton and e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            colour = self.colour_at(e.position().x(), e.position().y())
+            if colour is not None:
+                self.colourPicked.emit(colour)
+        super().mousePressEvent(e)
 
     def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
         self.doubleClicked.emit()

@@ -150,6 +150,8 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.panel.overlay.toggled.connect(self._overlay_toggled)
         self.feed.retry.connect(self.retry_source)
         self.output.doubleClicked.connect(self.toggle_fullscreen)
+        for view in (self.output, self.feed):  # Ctrl+click: the eyedropper for the colour brush, as on the canvas
+            view.colourPicked.connect(self.canvas_page.pick_colour)
 
     # ---- start --------------------------------------------------------------------------------------
 
