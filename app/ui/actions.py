@@ -30,6 +30,8 @@ SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
     ("Ctrl+I", "show / hide the overlay"), ("F1", "this list"), ("Ctrl+Q", "quit"),
 ]
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
+DRAWING_FILTER = "Drawings and images (*.ora *.png *.jpg *.jpeg *.bmp *.webp)"  # .ora: both layers (models.openraster)
+SAVE_FILTERS = {".ora": "OpenRaster, lines and colour (*.ora)", ".png": "PNG, the lines only (*.png)"}
 
 
 class Actions(QObject):
@@ -65,8 +67,10 @@ class Actions(QObject):
         m = w.menuBar()
         f = m.addMenu("&File")
         f.addAction(act("Load image to trace...", "Ctrl+O", lambda: self.load_image(True), "Show an image under the sketch to trace"))
-        f.addAction(act("Use image as sketch...", None, lambda: self.load_image(False), "Load an image as the sketch"))
-        f.addAction(act("Save sketch...", "Ctrl+Shift+S", self.save_sketch, "Save the sketch as PNG"))
+        f.addAction(act("Open drawing or image as sketch...", None, lambda: self.load_image(False),
+                        "Open a saved drawing (.ora: lines and colour) or an image as the line layer"))
+        f.addAction(act("Save sketch...", "Ctrl+Shift+S", self.save_sketch,
+                        "Save the drawing: .ora keeps the lines and the colour, PNG the lines only"))
         f.addSeparator()
         self.act_snapshot = act("Snapshot", "Ctrl+S", self.snapshot, "Save the output as PNG")
         self.act_record = act("Record", "Ctrl+R", self.record, "Record the output to MP4", checkable=True)
@@ -129,11 +133,18 @@ class Actions(QObject):
         from models.imageio import read_rgb
 
         w = self.w
-        path, _ = QFileDialog.getOpenFileName(w, "Trace an image" if trace else "Use an image as the sketch", "", IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(w, "Trace an image" if trace else "Open a drawing or an image as the sketch",
+                                              "", IMAGE_FILTER if trace else DRAWING_FILTER)
         if not path:
             return
         try:
-            img = read_rgb(path)
+            if trace:
+                img = read_rgb(path)
+            elif Path(path).suffix.lower() == ".ora":
+                self.open_drawing(path)
+                return
+            else:
+                img = read_rgb(path)
         except UserError as e:
             w.show_error(str(e))
             return
@@ -142,6 +153,19 @@ class Actions(QObject):
             w.canvas.set_trace(img)
         else:
             w.canvas.set_drawing(img)
+
+    def open_drawing(self, path: str) -> None:
+        """An OpenRaster drawing onto the canvas: both layers, or a file made elsewhere as the line layer."""
+        from models.openraster import read_drawing
+
+        drawing = read_drawing(path)
+        w = self.w
+        w.set_source("sketch")
+        if drawing.colour is None:
+            w.canvas.set_drawing(drawing.lines)
+        else:
+            w.canvas.set_layers(drawing.lines, drawing.colour)
+        w.statusBar().showMessage(f"Opened {Path(path).name}", 8000)
 
     def open_path(self, path: str) -> None:
         """A dropped file: a video becomes the source; an image is traced on the canvas, or becomes the source
@@ -153,6 +177,8 @@ class Actions(QObject):
         try:
             if Path(path).suffix.lower() in VIDEO_EXTS:
                 w.set_source(f"video:{path}")
+            elif Path(path).suffix.lower() == ".ora":
+                self.open_drawing(path)
             elif w.source_spec == "sketch":
                 w.canvas.set_trace(read_rgb(path))
                 w.statusBar().showMessage(f"Tracing {Path(path).name} (Edit > Remove tracing image hides it)", 8000)
@@ -162,16 +188,33 @@ class Actions(QObject):
             w.show_error(str(e))
 
     def save_sketch(self) -> None:
+        """Save the drawing: as OpenRaster (.ora) both layers, which Load opens again (and Krita, GIMP, MyPaint);
+        as PNG the line layer only. The colour layer, once painted, makes .ora the first choice."""
+        w = self.w
+        suffix = ".ora" if (w.canvas.colour_frame() != 255).any() else ".png"
+        order = [SAVE_FILTERS[suffix], *(f for f in SAVE_FILTERS.values() if f != SAVE_FILTERS[suffix])]
+        path, chosen = QFileDialog.getSaveFileName(w, "Save the sketch", f"sketch{suffix}", ";;".join(order))
+        if path:
+            if not Path(path).suffix:  # the name without an ending: the chosen type's
+                path += next((k for k, f in SAVE_FILTERS.items() if f == chosen), suffix)
+            self.save_drawing(path)
+
+    def save_drawing(self, path: str) -> None:
         from models.imageio import write_rgb
+        from models.openraster import write_drawing
 
         w = self.w
-        path, _ = QFileDialog.getSaveFileName(w, "Save the sketch", "sketch.png", "PNG (*.png)")
-        if path:
-            try:
-                write_rgb(path if Path(path).suffix else path + ".png", w.canvas.frame())
-                w.statusBar().showMessage(f"Saved the sketch to {path}", 8000)
-            except UserError as e:
-                w.show_error(str(e))
+        try:
+            if Path(path).suffix.lower() == ".ora":
+                done = write_drawing(path, w.canvas.frame(), w.canvas.colour_layer())
+                w.statusBar().showMessage(f"Saved the drawing (lines and colour) to {done}", 8000)
+                return
+            done = write_rgb(path, w.canvas.frame())
+            painted = (w.canvas.colour_frame() != 255).any()
+            w.statusBar().showMessage(f"Saved the lines to {done}" + (" (a PNG holds no colour layer: save as .ora to "
+                                                                          "keep it)" if painted else ""), 10000)
+        except UserError as e:
+            w.show_error(str(e))
 
     # ---- output ---------------------------------------------------------------------------------------
 

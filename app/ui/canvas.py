@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QTabletEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.ui.qimage import from_rgb, to_rgb
+from app.ui.qimage import from_rgb, from_rgba, to_rgb, to_rgba
 
 UNDO_LIMIT = 60  # drawings kept for undo per layer (512 x 512 x 4 bytes each at most)
 LINES, COLOUR = "lines", "colour"  # the layers, bottom to top
@@ -188,6 +188,28 @@ class SketchCanvas(QWidget):
         self._push_undo(LINES)
         self.images[LINES] = from_rgb(fit_square(rgb, self.resolution))
         self._touch()
+
+    def set_layers(self, lines: np.ndarray, colour: np.ndarray) -> None:
+        """Both layers from a saved drawing (uint8 RGB lines, uint8 RGBA colour of one size), cropped square and
+        scaled to the canvas as set_drawing does; one undo step on each layer."""
+        from models.conditions import fit_square
+
+        h, w = colour.shape[:2]
+        s = min(h, w)
+        layer = from_rgba(colour).copy((w - s) // 2, (h - s) // 2, s, s)
+        if s != self.resolution:
+            layer = layer.scaled(self.resolution, self.resolution, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+        for name in self.images:
+            self._push_undo(name)
+        self.images[LINES] = from_rgb(fit_square(lines, self.resolution))
+        self.images[COLOUR] = layer.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+        self._colour_rgb = None
+        self._touch()
+
+    def colour_layer(self) -> np.ndarray:
+        """The colour layer as uint8 RGBA, straight alpha (transparent where nothing is painted): what is saved."""
+        return to_rgba(self.images[COLOUR])
 
     def set_trace(self, rgb: np.ndarray | None) -> None:
         """Show a picture faintly under the drawing to trace over (None removes it)."""

@@ -36,8 +36,8 @@ class CanvasPage(QWidget):
     """The canvas under its two tool rows."""
 
     traceRequested = Signal()  # show an image faintly under the sketch
-    useRequested = Signal()  # load an image as the sketch itself
-    saveRequested = Signal()  # save the sketch as PNG
+    useRequested = Signal()  # open a drawing (.ora) or an image as the sketch itself
+    saveRequested = Signal()  # save the drawing (.ora) or the sketch (PNG)
 
     def __init__(self, canvas: SketchCanvas, parent: QWidget | None = None):
         super().__init__(parent)
@@ -98,8 +98,10 @@ class CanvasPage(QWidget):
         self.colour_note.hide()
         colours.addStretch(1)
         button(colours, "Trace", "Show an image faintly under the sketch to trace over it (Ctrl+O)", self.traceRequested)
-        button(colours, "Load", "Use an image as the line layer (the sketch)", self.useRequested)
-        button(colours, "Save", "Save the sketch as PNG (Ctrl+Shift+S)", self.saveRequested)
+        button(colours, "Load", "Open a saved drawing (.ora: both layers) or an image as the line layer",
+               self.useRequested)
+        button(colours, "Save", "Save the drawing: .ora keeps lines and colour (Krita, GIMP and MyPaint open it), "
+               "PNG the lines (Ctrl+Shift+S)", self.saveRequested)
         col.addLayout(tools)
         col.addLayout(colours)
         col.addWidget(self.colour_note)

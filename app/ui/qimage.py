@@ -20,3 +20,19 @@ def to_rgb(image: QImage) -> np.ndarray:
     h, w, stride = image.height(), image.width(), image.bytesPerLine()
     buf = np.frombuffer(image.constBits(), np.uint8, count=h * stride).reshape(h, stride)
     return buf[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def from_rgba(rgba: np.ndarray) -> QImage:
+    """uint8 RGBA (H, W, 4), straight alpha -> a premultiplied ARGB32 QImage (the canvas's layer format)."""
+    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    h, w = rgba.shape[:2]
+    img = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+    return img.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+
+
+def to_rgba(image: QImage) -> np.ndarray:
+    """Any QImage -> uint8 RGBA (H, W, 4), straight alpha, that owns its pixels."""
+    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    h, w, stride = image.height(), image.width(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), np.uint8, count=h * stride).reshape(h, stride)
+    return buf[:, : 4 * w].reshape(h, w, 4).copy()

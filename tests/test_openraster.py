@@ -1,0 +1,146 @@
+"""models/openraster.py and the canvas's Save / Load of a drawing: the OpenRaster file layout as its spec
+writes it (https://www.openraster.org/baseline/file-layout-spec.html), read back exactly, read by an independent
+OpenRaster library (pyora), and a foreign file read as its merged picture; bad files are one line."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from models.errors import UserError
+from models.openraster import COLOUR_OPACITY, encode, merged, read_drawing, write_drawing
+
+
+def drawing(h: int = 96, w: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    lines = np.full((h, w, 3), 255, np.uint8)
+    cv2.rectangle(lines, (20, 20), (100, 80), (0, 0, 0), 2)
+    colour = np.zeros((h, w, 4), np.uint8)
+    cv2.circle(colour, (50, 50), 18, (40, 70, 200, 255), -1)
+    colour[70:78, 90:110] = (250, 215, 40, 128)  # half transparent
+    return lines, colour
+
+
+def test_the_layers_come_back_exactly_and_the_file_is_laid_out_as_the_spec_says(tmp_path):
+    lines, colour = drawing()
+    path = write_drawing(tmp_path / "house.ora", lines, colour)
+    back = read_drawing(path)
+    assert np.array_equal(back.lines, lines) and np.array_equal(back.colour, colour)
+    with zipfile.ZipFile(path) as z:
+        first = z.infolist()[0]
+        assert first.filename == "mimetype" and first.compress_type == zipfile.ZIP_STORED
+        assert z.read("mimetype") == b"image/openraster"  # no whitespace, no newline
+        image = ET.fromstring(z.read("stack.xml"))
+        assert (image.get("w"), image.get("h")) == ("128", "96")
+        layers = [(e.get("name"), e.get("src"), e.get("composite-op")) for e in image.iter("layer")]
+        assert layers == [("colour", "data/colour.png", "svg:multiply"), ("lines", "data/lines.png", "svg:src-over")]
+        names = set(z.namelist())
+        assert {"stack.xml", "data/colour.png", "data/lines.png", "mergedimage.png", "Thumbnails/thumbnail.png"} <= names
+        thumb = cv2.imdecode(np.frombuffer(z.read("Thumbnails/thumbnail.png"), np.uint8), cv2.IMREAD_UNCHANGED)
+        assert max(thumb.shape[:2]) <= 256 and thumb.dtype == np.uint8
+        flat = cv2.imdecode(np.frombuffer(z.read("mergedimage.png"), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        assert np.array_equal(flat, merged(lines, colour))
+    blue = merged(lines, colour)[50, 50].astype(int)
+    want = 255 * (1 - COLOUR_OPACITY) + np.array([40, 70, 200]) * COLOUR_OPACITY  # multiplied over white paper
+    assert np.abs(blue - want).max() <= 1 and merged(lines, colour)[20, 60].max() == 0  # lines stay black
+
+
+def test_an_independent_openraster_reader_sees_the_same_layers_and_picture(tmp_path):
+    pyora = pytest.importorskip("pyora")
+    lines, colour = drawing()
+    path = write_drawing(tmp_path / "house.ora", lines, colour)
+    project = pyora.Project.load(str(path))
+    found = {layer.name: layer for layer in project.iter_layers}
+    assert set(found) == {"lines", "colour"}
+    assert found["colour"].composite_op == "svg:multiply" and abs(found["colour"].opacity - COLOUR_OPACITY) < 1e-6
+    assert np.array_equal(np.asarray(found["colour"].get_image_data()), colour)
+    rendered = np.asarray(project.get_image_data(use_original=False))[:, :, :3].astype(int)
+    assert np.abs(rendered - merged(lines, colour)).max() <= 1  # its own compositing of our stack
+
+
+def test_a_file_made_elsewhere_opens_as_its_merged_picture_on_the_line_layer(tmp_path):
+    pyora = pytest.importorskip("pyora")
+    from PIL import Image
+
+    project = pyora.Project.new(80, 60)
+    sky = np.zeros((60, 80, 4), np.uint8)
+    sky[:30] = (90, 150, 240, 255)  # the lower half transparent: white paper
+    project.add_layer(Image.fromarray(sky, "RGBA"), "/sky")
+    buf = io.BytesIO()
+    project.save(buf)
+    (tmp_path / "krita.ora").write_bytes(buf.getvalue())
+    got = read_drawing(tmp_path / "krita.ora")
+    assert got.colour is None and got.lines.shape == (60, 80, 3)
+    assert np.abs(got.lines[10, 10].astype(int) - (90, 150, 240)).max() <= 1 and (got.lines[45] == 255).all()
+
+
+def test_bad_files_are_one_line_each(tmp_path):
+    png = tmp_path / "a.ora"  # a PNG under the wrong name
+    png.write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    cases = {png: "not an OpenRaster file", tmp_path / "missing.ora": "not an OpenRaster file"}
+    no_mime = tmp_path / "b.ora"
+    with zipfile.ZipFile(no_mime, "w") as z:
+        z.writestr("stack.xml", "<image w='8' h='8'><stack/></image>")
+    cases[no_mime] = "no image/openraster mimetype"
+    lines, colour = drawing()
+    data = encode(lines, colour)
+
+    def variant(name: str, stack: bytes) -> None:
+        p = tmp_path / name
+        with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(p, "w") as z:
+            for info in src.infolist():
+                z.writestr(info, stack if info.filename == "stack.xml" else src.read(info))
+
+    variant("huge.ora", b"<image w='100000' h='100000'><stack/></image>")
+    cases[tmp_path / "huge.ora"] = "megapixels"
+    variant("lost.ora", b"<image w='128' h='96'><stack><layer name='lines' src='data/x.png'/>"
+                                  b"<layer name='colour' src='data/colour.png'/></stack></image>")
+    cases[tmp_path / "lost.ora"] = "does not hold"
+    variant("broken.ora", b"<image")
+    cases[tmp_path / "broken.ora"] = "no readable stack.xml"
+    for path, words in cases.items():
+        with pytest.raises(UserError) as e:
+            read_drawing(path)
+        assert words in str(e.value) and "\n" not in str(e.value), path
+    with pytest.raises(UserError, match=r"\.ora"):
+        write_drawing(tmp_path / "house.png", lines, colour)
+    with pytest.raises(UserError):
+        write_drawing(tmp_path / "no" / "such" / "folder.ora", lines, colour)
+    assert not list((tmp_path).glob("*.tmp")) and not (tmp_path / "house.png").exists()
+
+
+def test_the_window_saves_both_layers_as_ora_and_opens_them_again(qtbot, tmp_path):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QColor
+
+    from app.ui.canvas import COLOUR
+    from tests.test_window_adapters import Loader, open_window, settle
+
+    w = open_window(qtbot, tmp_path / "s.ini", Loader())
+    settle(qtbot, w, lambda: w.canvas_page.colour_button.isEnabled())
+    c = w.canvas
+    c.stroke_to(QPointF(60, 256), start=True)
+    c.stroke_to(QPointF(450, 256))
+    c.end_stroke()
+    w.canvas_page.pick_colour(QColor(40, 70, 200))
+    c.set_brush(40, COLOUR)
+    c.stroke_to(QPointF(256, 60), start=True)
+    c.stroke_to(QPointF(256, 450))
+    c.end_stroke()
+    lines, colour, shown = c.frame(), c.colour_layer(), c.colour_frame().copy()
+    w.actions.save_drawing(str(tmp_path / "sketch.ora"))
+    assert "lines and colour" in w.statusBar().currentMessage()
+    w.actions.save_drawing(str(tmp_path / "lines.png"))
+    assert ".ora" in w.statusBar().currentMessage()  # a PNG keeps no colour: it says so
+    c.clear_all()
+    assert c.frame().min() == 255 and c.colour_layer()[:, :, 3].max() == 0
+    w.actions.open_path(str(tmp_path / "sketch.ora"))  # dropped on the window, as Load opens it
+    assert np.array_equal(c.frame(), lines) and np.array_equal(c.colour_frame(), shown)
+    assert np.abs(c.colour_layer().astype(int) - colour).max() <= 1  # premultiplied in the canvas: within a level
+    c.undo()  # the colour layer (being drawn) comes back empty; the lines have their own undo
+    assert (c.colour_frame() == 255).all()
+    w.close()
