@@ -109,7 +109,8 @@ def _placed(layer: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
     return out
 
 
-def _over_white(rgba: np.ndarray) -> np.ndarray:
+def on_white(rgba: np.ndarray) -> np.ndarray:
+    """uint8 RGBA (straight alpha) laid over white paper: uint8 RGB."""
     a = rgba[:, :, 3:].astype(np.float32) / 255
     return (rgba[:, :, :3] * a + 255 * (1 - a) + 0.5).astype(np.uint8)
 
@@ -140,8 +141,8 @@ def read_drawing(path: str | Path) -> Drawing:
                 e = layers[name]
                 found[name] = _placed(_layer(z, e.get("src", ""), where), int(float(e.get("x", 0))),
                                       int(float(e.get("y", 0))), w, h)
-            return Drawing(lines=_over_white(found["lines"]), colour=found["colour"])
+            return Drawing(lines=on_white(found["lines"]), colour=found["colour"])
         if "mergedimage.png" in z.namelist():
-            return Drawing(lines=_over_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
+            return Drawing(lines=on_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
         raise UserError(f"{where} has neither our lines and colour layers nor a mergedimage.png: "
                         "save it again from Krita, GIMP or MyPaint")

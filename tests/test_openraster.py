@@ -144,3 +144,33 @@ def test_the_window_saves_both_layers_as_ora_and_opens_them_again(qtbot, tmp_pat
     c.undo()  # the colour layer (being drawn) comes back empty; the lines have their own undo
     assert (c.colour_frame() == 255).all()
     w.close()
+
+
+def test_generate_gives_each_adapter_its_layer_of_a_saved_drawing(tmp_path):
+    """The demo's two adapters and one .ora: the same picture as the lines and the filled colour given one each."""
+    from app.cli import main
+    from models.assets import DEMO_DIR
+    from models.hints import fill_shapes
+    from models.imageio import read_rgb, write_rgb
+    from models.openraster import on_white
+
+    if not (DEMO_DIR / "model_index.json").exists():
+        pytest.skip("the demo model is not in assets/")
+    lines = np.full((256, 256, 3), 255, np.uint8)
+    cv2.rectangle(lines, (60, 90), (200, 220), (0, 0, 0), 3)
+    cv2.line(lines, (50, 95), (130, 30), (0, 0, 0), 3)
+    cv2.line(lines, (130, 30), (210, 95), (0, 0, 0), 3)
+    colour = np.zeros((256, 256, 4), np.uint8)
+    cv2.circle(colour, (130, 160), 14, (220, 40, 40, 255), -1)  # a red dab in the walls
+    write_drawing(tmp_path / "house.ora", lines, colour)
+    write_rgb(tmp_path / "lines.png", lines)
+    write_rgb(tmp_path / "hints.png", fill_shapes(lines, on_white(colour)))
+    common = ["generate", "--model", "demo", "--controlnet", "demo", "--prompt", "a house", "--device", "cpu",
+              "--dtype", "float32"]
+    assert main.main([*common, "--image", str(tmp_path / "house.ora"), "--out", str(tmp_path / "a.png")]) == 0
+    assert main.main([*common, "--image", str(tmp_path / "lines.png"), "--image", str(tmp_path / "hints.png"),
+                      "--out", str(tmp_path / "b.png")]) == 0
+    a, b = read_rgb(tmp_path / "a.png"), read_rgb(tmp_path / "b.png")
+    assert np.array_equal(a, b)
+    assert main.main([*common, "--image", str(tmp_path / "lines.png"), "--out", str(tmp_path / "c.png")]) == 0
+    assert not np.array_equal(a, read_rgb(tmp_path / "c.png"))  # without the colour: another picture

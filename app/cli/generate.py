@@ -15,8 +15,10 @@ from models.options import STRENGTH
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--image", action="append", default=[],
-                   help="control image (a sketch: black strokes on white; colour hints: colour on white); needed with "
-                   "--controlnet; repeat for one per adapter, in the --controlnet order, or give one for all")
+                   help="control image (a sketch: black strokes on white; colour hints: colour on white; a drawing "
+                   "saved by the window as .ora: its lines to line adapters, its colour, shapes filled, to colour-hint "
+                   "adapters); needed with --controlnet; repeat for one per adapter, in the --controlnet order, or give "
+                   "one for all")
     p.add_argument("--prompt", default="", help="what to draw")
     p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
     p.add_argument("--control-scale", type=float, default=None,
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import UserError
     from models.imageio import check_out_path, read_rgb, write_rgb
     from models.opening import open_engine
+    from models.openraster import read_drawing
     from models.options import check_strength
 
     check_values(args)  # size, seed, prompt, LoRA weights, adapter strengths: one line each before anything loads
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                         f"{said}): give one --image per adapter, in the --controlnet order, or one for all")
     args.controlnet = with_strength(args.controlnet, args.control_scale)
     check_out_path(args.out)
-    images = [read_rgb(path) for path in args.image] or [np.full((64, 64, 3), 255, np.uint8)]
+    images = [read_drawing(path) if path.lower().endswith(".ora") else read_rgb(path) for path in args.image]
+    images = images or [np.full((64, 64, 3), 255, np.uint8)]
     engine = open_engine(engine_options(args))  # its steps are log lines (stderr; -q hides them)
     engine.set_seed(args.seed)
     engine.set_prompt(args.prompt)
@@ -68,14 +72,32 @@ def run(args: argparse.Namespace) -> int:
 
 def conditions(engine, images: list) -> list:
     """One condition image per adapter. One image serves every adapter, except a colour-hint adapter beside
-    a line adapter: a sketch is no colour hint, so it gets white (no hints)."""
+    a line adapter: a sketch is no colour hint, so it gets white (no hints). A drawing (.ora) gives each adapter
+    its layer: the lines, or the colour on white with its dabs filling their shapes (the window's Fill shapes)."""
     import numpy as np
 
     from app.live.loop import is_colour
+    from models.hints import fill_shapes
+    from models.openraster import Drawing, on_white
+
+    def layer(image, colour: bool) -> np.ndarray:
+        if not isinstance(image, Drawing):
+            return image
+        if not colour:
+            return image.lines
+        if image.colour is None:
+            return np.full_like(image.lines, 255)
+        return fill_shapes(image.lines, on_white(image.colour))
 
     adapters = engine.adapters
-    if len(images) > 1 or not adapters:
-        return images
+    if not adapters:
+        return [layer(image, False) for image in images]
+    if len(images) > 1:
+        if not any(isinstance(image, Drawing) for image in images):
+            return images
+        return [layer(image, is_colour(a)) for image, a in zip(images, adapters, strict=True)]
+    if isinstance(images[0], Drawing):
+        return [layer(images[0], is_colour(a)) for a in adapters]
     lines = any(not is_colour(a) for a in adapters)
     white = np.full_like(images[0][:, :, :3], 255)
     return [white if lines and is_colour(a) else images[0] for a in adapters]
