@@ -138,13 +138,10 @@ class Actions(QObject):
         if not path:
             return
         try:
-            if trace:
-                img = read_rgb(path)
-            elif Path(path).suffix.lower() == ".ora":
+            if not trace and Path(path).suffix.lower() == ".ora":
                 self.open_drawing(path)
                 return
-            else:
-                img = read_rgb(path)
+            img = read_rgb(path)
         except UserError as e:
             w.show_error(str(e))
             return
