@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -174,3 +175,46 @@ def test_generate_gives_each_adapter_its_layer_of_a_saved_drawing(tmp_path):
     assert np.array_equal(a, b)
     assert main.main([*common, "--image", str(tmp_path / "lines.png"), "--out", str(tmp_path / "c.png")]) == 0
     assert not np.array_equal(a, read_rgb(tmp_path / "c.png"))  # without the colour: another picture
+
+
+# ---- files Krita 5.1.5 wrote (tests/data/krita/README.md) ----------------------------------------------------
+
+KRITA = Path(__file__).parent / "data" / "krita"
+
+
+def krita_house() -> tuple[np.ndarray, np.ndarray]:
+    """The drawing behind the Krita files: lines, and a red dab and a half-transparent green band of colour."""
+    lines = np.full((128, 128, 3), 255, np.uint8)
+    cv2.rectangle(lines, (20, 30), (100, 110), (0, 0, 0), 2)
+    cv2.line(lines, (15, 35), (60, 8), (0, 0, 0), 2)
+    cv2.line(lines, (60, 8), (105, 35), (0, 0, 0), 2)
+    colour = np.zeros((128, 128, 4), np.uint8)
+    cv2.circle(colour, (60, 70), 15, (220, 40, 40, 255), -1)
+    cv2.rectangle(colour, (5, 115), (120, 124), (40, 160, 60, 200), -1)
+    return lines, colour
+
+
+def krita_picture() -> np.ndarray:
+    pic = np.zeros((48, 64, 4), np.uint8)
+    pic[:24] = (90, 150, 240, 255)
+    pic[24:, :32] = (250, 215, 40, 255)  # the lower right quarter transparent
+    return pic
+
+
+def test_krita_composites_our_layer_stack_as_our_merged_picture():
+    lines, colour = krita_house()
+    render = cv2.imread(str(KRITA / "krita_render.png"), cv2.IMREAD_UNCHANGED)
+    render = cv2.cvtColor(render, cv2.COLOR_BGRA2RGB if render.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    assert np.abs(render.astype(int) - merged(lines, colour)).max() <= 1
+
+
+def test_krita_s_own_openraster_files_read_back():
+    lines, colour = krita_house()
+    resaved = read_drawing(KRITA / "krita_resaved.ora")  # its colour layer cropped and placed at an offset
+    assert np.array_equal(resaved.lines, lines) and np.array_equal(resaved.colour, colour)
+    one = read_drawing(KRITA / "krita_picture.ora")  # no layers of ours: the merged picture, over white
+    assert one.colour is None and one.lines.shape == (48, 64, 3)
+    from models.openraster import on_white
+
+    assert np.abs(one.lines.astype(int) - on_white(krita_picture())).max() <= 1
+    assert (one.lines[30:, 40:] == 255).all()
