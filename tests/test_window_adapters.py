@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor
 from app.live.testing import FakeEngine
 from app.ui.canvas_tools import NO_COLOUR_ADAPTER, PALETTE
 from app.ui.modelpick import Choice
+from app.ui.qimage import to_rgb
 from app.ui.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
 from app.ui.worker import wait_idle
@@ -191,10 +192,17 @@ def test_fill_shapes_fills_the_drawn_shape_a_dab_sits_in_and_is_remembered(qtbot
     side = filled.shape[0]
     assert filled[side // 4 + 4 : 3 * side // 4 - 4, side // 4 + 4 : 3 * side // 4 - 4].mean() > 0.95  # the square
     assert not filled[: side // 6].any()  # not the paper around it
+    qtbot.waitUntil(lambda: w.output.inset is not None)  # the output's corner shows what the colour adapter got
+    assert np.array_equal(to_rgb(w.output.inset), w.last_result.conditions[1]) and w.output.inset_label == "colour hints"
+    panel.overlay.setChecked(False)  # the overlay off: no inset either
+    assert w.output.inset is None
+    panel.overlay.setChecked(True)
+    assert w.output.inset is not None
     panel.fill_shapes.setChecked(False)  # as painted: the dab alone
     settle(qtbot, w, lambda: not w.live.fill_shapes and (e.last_frames[1] != 255).any(axis=2).mean() < 0.05)
     w.set_source("image:" + str(_picture(tmp_path)))
     assert not panel.fill_shapes.isEnabled()  # a canvas option: greyed for a live source
+    assert w.output.inset is None
     w.close()
     assert not Persisted.load(open_settings(str(ini))).live.fill_shapes
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QIcon
+from PySide6.QtGui import QCloseEvent, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.live.loop import Loader, Result
 from app.live.settings import LiveSettings
 from app.ui import logbar
 from app.ui.actions import Actions
+from app.ui.adapters import COLOUR_HINTS
 from app.ui.adapters_link import AdaptersLink
 from app.ui.canvas import SketchCanvas
 from app.ui.canvas_tools import CanvasPage
@@ -106,6 +107,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.stack.addWidget(self.canvas_page)
         self.stack.addWidget(self.feed)
         self.output = ImageView("The output appears here once a model is loaded")
+        self.output.inset_label = "colour hints"  # on the canvas: what the colour-hint adapter gets (_colour_inset)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.stack)
         self.splitter.addWidget(self.output)
@@ -268,6 +270,17 @@ class MainWindow(SourcesMixin, QMainWindow):
         if self.source_spec != "sketch":
             self.feed.inset = from_rgb(result.condition)
             self.feed.inset_label = "adapter input"
+        self.output.inset = self._colour_inset(result)
+
+    def _colour_inset(self, result: Result) -> QImage | None:
+        """On the canvas, with the overlay on: what the colour-hint adapter gets (the colour layer, its dabs
+        filling their shapes with Fill shapes), small in the output's corner while it holds any colour."""
+        kinds = self.panel.adapters.conditions()
+        if (self.source_spec != "sketch" or not self.output.show_overlay or COLOUR_HINTS not in kinds
+                or len(result.conditions) != len(kinds)):
+            return None
+        hints = result.conditions[kinds.index(COLOUR_HINTS)]
+        return from_rgb(hints) if (hints != 255).any() else None
 
     @property
     def fps(self) -> float:
@@ -284,6 +297,9 @@ class MainWindow(SourcesMixin, QMainWindow):
     @Slot(bool)
     def _overlay_toggled(self, on: bool) -> None:
         self.output.show_overlay = on
+        if self.last_result is not None:
+            self.output.inset = self._colour_inset(self.last_result)
+        self.output.update()
 
     @Slot(str, int)
     def _on_recorded(self, path: str, frames: int) -> None:

@@ -35,6 +35,7 @@ class SourcesMixin:
         self.panel.set_feed_controls(parsed.kind != "sketch")
         self.feed.set_failed("")
         self.feed.inset = None
+        self.output.inset = None  # the canvas's colour hints (window._colour_inset) until a frame says again
         if parsed.kind == "sketch":
             self.stack.setCurrentWidget(self.canvas_page)
             self.offer_canvas()
