@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from models.errors import UserError
+from models.outfiles import cause, check_file, write_atomic
 
 MIMETYPE = "image/openraster"
 COLOUR_OPACITY = 0.8  # the colour layer's opacity over the lines (multiplied), as the canvas shows it
@@ -75,8 +77,6 @@ def encode(lines: np.ndarray, colour: np.ndarray) -> bytes:
 
 def write_drawing(path: str | Path, lines: np.ndarray, colour: np.ndarray) -> Path:
     """Write the drawing atomically (a failure leaves no half-written file)."""
-    from models.outfiles import check_file, write_atomic
-
     p = check_file(path, repr(str(path)), (".ora",))  # the folder exists and has room
     return write_atomic(p, encode(lines, colour), 0o666)
 
@@ -119,30 +119,46 @@ def read_drawing(path: str | Path) -> Drawing:
     """The drawing in an OpenRaster file: its lines and colour layers, or (a file made elsewhere) its merged
     picture as the lines. One-line UserError for anything that is not a readable OpenRaster file."""
     where = repr(str(path))
+    if not Path(path).is_file():
+        raise UserError(f"drawing {where} does not exist or is not a file: check the path")
     try:
-        z = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as e:
-        raise UserError(f"{where} is not an OpenRaster file ({e}): save it as .ora from Krita, GIMP or MyPaint") from None
-    with z:
-        if z.namelist()[:1] != ["mimetype"] or z.read("mimetype").strip() != MIMETYPE.encode():
-            raise UserError(f"{where} is not an OpenRaster file (no image/openraster mimetype first)")
-        try:
-            image = ET.fromstring(z.read("stack.xml"))
-            w, h = int(image.get("w", "0")), int(image.get("h", "0"))
-        except (KeyError, ET.ParseError, ValueError):
-            raise UserError(f"{where} has no readable stack.xml: the file is damaged") from None
-        if not (0 < w and 0 < h and w * h <= MOST_PIXELS):
-            raise UserError(f"{where} is {w}x{h} pixels: a drawing must be between 1 and {MOST_PIXELS >> 20} megapixels")
-        layers = {e.get("name", "").lower(): e for e in image.iter("layer")}
-        layers.setdefault("colour", layers.get("color"))
-        if layers.get("lines") is not None and layers.get("colour") is not None:
-            found = {}
-            for name in ("lines", "colour"):
-                e = layers[name]
-                found[name] = _placed(_layer(z, e.get("src", ""), where), int(float(e.get("x", 0))),
-                                      int(float(e.get("y", 0))), w, h)
-            return Drawing(lines=on_white(found["lines"]), colour=found["colour"])
-        if "mergedimage.png" in z.namelist():
-            return Drawing(lines=on_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
-        raise UserError(f"{where} has neither our lines and colour layers nor a mergedimage.png: "
-                        "save it again from Krita, GIMP or MyPaint")
+        with zipfile.ZipFile(path) as z:
+            return _read(z, where)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as e:
+        reason = cause(e) if isinstance(e, OSError) else (str(e).splitlines() or [type(e).__name__])[0]
+        raise UserError(f"{where} is not a readable OpenRaster file ({reason}): save it as .ora from Krita, GIMP "
+                        "or MyPaint") from None
+
+
+def _offset(e: ET.Element, key: str, where: str) -> int:
+    try:
+        value = float(e.get(key, "0"))
+    except ValueError:
+        value = float("nan")
+    if not abs(value) < MOST_PIXELS:
+        raise UserError(f"{where}: layer {e.get('name', '')!r} has {key}={e.get(key)!r}, not a position: the file is damaged")
+    return int(value)
+
+
+def _read(z: zipfile.ZipFile, where: str) -> Drawing:
+    if z.namelist()[:1] != ["mimetype"] or z.read("mimetype").strip() != MIMETYPE.encode():
+        raise UserError(f"{where} is not an OpenRaster file (no image/openraster mimetype first)")
+    try:
+        image = ET.fromstring(z.read("stack.xml"))
+        w, h = int(image.get("w", "0")), int(image.get("h", "0"))
+    except (KeyError, ET.ParseError, ValueError):
+        raise UserError(f"{where} has no readable stack.xml: the file is damaged") from None
+    if not (0 < w and 0 < h and w * h <= MOST_PIXELS):
+        raise UserError(f"{where} is {w}x{h} pixels: a drawing must be between 1 and {MOST_PIXELS >> 20} megapixels")
+    layers = {e.get("name", "").lower(): e for e in image.iter("layer")}
+    layers.setdefault("colour", layers.get("color"))
+    if layers.get("lines") is not None and layers.get("colour") is not None:
+        found = {}
+        for name in ("lines", "colour"):
+            e = layers[name]
+            found[name] = _placed(_layer(z, e.get("src", ""), where), _offset(e, "x", where), _offset(e, "y", where), w, h)
+        return Drawing(lines=on_white(found["lines"]), colour=found["colour"])
+    if "mergedimage.png" in z.namelist():
+        return Drawing(lines=on_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
+    raise UserError(f"{where} has neither our lines and colour layers nor a mergedimage.png: "
+                    "save it again from Krita, GIMP or MyPaint")

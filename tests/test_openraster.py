@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from models.errors import UserError
 from models.openraster import COLOUR_OPACITY, encode, merged, read_drawing, write_drawing
@@ -82,7 +84,7 @@ def test_a_file_made_elsewhere_opens_as_its_merged_picture_on_the_line_layer(tmp
 def test_bad_files_are_one_line_each(tmp_path):
     png = tmp_path / "a.ora"  # a PNG under the wrong name
     png.write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
-    cases = {png: "not an OpenRaster file", tmp_path / "missing.ora": "not an OpenRaster file"}
+    cases = {png: "not a readable OpenRaster file", tmp_path / "missing.ora": "does not exist"}
     no_mime = tmp_path / "b.ora"
     with zipfile.ZipFile(no_mime, "w") as z:
         z.writestr("stack.xml", "<image w='8' h='8'><stack/></image>")
@@ -218,3 +220,56 @@ def test_krita_s_own_openraster_files_read_back():
 
     assert np.abs(one.lines.astype(int) - on_white(krita_picture())).max() <= 1
     assert (one.lines[30:, 40:] == 255).all()
+
+
+# ---- anything in a file named .ora (hypothesis): a Drawing or the one-line UserError, never another exception ----
+
+ATTR = st.one_of(st.sampled_from(["0", "-5", "7.5", "1e999", "nan", "inf", "-inf", "", "x", "99999", "-99999"]),
+                 st.text(max_size=6))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(w=ATTR, h=ATTR, x=ATTR, y=ATTR, src=st.sampled_from(["data/lines.png", "data/colour.png", "mergedimage.png",
+                                                            "nope.png", "", "../x", "stack.xml"]),
+       name=st.sampled_from(["lines", "colour", "color", "LINES", "other", ""]), drop=st.booleans())
+def test_any_stack_gives_a_drawing_or_one_line(tmp_path, w, h, x, y, src, name, drop):
+    lines, colour = drawing(32, 40)
+    data = encode(lines, colour)
+    esc = {"&": "&amp;", "<": "&lt;", '"': "&quot;"}
+    q = lambda v: "".join(esc.get(c, c) for c in v)  # noqa: E731
+    stack = (f'<image w="{q(w)}" h="{q(h)}"><stack><layer name="{name}" src="{src}" x="{q(x)}" y="{q(y)}"/>'
+             f'<layer name="lines" src="data/lines.png"/></stack></image>').encode("utf-8", "surrogatepass")
+    path = tmp_path / "fuzz.ora"
+    with zipfile.ZipFile(io.BytesIO(data)) as old, zipfile.ZipFile(path, "w") as z:
+        for info in old.infolist():
+            if info.filename == "stack.xml":
+                z.writestr(info, stack)
+            elif not (drop and info.filename == "mergedimage.png"):
+                z.writestr(info, old.read(info))
+    try:
+        got = read_drawing(path)
+    except UserError as e:
+        assert "\n" not in str(e)
+        return
+    assert got.lines.dtype == np.uint8 and got.lines.ndim == 3 and got.lines.shape[2] == 3
+    assert got.colour is None or got.colour.shape[:2] == got.lines.shape[:2]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+       truncate=st.one_of(st.none(), st.integers(0, 10**6)))
+def test_damaged_bytes_give_a_drawing_or_one_line(tmp_path, cuts, truncate):
+    lines, colour = drawing(32, 40)
+    data = bytearray(encode(lines, colour))
+    for at, value in cuts:
+        data[at % len(data)] = value
+    if truncate is not None:
+        data = data[: truncate % (len(data) + 1)]
+    path = tmp_path / "damaged.ora"
+    path.write_bytes(bytes(data))
+    try:
+        got = read_drawing(path)
+    except UserError as e:
+        assert "\n" not in str(e)
+        return
+    assert got.lines.dtype == np.uint8 and got.lines.shape[2] == 3
