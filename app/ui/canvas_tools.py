@@ -100,7 +100,7 @@ class CanvasPage(QWidget):
         button(colours, "Trace", "Show an image faintly under the sketch to trace over it (Ctrl+O)", self.traceRequested)
         button(colours, "Load", "Open a saved drawing (.ora: both layers) or an image as the line layer",
                self.useRequested)
-        button(colours, "Save", "Save the drawing: .ora keeps lines and colour (Krita, GIMP and MyPaint open it), "
+        button(colours, "Save", "Save the drawing: .ora keeps lines and colour (Krita opens it as two layers), "
                "PNG the lines (Ctrl+Shift+S)", self.saveRequested)
         col.addLayout(tools)
         col.addLayout(colours)
