@@ -41,9 +41,14 @@ def decode_rgb(data: np.ndarray) -> np.ndarray | None:
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
     if img.shape[2] == 4:
-        alpha = img[:, :, 3:].astype(np.float32) / 255
-        img = (img[:, :, :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+        img = over_white(img)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def over_white(img: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 4), straight alpha last (RGBA or BGRA) -> uint8 (H, W, 3) laid over white paper."""
+    alpha = img[:, :, 3:].astype(np.float32) / 255
+    return (img[:, :, :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
 
 
 def check_out_path(path: str | Path) -> Path:

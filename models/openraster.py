@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from models.errors import UserError
+from models.imageio import over_white
 from models.outfiles import cause, check_file, write_atomic
 
 MIMETYPE = "image/openraster"
@@ -109,12 +110,6 @@ def _placed(layer: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
     return out
 
 
-def on_white(rgba: np.ndarray) -> np.ndarray:
-    """uint8 RGBA (straight alpha) laid over white paper: uint8 RGB."""
-    a = rgba[:, :, 3:].astype(np.float32) / 255
-    return (rgba[:, :, :3] * a + 255 * (1 - a) + 0.5).astype(np.uint8)
-
-
 def read_drawing(path: str | Path) -> Drawing:
     """The drawing in an OpenRaster file: its lines and colour layers, or (a file made elsewhere) its merged
     picture as the lines. One-line UserError for anything that is not a readable OpenRaster file."""
@@ -157,8 +152,8 @@ def _read(z: zipfile.ZipFile, where: str) -> Drawing:
         for name in ("lines", "colour"):
             e = layers[name]
             found[name] = _placed(_layer(z, e.get("src", ""), where), _offset(e, "x", where), _offset(e, "y", where), w, h)
-        return Drawing(lines=on_white(found["lines"]), colour=found["colour"])
+        return Drawing(lines=over_white(found["lines"]), colour=found["colour"])
     if "mergedimage.png" in z.namelist():
-        return Drawing(lines=on_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
+        return Drawing(lines=over_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
     raise UserError(f"{where} has neither our lines and colour layers nor a mergedimage.png: "
                     "save it again from Krita, GIMP or MyPaint")

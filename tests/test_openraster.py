@@ -154,8 +154,7 @@ def test_generate_gives_each_adapter_its_layer_of_a_saved_drawing(tmp_path):
     from app.cli import main
     from models.assets import DEMO_DIR
     from models.hints import fill_shapes
-    from models.imageio import read_rgb, write_rgb
-    from models.openraster import on_white
+    from models.imageio import over_white, read_rgb, write_rgb
 
     if not (DEMO_DIR / "model_index.json").exists():
         pytest.skip("the demo model is not in assets/")
@@ -167,7 +166,7 @@ def test_generate_gives_each_adapter_its_layer_of_a_saved_drawing(tmp_path):
     cv2.circle(colour, (130, 160), 14, (220, 40, 40, 255), -1)  # a red dab in the walls
     write_drawing(tmp_path / "house.ora", lines, colour)
     write_rgb(tmp_path / "lines.png", lines)
-    write_rgb(tmp_path / "hints.png", fill_shapes(lines, on_white(colour)))
+    write_rgb(tmp_path / "hints.png", fill_shapes(lines, over_white(colour)))
     common = ["generate", "--model", "demo", "--controlnet", "demo", "--prompt", "a house", "--device", "cpu",
               "--dtype", "float32"]
     assert main.main([*common, "--image", str(tmp_path / "house.ora"), "--out", str(tmp_path / "a.png")]) == 0
@@ -216,9 +215,9 @@ def test_krita_s_own_openraster_files_read_back():
     assert np.array_equal(resaved.lines, lines) and np.array_equal(resaved.colour, colour)
     one = read_drawing(KRITA / "krita_picture.ora")  # no layers of ours: the merged picture, over white
     assert one.colour is None and one.lines.shape == (48, 64, 3)
-    from models.openraster import on_white
+    from models.imageio import over_white
 
-    assert np.abs(one.lines.astype(int) - on_white(krita_picture())).max() <= 1
+    assert np.abs(one.lines.astype(int) - over_white(krita_picture())).max() <= 1
     assert (one.lines[30:, 40:] == 255).all()
 
 

@@ -78,7 +78,8 @@ def conditions(engine, images: list) -> list:
 
     from app.live.loop import is_colour
     from models.hints import fill_shapes
-    from models.openraster import Drawing, on_white
+    from models.imageio import over_white
+    from models.openraster import Drawing
 
     def layer(image, colour: bool) -> np.ndarray:
         if not isinstance(image, Drawing):
@@ -87,7 +88,7 @@ def conditions(engine, images: list) -> list:
             return image.lines
         if image.colour is None:
             return np.full_like(image.lines, 255)
-        return fill_shapes(image.lines, on_white(image.colour))
+        return fill_shapes(image.lines, over_white(image.colour))
 
     adapters = engine.adapters
     if not adapters:

@@ -15,11 +15,7 @@ def from_rgb(rgb: np.ndarray) -> QImage:
 
 def to_rgb(image: QImage) -> np.ndarray:
     """Any QImage -> a uint8 RGB (H, W, 3) numpy array that owns its pixels."""
-    if image.format() != QImage.Format.Format_RGB888:
-        image = image.convertToFormat(QImage.Format.Format_RGB888)
-    h, w, stride = image.height(), image.width(), image.bytesPerLine()
-    buf = np.frombuffer(image.constBits(), np.uint8, count=h * stride).reshape(h, stride)
-    return buf[:, : 3 * w].reshape(h, w, 3).copy()
+    return _pixels(image, QImage.Format.Format_RGB888, 3)
 
 
 def from_rgba(rgba: np.ndarray) -> QImage:
@@ -32,7 +28,13 @@ def from_rgba(rgba: np.ndarray) -> QImage:
 
 def to_rgba(image: QImage) -> np.ndarray:
     """Any QImage -> uint8 RGBA (H, W, 4), straight alpha, that owns its pixels."""
-    image = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    return _pixels(image, QImage.Format.Format_RGBA8888, 4)
+
+
+def _pixels(image: QImage, fmt: QImage.Format, channels: int) -> np.ndarray:
+    """The image's pixels in fmt (channels bytes each) as a numpy array that owns them (rows lose their padding)."""
+    if image.format() != fmt:
+        image = image.convertToFormat(fmt)
     h, w, stride = image.height(), image.width(), image.bytesPerLine()
     buf = np.frombuffer(image.constBits(), np.uint8, count=h * stride).reshape(h, stride)
-    return buf[:, : 4 * w].reshape(h, w, 4).copy()
+    return buf[:, : channels * w].reshape(h, w, channels).copy()
