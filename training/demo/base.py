@@ -16,6 +16,7 @@ the scheduler, so nothing else changes.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,8 +251,6 @@ def train_generator(parts: dict, latents: torch.Tensor, ids: torch.Tensor, empty
 
 def save(parts: dict, tokenizer_dir: Path, folder: Path) -> None:
     """Write the base in diffusers layout, fp16 safetensors, with the tokenizer files copied in."""
-    import shutil
-
     from diffusers import StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
@@ -266,3 +265,51 @@ def save(parts: dict, tokenizer_dir: Path, folder: Path) -> None:
     index = json.loads((folder / "model_index.json").read_text())
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
+
+def drop_source_path(folder: Path) -> None:
+    """Take diffusers' `_name_or_path` (where the weights were read from: a path on the machine that built them)
+    out of folder/config.json."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config.pop("_name_or_path", None)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _write_adapter(src: Path, dst: Path, condition: str) -> None:
+    """An adapter into the model as fp16 safetensors with its adapter.json (base demo, run at 256 px). One that is
+    already the model's (fp16, adapter.json says trained_at: a seeded cache) is copied byte for byte."""
+    import torch
+    from diffusers import ControlNetModel
+
+    from models.loading import AdapterInfo
+
+    info = AdapterInfo.read(src)
+    if info.base_model == "demo" and "trained_at" in info.extra:
+        shutil.copytree(src, dst)
+        return
+    net = ControlNetModel.from_pretrained(src, torch_dtype=torch.float16)
+    net.save_pretrained(dst, safe_serialization=True)
+    drop_source_path(dst)
+    info.condition = condition
+    info.base_model = "demo"
+    info.resolution = 256
+    info.extra = {"trained_at": 128, "note": "trained on 128 px windows of 256 px pictures (same pixel scale)",
+                  "training": info.extra}
+    info.write(dst)
+
+
+def assemble(base: Path, adapter: Path, out: Path, colour: Path | None = None) -> None:
+    """Base + fp16 adapters (adapter/, and colour_adapter/ when given) into out/ (replaced as a whole: built
+    beside it, then renamed)."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(base, tmp)
+    _write_adapter(adapter, tmp / "adapter", "sketch")
+    if colour is not None:
+        _write_adapter(colour, tmp / "colour_adapter", "colour-hints")
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.replace(old)
+    tmp.replace(out)
+    shutil.rmtree(old, ignore_errors=True)

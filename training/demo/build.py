@@ -12,7 +12,9 @@ Stages (each cached under --work, so a crash or a rerun resumes where it stopped
    windows with the sketch adapter frozen beside it (--with-adapter), so it learns to add colour on top; then
    fine-tuned from there (--init-adapter) with the adversarial term, which sharpens what it paints; then
    fine-tuned again with the same loss for the flat shapes and rough dabs of models.hints (colour_tune);
-7. evaluate: metrics on the held-out colour pictures and the grids, the colour adapter's evidence
+7. photo: the base's UNet fine-tuned together with the colour adapter on photo-like copies of the windows
+   (training/demo/photo.py), so colour hints from a camera frame can paint dark and dull fields;
+8. evaluate: metrics on the held-out colour pictures and the grids, the colour adapter's evidence
    (training/demo/eval_colour.py); then the model card.
 """
 
@@ -51,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="then steps of the colour-hint adapter fine-tuned with the adversarial term (0: none)")
     p.add_argument("--colour-tune-steps", type=int, default=COLOUR_TUNE_STEPS,
                    help="then steps fine-tuned again for flat shapes (the canvas's Fill shapes) and rough dabs over the lines (0: none)")
+    p.add_argument("--photo-steps", type=int, default=2000,
+                   help="then steps of the base UNet and the colour adapter fine-tuned together on photo-like windows (0: none)")
     p.add_argument("--base-images", type=int, default=1500, help="colour pictures used for the VAE and the base")
     p.add_argument("--recoloured", type=int, default=3, help="recoloured copies of each of them (colour words steer)")
     p.add_argument("--vae-gan-steps", type=int, default=1500, help="decoder steps against a PatchGAN (crisp edges)")
@@ -149,10 +153,10 @@ def stage_base(work: Path, args, parts: dict, images, captions: list[str], tok_d
     return folder
 
 
-def _times(work: Path, stage: str, seconds: float, steps: int) -> None:
+def _times(work: Path, stage: str, seconds: float, steps: int, **more) -> None:
     path = work / "times.json"
     t = json.loads(path.read_text()) if path.exists() else {}
-    t[stage] = {"seconds": round(seconds), "steps": steps}
+    t[stage] = {"seconds": round(seconds), "steps": steps, **more}
     path.write_text(json.dumps(t, indent=2))
 
 
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     work: Path = args.work
     if args.fresh:
         # everything the code makes; the SVG renders (a pure function of the package) and downloads stay
-        for p in ("vae.pt", "base", "adapter_run", "colour_run", "colour_sharp_run", "colour_tune_run", "times.json", "train.log", "tokenizer", "data/adapter128",
+        for p in ("vae.pt", "base", "adapter_run", "colour_run", "colour_sharp_run", "colour_tune_run", "photo_run", "data/photo128", "times.json", "train.log", "tokenizer", "data/adapter128",
                   "data/heldout_colour", "data/train", "data/heldout", "data/counts.json", "data/items.json"):
             q = work / p
             shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
@@ -222,8 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     before_tune = colour
     if args.colour_tune_steps:
         colour = stage_colour_tune(work, args, base, adapter, colour)
+    before_photo = (base, colour)
+    if args.photo_steps:
+        base, colour = stage_photo(work, args, base, adapter, colour)
     if args.until == "colour":
         return 0
+    from training.demo.base import assemble
+
     assemble(base, adapter, args.out, colour)
     from training.demo.eval import run as evaluate
 
@@ -232,17 +241,23 @@ def main(argv: list[str] | None = None) -> int:
     from training.demo.eval_colour import run as evaluate_colour
 
     model = "demo" if args.out == OUT else str(args.out)
+    trained_on = str(before_photo[0])  # the earlier colour adapters are measured on the base they were trained with
     metrics["colour_adapter"] = evaluate_colour(model, args.out / "adapter", args.out / "colour_adapter",
                                                 _heldout_colour(work), args.out, work)
     if args.colour_sharpen_steps:  # the same measures before the fine-tune, for the card (grids kept in --work)
         (work / "colour_before_sharpen").mkdir(exist_ok=True)
-        before = evaluate_colour(model, args.out / "adapter", work / "colour_run" / "adapter", _heldout_colour(work),
+        before = evaluate_colour(trained_on, args.out / "adapter", work / "colour_run" / "adapter", _heldout_colour(work),
                                  work / "colour_before_sharpen", work)
         metrics["colour_adapter"]["before_sharpen"] = before["heldout"]
     if args.colour_tune_steps:  # and before the second fine-tune: every measure
         (work / "colour_before_tune").mkdir(exist_ok=True)
-        before = evaluate_colour(model, args.out / "adapter", before_tune, _heldout_colour(work), work / "colour_before_tune", work)
+        before = evaluate_colour(trained_on, args.out / "adapter", before_tune, _heldout_colour(work), work / "colour_before_tune", work)
         metrics["colour_adapter"]["before_tune"] = {k: before[k] for k in ("heldout", "canvas", "keep_colours")}
+    if args.photo_steps:  # and before the photo stage (its base too): every measure
+        (work / "colour_before_photo").mkdir(exist_ok=True)
+        before = evaluate_colour(trained_on, args.out / "adapter", before_photo[1], _heldout_colour(work),
+                                 work / "colour_before_photo", work)
+        metrics["colour_adapter"]["before_photo"] = {k: before[k] for k in ("heldout", "canvas", "keep_colours")}
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _times(work, "evaluate", time.time() - t0, 0)
     from training.demo.card import Build, write_card
@@ -322,6 +337,24 @@ def stage_colour_tune(work: Path, args, base: Path, sketch: Path, colour: Path) 
                        seed=2)
 
 
+def stage_photo(work: Path, args, base: Path, sketch: Path, colour: Path) -> tuple[Path, Path]:
+    """The base's UNet and the colour adapter fine-tuned together on photo-like windows, clip-art windows with
+    colour hints and clip-art windows with the sketch adapter alone (training/demo/photo.py); the sketch
+    adapter stays as it is. Returns the new base and colour adapter."""
+    from training.demo.photo import PhotoConfig, train_photo, write_photo_like
+
+    run = work / "photo_run"
+    if (run / "colour" / "config.json").exists():
+        return run / "base", run / "colour"
+    windows = work / "data" / "adapter128"
+    write_photo_like(windows, work / "data" / "photo128")
+    t0 = time.time()
+    cfg = PhotoConfig(steps=args.photo_steps, threads=args.threads)
+    out = train_photo(base, sketch, colour, windows, work / "data" / "photo128", run, cfg, work / "train.log")
+    _times(work, "photo", time.time() - t0, cfg.steps, mix=list(cfg.mix), unet_lr=cfg.unet_lr)
+    return out
+
+
 def loop_seconds(log: Path) -> float:
     """Seconds the training loop ran over every resumed part of a run: train_log.jsonl gets a row per step with
     the seconds since its process's loop started, so each drop in that count starts another part."""
@@ -334,45 +367,6 @@ def loop_seconds(log: Path) -> float:
             total += last
         last = seconds
     return total + last
-
-
-def _write_adapter(src: Path, dst: Path, condition: str) -> None:
-    """An adapter into the model as fp16 safetensors with its adapter.json (base demo, run at 256 px). One that is
-    already the model's (fp16, adapter.json says trained_at: a seeded cache) is copied byte for byte."""
-    import torch
-    from diffusers import ControlNetModel
-
-    from models.loading import AdapterInfo
-
-    info = AdapterInfo.read(src)
-    if info.base_model == "demo" and "trained_at" in info.extra:
-        shutil.copytree(src, dst)
-        return
-    net = ControlNetModel.from_pretrained(src, torch_dtype=torch.float16)
-    net.save_pretrained(dst, safe_serialization=True)
-    info.condition = condition
-    info.base_model = "demo"
-    info.resolution = 256
-    info.extra = {"trained_at": 128, "note": "trained on 128 px windows of 256 px pictures (same pixel scale)",
-                  "training": info.extra}
-    info.write(dst)
-
-
-def assemble(base: Path, adapter: Path, out: Path, colour: Path | None = None) -> None:
-    """Base + fp16 adapters (adapter/, and colour_adapter/ when given) into out/ (replaced as a whole: built
-    beside it, then renamed)."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(base, tmp)
-    _write_adapter(adapter, tmp / "adapter", "sketch")
-    if colour is not None:
-        _write_adapter(colour, tmp / "colour_adapter", "colour-hints")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.replace(old)
-    tmp.replace(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def _intro(times: dict, build: Build) -> str:
 A small model in the SDXS one-step layout that ships with the app so it works offline, out of the box.
 It turns a black-on-white sketch plus a short prompt ("a red house") into a coloured, clip-art-like picture
 at 256 px that keeps the sketch's strokes as outlines, in the colour the prompt names. **It is a demo, not
-SDXS quality**: trained from scratch on a CPU in about an hour from public-domain clip art. Real SDXS weights
+SDXS quality**: trained from scratch on a CPU in about three hours from public-domain clip art. Real SDXS weights
 (IDKiro/sdxs-512-dreamshaper) are far better.
 
 Rebuild it from scratch with `python -m training.demo` ({sum(v['seconds'] for v in times.values()) / 60:.0f} min of wall
@@ -238,7 +238,7 @@ def _training(times: dict, metrics: dict, old: dict, build: Build) -> str:
 | text encoder + UNet jointly, one-step x0 loss (batch 16, 256 px), on the pictures and their recoloured copies | {steps('base')} | {mins.get('base', '?')} |
 | sketch adapter, trained by the training module (`training.train.train`, what `python main.py train` runs): paired 128 px windows at 256 px scale, batch 4, latent loss + the adversarial term (`patch` discriminator, weight 0.1, after {build.adversarial_start} regression-only steps) | {steps('adapter')} | {mins.get('adapter', '?')} |
 | colour-hint adapter, trained by the training module: the same windows, condition `colour-hints` (hints made from each window), the sketch adapter frozen beside it (`--with-adapter`), latent loss only | {steps('colour')} | {mins.get('colour', 'n/a')} |
-| evaluation and grids | | {mins.get('evaluate', '?')} |
+{_photo_row(times, mins)}| evaluation and grids | | {mins.get('evaluate', '?')} |
 
 Autoencoder round trip on {vr.get('images', '?')} held-out colour pictures: PSNR {vr.get('psnr_db', '?')} dB, colour kept
 {vr.get('chroma_kept', '?')}, sharpness kept {vr.get('sharpness_kept', '?')} (the first edition's: {old['vae_round_trip']['psnr_db']} dB,
@@ -249,6 +249,15 @@ kept 0.83 at weight 0.5, 1.25 at 0.75 and 1.08 at 1.0, and past 1.0 the extra "s
 coloured outlines). So the builder measures the decoder every {gan.vae_pick_every} steps on {gan.vae_pick_images} training pictures and
 keeps the one closest to their own sharpness.
 """
+
+
+def _photo_row(times: dict, mins: dict) -> str:
+    """The photo stage's row (training/demo/photo.py), when the build had one."""
+    if "photo" not in times:
+        return ""
+    return ("| photo stage: the base's UNet and the colour-hint adapter fine-tuned together on photo-like windows fed their "
+            "frame hints, clip-art windows with colour hints, and the sketch adapter alone held to the base before it "
+            f"(training/demo/photo.py) | {times['photo']['steps']} | {mins['photo']} |\n")
 
 
 def _other_numbers(metrics: dict) -> str:

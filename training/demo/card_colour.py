@@ -29,7 +29,7 @@ with `condition colour-hints` on the sketch adapter's 128 px windows (three in f
 the sketch adapter frozen beside it (`--with-adapter`, strength 1, fed each window's paired sketch), so it
 learns the colour on top of the drawing rather than redrawing it; latent loss only (a step with the
 adversarial term costs twice as much, and the adapter needs the steps: it learns where hints are long before
-their colour). {_sharpen(times, m.get('before_sharpen'))}{_tune(times, m.get('before_tune'))} **Hints**
+their colour). {_sharpen(times, m.get('before_sharpen'))}{_tune(times, m.get('before_tune'))}{_photo(times, m.get('before_photo'))} **Hints**
 (`models.hints.colour_hints`, a generator per window from the window's seed, in the mix the last stage used):
 6 in 10 windows get **flat** hints (the picture's colours with every line painted over by the region beside
 it: what Fill shapes makes of a canvas), 1 in 10 each 1-8 short wobbly strokes (2-8% of the side wide), 1-6
@@ -102,20 +102,43 @@ def _dabs(c: dict) -> str:
             f"{c['edge_f1_alone']:.3f} | {d['hue_error']:.1f} / {d['edge_f1']:.3f} | | |\n")
 
 
+def _was(before: dict | None, lead: str) -> str:
+    """The measures a stage started from, when they were taken."""
+    if not before:
+        return ""
+    h, c, k = before["heldout"], before["canvas"], before["keep_colours"]
+    return (f" {lead}: photos' colour error {k['colour_error_keep']:.1f} (alone {k['colour_error_alone']:.1f}), canvas edge F1 "
+            f"{c['edge_f1_hints']:.3f} (alone {c['edge_f1_alone']:.3f}), held-out hue error {h['hue_error_hints']:.1f}.")
+
+
 def _tune(times: dict, before: dict | None) -> str:
     """The second fine-tune, for flat shapes and rough dabs (training/demo/build.py stage_colour_tune), when there was one."""
     run = times.get("colour_tune")
     if not run:
         return ""
-    was = ""
-    if before:
-        h, c, k = before["heldout"], before["canvas"], before["keep_colours"]
-        was = (f" Before it: photos' colour error {k['colour_error_keep']:.1f} (alone {k['colour_error_alone']:.1f}), canvas "
-               f"edge F1 {c['edge_f1_hints']:.3f} (alone {c['edge_f1_alone']:.3f}), held-out hue error {h['hue_error_hints']:.1f}.")
+    was = _was(before, "Before it")
     return (f" Then {run['steps']} steps ({run['seconds'] / 60:.0f} min) fine-tuned once more from there with the same loss "
             "and hints that gained two kinds: flat shapes, which Fill shapes makes of a canvas, and rough dabs over the "
             "drawing's lines, which a person's colour layer holds (the first two stages ran before the hints had them; a "
             f"rebuild from scratch draws them in every stage, so it trains a similar, not the same, adapter).{was}")
+
+
+def _photo(times: dict, before: dict | None) -> str:
+    """The photo stage (training/demo/photo.py: the base's UNet and this adapter fine-tuned together), when there was one."""
+    run = times.get("photo")
+    if not run:
+        return ""
+    was = _was(before, "Before it, with the base as it was")
+    photo, canvas, sketch = (f"{share:.0%}" for share in run.get("mix", (0.5, 0.3, 0.2)))
+    return (f" Last, {run['steps']} steps ({run['seconds'] / 60:.0f} min) of the **photo stage** (`training/demo/photo.py`): "
+            f"the base's UNet (learning rate {run.get('unet_lr', 1e-4):g}) fine-tuned together with this adapter, the sketch "
+            f"adapter frozen; {photo} of the batches photo-like windows (the clip art's paper made a field of random, often dark "
+            "or dull colours with grain, the whole window darkened and dulled at random) fed `frame_hints` as a live frame "
+            f"is, {canvas} clip-art windows with the hints below (matched to the pictures and to what the adapter and base "
+            f"painted before the stage: the pictures alone softened them), {sketch} the sketch adapter alone held to what the "
+            "base painted before the stage (same noise and prompt), so the sketch adapter keeps its pictures. A base trained on "
+            "clip art alone had never painted a dark field or a background, and an adapter fine-tuned with it frozen got "
+            f"no nearer than colour error 30 even on its own photo-like windows.{was}")
 
 
 def _strengths(h: dict, c: dict, k: dict) -> str:
