@@ -75,13 +75,14 @@ def test_the_sketch_batches_start_at_zero_loss_and_the_stage_writes_a_base_and_a
     model = load_base(tiny_base, torch.float32)
     sk = ControlNetModel.from_pretrained(sketch)
     objective = Objective(model, LossWeights(pixel=0.0), torch.device("cpu"), torch.float32, False, [(sk, 1.0)])
-    frozen = load_base(tiny_base, torch.float32).unet.eval()
+    before = Objective(load_base(tiny_base, torch.float32), LossWeights(pixel=0.0), torch.device("cpu"), torch.float32,
+                       False, [(sk, 1.0)])
     data = TrainData(scan(windows, "colour-hints").samples, "colour-hints", 64, 0.0, ("sketch",))
     b = _batch(data, "sketch", np.random.default_rng(0), 2)
     noise = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-    assert _held(objective, frozen, sk, sk, b, noise, alone=True).item() == 0.0 and objective.companions == [(sk, 1.0)]
+    assert _held(objective, before, sk, sk, b, noise, alone=True).item() == 0.0 and objective.companions == [(sk, 1.0)]
     col = ControlNetModel.from_pretrained(colour)
-    assert _held(objective, frozen, col, ControlNetModel.from_pretrained(colour), b, noise, alone=False).item() == 0.0
+    assert _held(objective, before, col, ControlNetModel.from_pretrained(colour), b, noise, alone=False).item() == 0.0
     photo = _batch(TrainData(scan(photos, "colour-hints").samples, "colour-hints", 64, 0.0, ("sketch",)), "photo",
                    np.random.default_rng(0), 2)
     assert photo["condition"].shape == (2, 3, 64, 64) and photo["condition"].min() < 0.9  # frame hints cover it

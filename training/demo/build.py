@@ -237,27 +237,25 @@ def main(argv: list[str] | None = None) -> int:
     from training.demo.eval import run as evaluate
 
     t0 = time.time()
-    metrics = evaluate("demo" if args.out == OUT else str(args.out), str(args.out / "adapter"), _heldout_colour(work), args.out)
+    model = "demo" if args.out == OUT else str(args.out)
+    metrics = evaluate(model, str(args.out / "adapter"), _heldout_colour(work), args.out)
     from training.demo.eval_colour import run as evaluate_colour
 
-    model = "demo" if args.out == OUT else str(args.out)
-    trained_on = str(before_photo[0])  # the earlier colour adapters are measured on the base they were trained with
     metrics["colour_adapter"] = evaluate_colour(model, args.out / "adapter", args.out / "colour_adapter",
                                                 _heldout_colour(work), args.out, work)
+
+    def before(stage: str, colour: Path) -> dict:  # an earlier colour adapter, on the base it was trained with
+        (work / f"colour_before_{stage}").mkdir(exist_ok=True)
+        m = evaluate_colour(str(before_photo[0]), args.out / "adapter", colour, _heldout_colour(work),
+                            work / f"colour_before_{stage}", work)
+        return {k: m[k] for k in ("heldout", "canvas", "keep_colours")}
+
     if args.colour_sharpen_steps:  # the same measures before the fine-tune, for the card (grids kept in --work)
-        (work / "colour_before_sharpen").mkdir(exist_ok=True)
-        before = evaluate_colour(trained_on, args.out / "adapter", work / "colour_run" / "adapter", _heldout_colour(work),
-                                 work / "colour_before_sharpen", work)
-        metrics["colour_adapter"]["before_sharpen"] = before["heldout"]
+        metrics["colour_adapter"]["before_sharpen"] = before("sharpen", work / "colour_run" / "adapter")["heldout"]
     if args.colour_tune_steps:  # and before the second fine-tune: every measure
-        (work / "colour_before_tune").mkdir(exist_ok=True)
-        before = evaluate_colour(trained_on, args.out / "adapter", before_tune, _heldout_colour(work), work / "colour_before_tune", work)
-        metrics["colour_adapter"]["before_tune"] = {k: before[k] for k in ("heldout", "canvas", "keep_colours")}
-    if args.photo_steps:  # and before the photo stage (its base too): every measure
-        (work / "colour_before_photo").mkdir(exist_ok=True)
-        before = evaluate_colour(trained_on, args.out / "adapter", before_photo[1], _heldout_colour(work),
-                                 work / "colour_before_photo", work)
-        metrics["colour_adapter"]["before_photo"] = {k: before[k] for k in ("heldout", "canvas", "keep_colours")}
+        metrics["colour_adapter"]["before_tune"] = before("tune", before_tune)
+    if args.photo_steps:  # and before the photo stage (its base too)
+        metrics["colour_adapter"]["before_photo"] = before("photo", before_photo[1])
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     _times(work, "evaluate", time.time() - t0, 0)
     from training.demo.card import Build, write_card

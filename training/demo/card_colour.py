@@ -129,9 +129,9 @@ def _photo(times: dict, before: dict | None) -> str:
     if not run:
         return ""
     was = _was(before, "Before it, with the base as it was")
-    photo, canvas, sketch = (f"{share:.0%}" for share in run.get("mix", (0.5, 0.3, 0.2)))
+    photo, canvas, sketch = (f"{share:.0%}" for share in run["mix"])
     return (f" Last, {run['steps']} steps ({run['seconds'] / 60:.0f} min) of the **photo stage** (`training/demo/photo.py`): "
-            f"the base's UNet (learning rate {run.get('unet_lr', 1e-4):g}) fine-tuned together with this adapter, the sketch "
+            f"the base's UNet (learning rate {run['unet_lr']:g}) fine-tuned together with this adapter, the sketch "
             f"adapter frozen; {photo} of the batches photo-like windows (the clip art's paper made a field of random, often dark "
             "or dull colours with grain, the whole window darkened and dulled at random) fed `frame_hints` as a live frame "
             f"is, {canvas} clip-art windows with the hints below (matched to the pictures and to what the adapter and base "

@@ -118,26 +118,19 @@ def _batch(data, kind: str, g: np.random.Generator, size: int) -> dict:
     return collate(items)
 
 
-def _held(objective, frozen, net, was, b: dict, noise, alone: bool):
-    """A batch's loss against the model before the stage: `net` on the UNet being trained against `was` (its
-    frozen copy) on the frozen copy of the UNet, same noise, prompt and conditions. alone: the sketch adapter by
+def _held(objective, before, net, was, b: dict, noise, alone: bool):
+    """A batch's loss against the model before the stage: `net` on the UNet being trained (objective) against
+    `was` on the frozen copy of the base (before), same noise, prompt and conditions. alone: the sketch adapter by
     itself (net and was are both the frozen sketch adapter, so only the UNet learns); else the colour adapter on
     the batch's hints with the sketch adapter beside it."""
     import torch
     import torch.nn.functional as F
 
-    text, unet, companions = objective.encode_text(b["caption"]), objective.unet, objective.companions
-    cond, extra = (b["companions"][0], None) if alone else (b["condition"], b["companions"])
-    if alone:
-        objective.companions = []
-    try:
-        with torch.no_grad():
-            objective.unet = frozen
-            want = objective.predict_x0(was, noise, text, cond, extra)
-        objective.unet = unet
-        return F.mse_loss(objective.predict_x0(net, noise, text, cond, extra), want)
-    finally:
-        objective.unet, objective.companions = unet, companions
+    text = objective.encode_text(b["caption"])
+    cond, extra = (b["companions"][0], None) if alone else (b["condition"], b["companions"])  # None: no companion
+    with torch.no_grad():
+        want = before.predict_x0(was, noise, text, cond, extra)
+    return F.mse_loss(objective.predict_x0(net, noise, text, cond, extra), want)
 
 
 def train_photo(base: Path, sketch: Path, colour: Path, windows: Path, photos: Path, out: Path, cfg: PhotoConfig,
@@ -158,9 +151,10 @@ def train_photo(base: Path, sketch: Path, colour: Path, windows: Path, photos: P
     model = load_base(str(base), torch.float32)
     sk = ControlNetModel.from_pretrained(sketch, torch_dtype=torch.float32)
     col = ControlNetModel.from_pretrained(colour, torch_dtype=torch.float32).train()
-    frozen = load_base(str(base), torch.float32).unet.eval().requires_grad_(False)
     col_was = ControlNetModel.from_pretrained(colour, torch_dtype=torch.float32).eval().requires_grad_(False)
-    objective = Objective(model, LossWeights(latent=1.0, pixel=0.0), torch.device("cpu"), torch.float32, False, [(sk, 1.0)])
+    weights, cpu = LossWeights(latent=1.0, pixel=0.0), torch.device("cpu")
+    objective = Objective(model, weights, cpu, torch.float32, False, [(sk, 1.0)])
+    before = Objective(load_base(str(base), torch.float32), weights, cpu, torch.float32, False, [(sk, 1.0)])  # frozen
     unet = model.unet.requires_grad_(True).train()
     params = list(col.parameters()) + list(unet.parameters())
     opt = torch.optim.AdamW([{"params": col.parameters(), "lr": cfg.adapter_lr},
@@ -177,11 +171,11 @@ def train_photo(base: Path, sketch: Path, colour: Path, windows: Path, photos: P
         b = _batch(photo if kind == "photo" else clip, kind, g, cfg.batch)
         noise = torch.randn(latent, generator=torch.Generator().manual_seed(int(g.integers(2**31))))
         if kind == "sketch":
-            terms = {"loss": _held(objective, frozen, sk, sk, b, noise, alone=True)}
+            terms = {"loss": _held(objective, before, sk, sk, b, noise, alone=True)}
         else:
             terms = objective(col, b, noise)
             if kind == "canvas" and cfg.canvas_hold:
-                terms["loss"] = terms["loss"] + cfg.canvas_hold * _held(objective, frozen, col, col_was, b, noise, alone=False)
+                terms["loss"] = terms["loss"] + cfg.canvas_hold * _held(objective, before, col, col_was, b, noise, alone=False)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
