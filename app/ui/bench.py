@@ -84,7 +84,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
         else:
             w = _window(lambda *a: FakeEngine(delay, size), tmp)
             w.start(StartOptions(Choice("stand-in engine"), "sketch", "bench", size))
-        _spin(app, 300.0, lambda: w.pipeline.worker.loop is not None and not w.pipeline.relay.busy)
+        _spin(app, 300.0, lambda: w.pipeline.worker.loop is not None and not w.pipeline.path.busy)
         c = w.canvas
         rec = Repaints()
         c.painted.connect(rec.on_paint)
@@ -112,7 +112,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
             "kind": "ui", "engine_delay_s": delay, "seconds": args.ui_seconds, "mouse_moves": moves,
             "repaints": len(times), "repaint_interval_ms": {"p50": _pct(gaps, 0.5), "p95": _pct(gaps, 0.95), "max": max(gaps, default=0.0)},
             "engine": args.model or f"stand-in sleeping {delay} s", "size": size,
-            "frames_sent": w.pipeline.sent - sent0, "engine_frames": w.pipeline.frames - done0, "relay_dropped": w.pipeline.relay.dropped,
+            "frames_sent": w.pipeline.sent - sent0, "engine_frames": w.pipeline.frames - done0, "relay_dropped": w.pipeline.path.dropped,
             "platform": app.platformName(), "pass": bool(gaps) and _pct(gaps, 0.95) <= 33.0,
         }
         _close(w)
