@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--path-modes", default="window,stream", help="framepath: window, stream or both (default both)")
     p.add_argument("--path-seconds", type=float, default=3.0, help="framepath: seconds per measurement (default 3)")
     p.add_argument("--path-size", type=int, default=512, help="framepath: frame and output size (default 512)")
+    p.add_argument("--path-sinks", default="all", choices=("all", "none"),
+                   help="framepath: every sink (default), or none but the probe (the path's own cost, without the sinks')")
 
 
 class StandIn(FakeEngine):
@@ -112,13 +114,15 @@ class Probe:
         pass
 
 
-def open_sinks(size: int, folder: Path) -> tuple[list, dict, object]:
-    """Every sink: (sinks, what was skipped and why, the MJPEG client)."""
+def open_sinks(size: int, folder: Path, which: str = "all") -> tuple[list, dict, object]:
+    """Every sink (which="none": none): (sinks, what was skipped and why, the MJPEG client or None)."""
     from app.live.recorder import Recorder
     from app.live.serve import MjpegServer
     from models.errors import UserError
 
     sinks, skipped = [], {}
+    if which == "none":
+        return sinks, {"every sink": "--path-sinks none"}, None
     server = MjpegServer("127.0.0.1:0").start()
     sinks.append(server)
     client = MjpegClient(server.port)
@@ -179,12 +183,12 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def measure(mode: str, cost: float, size: int, seconds: float, folder: Path) -> dict:
+def measure(mode: str, cost: float, size: int, seconds: float, folder: Path, which: str = "all") -> dict:
     engine = StandIn(cost, size)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(PICTURES)]
     alone, step_ms = runner_alone(engine, frames, min(seconds, 2.0))
-    sinks, skipped, client = open_sinks(size, folder)
+    sinks, skipped, client = open_sinks(size, folder, which)
     probe = Probe()
     loop = LiveLoop(engine, LiveSettings(size=size, steady=None))
     spin, stop = _start(mode, loop, SinkSet(sinks + [probe]))
@@ -202,9 +206,9 @@ def measure(mode: str, cost: float, size: int, seconds: float, folder: Path) -> 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         spin(0.3)
-        n0, parts0, t0 = probe.count, client.parts, time.perf_counter()
+        n0, parts0, t0 = probe.count, client.parts if client else 0, time.perf_counter()
         spin(seconds)
-        n, parts, elapsed = probe.count - n0, client.parts - parts0, time.perf_counter() - t0
+        n, parts, elapsed = probe.count - n0, (client.parts if client else 0) - parts0, time.perf_counter() - t0
         fed.set()
         feeder.join(2)
         path.wait_idle(5)
@@ -300,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as folder:
         for mode in modes:
             for cost in costs:
-                rows.append(measure(mode, cost, args.path_size, args.path_seconds, Path(folder)))
+                rows.append(measure(mode, cost, args.path_size, args.path_seconds, Path(folder), args.path_sinks))
                 r = rows[-1]
                 print(f"{mode:6} {cost:4g} ms: alone {r['alone_fps']:8.1f} fps, path {r['path_fps']:8.1f} fps "
                       f"({r['ratio']:.2f}), latency p50 {r['latency_ms_p50']:.2f} p95 {r['latency_ms_p95']:.2f} ms, "
