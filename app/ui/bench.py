@@ -186,3 +186,36 @@ def measure_endurance(args: argparse.Namespace) -> dict:
             "video_loops": loops, "model": args.model or "tiny (random weights)", "size": info.get("size"), "device": info.get("device"),
             "dtype": info.get("dtype"), "at_warmup": first, "at_end": end, "rss_growth_percent": growth, "samples": samples, "pass": ok}
     return data
+
+
+def window_path(loop, sinks):
+    """For `bench framepath`: the window's frame path (a Pipeline with its worker, loaded with loop's engine and
+    settings, the given SinkSet as its sinks) and a GUI event loop that shows each new result as the output pane
+    does (a QImage). Returns (spin(seconds): run the GUI's events, stop() with .path: the FramePath)."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.qimage import from_rgb
+    from app.ui.worker import LoadRequest, Pipeline
+
+    QApplication.instance() or QApplication([])
+    p = Pipeline(lambda *a, **k: loop.engine)
+    p.path.sinks = sinks
+    p.resultReady.connect(lambda r: from_rgb(r.output))  # the output pane's QImage, on the GUI thread
+    p.configure(loop.settings)
+    p.load(LoadRequest("stand-in"))
+
+    def spin(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            QCoreApplication.processEvents()
+            time.sleep(0.001)
+
+    while p.worker.loop is None:
+        spin(0.05)
+
+    def stop() -> None:
+        p.stop(5000)
+
+    stop.path = p.path
+    return spin, stop

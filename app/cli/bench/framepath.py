@@ -256,35 +256,9 @@ def _start(mode: str, loop: LiveLoop, sinks: SinkSet):
 
         stop.path = run.path
         return time.sleep, stop
-    from PySide6.QtCore import QCoreApplication
-    from PySide6.QtWidgets import QApplication
+    from app.ui.bench import window_path  # Qt lives in app/ui
 
-    from app.ui.qimage import from_rgb
-    from app.ui.worker import LoadRequest, Pipeline
-
-    app = QApplication.instance() or QApplication([])
-    p = Pipeline(lambda *a, **k: loop.engine)
-    p.path.sinks = sinks
-    shown = []
-    p.resultReady.connect(lambda r: shown.append(from_rgb(r.output).width()))  # the output pane's QImage
-    p.configure(loop.settings)
-    p.load(LoadRequest("stand-in"))
-
-    def spin(seconds: float) -> None:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            QCoreApplication.processEvents()
-            time.sleep(0.001)
-
-    while p.worker.loop is None:
-        spin(0.05)
-
-    def stop() -> None:
-        p.stop(5000)
-
-    stop.path = p.path
-    del app
-    return spin, stop
+    return window_path(loop, sinks)
 
 
 def run(args: argparse.Namespace) -> int:
