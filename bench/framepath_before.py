@@ -5,7 +5,8 @@ Run it from a checkout of 2cdf4ed (it imports that tree's app.ui.worker.Pipeline
 app.cli.stream's play and polling input), handing it this file's sibling bench module by path:
 
     git worktree add /tmp/before 2cdf4ed && cd /tmp/before
-    QT_QPA_PLATFORM=offscreen python /path/to/bench/framepath_before.py /path/to/app/cli/bench/framepath.py out.json
+    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python /path/to/bench/framepath_before.py \
+        /path/to/app/cli/bench/framepath.py out.json [SECONDS]
 
 window  the GUI thread offers a frame (the canvas: after each result; a capture: a 10 ms QTimer polling it), the
         worker runs it and feeds the recording, the result comes back by a queued signal and the GUI thread
@@ -23,25 +24,28 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path.cwd()))
-spec = importlib.util.spec_from_file_location("fpbench", sys.argv[1])
-fb = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fb)
+from app.live.loop import Frame, LiveLoop
+from app.live.settings import LiveSettings
+from app.live.sinks import RecorderSink, SinkSet
 
-from app.live.loop import Frame, LiveLoop  # noqa: E402
-from app.live.settings import LiveSettings  # noqa: E402
-from app.live.sinks import RecorderSink, SinkSet  # noqa: E402
+fb = None  # the after side's bench module (app/cli/bench/framepath.py), loaded by path in main
 
 
-class Drawings(fb.Drawings):
-    def _run(self) -> None:  # the old FrameThread has no wake-up: it only keeps the newest frame
-        self._set_state("running")
-        due = time.perf_counter()
-        while not self._stop.is_set():
-            with self._lock:
-                self._seq += 1
-                self._frame = Frame(self.frames[self._seq % len(self.frames)], time.perf_counter(), True, self._seq)
-            due = self._pace(due, self.period)
+def load(path: str) -> None:
+    global fb, Drawings
+    spec = importlib.util.spec_from_file_location("fpbench", path)
+    fb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fb)
+
+    class Drawings(fb.Drawings):
+        def _run(self) -> None:  # the old FrameThread has no wake-up: it only keeps the newest frame
+            self._set_state("running")
+            due = time.perf_counter()
+            while not self._stop.is_set():
+                with self._lock:
+                    self._seq += 1
+                    self._frame = Frame(self.frames[self._seq % len(self.frames)], time.perf_counter(), True, self._seq)
+                due = self._pace(due, self.period)
 
 
 def setup(cost: float, size: int, folder: Path):
@@ -176,6 +180,8 @@ def row(mode, cost, size, sinks, skipped, alone, step_ms, path_fps, lat) -> dict
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path.cwd()))
+    load(sys.argv[1])
     rows = []
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 2.0
     with tempfile.TemporaryDirectory() as d:
