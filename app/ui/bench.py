@@ -53,7 +53,7 @@ def _spin(app, seconds: float, until=None) -> None:
 
 
 def measure_ui(args: argparse.Namespace) -> dict:
-    """A stroke drawn at 60 Hz for --ui-seconds; the repaint intervals and what the relay sent and dropped."""
+    """A stroke drawn at 60 Hz for --ui-seconds; the repaint intervals and what the frame path was offered and dropped."""
     import math
 
     from PySide6.QtCore import QObject, QPointF, Qt, Slot
