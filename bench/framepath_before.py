@@ -6,7 +6,7 @@ app.cli.stream's play and polling input), handing it this file's sibling bench m
 
     git worktree add /tmp/before 2cdf4ed && cd /tmp/before
     PYTHONPATH=. QT_QPA_PLATFORM=offscreen python /path/to/bench/framepath_before.py \
-        /path/to/app/cli/bench/framepath.py out.json [SECONDS]
+        /path/to/app/cli/bench/framepath.py out.json [SECONDS [none]]
 
 window  the GUI thread offers a frame (the canvas: after each result; a capture: a 10 ms QTimer polling it), the
         worker runs it and feeds the recording, the result comes back by a queued signal and the GUI thread
@@ -28,6 +28,7 @@ from app.live.loop import Frame, LiveLoop
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink, SinkSet
 
+WHICH = "all"  # every sink, or "none" (argv[4]): the probe alone
 fb = None  # the after side's bench module (app/cli/bench/framepath.py), loaded by path in main
 
 
@@ -55,7 +56,7 @@ def setup(cost: float, size: int, folder: Path):
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(fb.PICTURES)]
     alone, step_ms = fb.runner_alone(engine, frames, 2.0)
-    sinks, skipped, client = fb.open_sinks(size, folder)
+    sinks, skipped, client = fb.open_sinks(size, folder, WHICH)
     return engine, frames, alone, step_ms, sinks, skipped, client
 
 
@@ -182,6 +183,7 @@ def row(mode, cost, size, sinks, skipped, alone, step_ms, path_fps, lat) -> dict
 if __name__ == "__main__":
     sys.path.insert(0, str(Path.cwd()))
     load(sys.argv[1])
+    WHICH = sys.argv[4] if len(sys.argv) > 4 else "all"
     rows = []
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 2.0
     with tempfile.TemporaryDirectory() as d:
