@@ -197,7 +197,9 @@ class Run:
             apply_cue(self.loop, cue)
         if self.control:
             self.control.poll()
-            self.control.hold()  # /sdxs/pause 1 waits here, the input with it, until /sdxs/pause 0
+            while self.control.paused and not self.done.is_set():  # /sdxs/pause 1 waits here until /sdxs/pause 0
+                time.sleep(0.05)  # (StreamControl.hold, but Ctrl+C on the main thread ends it through done)
+                self.control.poll()
 
     def after(self, result) -> None:
         if self.record is not None and self.record.error is not None:
@@ -252,6 +254,7 @@ def play(run: Run, spec: SourceSpec, max_frames: int | None) -> tuple[int, float
     except KeyboardInterrupt:
         interrupted = True  # Ctrl+C keeps what was recorded, properly finished
     finally:
+        run.done.set()  # a paused path stops waiting
         path.stop(60.0)  # a frame in flight finishes first
         capture.stop() if capture is not None else None
     if run.error is not None:
