@@ -167,7 +167,7 @@ def test_video_source_and_recording(qtbot, tmp_path):
     engine = Recording()
     w = make_window(qtbot, tmp_path, lambda *a: engine, source=f"video:{video}")
     qtbot.waitUntil(lambda: engine.steps >= 3, timeout=10000)
-    assert w.feed.inset is not None  # the condition preview
+    qtbot.waitUntil(lambda: w.feed.inset is not None, timeout=5000)  # the condition preview, once the GUI shows a result
     w.panel.record_side.setChecked(True)
     w.actions.act_record.setChecked(True)
     start = w.pipeline.frames
