@@ -135,9 +135,7 @@ def test_slider_in_the_worker_keeps_the_fast_path(qtbot, tiny_base, tiny_control
 
     def render(**loras):
         w.configure(LiveSettings(prompt="a fox", size=64, loras=loras))
-        with qtbot.waitSignal(w.finished) as done:
-            w.process(frame)
-        return done.args[0].output
+        return w.loop.process(frame).output  # as the frame path runs it
 
     plain = render()
     with qtbot.waitSignal(w.lorasLoaded) as got:

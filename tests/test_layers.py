@@ -15,7 +15,7 @@ TREES = ("app", "models", "training", "bench")  # and main.py; tests/ may import
 LAYERS = ("app.cli", "app.ui", "app.live", "training", "models")  # each may import only itself and those after it
 QT = ("PySide6", "shiboken6", "pyqtgraph")
 # Qt outside app/ui: the SVG renderer the demo builder runs as its own process (python -m), never imports
-QT_TOOLS = {"training.demo.render_svgs"}
+QT_TOOLS = {"training.demo.render_svgs", "bench.framepath_before"}  # tools run as their own process
 
 
 def modules(root: Path = ROOT, trees: tuple[str, ...] = TREES) -> dict[str, Path]:

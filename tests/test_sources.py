@@ -1,4 +1,4 @@
-"""Sources, recorder and the Qt-free live loop: parsing, looping video, camera failure, atomic MP4, relay."""
+"""Sources, recorder and the Qt-free live loop: parsing, looping video, camera failure, atomic MP4."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from app.live.loop import ChangeDetector, Frame, LiveLoop, extract
 from app.live.recorder import Recorder, side_by_side
-from app.live.relay import Relay
 from app.live.settings import ConditionSettings, LiveSettings
 from app.live.source_spec import parse_source
 from app.live.sources import Capture, StillImage, read_video
@@ -121,17 +120,6 @@ def test_read_video_in_order(video):
     frames = list(read_video(str(video)))
     assert len(frames) == 6 and frames[0].shape == (64, 64, 3)
     assert len(list(read_video(str(video), max_frames=2))) == 2
-
-
-def test_relay_keeps_only_the_newest():
-    r = Relay()
-    assert r.offer("a") == "a"  # idle: sent at once
-    assert r.offer("b") is None and r.offer("c") is None and r.offer("d") is None
-    assert r.dropped == 2
-    assert r.done() == "d"  # the newest pending goes next, b and c never
-    assert r.busy
-    assert r.done() is None and not r.busy
-    assert r.offer("e") == "e"
 
 
 def test_change_detector():

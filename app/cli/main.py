@@ -21,7 +21,7 @@ from typing import NoReturn
 # module, one-line help. Each module has add_arguments(parser) and run(args) -> exit code.
 SUBCOMMANDS = {
     "generate": ("app.cli.generate", "turn one control image (a sketch) and a prompt into an image"),
-    "bench": ("app.cli.bench", "measure speed and memory (engine, train, steady, ui, endurance)"),
+    "bench": ("app.cli.bench", "measure speed and memory (engine, train, steady, framepath, ui, endurance)"),
     "stream": ("app.cli.stream", "the live loop without a window: camera or video in, MP4 out"),
     "train": ("app.cli.train", "train a control adapter for a frozen one-step model"),
     "install-desktop": ("app.cli.desktop", "add SDXS Live to the desktop's application menu"),

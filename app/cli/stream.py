@@ -4,8 +4,8 @@
     python main.py stream --model M --controlnet A --input clip.mp4 --out styled.mp4 --max-frames 300
 
 The same condition extraction and change check as the window (app.live.loop). A video file is read frame by
-frame (none dropped, the output keeps its frame rate); a camera is read in its own thread and the loop
-takes the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
+frame (none dropped, the output keeps its frame rate); a camera is read in its own thread, which wakes the frame
+path (app.live.framepath, the window's too) to take the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
 The screen (screen[:N][@X,Y,W,H], app.live.screen) is read like a camera; --serve and --virtual-camera send
 each output frame to other apps too (app.live.sinks), and --steady keeps a still picture still (app.live.steady).
 """
@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
 from app.cli.options import add_model_arguments, check_values, engine_options, with_strength
+from app.live.framepath import FramePath
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
 from app.live.settings import CONDITION_MODES, ConditionSettings, LiveSettings
-from app.live.sinks import RecorderSink, SinkSet
+from app.live.sinks import RecorderSink
 from app.live.source_spec import SourceSpec, parse_source
 from app.live.steady import SteadySettings, describe, parse_steady
 from models.errors import UserError
@@ -109,9 +110,10 @@ def run(args: argparse.Namespace) -> int:
              args.out or "no file", engine.device, dtype_name(engine.dtype), engine.backend, engine.size, describe(steady))
 
     # 3. every frame through the loop to the sinks (the file among them), until the input ends or Ctrl+C
+    run_ = Run(loop, Playhead(cues), in_fps, clock, record, control, args.max_frames)
+    run_.path.sinks = sinks  # one frame path, the same as the window's, feeding every sink on its thread
     try:
-        n, elapsed, interrupted = play(loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
-                                       sinks, record, control)
+        n, elapsed, interrupted = play(run_, spec, args.max_frames)
     finally:
         osc.close() if osc else None
     kept = [s for s in sinks if isinstance(s, RecorderSink)]
@@ -170,61 +172,92 @@ def probe_video(given: str, path: str) -> None:
     if not ok:
         raise UserError(f"--input {given!r} is not a video that can be read (no frame decodes): "
                         "use an MP4, AVI, MKV or WebM file")
-def input_frames(spec: SourceSpec, max_frames: int | None) -> Iterator[Frame]:
-    """A video's every frame in order; a camera's or the screen's newest frame each time one is new."""
+class Run:
+    """One `stream` run on the frame path (app.live.framepath): the hooks it calls on its thread around each
+    frame (the schedule's cues and OSC's changes before, the snapshot, the count and the recording's health
+    after) and what the main thread waits for (done: the input ended, max_frames were made, or an error)."""
+
+    def __init__(self, loop: LiveLoop, playhead: Playhead, in_fps: float, clock: list[float], record: RecorderSink | None,
+                 control=None, max_frames: int | None = None):
+        self.loop, self.playhead, self.in_fps, self.clock = loop, playhead, in_fps, clock
+        self.record = record  # the --out recording, whose failure stops the command
+        self.control = control  # app.live.osc_stream.StreamControl or None
+        self.max_frames = max_frames  # stop after this many (a live source; a video file stops by itself)
+        self.n = 0  # frames made
+        self.t0 = time.perf_counter()
+        self.error: BaseException | None = None  # what stopped it, raised again on the main thread
+        self.done = threading.Event()
+        self.path = FramePath(on_error=self.failed, before=self.before, after=self.after, name="sdxs-stream")
+        self.path.set_loop(loop)
+
+    def before(self, frame: Frame) -> None:
+        self.clock[0] = (frame.seq - 1) / self.in_fps if self.in_fps else time.perf_counter() - self.t0
+        for cue in self.playhead.advance(self.clock[0]):
+            log.info("  schedule: frame %d at %.2f s: line %d", self.n + 1, self.clock[0], cue.line)
+            apply_cue(self.loop, cue)
+        if self.control:
+            self.control.poll()
+            while self.control.paused and not self.done.is_set():  # /sdxs/pause 1 waits here until /sdxs/pause 0
+                time.sleep(0.05)  # (StreamControl.hold, but Ctrl+C on the main thread ends it through done)
+                self.control.poll()
+
+    def after(self, result) -> None:
+        if self.record is not None and self.record.error is not None:
+            raise self.record.error  # the recorder stopped itself and kept what it could: exit 2 with its line
+        self.control.after(result.output) if self.control else None
+        self.n += 1
+        if self.n % 25 == 0:
+            log.info("  %d frames, %.1f fps", self.n, self.n / (time.perf_counter() - self.t0))
+        sinks = self.path.sinks
+        if not sinks and sinks.failures:  # (a recording stopped by /sdxs/record 0 is no failure)
+            raise UserError(f"every output failed ({'; '.join(sinks.failures)}): stopping")
+        if self.max_frames is not None and self.n >= self.max_frames:
+            self.finish()
+
+    def failed(self, err: BaseException) -> None:
+        self.error = self.error or err
+        self.finish()
+
+    def finish(self) -> None:
+        self.path.stop(0)  # on its own thread: it ends after this frame
+        self.done.set()
+
+
+def play(run: Run, spec: SourceSpec, max_frames: int | None) -> tuple[int, float, bool]:
+    """Every frame through the frame path to the sinks, until the input ends, max_frames, an error or Ctrl+C. A video
+    file is handed over frame by frame (none dropped, in order); a camera, the screen or NDI wakes the path with
+    each new frame (newest wins). Returns the frames made, the seconds it took and whether Ctrl+C stopped it. A
+    recording that fails (a full disk) stops the command with its one line, the frames so far kept playable;
+    any other failure leaves no half-written file."""
     from app.live.capture import open_capture
     from app.live.sources import read_video
 
-    if spec.kind == "video":
-        for i, img in enumerate(read_video(spec.target, max_frames)):
-            yield Frame(img, time.perf_counter(), False, i + 1)
-        return
-    capture = open_capture(spec)
+    interrupted, capture, path = False, None, run.path
+    path.start()
     try:
-        seen, n = 0, 0
-        while max_frames is None or n < max_frames:
-            f = capture.latest()
-            if capture.state == "failed":
-                raise UserError(capture.error)
-            if f is None or f.seq == seen:
-                time.sleep(0.005)
-                continue
-            seen, n = f.seq, n + 1
-            yield f
-    finally:
-        capture.stop()
-
-
-def play(loop: LiveLoop, frames: Iterator[Frame], playhead: Playhead, in_fps: float, clock: list[float],
-         sinks: SinkSet, record: RecorderSink | None, control=None) -> tuple[int, float, bool]:
-    """Each frame: the schedule's cues due at its time, OSC's changes, the loop, then the sinks. Returns the frames
-    made, the seconds it took and whether Ctrl+C stopped it. A recording that fails (a full disk) stops the
-    command with its one line, the frames so far kept playable; any other failure leaves no half-written file."""
-    interrupted = False
-    t0 = time.perf_counter()
-    n = 0
-    try:
-        for frame in frames:
-            clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
-            for cue in playhead.advance(clock[0]):
-                log.info("  schedule: frame %d at %.2f s: line %d", n + 1, clock[0], cue.line)
-                apply_cue(loop, cue)
-            if control:
-                control.poll()
-                control.hold()  # /sdxs/pause 1 waits here, the input with it, until /sdxs/pause 0
-            result = loop.process(frame)
-            sinks.send(result)
-            if record is not None and record.error is not None:
-                raise record.error  # the recorder stopped itself and kept what it could: exit 2 with its line
-            control.after(result.output) if control else None
-            n += 1
-            if n % 25 == 0:
-                log.info("  %d frames, %.1f fps", n, n / (time.perf_counter() - t0))
-            if not sinks and sinks.failures:  # (a recording stopped by /sdxs/record 0 is no failure)
-                raise UserError(f"every output failed ({'; '.join(sinks.failures)}): stopping")
+        if spec.kind == "video":
+            for i, img in enumerate(read_video(spec.target, max_frames)):
+                while not path.offer(Frame(img, time.perf_counter(), False, i + 1), block=True, timeout=0.1):
+                    if run.done.is_set():
+                        break
+                if run.done.is_set():
+                    break
+            while not run.done.is_set() and path.busy:
+                run.done.wait(0.005)
+            run.finish()
+        else:
+            capture = open_capture(spec)
+            path.set_capture(capture)
+            while not run.done.wait(0.1):
+                if capture.state == "failed":
+                    run.failed(UserError(capture.error))
     except KeyboardInterrupt:
         interrupted = True  # Ctrl+C keeps what was recorded, properly finished
-    except BaseException:
-        sinks.abort()
-        raise
-    return n, time.perf_counter() - t0, interrupted
+    finally:
+        run.done.set()  # a paused path stops waiting
+        path.stop(60.0)  # a frame in flight finishes first
+        capture.stop() if capture is not None else None
+    if run.error is not None:
+        path.sinks.abort()
+        raise run.error
+    return run.n, time.perf_counter() - run.t0, interrupted

@@ -9,8 +9,8 @@ Each adapter sees its own condition (LiveLoop.conditions): a line adapter the fr
 LiveSettings.fill_shapes, models.hints.fill_shapes) at its own strength, or for a camera, video or screen the
 frame's own colours (models.hints.frame_hints) at LiveSettings.keep_colours (0: white, at strength 0).
 
-The window wraps a LiveLoop in its worker thread; the relay (app/live/relay.py) hands it only the newest
-frame. A new LiveSettings value is applied before the next frame.
+The window and `stream` run a LiveLoop on the frame path's thread (app/live/framepath.py), which hands it only
+the newest frame. A new LiveSettings value is applied between frames (under the path's lock).
 """
 
 from __future__ import annotations

@@ -3,14 +3,18 @@
 Every sink has send(rgb) (cheap, never waits for a reader) and close(), and a label that names it in one
 line. A SinkSet holds the open ones: send(result) gives each its picture, and a sink that raises is closed,
 dropped and reported in one line (a log warning, and the on_failure callback: the window's status bar)
-while the others keep going. `stream` opens its sinks from its options with open_sinks; the window's Output
-menu adds and removes the same objects (MjpegServer, VirtualCamera, NdiSender) in its own SinkSet.
+while the others keep going. There is one SinkSet per frame path (app.live.framepath), fed on the path's
+thread: `stream` opens its sinks from its options with open_sinks; the window's Output menu and its recording
+add and remove the same objects (MjpegServer, VirtualCamera, NdiSender, RecorderSink) from the GUI or the
+worker thread, each with its own on_failure. add, remove and send hold one lock, so a sink is never closed
+while it is being sent a frame.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -70,12 +74,15 @@ class RecorderSink:
 class SinkSet:
     """The open sinks; one that fails is closed and dropped with one line, and never stops the others.
 
-    on_failure(sink, text): called with the one line after a sink failed (the window shows it)."""
+    on_failure(sink, text): called with the one line after a sink failed (the window shows it); a sink added
+    with its own on_failure reports there instead. Called on the thread that found the failure."""
 
     def __init__(self, sinks: list[Sink] | None = None, on_failure: Callable[[Sink, str], None] | None = None):
         self.sinks: list[Sink] = list(sinks or [])
         self.on_failure = on_failure
         self.failures: list[str] = []  # every failure's line, in order
+        self._lock = threading.RLock()  # add, remove and send from any thread; a sink never closes mid-send
+        self._owners: dict[int, Callable[[Sink, str], None]] = {}  # id(sink) -> its own on_failure
 
     def __iter__(self):
         return iter(list(self.sinks))
@@ -83,22 +90,32 @@ class SinkSet:
     def __len__(self) -> int:
         return len(self.sinks)
 
-    def add(self, sink: Sink) -> Sink:
-        self.sinks.append(sink)
+    def add(self, sink: Sink, on_failure: Callable[[Sink, str], None] | None = None) -> Sink:
+        with self._lock:
+            self.sinks.append(sink)
+            if on_failure is not None:
+                self._owners[id(sink)] = on_failure
         return sink
 
     def remove(self, sink: Sink) -> None:
         """Take a sink out and close it (a recording is finished); a failing close is one line too."""
-        if sink in self.sinks:
+        with self._lock:
+            if sink not in self.sinks:
+                return
             self.sinks.remove(sink)
-            try:
-                sink.close()
-            except Exception as e:
-                self._report(sink, f"{label(sink)} did not close cleanly: {first_line(e)}")
+        try:
+            sink.close()
+        except Exception as e:
+            self._report(sink, f"{label(sink)} did not close cleanly: {first_line(e)}")
+        self._owners.pop(id(sink), None)
 
     def send(self, result: Any) -> None:
         """One output to every sink: an app.live.loop.Result (each sink's picture of it, the output unless the
         sink's picture() says otherwise, None for none) or a bare uint8 RGB frame."""
+        with self._lock:
+            self._send(result)
+
+    def _send(self, result: Any) -> None:
         for sink in list(self.sinks):
             try:
                 pick = getattr(sink, "picture", None)
@@ -110,13 +127,15 @@ class SinkSet:
 
     def fail(self, sink: Sink, error: BaseException) -> None:
         """Drop a sink that failed: closed (a recording is discarded), one line, the others go on."""
-        if sink in self.sinks:
-            self.sinks.remove(sink)
+        with self._lock:
+            if sink in self.sinks:
+                self.sinks.remove(sink)
         try:
             getattr(sink, "abort", sink.close)()
         except Exception as e:  # already broken: its close may fail too
             log.debug("closing %s after its failure: %s", label(sink), e)
         self._report(sink, f"{label(sink)} stopped: {first_line(error)}")
+        self._owners.pop(id(sink), None)
 
     def close(self) -> None:
         """Close every sink (each one's failure is one line; the rest still close)."""
@@ -126,7 +145,9 @@ class SinkSet:
     def abort(self) -> None:
         """Something went wrong: close every sink, a recording discarded (nothing half-written stays)."""
         for sink in list(self.sinks):
-            self.sinks.remove(sink)
+            with self._lock:
+                if sink in self.sinks:
+                    self.sinks.remove(sink)
             try:
                 getattr(sink, "abort", sink.close)()
             except Exception as e:
@@ -135,8 +156,9 @@ class SinkSet:
     def _report(self, sink: Sink, text: str) -> None:
         self.failures.append(text)
         log.warning("%s", text)
-        if self.on_failure is not None:
-            self.on_failure(sink, text)
+        report = self._owners.get(id(sink), self.on_failure)
+        if report is not None:
+            report(sink, text)
 
 
 def open_sinks(args: argparse.Namespace, size: int, fps: float) -> SinkSet:

@@ -1,7 +1,8 @@
 """Frame sources without Qt: a camera or a video file read in its own thread, or a still image.
 
-A Capture thread reads as fast as the source gives frames and keeps only the newest one; the live loop
-takes whatever is newest when it is ready for the next frame, so a slow model never builds a backlog.
+A Capture thread reads as fast as the source gives frames and keeps only the newest one, and wakes the frame
+path (app.live.framepath, through on_frame), which takes whatever is newest when it is ready for the next frame,
+so a slow model never builds a backlog and nothing polls.
 A camera that cannot be opened or stops sending frames puts the capture in the "failed" state with a
 message; it never raises into the caller's thread and never blocks it.
 """
@@ -53,6 +54,7 @@ class FrameThread:
         self._lock = threading.Lock()
         self._frame: Frame | None = None
         self._seq = 0
+        self.on_frame = None  # called (no arguments, on this thread) after each new frame or state change: app.live.framepath
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self):
@@ -81,6 +83,12 @@ class FrameThread:
             if self.state in ("stopped", "failed"):
                 return
             self.state, self.error = state, error
+        self._woken()
+
+    def _woken(self) -> None:
+        wake = self.on_frame
+        if wake is not None:
+            wake()
 
     def _fail(self, message: str) -> None:
         self._set_state("failed", message)
@@ -89,6 +97,7 @@ class FrameThread:
         with self._lock:
             self._seq += 1
             self._frame = Frame(rgb, time.perf_counter(), False, self._seq)
+        self._woken()
 
     def _pace(self, next_due: float, period: float) -> float:
         """Wait until next_due + period (the stop flag wakes it); a source that fell behind starts afresh."""

@@ -53,7 +53,7 @@ def _spin(app, seconds: float, until=None) -> None:
 
 
 def measure_ui(args: argparse.Namespace) -> dict:
-    """A stroke drawn at 60 Hz for --ui-seconds; the repaint intervals and what the relay sent and dropped."""
+    """A stroke drawn at 60 Hz for --ui-seconds; the repaint intervals and what the frame path was offered and dropped."""
     import math
 
     from PySide6.QtCore import QObject, QPointF, Qt, Slot
@@ -84,7 +84,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
         else:
             w = _window(lambda *a: FakeEngine(delay, size), tmp)
             w.start(StartOptions(Choice("stand-in engine"), "sketch", "bench", size))
-        _spin(app, 300.0, lambda: w.pipeline.worker.loop is not None and not w.pipeline.relay.busy)
+        _spin(app, 300.0, lambda: w.pipeline.worker.loop is not None and not w.pipeline.path.busy)
         c = w.canvas
         rec = Repaints()
         c.painted.connect(rec.on_paint)
@@ -112,7 +112,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
             "kind": "ui", "engine_delay_s": delay, "seconds": args.ui_seconds, "mouse_moves": moves,
             "repaints": len(times), "repaint_interval_ms": {"p50": _pct(gaps, 0.5), "p95": _pct(gaps, 0.95), "max": max(gaps, default=0.0)},
             "engine": args.model or f"stand-in sleeping {delay} s", "size": size,
-            "frames_sent": w.pipeline.sent - sent0, "engine_frames": w.pipeline.frames - done0, "relay_dropped": w.pipeline.relay.dropped,
+            "frames_sent": w.pipeline.sent - sent0, "engine_frames": w.pipeline.frames - done0, "relay_dropped": w.pipeline.path.dropped,
             "platform": app.platformName(), "pass": bool(gaps) and _pct(gaps, 0.95) <= 33.0,
         }
         _close(w)
@@ -186,3 +186,36 @@ def measure_endurance(args: argparse.Namespace) -> dict:
             "video_loops": loops, "model": args.model or "tiny (random weights)", "size": info.get("size"), "device": info.get("device"),
             "dtype": info.get("dtype"), "at_warmup": first, "at_end": end, "rss_growth_percent": growth, "samples": samples, "pass": ok}
     return data
+
+
+def window_path(loop, sinks):
+    """For `bench framepath`: the window's frame path (a Pipeline with its worker, loaded with loop's engine and
+    settings, the given SinkSet as its sinks) and a GUI event loop that shows each new result as the output pane
+    does (a QImage). Returns (spin(seconds): run the GUI's events, stop() with .path: the FramePath)."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.qimage import from_rgb
+    from app.ui.worker import LoadRequest, Pipeline
+
+    QApplication.instance() or QApplication([])
+    p = Pipeline(lambda *a, **k: loop.engine)
+    p.path.sinks = sinks
+    p.resultReady.connect(lambda r: from_rgb(r.output))  # the output pane's QImage, on the GUI thread
+    p.configure(loop.settings)
+    p.load(LoadRequest("stand-in"))
+
+    def spin(seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            QCoreApplication.processEvents()
+            time.sleep(0.001)
+
+    while p.worker.loop is None:
+        spin(0.05)
+
+    def stop() -> None:
+        p.stop(5000)
+
+    stop.path = p.path
+    return spin, stop

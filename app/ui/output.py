@@ -5,16 +5,17 @@
     Output > Virtual camera             an app.live.virtualcam.VirtualCamera (pyvirtualcam), on / off
     Output > NDI...                     an app.live.ndi.NdiSender (cyndilib) under a name; Stop NDI
 
-The window calls publish(result) for every result and shutdown() when it closes. The sinks sit in one
-app.live.sinks.SinkSet and take a frame without waiting for a reader (the server and NDI only keep a
-reference), so they never slow the picture; one that fails is one line in the status bar, the others go on.
+The sinks are added to the frame path's one app.live.sinks.SinkSet (app.live.framepath) and fed there, on the
+path's thread, never by the GUI: a busy window does not stall them. They take a frame without waiting for a
+reader (the server and NDI only keep a reference); one that fails is one line in the status bar (a queued
+signal), the others go on. The window calls shutdown() when it closes.
 """
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,8 +31,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.live.loop import Result
-from app.live.sinks import SinkSet
 from app.ui.widgets import row
 from models.errors import UserError
 
@@ -43,7 +42,9 @@ OBS_HELP = ("<b>In OBS</b>: Sources &gt; + &gt; <i>Media Source</i>, untick <i>L
 
 
 class OutputMenu(QObject):
-    """The Output menu of a main window, and the sinks it opened (the MJPEG server, the virtual camera)."""
+    """The Output menu of a main window, and the sinks it opened (the MJPEG server, the virtual camera, NDI)."""
+
+    sinkFailed = Signal(object, str)  # from the frame path's thread: a sink and its one line
 
     def __init__(self, w: QMainWindow, menubar: QMenuBar):
         super().__init__(w)
@@ -51,7 +52,8 @@ class OutputMenu(QObject):
         self.server = None  # app.live.serve.MjpegServer while streaming
         self.camera = None  # app.live.virtualcam.VirtualCamera while on
         self.ndi = None  # app.live.ndi.NdiSender while sending
-        self.sinks = SinkSet(on_failure=self._sink_failed)  # the ones above that are open
+        self.sinks = w.pipeline.path.sinks  # the frame path's sinks: the ones above are added there
+        self.sinkFailed.connect(self._sink_failed)  # queued: the menu changes on the GUI thread
         self.dialog: ServeDialog | None = None
         menu = menubar.addMenu("O&utput")
         self.act_serve = QAction("Stream to OBS (MJPEG)...", w)
@@ -78,10 +80,12 @@ class OutputMenu(QObject):
 
     # ---- the window's hooks ---------------------------------------------------------------------------
 
-    def publish(self, result: Result) -> None:
-        """Every output frame (a reused one too: the stream's readers keep getting frames while it is still)."""
-        self.sinks.send(result)
+    def _add(self, sink):
+        """Into the frame path's sinks: it gets every output frame (a reused one too: the stream's readers keep
+        getting frames while the picture is still); a failure comes back through sinkFailed."""
+        return self.sinks.add(sink, on_failure=self.sinkFailed.emit)
 
+    @Slot(object, str)
     def _sink_failed(self, sink, text: str) -> None:
         """A sink raised (a device went away): one line; the menu shows it off."""
         self._message(text)
@@ -119,7 +123,7 @@ class OutputMenu(QObject):
 
         self.stop_server()
         server = MjpegServer(address, token=token or None).start()
-        self.server = self.sinks.add(server)
+        self.server = self._add(server)
         if self.w.last_result is not None:  # a client connecting now sees the picture at once
             server.publish(self.w.last_result.output)
         self.act_stop_serve.setEnabled(True)
@@ -163,7 +167,7 @@ class OutputMenu(QObject):
             self._message(f"no virtual camera is available: {install_hint()}")
             self.act_camera.setChecked(False)  # calls us again with on=False: nothing to close
             return
-        self.sinks.add(self.camera)
+        self._add(self.camera)
         self._message(f"Virtual camera: {self.camera.device}, {size}x{size}")
 
     # ---- NDI ------------------------------------------------------------------------------------------
@@ -186,7 +190,7 @@ class OutputMenu(QObject):
 
         self.stop_ndi(quiet=True)
         ndi = NdiSender(name, 30.0)
-        self.ndi = self.sinks.add(ndi)
+        self.ndi = self._add(ndi)
         if self.w.last_result is not None:  # a receiver connecting now sees the picture at once
             ndi.send(self.w.last_result.output)
         self.act_ndi.setText(f"NDI: sending as {ndi.name!r}...")

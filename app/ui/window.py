@@ -1,7 +1,8 @@
 """The main window: source pane (sketch canvas or camera / video / image feed), output pane, control panel.
 
-Frames flow canvas or capture -> Pipeline.offer (ping-pong) -> worker thread -> resultReady -> output pane.
-Nothing here blocks: models load in the worker, cameras open in their capture thread.
+Frames flow canvas (offered) or capture (wakes the path) -> the frame path's thread (app.live.framepath: loop, then
+every sink) -> its newest result -> resultReady (coalesced) -> output pane. The GUI thread never feeds a sink;
+nothing here blocks: models load in the worker, cameras open in their capture thread.
 """
 
 from __future__ import annotations
@@ -84,8 +85,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.adapters = AdaptersLink(self)  # adapter rows <-> worker; the colour brush and Keep colours follow them
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
         self.midi = MidiLink(self)  # MIDI learn: right-click a slider; the ports open with midi.open()
-        self._poll = QTimer(self, interval=10)
-        self._poll.timeout.connect(self._poll_capture)
         self._hud = QTimer(self, interval=250)
         self._hud.timeout.connect(self._update_overlay)
         self._hud.start()
@@ -141,6 +140,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     def _connect(self) -> None:
         p = self.pipeline
         p.resultReady.connect(self._on_result)
+        p.inputShown.connect(self._on_input)
         p.loaded.connect(self._on_loaded)
         p.busy.connect(self._on_busy)
         p.failed.connect(self._on_failed)
@@ -257,9 +257,7 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     @Slot(object)
     def _on_result(self, result: Result) -> None:
-        self.actions.output.publish(result)  # the Output menu's stream and virtual camera
-        if result.reused:
-            return
+        """The newest new result, to show (the sinks already had it, on the frame path's thread)."""
         self.last_result = result
         now = time.perf_counter()
         self.latency.shown(result.captured, now)
@@ -323,6 +321,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     @Slot(bool)
     def set_paused(self, on: bool) -> None:
         self.paused = on
+        self.pipeline.set_paused(on)
         self.output.set_message("Paused" if on else "")
         if not on:
             self.offer_current()

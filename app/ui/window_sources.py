@@ -1,6 +1,8 @@
 """The main window's sources: the sketch canvas or a capture (camera, video, image, screen, NDI) feeding the
-pipeline, newest frame first. A mixin of app.ui.window.MainWindow, which owns the widgets and the state used
-here (canvas, feed, stack, panel, pipeline, capture, source_spec, paused, live, _poll)."""
+frame path, newest frame first. A capture wakes the frame path itself (no timer polls it here); the canvas
+offers its drawing as a value. The GUI only shows what the path posts (_on_input). A mixin of
+app.ui.window.MainWindow, which owns the widgets and the state used here (canvas, feed, stack, panel,
+pipeline, capture, source_spec, paused, live)."""
 
 from __future__ import annotations
 
@@ -46,37 +48,35 @@ class SourcesMixin:
             self.panel.set_camera(parsed.index)
         self.capture = open_capture(parsed)
         self.own_windows.update()  # a screen capture learns where our windows are
-        self._seen = 0
         self.feed.placeholder = f"Opening {parsed}..."
-        self._poll.start()
+        self.pipeline.set_capture(self.capture)  # the capture wakes the frame path with each new frame
 
     @Slot()
     def retry_source(self) -> None:
         self._source_requested(self.source_spec)
 
     def stop_capture(self, wait: float = 1.5) -> None:
-        self._poll.stop() if hasattr(self, "_poll") else None
+        self.pipeline.set_capture(None)
         if self.capture is not None:
             self.capture.stop(wait)
             self.capture = None
 
-    @Slot()
-    def _poll_capture(self) -> None:
+    @Slot(object)
+    def _on_input(self, posted) -> None:
+        """The frame path's newest input (an app.live.framepath.Posted), at most once per screen update: the feed
+        shows it, or the capture's failure."""
         cap = self.capture
-        if cap is None:
+        if cap is None or self.source_spec == "sketch":
             return
         if cap.state == "failed":
-            self._poll.stop()
-            self.feed.set_failed(cap.error)
-            self.statusBar().showMessage(cap.error, 15000)
+            if self.feed.message != cap.error:
+                self.feed.set_failed(cap.error)
+                self.statusBar().showMessage(cap.error, 15000)
             return
-        frame = cap.latest()
-        if frame is None or frame.seq == self._seen:
+        frame, result = posted.frame, posted.result
+        if frame is None or frame.drawn:
             return
-        self._seen = frame.seq
-        self.feed.set_image(from_rgb(self.live.condition.orient(frame.image)))
-        if not self.paused:
-            self.pipeline.offer(frame)
+        self.feed.set_image(from_rgb(result.source if result is not None else self.live.condition.orient(frame.image)))
 
     @Slot()
     def offer_canvas(self) -> None:
@@ -93,6 +93,4 @@ class SourcesMixin:
         if self.source_spec == "sketch":
             self.offer_canvas()
         elif self.capture is not None and not self.paused:
-            frame = self.capture.latest()
-            if frame is not None:  # with its capture time: rendering it again is no input change (latency "--")
-                self.pipeline.offer(frame)
+            self.pipeline.refresh()  # the capture's newest frame again, with its capture time (latency "--")

@@ -1,10 +1,13 @@
-"""The engine's thread: one long-lived Worker QObject on a QThread, and the Pipeline the window talks to.
+"""The engine's threads: the frame path (app.live.framepath, a plain thread: input -> loop -> every sink), one
+long-lived Worker QObject on a QThread for what is slow (model, adapter and LoRA loads, settings, recording),
+and the Pipeline the window talks to.
 
-The Pipeline lives on the GUI thread. It hands the worker frames by ping-pong through an app.live.relay.Relay
-(one frame in flight, only the newest pending), and forwards settings, loads and recording commands as
-queued signals, so they apply between frames. The worker's signals go to the Pipeline's slots (never to
-lambdas: a lambda runs in the emitting thread). Results carry numpy arrays the worker owns; QImages are
-made on the GUI thread.
+The Pipeline lives on the GUI thread. It hands the frame path the canvas's drawing (newest wins) and its
+capture (which wakes the path itself), and forwards loads, settings and recording commands to the worker as
+queued signals; the worker changes the engine under the path's lock, so changes land between frames. The
+GUI thread never feeds a sink and never waits for a frame: the path posts its newest result and one queued
+signal (coalesced: at most one waiting) tells the Pipeline to show it. The worker's signals go to the
+Pipeline's slots (never to lambdas: a lambda runs in the emitting thread). QImages are made on the GUI thread.
 """
 
 from __future__ import annotations
@@ -12,15 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
-from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.live import styles
+from app.live.framepath import FramePath, Posted
 from app.live.loop import EngineLike, Frame, LiveLoop, Loader
-from app.live.relay import Relay
 from app.live.settings import LiveSettings
-from app.live.sinks import RecorderSink, SinkSet
+from app.live.sinks import RecorderSink
 from app.ui.adapters import adapter_args, loaded_adapters, use_adapters
 from app.ui.qtapp import GuiThreadCollector
 from app.ui.worker_load import LoadRequest, leave_a_core, progress_class
@@ -38,9 +40,8 @@ def finish_all(timeout_ms: int = 120000) -> None:
 
 
 class Worker(QObject):
-    """Owns the engine and the live loop; every slot runs on the worker thread."""
+    """Loads and changes the engine held by the frame path (under its lock); every slot runs on the worker thread."""
 
-    finished = Signal(object)  # an app.live.loop.Result, or None (no engine yet, or an error)
     loaded = Signal(object)  # dict: model, controlnet, device, dtype, size, condition, polarity
     busy = Signal(str)  # what it is doing ("" when done)
     failed = Signal(str)  # a message for the user
@@ -50,15 +51,22 @@ class Worker(QObject):
     lorasLoaded = Signal(object)  # [(name, spec, weight)] the engine holds, after a LoRA add or remove or a model load
     adaptersLoaded = Signal(object)  # [app.ui.adapters.LoadedAdapter] the engine holds, after an add, remove or load
 
-    def __init__(self, loader: Loader | None = None):
+    def __init__(self, loader: Loader | None = None, path: FramePath | None = None):
         super().__init__()
+        self.path = path if path is not None else FramePath()  # runs the frames; its lock guards the engine
         self.loader = loader or open_engine
-        self.loop: LiveLoop | None = None
         self.request: LoadRequest | None = None
         self.settings = LiveSettings()
         self.cancel = threading.Event()
-        self.recorder = None  # app.live.sinks.RecorderSink while recording, in the sink set below
-        self.sinks = SinkSet(on_failure=self._sink_failed)  # the worker's sinks: the recording
+        self.recorder = None  # app.live.sinks.RecorderSink while recording, in the path's sinks
+
+    @property
+    def loop(self) -> LiveLoop | None:
+        return self.path.loop
+
+    @property
+    def sinks(self):
+        return self.path.sinks
 
     @Slot(object)
     def load(self, req: LoadRequest) -> None:
@@ -69,13 +77,14 @@ class Worker(QObject):
             if same_base:
                 self.busy.emit(f"Loading adapters {', '.join(req.adapters) or '(none)'}...")
                 e = self.loop.engine
-                use_adapters(e, req.adapters, progress_class(self, self.cancel))
-                if req.backend != "torch" or e.backend != "torch":  # converts here, not in the GUI
-                    self.busy.emit("Converting for OpenVINO..." if req.backend != "torch" else "Switching to torch...")
-                    e.set_backend(req.backend, req.precision, progress=self.busy.emit)
+                with self.path.lock:  # between frames
+                    use_adapters(e, req.adapters, progress_class(self, self.cancel))
+                    if req.backend != "torch" or e.backend != "torch":  # converts here, not in the GUI
+                        self.busy.emit("Converting for OpenVINO..." if req.backend != "torch" else "Switching to torch...")
+                        e.set_backend(req.backend, req.precision, progress=self.busy.emit)
             else:
                 self.busy.emit(f"Loading {req.model}...")
-                self.loop = None  # free the old model before the new one loads
+                self.path.set_loop(None)  # free the old model before the new one loads
                 progress = progress_class(self, self.cancel)
                 restored = {"kept": {}, "lost": ""}
 
@@ -88,8 +97,8 @@ class Worker(QObject):
                                         precision=req.precision)
                 engine = self.loader(options, progress, self.busy.emit, before_warm_up)
                 # the adapters at the strengths they were loaded with (the list shows them once loaded)
-                self.loop = LiveLoop(engine, replace(self.settings, loras=restored["kept"], adapters=engine.adapter_strengths),
-                                     req.fast)
+                self.path.set_loop(LiveLoop(engine, replace(self.settings, loras=restored["kept"],
+                                                             adapters=engine.adapter_strengths), req.fast))
                 self.lorasLoaded.emit(styles.loaded(engine))
                 if restored["lost"]:
                     self.failed.emit(restored["lost"])
@@ -112,6 +121,7 @@ class Worker(QObject):
             self.failed.emit(f"could not load {req.model!r}: {type(err).__name__}: {first_line(err)}")
         finally:
             self.busy.emit("")
+            self.path.refresh()  # the current input, with the model as it is now
 
     @Slot(object)
     def configure(self, settings: LiveSettings) -> None:
@@ -119,9 +129,11 @@ class Worker(QObject):
         self.settings = settings
         if self.loop is not None:
             try:
-                self.loop.apply(styles.only_loaded(self.loop.engine, settings))
+                with self.path.lock:
+                    self.loop.apply(styles.only_loaded(self.loop.engine, settings))
             except UserError as err:
                 self.failed.emit(str(err))
+            self.path.refresh()
 
     @Slot(str, float)
     def add_lora(self, spec: str, weight: float) -> None:
@@ -131,7 +143,8 @@ class Worker(QObject):
         try:
             if self.loop is None:
                 raise UserError(f"LoRA {spec!r}: load a model first")
-            styles.add(self.loop.engine, spec, weight, progress_class(self, self.cancel))
+            with self.path.lock:
+                styles.add(self.loop.engine, spec, weight, progress_class(self, self.cancel))
         except UserError as err:
             self.failed.emit(str(err))
         except Exception as err:
@@ -143,7 +156,8 @@ class Worker(QObject):
     @Slot(str)
     def remove_lora(self, spec: str) -> None:
         if self.loop is not None and spec in {s for _, s, _ in styles.loaded(self.loop.engine)}:
-            self.loop.engine.remove_lora(spec)
+            with self.path.lock:
+                self.loop.engine.remove_lora(spec)
             self.lorasLoaded.emit(styles.loaded(self.loop.engine))
 
     @Slot(str)
@@ -157,7 +171,8 @@ class Worker(QObject):
             if self.loop is None:
                 raise UserError(f"adapter {arg!r}: load a model first")
             spec, strength = parse_adapter_arg(arg, "adapter")
-            self.loop.engine.add_adapter(spec, strength, progress_class(self, self.cancel))
+            with self.path.lock:
+                self.loop.engine.add_adapter(spec, strength, progress_class(self, self.cancel))
         except UserError as err:
             self.failed.emit(str(err))
         except Exception as err:
@@ -169,7 +184,8 @@ class Worker(QObject):
     @Slot(str)
     def remove_adapter(self, name: str) -> None:
         if self.loop is not None and name in self.loop.engine.adapter_strengths:
-            self.loop.engine.remove_adapter(name)
+            with self.path.lock:
+                self.loop.engine.remove_adapter(name)
         self._adapters_changed()
 
     def _adapters_changed(self) -> None:
@@ -178,26 +194,14 @@ class Worker(QObject):
         if e is not None and self.request is not None:
             self.request = replace(self.request, controlnet=adapter_args(e))  # what a reload of this model keeps
 
-    @Slot(object)
-    def process(self, frame: Frame) -> None:
-        result = None
-        try:
-            if self.loop is not None:
-                result = self.loop.process(frame)
-                self.sinks.send(result)  # the recording skips reused outputs
-        except UserError as err:
-            self.failed.emit(str(err))
-        except Exception as err:
-            self.failed.emit(f"the engine failed on a frame: {type(err).__name__}: {first_line(err)}")
-        self.finished.emit(result)
-
     @Slot()
     def new_source(self) -> None:
         """Another source: forget the previous one's frames (steadying average, last output, change check)."""
-        if self.loop is not None:
-            self.loop.detector.reset()
-            if self.loop.steady is not None:
-                self.loop.steady.reset()
+        with self.path.lock:
+            if self.loop is not None:
+                self.loop.detector.reset()
+                if self.loop.steady is not None:
+                    self.loop.steady.reset()
 
     @Slot(str, float, bool)
     def start_recording(self, path: str, fps: float, side_by_side: bool) -> None:
@@ -205,7 +209,8 @@ class Worker(QObject):
 
         self.stop_recording()
         try:
-            self.recorder = self.sinks.add(RecorderSink(Recorder(path, fps), side_by_side, skip_reused=True))
+            self.recorder = self.sinks.add(RecorderSink(Recorder(path, fps), side_by_side, skip_reused=True),
+                                           on_failure=self._sink_failed)  # fed on the frame path's thread
         except UserError as err:
             self.recordingFailed.emit()  # first: the window's "Recording stopped" line, then the reason over it
             self.failed.emit(str(err))
@@ -220,7 +225,8 @@ class Worker(QObject):
                 self.recorded.emit(str(rec.path or ""), rec.recorder.frames)
 
     def _sink_failed(self, sink, text: str) -> None:
-        """A write or the finishing failed (a full disk): one line; the recording is discarded, the picture goes on."""
+        """A write or the finishing failed (a full disk): one line; the recording is discarded, the picture goes on.
+        Called on the thread that found it (the frame path's for a write): it only emits signals."""
         if sink is self.recorder:
             self.recorder = None
             if sink.error is not None:  # the disk filled: the recorder kept a playable file of the frames so far
@@ -232,9 +238,10 @@ class Worker(QObject):
 
 
 class Pipeline(QObject):
-    """The GUI thread's handle on the worker: ping-pong relay, settings, loading, recording, shutdown."""
+    """The GUI thread's handle on the frame path and the worker: input, settings, loading, recording, shutdown."""
 
-    resultReady = Signal(object)  # a app.live.loop.Result for the window
+    resultReady = Signal(object)  # a new app.live.loop.Result for the window (the newest; older ones are skipped)
+    inputShown = Signal(object)  # an app.live.framepath.Posted: the newest input taken (the feed shows it)
     loaded = Signal(object)
     busy = Signal(str)
     failed = Signal(str)
@@ -242,8 +249,8 @@ class Pipeline(QObject):
     recorded = Signal(str, int)
     lorasLoaded = Signal(object)  # [(name, spec, weight)]
     adaptersLoaded = Signal(object)  # [app.ui.adapters.LoadedAdapter]
+    _posted = Signal()  # from the frame path's thread: a new post waits (at most one of these is queued)
     # to the worker (queued: they run on its thread, in order, between frames)
-    _send = Signal(object)
     _configure = Signal(object)
     _load = Signal(object)
     _start_rec = Signal(str, float, bool)
@@ -256,14 +263,17 @@ class Pipeline(QObject):
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self.relay = Relay()
         GuiThreadCollector.acquire()  # no collection on the worker's thread (see app/ui/qtapp.py)
         self._collector = True
+        self._post_waiting = threading.Event()  # a _posted signal is queued and not yet taken
+        self._shown: Posted = Posted(None, None, 0)  # the post shown last
+        self._shown_output = None  # the output array shown last (a reused result carries the same one)
+        self.path = FramePath(on_post=self._on_post, on_error=self._on_frame_error).start()
+        self._posted.connect(self._take_post)
         self.thread = QThread()
         self.thread.setObjectName("sdxs-worker")
-        self.worker = Worker(loader)
+        self.worker = Worker(loader, self.path)
         self.worker.moveToThread(self.thread)
-        self._send.connect(self.worker.process)
         self._configure.connect(self.worker.configure)
         self._load.connect(self.worker.load)
         self._start_rec.connect(self.worker.start_recording)
@@ -275,26 +285,33 @@ class Pipeline(QObject):
         self._add_adapter.connect(self.worker.add_adapter)
         self._remove_adapter.connect(self.worker.remove_adapter)
         self.worker.adaptersLoaded.connect(self._on_adapters)
-        self.worker.finished.connect(self._on_finished)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.busy.connect(self._on_busy)
         self.worker.failed.connect(self.failed)  # signal to signal: re-emitted on this (GUI) thread
         self.worker.progress.connect(self.progress)
         self.worker.recorded.connect(self._on_recorded)
         self.worker.recordingFailed.connect(self._on_recording_failed)
-        self.sent = 0  # frames handed to the worker
+        self.sent = 0  # frames offered to the frame path
         self.is_busy = ""
         self.info: dict = {}
         self.recording = False
         self.thread.start()
 
-    def offer(self, frame: Frame) -> bool:
-        """Give the worker this frame now if it is idle, else keep it as the one pending. True if sent."""
-        item = self.relay.offer(frame)
-        if item is not None:
-            self.sent += 1
-            self._send.emit(item)
-        return item is not None
+    def offer(self, frame: Frame) -> None:
+        """Give the frame path this frame (the canvas's drawing); one it has not taken yet is replaced."""
+        self.sent += 1
+        self.path.offer(frame)
+
+    def set_capture(self, capture) -> None:
+        """Frames from this capture (None: only offered frames); the capture wakes the path itself."""
+        self.path.set_capture(capture)
+
+    def refresh(self) -> None:
+        """Make the current input again (a resume, a glide)."""
+        self.path.refresh()
+
+    def set_paused(self, paused: bool) -> None:
+        self.path.set_paused(paused)
 
     def configure(self, settings: LiveSettings) -> None:
         self._configure.emit(settings)
@@ -339,10 +356,11 @@ class Pipeline(QObject):
 
     def stop(self, timeout_ms: int = 1800) -> bool:
         """Stop the worker thread (waiting up to timeout_ms) and finalize any recording. True if it ended."""
-        self.relay.clear()
+        end = time.perf_counter() + timeout_ms / 1000
+        self.path.stop(timeout_ms / 1000)  # a frame in flight finishes; none starts
         self.cancel()
         self.thread.quit()
-        ended = self.thread.wait(timeout_ms)
+        ended = self.thread.wait(max(0, int(1000 * (end - time.perf_counter()))))
         if ended:
             self.worker.stop_recording()  # its thread has ended, so calling it here is safe
             if self._collector:
@@ -352,13 +370,31 @@ class Pipeline(QObject):
             _UNFINISHED.append(self)
         return ended
 
-    @Slot(object)
-    def _on_finished(self, result: Any) -> None:
-        nxt = self.relay.done()
-        if nxt is not None:
-            self.sent += 1
-            self._send.emit(nxt)
-        if result is not None:
+    def _on_post(self) -> None:
+        """On the frame path's thread: wake the GUI once however many posts arrive before it looks."""
+        if not self._post_waiting.is_set():
+            self._post_waiting.set()
+            self._posted.emit()
+
+    def _on_frame_error(self, err: BaseException) -> None:
+        """On the frame path's thread: a frame failed; one line for the status bar (a queued signal)."""
+        if isinstance(err, UserError):
+            self.failed.emit(str(err))
+        else:
+            self.failed.emit(f"the engine failed on a frame: {type(err).__name__}: {first_line(err)}")
+
+    @Slot()
+    def _take_post(self) -> None:
+        """On the GUI thread: show the newest post (older ones were never shown: newest wins)."""
+        self._post_waiting.clear()
+        posted = self.path.latest()
+        if posted.count == self._shown.count:
+            return
+        self._shown = posted
+        self.inputShown.emit(posted)
+        result = posted.result
+        if result is not None and result.output is not self._shown_output:
+            self._shown_output = result.output
             self.resultReady.emit(result)
 
     @Slot(object)
@@ -392,13 +428,14 @@ class Pipeline(QObject):
 
 
 def wait_idle(pipeline: Pipeline, timeout: float = 10.0) -> bool:
-    """For tests and benchmarks: process Qt events until the worker has nothing in flight."""
+    """For tests and benchmarks: process Qt events until the frame path and the worker have nothing in flight
+    and the newest post was shown."""
     from PySide6.QtCore import QCoreApplication
 
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
         QCoreApplication.processEvents()
-        if not pipeline.relay.busy and not pipeline.is_busy:
+        if not pipeline.path.busy and not pipeline.is_busy and not pipeline._post_waiting.is_set():
             return True
         time.sleep(0.002)
     return False

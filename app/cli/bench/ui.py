@@ -3,7 +3,7 @@ long-run stability, measured by app/ui/bench.py (the window under Qt) and report
 
 ui: an engine that takes --ui-delay s a frame (app.live.testing.FakeEngine; with --model, that real model)
 behind the real window; a stroke is drawn on the canvas at 60 Hz through mouse events for --ui-seconds, while
-every stroke change goes through the relay to the worker. Reported: the intervals between canvas repaints (p50,
+every stroke change is offered to the frame path (newest wins). Reported: the intervals between canvas repaints (p50,
 p95, max); p95 must stay <= 33 ms.
 
 endurance: --frames frames (default 10000 when the kind is endurance) from a looping video through the
