@@ -5,7 +5,8 @@
 
 The same condition extraction and change check as the window (app.live.loop). A video file is read frame by
 frame (none dropped, the output keeps its frame rate); a camera is read in its own thread and the loop
-takes the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
+takes the newest frame each time. The MP4 is written crash-safe (app.live.recorder): Ctrl+C, SIGTERM and SIGHUP
+finish it and keep what was recorded; after kill -9 or a power cut NAME.recording.mp4 holds all but the last second.
 The screen (screen[:N][@X,Y,W,H], app.live.screen) is read like a camera; --serve and --virtual-camera send
 each output frame to other apps too (app.live.sinks), and --steady keeps a still picture still (app.live.steady).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
 from app.cli.options import add_model_arguments, check_values, engine_options, with_strength
+from app.cli.signals import StopSignals
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen", "ndi"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
-    recorder = Recorder(args.out, fps) if args.out else None  # checks the folder: writable, with room
+    # checks the folder (writable, with room); a video's frames keep its timing, a live input's the clock's
+    recorder = Recorder(args.out, fps, real_time=spec.kind != "video") if args.out else None
     osc = None
 
     # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
@@ -108,14 +111,16 @@ def run(args: argparse.Namespace) -> int:
     log.info("stream: %s -> %s on %s %s (%s), %s px, steady %s (Ctrl+C stops and keeps the file)", spec,
              args.out or "no file", engine.device, dtype_name(engine.dtype), engine.backend, engine.size, describe(steady))
 
-    # 3. every frame through the loop to the sinks (the file among them), until the input ends or Ctrl+C
-    try:
-        n, elapsed, interrupted = play(loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
-                                       sinks, record, control)
-    finally:
-        osc.close() if osc else None
-    kept = [s for s in sinks if isinstance(s, RecorderSink)]
-    sinks.close()
+    # 3. every frame through the loop to the sinks (the file among them), until the input ends, Ctrl+C, SIGTERM or SIGHUP
+    with StopSignals() as stop:
+        try:
+            n, elapsed, interrupted = play(loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
+                                           sinks, record, control)
+        finally:
+            stop.finishing()  # a signal from here on does not cut the file's finishing short
+            osc.close() if osc else None
+        kept = [s for s in sinks if isinstance(s, RecorderSink)]
+        sinks.close()
     if n == 0:
         raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
     note = " (interrupted; the file holds what was recorded)" if interrupted else ""
