@@ -138,3 +138,25 @@ def test_stream_finishes_the_recording_on_sigterm_and_sighup(sig, tmp_path, tiny
     frames = int(stdout.split("frames=")[1].split()[0])
     assert frames > 0 and decoded(out)[0] in (frames, frames + 1)  # the signal may come between the file and the count
     assert sorted(x.name for x in tmp_path.iterdir()) == ["in.mp4", "live.mp4"]  # no partial file left
+
+
+def test_the_window_records_a_still_drawing_for_its_real_time(qtbot, tmp_path):
+    """The issue's case: 8 s of a still drawing ended in 'no frames were recorded'. Here 4 s, same contract."""
+    from app.live.testing import FakeEngine
+    from tests.test_app_window import make_window
+
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=10000)  # the drawing's picture is on screen
+    w.video_dir = tmp_path / "videos"
+    got = []
+    w.pipeline.recorded.connect(lambda path, frames: got.append((path, frames)))
+    w.actions.act_record.setChecked(True)
+    qtbot.wait(4000)  # nobody draws
+    w.actions.act_record.setChecked(False)
+    qtbot.waitUntil(lambda: bool(got), timeout=10000)
+    path, frames = got[0]
+    assert path and Path(path).parent == tmp_path / "videos" and frames >= 4
+    with av.open(path) as box:
+        assert 3.8 <= box.duration / av.time_base <= 4.8
+    assert [p.name for p in (tmp_path / "videos").iterdir()] == [Path(path).name]
+    w.close()

@@ -45,7 +45,7 @@ class RecorderSink:
     def picture(self, result: Any) -> np.ndarray | None:
         from app.live.recorder import side_by_side
 
-        if self.skip_reused and result.reused:
+        if self.skip_reused and result.reused and self.recorder.frames:  # the recorder repeats a still picture itself
             return None
         return side_by_side(result.source, result.output) if self.side_by_side else result.output
 

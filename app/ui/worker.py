@@ -59,6 +59,7 @@ class Worker(QObject):
         self.cancel = threading.Event()
         self.recorder = None  # app.live.sinks.RecorderSink while recording, in the sink set below
         self.sinks = SinkSet(on_failure=self._sink_failed)  # the worker's sinks: the recording
+        self.last = None  # the latest app.live.loop.Result: a new recording starts from the picture on screen
 
     @Slot(object)
     def load(self, req: LoadRequest) -> None:
@@ -183,7 +184,7 @@ class Worker(QObject):
         result = None
         try:
             if self.loop is not None:
-                result = self.loop.process(frame)
+                result = self.last = self.loop.process(frame)
                 self.sinks.send(result)  # the recording skips reused outputs
         except UserError as err:
             self.failed.emit(str(err))
@@ -206,6 +207,8 @@ class Worker(QObject):
         self.stop_recording()
         try:
             self.recorder = self.sinks.add(RecorderSink(Recorder(path, fps), side_by_side, skip_reused=True))
+            if self.last is not None:  # a still drawing is recorded from now, not from its next change
+                self.sinks.send(self.last)
         except UserError as err:
             self.recordingFailed.emit()  # first: the window's "Recording stopped" line, then the reason over it
             self.failed.emit(str(err))
