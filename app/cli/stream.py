@@ -135,10 +135,10 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
     spec = parse_source(args.input, default_kind=None)
     if spec.kind not in ("camera", "video", "screen", "ndi"):
         raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file, screen[:N][@X,Y,W,H] or ndi:NAME")
+    check_instrument(args)  # first: --ndi "" is its own line, not "needs somewhere to send"
     if not (args.out or args.serve or args.virtual_camera or args.ndi):
         raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR, --virtual-camera or "
                         "--ndi NAME")
-    check_instrument(args)
     steady = parse_steady(args.steady)
     from app.live.serve import check_serve
 
