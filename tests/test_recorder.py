@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -160,3 +161,36 @@ def test_the_window_records_a_still_drawing_for_its_real_time(qtbot, tmp_path):
         assert 3.8 <= box.duration / av.time_base <= 4.8
     assert [p.name for p in (tmp_path / "videos").iterdir()] == [Path(path).name]
     w.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def test_the_window_finishes_its_recording_on_sigterm(sig, tmp_path, tiny_base, tiny_controlnet):
+    """Recording started over OSC in a real window process; `kill` closes it as Ctrl+Q: the file is kept, playable."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    video = write_test_video(tmp_path / "clip.mp4", frames=60, size=64, fps=30)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", HOME=str(tmp_path))
+    p = subprocess.Popen([sys.executable, "main.py", "--model", tiny_base, "--controlnet", tiny_controlnet, "--source",
+                          f"video:{video}", "--size", "64", "--osc", str(port), "--settings", str(tmp_path / "s.ini")],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        client = SimpleUDPClient("127.0.0.1", port)
+
+        def recording() -> bool:
+            client.send_message("/sdxs/record", 1)  # UDP, and the window may still be loading: ask until it records
+            time.sleep(0.3)
+            return any(f.stat().st_size > 5000 for f in tmp_path.rglob("*.recording.mp4"))
+
+        wait_for(recording, 180)
+        p.send_signal(sig)
+        stdout, stderr = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0 and "frames=" in stdout, stderr[-2000:]
+    assert f"{sig.name}: closing the window" in stderr and "Traceback" not in stderr
+    kept = [f for f in tmp_path.rglob("sdxs-*.mp4")]
+    assert len(kept) == 1 and not list(tmp_path.rglob("*.recording*.mp4"))
+    assert decoded(kept[0])[0] > 0
