@@ -1,8 +1,8 @@
 """Record frames to a video file that survives a crash, keeps real time and never claims a recording that is not there.
 
 The file is written through PyAV (FFmpeg: H.264, yuv420p) as fragmented MP4 (movflags frag_keyframe+empty_moov
-+default_base_moof; Matroska for .mkv): a keyframe at least every KEY_SECONDS closes a fragment, and every
-fragment on disk plays on its own. Frames go to a visible partial file beside the target, NAME.recording.mp4
++default_base_moof; Matroska for .mkv): a keyframe at least every KEY_SECONDS, of the video's time and of the
+clock's, closes a fragment, and every fragment on disk plays on its own. Frames go to a visible partial file beside the target, NAME.recording.mp4
 (NAME.recording-2.mp4 when that is taken), which close() checks and renames to the target; abort() deletes it.
 After kill -9 or a power cut the user finds NAME.recording.mp4 next to where NAME.mp4 would be, playable up to its
 last fragment: at most about KEY_SECONDS + SYNC_SECONDS of the end is lost (the file is fsync'ed every SYNC_SECONDS).
@@ -98,6 +98,7 @@ class Recorder:
         self._t0 = time.monotonic()  # real time starts when the recording does, not at its first frame
         self._pts = -1  # the last frame's timestamp (in the stream's time base)
         self._key_pts = None  # the last keyframe's timestamp
+        self._key_wall = 0.0  # monotonic time of the last keyframe
         self._last: np.ndarray | None = None  # the last picture written: repeated while nothing new comes
         self._last_t = 0.0  # monotonic time of the last write
         self._synced = 0.0
@@ -232,10 +233,11 @@ class Recorder:
         if (rgb.shape[1], rgb.shape[0]) != self._size:
             frame = frame.reformat(width=self._size[0], height=self._size[1])
         frame.pts = pts
-        key = self._key_pts is None or pts - self._key_pts >= second
+        # a second of the video's time or of the clock's (a video made slower than it plays), whichever comes first
+        key = self._key_pts is None or pts - self._key_pts >= second or now - self._key_wall >= KEY_SECONDS
         if key:
             frame.pict_type = av.video.frame.PictureType.I
-            self._key_pts = pts
+            self._key_pts, self._key_wall = pts, now
         try:
             for packet in self._stream.encode(frame):
                 self._box.mux(packet)
@@ -262,14 +264,11 @@ class Recorder:
                 if self._box is None or self.stopped is not None or self._last is None:
                     continue
                 now = time.monotonic()
-                if now - max(self._last_t, self._key_t()) >= KEY_SECONDS:
+                if now - max(self._last_t, self._key_wall) >= KEY_SECONDS:
                     try:
                         self._encode(self._last, now, repeat=True)
                     except RecordingError as e:  # the next write() raises it; the window hears of it then
                         log.warning("%s", e)
-
-    def _key_t(self) -> float:
-        return self._t0 + float((self._key_pts or 0) * TIME_BASE)
 
     def _finish(self) -> None:
         """Flush the encoder and close the container (the last fragment goes to disk), then fsync."""
