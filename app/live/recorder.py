@@ -234,7 +234,9 @@ class Recorder:
             frame = frame.reformat(width=self._size[0], height=self._size[1])
         frame.pts = pts
         # a second of the video's time or of the clock's (a video made slower than it plays), whichever comes first
-        key = self._key_pts is None or pts - self._key_pts >= second or now - self._key_wall >= KEY_SECONDS
+        # and the second frame: the first one's fragment reaches the disk at once (a crash then leaves a playable file)
+        key = (self._key_pts is None or self.frames == 1 or pts - self._key_pts >= second
+               or now - self._key_wall >= KEY_SECONDS)
         if key:
             frame.pict_type = av.video.frame.PictureType.I
             self._key_pts, self._key_wall = pts, now
