@@ -165,8 +165,9 @@ def test_recorder_on_a_disk_that_fills_keeps_a_playable_file_of_the_frames_so_fa
     assert sorted(p.name for p in folder.iterdir()) == ["filler", "r.mp4"]
 
 
-def test_recorder_whose_file_cannot_be_finished_leaves_nothing(disk):
-    """No reserve left (another program took every byte): nothing playable can be made, so nothing is left."""
+def test_recorder_that_runs_out_of_every_byte_keeps_the_fragments_already_written(disk):
+    """No reserve left (another program took every byte): the last fragment cannot be finished, but the
+    fragmented file's earlier fragments play; they are kept, counted and named, and nothing else is left."""
     from app.live.recorder import Recorder, RecordingError
 
     folder = disk("20m")
@@ -175,8 +176,10 @@ def test_recorder_whose_file_cannot_be_finished_leaves_nothing(disk):
         for frame in noise(10_000, 320):
             rec.write(frame)
         rec.close()
-    assert caught.value.kept is None and "nothing was kept" in str(caught.value) and "disk is full" in str(caught.value)
-    assert list(folder.iterdir()) == []
+    assert "disk is full" in str(caught.value) and caught.value.kept == folder / "r.mp4"
+    assert played(folder / "r.mp4") == caught.value.frames > 0
+    assert f"the {caught.value.frames} frames so far are kept" in str(caught.value)
+    assert list(folder.iterdir()) == [folder / "r.mp4"]
 
 
 def test_recorder_on_a_disk_already_full_blames_the_disk_not_the_encoder(disk):
@@ -203,7 +206,7 @@ def test_stream_on_a_disk_that_fills_stops_with_one_line(leave, disk, tmp_path, 
 
     def filler():
         for _ in range(6000):
-            temps = list(folder.glob(".rec-*"))
+            temps = list(folder.glob("*.recording.mp4"))
             if temps and temps[0].stat().st_size > 0:  # frames are going in
                 fill(folder, leave)
                 return

@@ -15,7 +15,9 @@ def add_instrument_arguments(p: argparse.ArgumentParser, midi: bool = False) -> 
     p.add_argument("--osc-allow", default=None, metavar="HOST[,HOST...]",
                    help="the other computers whose OSC messages are taken (messages from others are dropped and counted)")
     p.add_argument("--ndi", default=None, metavar="NAME", help="also send the output as an NDI source of this name "
-                   "(needs the cyndilib package)")
+                   "(needs the cyndilib package). Unlike --serve and --osc, which stay on this machine unless told "
+                   "otherwise, NDI listens on every network interface (TCP 5960 and up): any computer on the network "
+                   "can watch it, and NDI has no setting that keeps it to this machine")
     if midi:
         p.add_argument("--midi", default=None, metavar="PORT", help="the MIDI input port to listen to (default: all; "
                        "needs mido and python-rtmidi); map sliders with a right click > Learn MIDI")
@@ -33,7 +35,7 @@ def check_instrument(args: argparse.Namespace) -> None:
             raise UserError("--osc needs the python-osc package: pip install python-osc==1.10.2") from None
     elif getattr(args, "osc_allow", None):
         raise UserError("--osc-allow only means something with --osc [ADDR:]PORT")
-    if getattr(args, "ndi", None):
+    if getattr(args, "ndi", None) is not None:  # --ndi "" too: one line, not silently no NDI
         from app.live.ndi import _cyndilib, check_name
 
         check_name(args.ndi)

@@ -5,7 +5,9 @@
 
 The same condition extraction and change check as the window (app.live.loop). A video file is read frame by
 frame (none dropped, the output keeps its frame rate); a camera is read in its own thread, which wakes the frame
-path (app.live.framepath, the window's too) to take the newest frame each time. The MP4 is written atomically: Ctrl+C keeps what was recorded.
+path (app.live.framepath, the window's too) to take the newest frame each time. The MP4 is written crash-safe
+(app.live.recorder): Ctrl+C, SIGTERM and SIGHUP finish it and keep what was recorded; after kill -9 or a power cut
+NAME.recording.mp4 holds all but the last second.
 The screen (screen[:N][@X,Y,W,H], app.live.screen) is read like a camera; --serve and --virtual-camera send
 each output frame to other apps too (app.live.sinks), and --steady keeps a still picture still (app.live.steady).
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
 from app.cli.options import add_model_arguments, check_values, engine_options, with_strength
+from app.cli.signals import StopSignals
 from app.live.framepath import FramePath
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     if torch.get_num_threads() > 1 and spec.kind in ("camera", "screen", "ndi"):
         torch.set_num_threads(max(1, torch.get_num_threads() - 1))  # leave a core to the capture thread
     fps = args.fps or (video_fps(spec.target) if spec.kind == "video" else 15.0)
-    recorder = Recorder(args.out, fps) if args.out else None  # checks the folder: writable, with room
+    # checks the folder (writable, with room); a video's frames keep its timing, a live input's the clock's
+    recorder = Recorder(args.out, fps, real_time=spec.kind != "video") if args.out else None
     osc = None
 
     # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
@@ -109,15 +113,17 @@ def run(args: argparse.Namespace) -> int:
     log.info("stream: %s -> %s on %s %s (%s), %s px, steady %s (Ctrl+C stops and keeps the file)", spec,
              args.out or "no file", engine.device, dtype_name(engine.dtype), engine.backend, engine.size, describe(steady))
 
-    # 3. every frame through the loop to the sinks (the file among them), until the input ends or Ctrl+C
+    # 3. every frame through the loop to the sinks (the file among them), until the input ends, Ctrl+C, SIGTERM or SIGHUP
     run_ = Run(loop, Playhead(cues), in_fps, clock, record, control, args.max_frames)
     run_.path.sinks = sinks  # one frame path, the same as the window's, feeding every sink on its thread
-    try:
-        n, elapsed, interrupted = play(run_, spec, args.max_frames)
-    finally:
-        osc.close() if osc else None
-    kept = [s for s in sinks if isinstance(s, RecorderSink)]
-    sinks.close()
+    with StopSignals() as stop:
+        try:
+            n, elapsed, interrupted = play(run_, spec, args.max_frames)
+        finally:
+            stop.finishing()  # a signal from here on does not cut the file's finishing short
+            osc.close() if osc else None
+        kept = [s for s in sinks if isinstance(s, RecorderSink)]
+        sinks.close()
     if n == 0:
         raise UserError(f"--input {args.input!r} gave no frames: nothing was written")
     note = " (interrupted; the file holds what was recorded)" if interrupted else ""
@@ -132,10 +138,10 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
     spec = parse_source(args.input, default_kind=None)
     if spec.kind not in ("camera", "video", "screen", "ndi"):
         raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file, screen[:N][@X,Y,W,H] or ndi:NAME")
+    check_instrument(args)  # first: --ndi "" is its own line, not "needs somewhere to send"
     if not (args.out or args.serve or args.virtual_camera or args.ndi):
         raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR, --virtual-camera or "
                         "--ndi NAME")
-    check_instrument(args)
     steady = parse_steady(args.steady)
     from app.live.serve import check_serve
 

@@ -75,7 +75,7 @@ def check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.ui.qtapp import application, close_after, has_display
+    from app.ui.qtapp import application, close_after, close_on_signals, has_display
 
     check(args)
     if not has_display():
@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
         close_after(window, args.exit_after)
+    close_on_signals(window)  # SIGTERM, SIGHUP: as Ctrl+Q, a recording finished and kept
     app.exec()
     if osc is not None:
         window.osc.close()

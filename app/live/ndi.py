@@ -5,6 +5,13 @@ send(rgb) only stores the newest frame (the engine never waits); a sending threa
 sends the last one again every `resend` seconds while nothing changes, so a receiver that connects to a
 still picture gets it at once. A frame of another size reopens the sender at that size (same name).
 
+NDI listens on every network interface, whatever MJPEG and OSC do (they stay on 127.0.0.1 unless told
+otherwise): one source opened TCP 0.0.0.0:5960 and 0.0.0.0:5961 (measured with `ss -tlnp`, cyndilib 0.1.3's
+runtime). Its config file's "adapters": {"allowed": "127.0.0.1"} was tried: the runtime reads the file (its
+"machinename" from the same file took effect) but still listens on 0.0.0.0, so there is no way here to keep NDI
+to this machine; REACH says so wherever NDI is offered. Use the MJPEG server for a local-only output, or a
+firewall rule for ports 5960 and up.
+
 NDI finds sources by mDNS. Where multicast does not reach (containers, some Wi-Fi), NDI's own config file
 lists the machines to ask: ~/.ndi/ndi-config.v1.json (or $NDI_CONFIG_DIR/ndi-config.v1.json) with
 {"ndi": {"networks": {"ips": "127.0.0.1,192.168.1.20"}}}.
@@ -21,6 +28,8 @@ import numpy as np
 from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
+REACH = ("NDI listens on every network interface (TCP 5960 and up): other computers on the network can watch it; "
+         "NDI has no setting that keeps it to this machine (MJPEG on 127.0.0.1 does)")
 INSTALL = "pip install cyndilib==0.1.3 (its wheel ships the NDI runtime; for Linux x86-64 and ARM64, Windows x64 and macOS on Apple silicon)"
 
 
@@ -136,7 +145,7 @@ class NdiSender:
         sender.set_video_frame(vf)
         sender.open()
         self._sender, self._size = sender, (width, height)
-        log.info("NDI source %r, %dx%d", self.name, width, height)
+        log.info("NDI source %r, %dx%d (%s)", self.name, width, height, REACH)
 
     def _close_sender(self) -> None:
         sender, self._sender, self._size = self._sender, None, None

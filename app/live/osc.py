@@ -14,6 +14,13 @@ messages costs the engine one settings change. A wrong type, an out-of-range val
 is dropped with one log line (at most one a second per address; the rest are counted). OSC has no
 authentication: the server listens on loopback unless told otherwise, and takes messages only from this
 machine (127.0.0.1, ::1) and the hosts in `allow`; the others are dropped and counted.
+
+Hostile datagrams cost one line, never a traceback: a packet that does not parse (a string that is not UTF-8,
+a bundle nested too deep, truncated data) is dropped and counted under one rate-limited "malformed" line;
+a datagram is read whole up to UDP's own limit (64 KB, a long prompt included); addresses and values are
+shortened to SHOWN characters in lines, and the rate limiter remembers at most KEYS of them. Snapshots are
+taken at most one a second (their files are named by the second): the others are one line, not a silent
+overwrite. /sdxs/fps answers the last rate the engine had (a still canvas makes no frames, not 0 FPS).
 """
 
 from __future__ import annotations
@@ -99,6 +106,41 @@ CHECKS: dict[str, tuple[str, Callable[[tuple], Any]]] = {
     "record": ("one int, 0 or 1", lambda a: _number(a, 0, 1, whole=True)),
 }
 LORA_LIMIT = 4.0  # models.lora.MAX_WEIGHT (not imported: it brings torch into the OSC thread's module)
+MAX_DATAGRAM = 65535  # bytes read per datagram: every UDP datagram whole (socketserver's default is 8192)
+SHOWN = 80  # characters of an address or a value a log line shows
+KEYS = 256  # rate-limited log keys remembered (the oldest are forgotten)
+SNAPSHOT_GAP = 1.0  # seconds between two OSC snapshots (file names carry the second)
+
+
+def shown(text: Any) -> str:
+    """text as a log line shows it: at most SHOWN characters, the rest counted."""
+    t = str(text)
+    return t if len(t) <= SHOWN else f"{t[:SHOWN]}... ({len(t)} characters)"
+
+
+class _Packets:
+    """The dispatcher the python-osc server calls: parses each datagram itself (a hostile one is one line) and
+    gives every message to OscControl._message; no address-pattern regexes are built from what senders send."""
+
+    def __init__(self, control: OscControl):
+        self.control = control
+
+    def call_handlers_for_packet(self, data: bytes, client_address: tuple) -> list:
+        from pythonosc.osc_packet import OscPacket
+
+        try:
+            messages = [m.message for m in OscPacket(data).messages]
+        except Exception as e:  # ParseError, UnicodeDecodeError, RecursionError, struct.error: all one line
+            self.control.malformed += 1
+            self.control._log("malformed", "OSC: dropped a malformed datagram of %d bytes from %s: %s",
+                              len(data), client_address[0], shown(f"{type(e).__name__}: {e}"))
+            return []
+        replies = []
+        for m in messages:
+            reply = self.control._message(client_address, m.address, *m.params)
+            if reply is not None:
+                replies.append(reply)
+        return replies
 
 
 class OscControl:
@@ -109,7 +151,6 @@ class OscControl:
 
     def __init__(self, address: str = "9000", allow: Iterable[str] = (), on_pending: Callable[[], None] | None = None,
                  fps: Callable[[], float] | None = None):
-        from pythonosc.dispatcher import Dispatcher
         from pythonosc.osc_server import BlockingOSCUDPServer
 
         self.host, self.port = parse_address(address)
@@ -123,15 +164,27 @@ class OscControl:
         self.received = 0  # messages taken into pending
         self.rejected = 0  # wrong type, out of range or unknown address
         self.dropped = 0  # datagrams from senders not allowed
+        self.malformed = 0  # datagrams that did not parse
+        self.snapshots_refused = 0  # /sdxs/snapshot within SNAPSHOT_GAP of the last one
         self._pending: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._last_log: dict[str, float] = {}
-        self._quiet: dict[str, int] = {}  # lines left out per address since its last one
-        dispatcher = Dispatcher(strict_timing=False)  # a bundle timed in the future must not stall the thread
-        dispatcher.set_default_handler(self._message, needs_reply_address=True)
+        self._last_log: dict[str, float] = {}  # at most KEYS keys
+        self._quiet: dict[str, int] = {}  # lines left out per key since its last one
+        self._last_fps = 0.0  # the last non-zero rate, the /sdxs/fps answer while no frame is made
+        self._last_snapshot = -SNAPSHOT_GAP
+        dispatcher = _Packets(self)  # bundles' times are not waited for: a bundle timed in the future never stalls
         control = self
 
         class Server(BlockingOSCUDPServer):
+            max_packet_size = MAX_DATAGRAM
+
+            def handle_error(self, request, client_address) -> None:  # anything else: one line, not a traceback
+                import sys
+
+                e = sys.exc_info()[1]
+                control._log("error", "OSC: a datagram from %s failed: %s", client_address[0],
+                             shown(f"{type(e).__name__}: {e}"))
+
             def verify_request(self, request, client_address) -> bool:
                 if client_address[0] not in control.allowed:
                     control.dropped += 1
@@ -168,7 +221,9 @@ class OscControl:
     def _message(self, client: tuple, address: str, *args: Any):
         key = address[len(PREFIX):] if address.startswith(PREFIX) else ""
         if key == "fps" and not args:
-            return ("/sdxs/fps", float(self.fps() if self.fps else 0.0))
+            rate = float(self.fps() if self.fps else 0.0)
+            self._last_fps = rate if rate > 0 else self._last_fps  # a still canvas: the last rate it ran at
+            return ("/sdxs/fps", self._last_fps)
         if key.startswith("lora/") and len(key) > 5:
             value, wants = _number(args, -LORA_LIMIT, LORA_LIMIT), f"one float, -{LORA_LIMIT:g}..{LORA_LIMIT:g}"
         elif key in CHECKS:
@@ -176,12 +231,21 @@ class OscControl:
             value = check(args)
         else:
             self.rejected += 1
-            self._log(address, "OSC %s: no such address; see the table in docs/instrument.md", address)
+            self._log("unknown address", "OSC %s: no such address; see the table in docs/instrument.md", shown(address))
             return None
         if value is None:
             self.rejected += 1
-            self._log(address, "OSC %s %s: ignored, it takes %s", address, " ".join(map(repr, args)) or "(no argument)", wants)
+            self._log(key, "OSC %s %s: ignored, it takes %s", shown(address),
+                      shown(" ".join(map(repr, args)) or "(no argument)"), wants)
             return None
+        if key == "snapshot":
+            now = time.monotonic()
+            if now - self._last_snapshot < SNAPSHOT_GAP:
+                self.snapshots_refused += 1
+                self._log("snapshot", "OSC /sdxs/snapshot: one snapshot a second at most (its file is named by the "
+                          "second); this one was not taken")
+                return None
+            self._last_snapshot = now
         key = "seed" if key == "seed/new" else key  # a new seed and a given one: the newest wins
         with self._lock:
             first = not self._pending
@@ -193,11 +257,17 @@ class OscControl:
 
     def _log(self, key: str, text: str, *args: Any) -> None:
         """One warning line per key a second at most; the lines left out are counted into the next one."""
+        key = key[:SHOWN]  # a lora/NAME key of 7 KB is remembered as its first SHOWN characters
         now = time.monotonic()
         if now - self._last_log.get(key, -10.0) < 1.0:
             self._quiet[key] = self._quiet.get(key, 0) + 1
             return
-        self._last_log[key] = now
+        self._last_log.pop(key, None)
+        self._last_log[key] = now  # newest last: the oldest key is forgotten first
+        while len(self._last_log) > KEYS:
+            old = next(iter(self._last_log))
+            del self._last_log[old]
+            self._quiet.pop(old, None)
         more = self._quiet.pop(key, 0)
         log.warning(text + (f" ({more} more like it left out)" if more else ""), *args)
 

@@ -195,7 +195,7 @@ class MjpegServer:
 
         class Handler(RequestHandler):
             hub = server
-            timeout = server.header_timeout  # per read while the request comes in (the whole of it: _drop_late)
+            timeout = server.header_timeout  # per read while the request comes in (the whole of it: drop_late)
 
         httpd_class = type("Httpd", (ConnectionServer,), {"address_family": socket.AF_INET6 if ":" in self.host else socket.AF_INET,
                                                 "hub": server})
@@ -234,9 +234,14 @@ class MjpegServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # ---- the clients' side --------------------------------------------------------------------------
+    # ---- the HTTP side's interface (app.live.serve_http calls these, from its connection threads) -----
 
-    def _wait_jpeg(self, after: int, timeout: float = 0.5) -> tuple[int, bytes] | None:
+    @property
+    def stopping(self) -> bool:
+        """True once stop() began: every stream ends."""
+        return self._stopping.is_set()
+
+    def next_jpeg(self, after: int, timeout: float = 0.5) -> tuple[int, bytes] | None:
         """The newest frame as JPEG once it is newer than seq `after` (None on timeout or stop)."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._seq > after or self._stopping.is_set(), timeout):
@@ -252,18 +257,18 @@ class MjpegServer:
                 self._jpeg = (seq, buf.tobytes())
             return self._jpeg
 
-    def _admit(self, sock: socket.socket) -> bool:
+    def admit(self, sock: socket.socket) -> bool:
         with self._cond:
             if len(self._clients) >= self.max_clients:
                 return False
             self._clients.add(sock)
             return True
 
-    def _leave(self, sock: socket.socket) -> None:
+    def leave(self, sock: socket.socket) -> None:
         with self._cond:
             self._clients.discard(sock)
 
-    def _open(self, sock: socket.socket, thread: threading.Thread) -> bool:
+    def connection_opened(self, sock: socket.socket, thread: threading.Thread) -> bool:
         """A new connection: admit it (its headers due within header_timeout) or say no when max_connections are
         open and none of them is still sending its headers (else the oldest such one is dropped for it)."""
         with self._cond:
@@ -283,16 +288,16 @@ class MjpegServer:
             self._threads.append(thread)
             return True
 
-    def _got_request(self, sock: socket.socket) -> None:
+    def headers_in(self, sock: socket.socket) -> None:
         with self._cond:
             if self._conns.get(sock, 0.0) > 0:
                 self._conns[sock] = math.inf
 
-    def _closed(self, sock: socket.socket) -> None:
+    def connection_closed(self, sock: socket.socket) -> None:
         with self._cond:
             self._conns.pop(sock, None)
 
-    def _drop_late(self) -> None:
+    def drop_late(self) -> None:
         """Shut down every connection whose request line and headers did not arrive in time (slowloris)."""
         now = time.monotonic()
         with self._cond:
@@ -306,18 +311,22 @@ class MjpegServer:
         with self._cond:
             return len(self._conns)
 
-    def _host_ok(self, host: str | None) -> bool:
-        """A loopback server without a token answers only to a loopback Host (no DNS rebinding)."""
-        if self.token is not None or host is None:  # a token guards it; HTTP/1.0 tools send no Host
+    def host_ok(self, hosts: list[str]) -> bool:
+        """The request's Host headers (all of them): one at most (two are refused, as HTTP/1.1 says, whatever
+        the first one names), and a loopback server without a token answers only to a loopback Host (no DNS
+        rebinding)."""
+        if len(hosts) > 1:
+            return False
+        if self.token is not None or not hosts:  # a token guards it; HTTP/1.0 tools send no Host
             return True
-        name = host.strip().lower()
+        name = hosts[0].strip().lower()
         if name.startswith("["):
             name = name[1:].partition("]")[0]
         elif name.count(":") == 1:
             name = name.partition(":")[0]
         return name in ("localhost", self.host.lower()) or is_loopback(name)
 
-    def _token_ok(self, query: str, headers) -> bool:
+    def token_ok(self, query: str, headers) -> bool:
         if self.token is None:
             return True
         bearer = (headers.get("Authorization") or "").strip()

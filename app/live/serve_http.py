@@ -1,6 +1,7 @@
 """The MJPEG server's HTTP side (app.live.serve): one thread per connection, each registered with the hub
-(MjpegServer), which caps them, gives each a deadline for its request, and shuts them all down on stop(); the
-request handler answers /, /frame.jpg and /stream.mjpg after the token and Host checks."""
+(MjpegServer, through its public interface), which caps them, gives each a deadline for its request, and shuts
+them all down on stop(); the request handler answers GET and HEAD (the same headers, no body: players probe
+with it) for /, /frame.jpg and /stream.mjpg after the token and Host checks (two Host headers are refused)."""
 
 from __future__ import annotations
 
@@ -35,17 +36,17 @@ class ConnectionServer(ThreadingHTTPServer):
     def process_request(self, request, client_address) -> None:
         thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
                                   name="mjpeg-client", daemon=True)
-        if not self.hub._open(request, thread):  # full: closed at once, no thread
+        if not self.hub.connection_opened(request, thread):  # full: closed at once, no thread
             self.shutdown_request(request)
             return
         thread.start()
 
     def shutdown_request(self, request) -> None:
-        self.hub._closed(request)
+        self.hub.connection_closed(request)
         super().shutdown_request(request)
 
     def service_actions(self) -> None:  # serve_forever calls it every poll_interval
-        self.hub._drop_late()
+        self.hub.drop_late()
 
     def handle_error(self, request, client_address) -> None:  # a client that went away mid-reply: no traceback
         log.debug("client %s: %s", client_address, sys.exc_info()[1])
@@ -58,24 +59,38 @@ class RequestHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # keep the terminal for our own lines
         log.debug("%s " + format, self.address_string(), *args)
 
+    head = False  # a HEAD request: every answer's headers, no body
+
+    def _body(self, data: bytes) -> None:
+        if not self.head:
+            self.wfile.write(data)
+
     def _plain(self, code: int, text: str) -> None:
         body = (text + "\n").encode()
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self._body(body)
+
+    def do_HEAD(self) -> None:
+        self.head = True
+        self.do_GET()
 
     def do_GET(self) -> None:
         hub = self.hub
-        hub._got_request(self.connection)  # the request line and headers are in: no more header deadline
+        hub.headers_in(self.connection)  # the request line and headers are in: no more header deadline
         url = urlsplit(self.path)
-        if not hub._token_ok(url.query, self.headers):
+        if not hub.token_ok(url.query, self.headers):
             return self._plain(403, "wrong or missing token: add ?token=... (or an X-SDXS-Token header) as printed "
                                "when the server started")
-        if not hub._host_ok(self.headers.get("Host")):
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            self.close_connection = True
+            return self._plain(400, "two Host headers: a request names one host")
+        if not hub.host_ok(hosts):
             return self._plain(403, f"this server answers only to http://127.0.0.1:{hub.port}/ or "
-                               f"http://localhost:{hub.port}/ (Host {self.headers.get('Host', '')[:80]!r})")
+                               f"http://localhost:{hub.port}/ (Host {hosts[0][:80]!r})")
         self.connection.settimeout(hub.send_timeout)
         # a small send buffer: a stalled client holds little memory and is noticed after a frame or two
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
@@ -85,9 +100,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            self._body(body)
         elif url.path == "/frame.jpg":
-            got = hub._wait_jpeg(0, timeout=5.0)
+            got = hub.next_jpeg(0, timeout=5.0)
             if got is None:
                 return self._plain(503, "no frame yet: the engine has not produced one")
             self.send_response(200)
@@ -95,7 +110,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(got[1])))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(got[1])
+            self._body(got[1])
         elif url.path == "/stream.mjpg":
             self._stream()
         else:
@@ -103,7 +118,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _stream(self) -> None:
         hub = self.hub
-        if not hub._admit(self.connection):
+        if self.head:  # what a GET would start with; no client slot is taken
+            self.send_response(200)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            return
+        if not hub.admit(self.connection):
             return self._plain(503, f"too many clients: this server streams to at most {hub.max_clients} at a time")
         try:
             self.send_response(200)
@@ -114,10 +135,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(f"--{BOUNDARY}\r\n".encode())
             self.wfile.flush()
             seen, jpeg = 0, None
-            while not hub._stopping.is_set():
-                got = hub._wait_jpeg(seen, timeout=hub.repeat_after)
+            while not hub.stopping:
+                got = hub.next_jpeg(seen, timeout=hub.repeat_after)
                 if got is None:  # nothing new: notice a client that left, else send the newest frame again
-                    if hub._stopping.is_set() or _peer_closed(self.connection):
+                    if hub.stopping or _peer_closed(self.connection):
                         break
                     if jpeg is None:
                         continue
@@ -130,7 +151,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (OSError, ValueError):  # the client went away, stalled past the timeout, or we are stopping
             pass
         finally:
-            hub._leave(self.connection)
+            hub.leave(self.connection)
             self.close_connection = True
 
 

@@ -49,7 +49,7 @@ class RecorderSink:
     def picture(self, result: Any) -> np.ndarray | None:
         from app.live.recorder import side_by_side
 
-        if self.skip_reused and result.reused:
+        if self.skip_reused and result.reused and self.recorder.frames:  # the recorder repeats a still picture itself
             return None
         return side_by_side(result.source, result.output) if self.side_by_side else result.output
 
@@ -90,11 +90,15 @@ class SinkSet:
     def __len__(self) -> int:
         return len(self.sinks)
 
-    def add(self, sink: Sink, on_failure: Callable[[Sink, str], None] | None = None) -> Sink:
+    def add(self, sink: Sink, on_failure: Callable[[Sink, str], None] | None = None, first: Any = None) -> Sink:
+        """Add a sink; `first` (a Result), when given, goes to it alone at once: a recording started over a still
+        picture begins with that picture rather than waiting for the next change."""
         with self._lock:
             self.sinks.append(sink)
             if on_failure is not None:
                 self._owners[id(sink)] = on_failure
+            if first is not None:
+                self._send(first, [sink])
         return sink
 
     def remove(self, sink: Sink) -> None:
@@ -113,10 +117,10 @@ class SinkSet:
         """One output to every sink: an app.live.loop.Result (each sink's picture of it, the output unless the
         sink's picture() says otherwise, None for none) or a bare uint8 RGB frame."""
         with self._lock:
-            self._send(result)
+            self._send(result, self.sinks)
 
-    def _send(self, result: Any) -> None:
-        for sink in list(self.sinks):
+    def _send(self, result: Any, sinks: list[Sink]) -> None:
+        for sink in list(sinks):
             try:
                 pick = getattr(sink, "picture", None)
                 rgb = result if isinstance(result, np.ndarray) else (pick(result) if pick else result.output)

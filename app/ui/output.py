@@ -69,7 +69,8 @@ class OutputMenu(QObject):
         menu.addSeparator()
         menu.addAction(self.act_camera)
         self.act_ndi = QAction("NDI...", w)
-        self.act_ndi.setStatusTip("Send the output as an NDI source, for OBS (NDI plugin), TouchDesigner, Resolume, vMix")
+        self.act_ndi.setStatusTip("Send the output as an NDI source, for OBS (NDI plugin), TouchDesigner, Resolume, vMix. "
+                                  "Unlike the MJPEG stream, NDI is seen by every computer on the network")
         self.act_ndi.triggered.connect(self.ask_ndi)
         self.act_stop_ndi = QAction("Stop NDI", w)
         self.act_stop_ndi.triggered.connect(self.stop_ndi)
@@ -174,8 +175,10 @@ class OutputMenu(QObject):
 
     @Slot()
     def ask_ndi(self) -> None:
-        name, ok = QInputDialog.getText(self.w, "Send over NDI", "Source name (receivers list it as HOST (NAME)):",
-                                        text=self.remembered("ndi", "SDXS Live"))
+        from app.live.ndi import REACH
+
+        name, ok = QInputDialog.getText(self.w, "Send over NDI", f"{REACH}.\n\nSource name (receivers list it as "
+                                        "HOST (NAME)):", text=self.remembered("ndi", "SDXS Live"))
         if not ok or not name.strip():
             return
         try:
@@ -195,7 +198,7 @@ class OutputMenu(QObject):
             ndi.send(self.w.last_result.output)
         self.act_ndi.setText(f"NDI: sending as {ndi.name!r}...")
         self.act_stop_ndi.setEnabled(True)
-        self._message(f"Sending the output over NDI as {ndi.name!r}")
+        self._message(f"Sending the output over NDI as {ndi.name!r}, to every computer on the network")
         self._remember("ndi", ndi.name)
         return ndi
 

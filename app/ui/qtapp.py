@@ -51,6 +51,34 @@ def close_after(window, seconds: float) -> None:
     QTimer.singleShot(int(seconds * 1000), window.close)
 
 
+def close_on_signals(window) -> None:
+    """SIGTERM and SIGHUP (kill, a closed terminal, systemctl stop, docker stop) close the window as Ctrl+Q does:
+    a recording is finished and kept. Python runs signal handlers between bytecodes, so a timer gives it a turn
+    every 200 ms while Qt's event loop waits; a second signal while closing is ignored."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    log = logging.getLogger(__name__)
+    got: list[str] = []
+
+    def handle(signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if got:
+            log.warning("%s: already closing, finishing the recording first", name)
+            return
+        got.append(name)
+        log.warning("%s: closing the window as for Ctrl+Q (a recording is finished and kept)", name)
+        QTimer.singleShot(0, window.close)
+
+    for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, handle)
+    tick = QTimer(window)
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+
+
 class GuiThreadCollector:
     """Python's cyclic garbage collector, run on the GUI thread only while a worker thread lives.
 

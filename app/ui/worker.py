@@ -209,8 +209,9 @@ class Worker(QObject):
 
         self.stop_recording()
         try:
+            last = self.path.latest().result  # a still drawing is recorded from now, not from its next change
             self.recorder = self.sinks.add(RecorderSink(Recorder(path, fps), side_by_side, skip_reused=True),
-                                           on_failure=self._sink_failed)  # fed on the frame path's thread
+                                           on_failure=self._sink_failed, first=last)  # fed on the frame path's thread
         except UserError as err:
             self.recordingFailed.emit()  # first: the window's "Recording stopped" line, then the reason over it
             self.failed.emit(str(err))
