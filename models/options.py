@@ -27,6 +27,11 @@ POLARITIES = ("black_on_white", "white_on_black")  # how an adapter's condition 
 # about 0.4 KB per output pixel over the weights; wider models (SDXS-512) need more per pixel. 2048 is 16x the
 # pixels of SDXS's native 512; a typo like 100000 would ask for a 10 GB tensor at once.
 MAX_SIZE = 2048
+# the most pixels an input picture (generate --image, Load, Trace, drops, training data, an .ora's layers) may
+# declare in its header: a larger one is refused before it is decoded (a 1.5 MB PNG can declare 20000x20000,
+# 1.6 GB of pixels). 64 megapixels takes any camera's photo (8192x7812, or 10000x6400); decoding one at the limit
+# measured MEASURE_IMAGE peak resident with the demo model loaded after it.
+MAX_IMAGE_PIXELS = 64_000_000
 SEED_MODULUS = 2**64  # seeds are taken modulo 2**64 (the range torch's generators take): any whole number works
 
 
