@@ -115,7 +115,10 @@ def decode_rgb(data: np.ndarray, where: str | None = None) -> np.ndarray | None:
             return None
         check_pixels(*size, where)
     jpeg = data[:2].tobytes() == b"\xff\xd8"  # no alpha, but maybe an EXIF rotation, which IMREAD_COLOR applies
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR if jpeg else cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # a header OpenCV's own checks refuse (a side over its cap): unreadable, as for None
+        return None
     if img is None:
         return None
     img = to_uint8(img)

@@ -116,7 +116,10 @@ def _layer(z: zipfile.ZipFile, src: str, where: str, w: int, h: int) -> np.ndarr
         said = f"{size[0]}x{size[1]} pixels" if size[1] > 1 else f"{size[0]} pixels"
         raise UserError(f"{where}: layer {src!r} is {said} in a {w}x{h} drawing (at most {MOST_PIXELS / 1e6:.0f} "
                         "megapixels are read): the file is damaged or hostile")
-    img = cv2.imdecode(np.frombuffer(_member(z, src, where), np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(np.frombuffer(_member(z, src, where), np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # a header OpenCV's own checks refuse
+        img = None
     if img is None:
         raise UserError(f"{where}: {src!r} is not a readable PNG")
     img = to_uint8(img)

@@ -9,9 +9,11 @@ GPUs; accelerate handles mixed precision, gradient accumulation and the processe
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import signal
 import sys
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,7 +134,13 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
     step = checkpoints.read_step(path)
     try:
         accelerator.load_state(str(path))
-    except Exception as e:  # another adapter kind or base layout, or damaged files
+    except Exception as e:  # another adapter kind or base layout, or damaged or unsafe files
+        text = str(e)
+        if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text:
+            raise UserError(f"checkpoint {path} is unsafe or damaged: a file in it holds objects that only run as code "
+                            "when loaded (refused, nothing was run); pick an older checkpoint or another --out") from None
+        if isinstance(e, (EOFError, zipfile.BadZipFile)) or "PytorchStreamReader" in text or "deserializ" in text:
+            raise UserError(f"checkpoint {path} is damaged ({first_line(e, 120)}): pick an older checkpoint") from None
         raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
     return step, (f"{note}; " if note else "") + f"resumed from {path} at step {step}"
 
