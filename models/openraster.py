@@ -32,8 +32,8 @@ from models.outfiles import cause, check_file, write_atomic
 MIMETYPE = "image/openraster"
 COLOUR_OPACITY = 0.8  # the colour layer's opacity over the lines (multiplied), as the canvas shows it
 MOST_PIXELS = MAX_IMAGE_PIXELS  # a larger drawing or layer is refused before it is decoded (a bomb, or no drawing)
-# the most bytes one member may inflate to: an 8-bit RGBA layer at MOST_PIXELS stored without compression
-MOST_MEMBER_BYTES = 4 * MOST_PIXELS
+# the most bytes one member may inflate to: an 8-bit RGBA layer at MOST_PIXELS stored without compression fits
+MOST_MEMBER_BYTES = 256 * 2**20
 MOST_RATIO = 100  # inflated / stored bytes of a member over 1 MB: PNGs barely deflate again, a zip bomb does 1000:1
 HEADER_BYTES = 65536  # what a layer's header is read from before the whole member
 

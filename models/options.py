@@ -29,8 +29,8 @@ POLARITIES = ("black_on_white", "white_on_black")  # how an adapter's condition 
 MAX_SIZE = 2048
 # the most pixels an input picture (generate --image, Load, Trace, drops, training data, an .ora's layers) may
 # declare in its header: a larger one is refused before it is decoded (a 1.5 MB PNG can declare 20000x20000,
-# 1.6 GB of pixels). 64 megapixels takes any camera's photo (8192x7812, or 10000x6400); decoding one at the limit
-# measured MEASURE_IMAGE peak resident with the demo model loaded after it.
+# 1.6 GB of pixels). 64 megapixels takes nearly any camera's photo (8000x8000, 10000x6400). Measured: generate
+# --model demo on an 8000x8000 RGBA PNG peaks at 0.92 GB resident (the picture decoded, then the model loaded).
 MAX_IMAGE_PIXELS = 64_000_000
 SEED_MODULUS = 2**64  # seeds are taken modulo 2**64 (the range torch's generators take): any whole number works
 

@@ -70,7 +70,8 @@ def generate(tmp_path, base, controlnet, image, loras, fast="eager"):
     src = write_rgb(tmp_path / "in.png", image)
     out = tmp_path / "out.png"
     argv = ["generate", "--model", base, "--controlnet", controlnet, "--image", str(src), "--prompt", "a red fox",
-            "--seed", "3", "--size", str(SIZE), "--device", "cpu", "--dtype", "float32", "--fast", fast, "--out", str(out)]
+            "--seed", "3", "--size", str(SIZE), "--device", "cpu", "--dtype", "float32", "--fast", fast, "--out", str(out),
+            "--overwrite"]
     for spec, weight in loras:
         argv += ["--lora", f"{spec}:{weight}"]
     assert main.main(argv) == 0
