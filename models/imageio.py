@@ -4,8 +4,8 @@ One reader for every picture a user gives us (generate's control image, Load, Tr
 trainer's data): transparent parts are laid over white, the canvas's paper, and 16-bit images are scaled
 to 8 bits, so a transparent PNG means the same thing everywhere.
 
-Every picture's size is read from its header before it is decoded (a PNG's IHDR, Pillow's lazy Image.open for
-the other formats): a file that declares more than MAX_IMAGE_PIXELS (models.options) is refused unread, so a
+Every picture's size is read from its header before it is decoded (a PNG's IHDR, a WebP's VP8 header, Pillow's
+lazy Image.open for the other formats): a file that declares more than MAX_IMAGE_PIXELS (models.options) is refused unread, so a
 small file that declares 20000x20000 (a decompression bomb) never allocates its gigabytes. Conversions after
 the decode (16 to 8 bits, alpha over white) run in bands of rows, so an image at the limit needs little more
 than its own pixels."""
@@ -13,20 +13,16 @@ than its own pixels."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import struct
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from models.errors import UserError
 from models.options import MAX_IMAGE_PIXELS
-
-# OpenCV's own cap (it reads it once, at its first decode), behind ours: cv2.imread elsewhere stays bounded too
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
-import cv2  # noqa: E402
 
 BAND = 256  # rows converted at a time: the float and 16-bit temporaries of a large image stay small
 

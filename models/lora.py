@@ -203,7 +203,9 @@ class LoraStack:
             raise UserError(f"could not read LoRA {spec!r} ({where.folder / where.weight_name}): {_why(e)}") from None
         bad = nonfinite(state, alphas)
         if bad:  # it would turn every frame black (NaN spreads through the UNet), or white
-            raise UserError(f"LoRA {spec!r} ({where.folder / where.weight_name}) is damaged: {bad}; download or train it again")
+            file = where.folder / where.weight_name
+            at = "" if Path(os.path.expanduser(spec)) == file else f" ({file})"
+            raise UserError(f"LoRA {spec!r}{at} is damaged: {bad}; download or train it again")
         expected = _expected_layers(state)
         if not expected:
             raise UserError(f"LoRA {spec!r} ({where.weight_name}) holds no LoRA layers: is it a LoRA file?")

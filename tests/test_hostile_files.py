@@ -145,3 +145,18 @@ def test_generate_on_an_ora_bomb_is_one_line_and_stays_small(kind, tmp_path, zip
                                              "--image", str(path), "--out", str(tmp_path / "o.png"), "--device", "cpu"])
     one_line(code, err, *needles)
     assert peak < FLOOR_MB, peak
+
+
+def test_a_bomb_among_training_pictures_is_skipped_as_unreadable(tmp_path, sketch_image):
+    """The trainer's data goes through the same decode: a bomb is one more unreadable picture, never decoded."""
+    from models.imageio import write_rgb
+    from training import data
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a_bomb.png").write_bytes(hostile.png_bomb(20000, 20000))
+    write_rgb(folder / "b.png", sketch_image)
+    before = hostile.own_peak_mb()
+    found = data.scan(folder, "canny")
+    assert [p.name for p in found.unreadable] == ["a_bomb.png"] and [s.image.name for s in found.samples] == ["b.png"]
+    assert hostile.own_peak_mb() - before < 100
