@@ -108,8 +108,9 @@ def _manifest_damage(folder: Path) -> str | None:
         path = folder / name
         if not path.is_file():
             return f"{name} is missing"
-        if path.stat().st_size != size:
-            return f"{name} is {path.stat().st_size} bytes, {size} when written"
+        now = path.stat().st_size
+        if now != size:
+            return f"{name} is truncated ({now} of {size} bytes)" if now < size else f"{name} has {now - size} bytes too many"
         if sha256(path) != digest:
             return f"{name} does not match its checksum (its bytes changed since it was written)"
     return None
