@@ -13,6 +13,7 @@ import pickle
 import shutil
 import signal
 import sys
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -133,7 +134,9 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
         return 0, f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0" if cfg.resume else ""
     step = checkpoints.read_step(path)
     try:
-        accelerator.load_state(str(path))
+        with warnings.catch_warnings():  # torch's pickle-protocol notice on a hostile file: said in one line below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            accelerator.load_state(str(path))
     except Exception as e:  # another adapter kind or base layout, or damaged or unsafe files
         text = str(e)
         if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text:
