@@ -125,6 +125,24 @@ def read_state_dict(where: LoraFile) -> tuple[dict, dict | None, dict | None]:
     return state, alphas, None
 
 
+def nonfinite(state: dict, alphas: dict | None = None) -> str:
+    """What in a LoRA's weights is not a finite number ('3 NaN and 1 inf values in 2 of its 8 tensors (first:
+    KEY)'), or "" when every value is finite."""
+    nan = inf = 0
+    tensors = [(k, v) for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    alphas = {k: torch.tensor(float(v)) for k, v in (alphas or {}).items()}
+    found = []
+    for key, value in [*tensors, *alphas.items()]:
+        n_nan, n_inf = int(torch.isnan(value).sum()), int(torch.isinf(value).sum())
+        if n_nan or n_inf:
+            nan, inf = nan + n_nan, inf + n_inf
+            found.append(key)
+    if not found:
+        return ""
+    values = " and ".join(f"{n} {what}" for n, what in ((nan, "NaN"), (inf, "inf")) if n)
+    return f"{values} values in {len(found)} of its {len(tensors) + len(alphas)} tensors (first: {found[0]})"
+
+
 def _tuner_layers(*models):
     from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -183,6 +201,11 @@ class LoraStack:
             raise
         except Exception as e:
             raise UserError(f"could not read LoRA {spec!r} ({where.folder / where.weight_name}): {_why(e)}") from None
+        bad = nonfinite(state, alphas)
+        if bad:  # it would turn every frame black (NaN spreads through the UNet), or white
+            file = where.folder / where.weight_name
+            at = "" if Path(os.path.expanduser(spec)) == file else f" ({file})"
+            raise UserError(f"LoRA {spec!r}{at} is damaged: {bad}; download or train it again")
         expected = _expected_layers(state)
         if not expected:
             raise UserError(f"LoRA {spec!r} ({where.weight_name}) holds no LoRA layers: is it a LoRA file?")

@@ -6,6 +6,10 @@ A zip whose first entry is `mimetype` (stored, "image/openraster"), then `stack.
 canvas shows it), `data/lines.png` (opaque RGB), `mergedimage.png` (the two composited, as the canvas shows
 them) and `Thumbnails/thumbnail.png` (at most 256 px). Reading takes the layers named lines and colour back; a
 file made elsewhere without them gives its merged picture as the line layer (over white), as a PNG would.
+
+A hostile file is refused before it costs memory: every member read is checked by its declared size and
+compression ratio before it is inflated (MOST_MEMBER_BYTES, MOST_RATIO), and every layer's PNG by the size its
+header declares before it is decoded (MAX_IMAGE_PIXELS, models.options), whatever stack.xml says.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ import cv2
 import numpy as np
 
 from models.errors import UserError
-from models.imageio import over_white
+from models.imageio import declared_size, over_white, to_uint8
+from models.options import MAX_IMAGE_PIXELS
 from models.outfiles import cause, check_file, write_atomic
 
 MIMETYPE = "image/openraster"
 COLOUR_OPACITY = 0.8  # the colour layer's opacity over the lines (multiplied), as the canvas shows it
-MOST_PIXELS = 64 * 2**20  # a larger picture is refused before it is decoded (a zip bomb, or no drawing)
+MOST_PIXELS = MAX_IMAGE_PIXELS  # a larger drawing or layer is refused before it is decoded (a bomb, or no drawing)
+# the most bytes one member may inflate to: an 8-bit RGBA layer at MOST_PIXELS stored without compression fits
+MOST_MEMBER_BYTES = 256 * 2**20
+MOST_RATIO = 100  # inflated / stored bytes of a member over 1 MB: PNGs barely deflate again, a zip bomb does 1000:1
+HEADER_BYTES = 65536  # what a layer's header is read from before the whole member
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,22 +91,43 @@ def write_drawing(path: str | Path, lines: np.ndarray, colour: np.ndarray) -> Pa
     return write_atomic(p, encode(lines, colour), 0o666)
 
 
-def _layer(z: zipfile.ZipFile, src: str, where: str) -> np.ndarray:
-    """A PNG inside the file as uint8 RGBA (straight alpha)."""
+def _member(z: zipfile.ZipFile, name: str, where: str, limit: int | None = None) -> bytes:
+    """A member's bytes (the first `limit` only, when given), refused before inflating when it declares more
+    than MOST_MEMBER_BYTES or inflates more than MOST_RATIO times (zipfile stops at the declared size)."""
     try:
-        data = np.frombuffer(z.read(src), np.uint8)
+        info = z.getinfo(name)
     except KeyError:
-        raise UserError(f"{where} names {src!r}, which it does not hold: the file is damaged") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        raise UserError(f"{where} names {name!r}, which it does not hold: the file is damaged") from None
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > MOST_MEMBER_BYTES or (info.file_size > 2**20 and ratio > MOST_RATIO):
+        raise UserError(f"{where}: {name!r} inflates from {info.compress_size / 2**20:.1f} MB to "
+                        f"{info.file_size / 2**20:.0f} MB (at most {MOST_MEMBER_BYTES >> 20} MB, {MOST_RATIO}:1 are "
+                        "read): the file is damaged or a zip bomb")
+    with z.open(info) as f:
+        return f.read(info.file_size if limit is None else min(limit, info.file_size))
+
+
+def _layer(z: zipfile.ZipFile, src: str, where: str, w: int, h: int) -> np.ndarray:
+    """A PNG inside the file as uint8 RGBA (straight alpha), its declared size checked before it is decoded."""
+    size = declared_size(_member(z, src, where, HEADER_BYTES))
+    if size is None:
+        raise UserError(f"{where}: {src!r} is not a readable PNG")
+    if size[0] * size[1] > MOST_PIXELS:
+        said = f"{size[0]}x{size[1]} pixels" if size[1] > 1 else f"{size[0]} pixels"
+        raise UserError(f"{where}: layer {src!r} is {said} in a {w}x{h} drawing (at most {MOST_PIXELS / 1e6:.0f} "
+                        "megapixels are read): the file is damaged or hostile")
+    try:
+        img = cv2.imdecode(np.frombuffer(_member(z, src, where), np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # a header OpenCV's own checks refuse
+        img = None
     if img is None:
         raise UserError(f"{where}: {src!r} is not a readable PNG")
-    if img.dtype != np.uint8:
-        img = (img / 257).round().astype(np.uint8)
+    img = to_uint8(img)
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)
     elif img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
-    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA, dst=img)
 
 
 def _placed(layer: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -136,24 +166,24 @@ def _offset(e: ET.Element, key: str, where: str) -> int:
 
 
 def _read(z: zipfile.ZipFile, where: str) -> Drawing:
-    if z.namelist()[:1] != ["mimetype"] or z.read("mimetype").strip() != MIMETYPE.encode():
+    if z.namelist()[:1] != ["mimetype"] or _member(z, "mimetype", where, 256).strip() != MIMETYPE.encode():
         raise UserError(f"{where} is not an OpenRaster file (no image/openraster mimetype first)")
     try:
-        image = ET.fromstring(z.read("stack.xml"))
+        image = ET.fromstring(_member(z, "stack.xml", where))
         w, h = int(image.get("w", "0")), int(image.get("h", "0"))
     except (KeyError, ET.ParseError, ValueError):
         raise UserError(f"{where} has no readable stack.xml: the file is damaged") from None
     if not (0 < w and 0 < h and w * h <= MOST_PIXELS):
-        raise UserError(f"{where} is {w}x{h} pixels: a drawing must be between 1 and {MOST_PIXELS >> 20} megapixels")
+        raise UserError(f"{where} is {w}x{h} pixels: a drawing must be between 1 and {MOST_PIXELS / 1e6:.0f} megapixels")
     layers = {e.get("name", "").lower(): e for e in image.iter("layer")}
     layers.setdefault("colour", layers.get("color"))
     if layers.get("lines") is not None and layers.get("colour") is not None:
         found = {}
         for name in ("lines", "colour"):
             e = layers[name]
-            found[name] = _placed(_layer(z, e.get("src", ""), where), _offset(e, "x", where), _offset(e, "y", where), w, h)
+            found[name] = _placed(_layer(z, e.get("src", ""), where, w, h), _offset(e, "x", where), _offset(e, "y", where), w, h)
         return Drawing(lines=over_white(found["lines"]), colour=found["colour"])
     if "mergedimage.png" in z.namelist():
-        return Drawing(lines=over_white(_placed(_layer(z, "mergedimage.png", where), 0, 0, w, h)), colour=None)
+        return Drawing(lines=over_white(_placed(_layer(z, "mergedimage.png", where, w, h), 0, 0, w, h)), colour=None)
     raise UserError(f"{where} has neither our lines and colour layers nor a mergedimage.png: "
                     "save it again from Krita, GIMP or MyPaint")

@@ -27,6 +27,11 @@ POLARITIES = ("black_on_white", "white_on_black")  # how an adapter's condition 
 # about 0.4 KB per output pixel over the weights; wider models (SDXS-512) need more per pixel. 2048 is 16x the
 # pixels of SDXS's native 512; a typo like 100000 would ask for a 10 GB tensor at once.
 MAX_SIZE = 2048
+# the most pixels an input picture (generate --image, Load, Trace, drops, training data, an .ora's layers) may
+# declare in its header: a larger one is refused before it is decoded (a 1.5 MB PNG can declare 20000x20000,
+# 1.6 GB of pixels). 64 megapixels takes nearly any camera's photo (8000x8000, 10000x6400). Measured: generate
+# --model demo on an 8000x8000 RGBA PNG peaks at 0.92 GB resident (the picture decoded, then the model loaded).
+MAX_IMAGE_PIXELS = 64_000_000
 SEED_MODULUS = 2**64  # seeds are taken modulo 2**64 (the range torch's generators take): any whole number works
 
 

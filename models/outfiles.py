@@ -79,6 +79,14 @@ def check_file(path: str | Path, what: str, suffixes: tuple[str, ...] | None = N
     return p
 
 
+def check_new(path: str | Path, what: str, overwrite: bool, flag: str = "--overwrite") -> Path:
+    """An output file that must not replace an existing one unless the user said so (the flag)."""
+    p = Path(path).expanduser()
+    if not overwrite and (p.exists() or p.is_symlink()):
+        raise UserError(f"{what}: {str(p)!r} already exists; add {flag} to replace it, or pick another name")
+    return p
+
+
 def write_failure(e: BaseException, where: str | Path) -> str | None:
     """Why writing under `where` failed when the disk is to blame ('the disk is full', ...), else None (a bug).
     Libraries wrap the system's error in their own (safetensors' SafetensorError, torch's RuntimeError), so

@@ -67,7 +67,7 @@ def reference(base, controlnets, images, prompt, seed, scales, size=SIZE):
 def generate(tmp_path, base, controlnets, images, prompt, seed, scales, size=SIZE):
     """Run the real `generate` command with --controlnet SPEC:STRENGTH and --image once per adapter."""
     argv = ["generate", "--model", base, "--prompt", prompt, "--seed", str(seed), "--size", str(size),
-            "--device", "cpu", "--dtype", "float32", "--out", str(tmp_path / "out.png")]
+            "--device", "cpu", "--dtype", "float32", "--out", str(tmp_path / "out.png"), "--overwrite"]
     for c, s in zip(controlnets, scales):
         argv += ["--controlnet", f"{c}:{s}"]
     for i, img in enumerate(images):

@@ -42,7 +42,8 @@ def generate(tmp_path, base, controlnet, image, prompt, seed, scale, size=SIZE):
     src = write_rgb(tmp_path / "in.png", image)
     out = tmp_path / "out.png"
     argv = ["generate", "--model", base, "--prompt", prompt, "--seed", str(seed),
-            "--size", str(size), "--control-scale", str(scale), "--device", "cpu", "--dtype", "float32", "--out", str(out)]
+            "--size", str(size), "--control-scale", str(scale), "--device", "cpu", "--dtype", "float32", "--out", str(out),
+            "--overwrite"]
     if controlnet:
         argv[1:1] = ["--controlnet", controlnet, "--image", str(src)]
     assert main.main(argv) == 0
@@ -184,5 +185,6 @@ def test_transparent_png_reads_over_white_everywhere(tmp_path, tiny_base, tiny_c
     ours = generate(tmp_path, tiny_base, tiny_controlnet, read_rgb(path), "a cat", 1, 1.0, size=64)
     src = tmp_path / "out.png"
     argv = ["generate", "--model", tiny_base, "--controlnet", tiny_controlnet, "--image", str(path), "--prompt", "a cat",
-            "--seed", "1", "--size", "64", "--control-scale", "1", "--device", "cpu", "--dtype", "float32", "--out", str(src)]
+            "--seed", "1", "--size", "64", "--control-scale", "1", "--device", "cpu", "--dtype", "float32", "--out", str(src),
+            "--overwrite"]
     assert main.main(argv) == 0 and np.array_equal(read_rgb(src), ours)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import main
 from models.errors import UserError
 from models.imageio import read_rgb, write_rgb
 from models.options import STRENGTH  # generate runs at its default strength; diffusers gets the same
+from tests.checks import one_line
 from tests.tiny_lora import save_lora
 
 SIZE = 64
@@ -69,7 +71,8 @@ def generate(tmp_path, base, controlnet, image, loras, fast="eager"):
     src = write_rgb(tmp_path / "in.png", image)
     out = tmp_path / "out.png"
     argv = ["generate", "--model", base, "--controlnet", controlnet, "--image", str(src), "--prompt", "a red fox",
-            "--seed", "3", "--size", str(SIZE), "--device", "cpu", "--dtype", "float32", "--fast", fast, "--out", str(out)]
+            "--seed", "3", "--size", str(SIZE), "--device", "cpu", "--dtype", "float32", "--fast", fast, "--out", str(out),
+            "--overwrite"]
     for spec, weight in loras:
         argv += ["--lora", f"{spec}:{weight}"]
     assert main.main(argv) == 0
@@ -342,3 +345,28 @@ def test_remove_takes_a_lora_out_and_keeps_the_others(tiny_base, tiny_controlnet
     assert maxdiff(e.step(image), both) <= 1
     with pytest.raises(UserError, match="no LoRA named"):
         e.remove_lora("nothing")
+
+
+@pytest.mark.parametrize("kind", ["diffusers", "kohya"])
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), float("-inf")])
+def test_a_lora_with_nan_or_inf_values_is_one_line_not_a_black_picture(tmp_path, tiny_base, tiny_controlnet, image, loras,
+                                                                        kind, poison, capsys):
+    """Issue 32: a LoRA whose tensors hold NaN/inf gave an all-black picture and exit 0."""
+    from safetensors.torch import load_file, save_file
+
+    from models.imageio import write_rgb
+
+    path = Path(loras[kind])
+    state = load_file(path / "pytorch_lora_weights.safetensors" if path.is_dir() else path)
+    keys = sorted(k for k in state if k.endswith(".weight"))
+    for key in keys[:2]:
+        state[key] = state[key].clone()
+        state[key].view(-1)[:3] = poison
+    bad = tmp_path / "poisoned.safetensors"
+    save_file(state, str(bad))
+    src = write_rgb(tmp_path / "in.png", image)
+    code = main.main(["generate", "--model", tiny_base, "--controlnet", tiny_controlnet, "--image", str(src), "--device", "cpu",
+                      "--size", str(SIZE), "--out", str(tmp_path / "x.png"), "--lora", str(bad)])
+    what = "NaN" if poison != poison else "inf"
+    one_line(code, capsys.readouterr().err, "poisoned.safetensors", "damaged", f"6 {what} values in 2 of its")
+    assert not (tmp_path / "x.png").exists()

@@ -260,3 +260,25 @@ def test_bf16_converts_from_the_files_full_precision_weights(tiny_base, tiny_con
     e.unet.conv_in.bias.data += 1  # weights changed in memory (as a trainer would): no longer the files'
     kept = ovpath.full_precision(e)
     assert torch.equal(kept.unet.conv_in.bias, e.unet.conv_in.bias.float())
+
+
+def test_bench_int8_on_the_cpu_with_openvino_runs_as_generate_does(tmp_path, tiny_base, tiny_controlnet, capsys):
+    """Issue 32: bench opened its engine with torch first and refused the very flags it names as the fix."""
+    pytest.importorskip("nncf", reason="nncf (int8) is not installed")
+    import json
+
+    report = tmp_path / "b.json"
+    argv = ["bench", "--model", tiny_base, "--controlnet", tiny_controlnet, "--size", "64", "--frames", "1", "--warmup", "1",
+            "--device", "cpu", "--dtype", "float32", "--backend", "openvino", "--precision", "int8", "--json", str(report)]
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = json.loads(report.read_text())["backends"]
+    assert rows["openvino_int8"]["precision"] == "int8" and rows["openvino_fp32"]["precision"] == "fp32"
+
+
+def test_bench_int8_without_openvino_is_refused_before_loading(tiny_base, capsys, monkeypatch):
+    from models.engine import Engine
+
+    monkeypatch.setattr(Engine, "load", lambda *a, **k: pytest.fail("a model was loaded before the check"))
+    code = main(["bench", "--model", tiny_base, "--device", "cpu", "--precision", "int8"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "--backend openvino" in err and "\n" not in err

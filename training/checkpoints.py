@@ -1,18 +1,22 @@
 """Checkpoints that a kill never breaks: OUT/checkpoints/checkpoint-STEP/, written whole or not at all.
 
 Each is written by accelerate's save_state (adapter, optimizer, LR schedule, RNG states) into a hidden
-temporary folder, then state.json (the step) is written last, then the folder is renamed into place. A
+temporary folder, then state.json (the step), then manifest.json last: the size and SHA-256 of every file in
+the folder (whatever wrote it: this module knows no fixed list), then the folder is renamed into place. A
 folder counts as a checkpoint only with its state.json; leftovers of an interrupted write are ignored and
 removed at the next save.
 
-A checkpoint whose weights were damaged afterwards (a truncated copy, a disk error) is found before it is
-loaded: every .safetensors file must be as long as its header says, every .bin a whole zip archive (what
-torch.save writes). `--resume latest` then names the damaged one and takes the newest intact one before it;
-`--resume PATH` to a damaged one is a one-line error that says so.
+A checkpoint damaged afterwards is found before it is loaded: a file whose size or SHA-256 differs from its
+manifest (NaN written over weights, flipped bytes in the optimizer state, a truncated copy), a file the manifest
+lists that is gone. A checkpoint from before manifests is checked by its structure only: every .safetensors
+file as long as its header says, every .bin a whole zip archive (what torch.save writes). `--resume latest`
+then names the damaged one and takes the newest intact one before it; `--resume PATH` to a damaged one is a
+one-line error that says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,6 +32,7 @@ from models.outfiles import write_failure
 
 NAME = re.compile(r"^checkpoint-(\d+)$")
 STATE = "state.json"
+MANIFEST = "manifest.json"  # {"files": {relative path: {"bytes": N, "sha256": HEX}}}, written last
 
 
 def complete(folder: Path) -> bool:
@@ -72,8 +77,50 @@ def _safetensors_damage(path: Path) -> str | None:
     return None
 
 
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    """The size and SHA-256 of every file under folder (but the manifest), written atomically."""
+    files = {str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": sha256(p)}
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    tmp = folder / f".{MANIFEST}.tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"files": files}, indent=1) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / MANIFEST)
+
+
+def _manifest_damage(folder: Path) -> str | None:
+    """What differs from the checkpoint's manifest, or None when everything it lists is as written."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text())["files"]
+        listed = [(name, int(v["bytes"]), str(v["sha256"])) for name, v in files.items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return f"{MANIFEST} is unreadable"
+    for name, size, digest in listed:
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        now = path.stat().st_size
+        if now != size:
+            return f"{name} is truncated ({now} of {size} bytes)" if now < size else f"{name} has {now - size} bytes too many"
+        if sha256(path) != digest:
+            return f"{name} does not match its checksum (its bytes changed since it was written)"
+    return None
+
+
 def damage(folder: Path) -> str | None:
-    """What is wrong with a complete checkpoint's files ('model.safetensors is truncated (...)'), or None."""
+    """What is wrong with a complete checkpoint's files ('model.safetensors does not match its checksum ...'),
+    or None. With a manifest every file is checked by its SHA-256; an older checkpoint by its structure."""
+    if (folder / MANIFEST).exists():
+        return _manifest_damage(folder)
     for path in sorted(folder.rglob("*.safetensors")):
         why = _safetensors_damage(path)
         if why:
@@ -135,6 +182,7 @@ def save(accelerator: Any, root: Path, step: int, keep: int, extra: dict | None 
         if also is not None:
             also(tmp)
         (tmp / STATE).write_text(json.dumps({"step": step, **(extra or {})}, indent=2) + "\n")
+        write_manifest(tmp)  # last: every file above, whatever wrote it, by size and SHA-256
     except Exception as e:  # a full or read-only disk: nothing half-written stays, the previous checkpoint does
         why = write_failure(e, root)  # before the cleanup frees the room it measures
         shutil.rmtree(tmp, ignore_errors=True)

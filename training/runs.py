@@ -104,17 +104,39 @@ def train_argv(cfg: TrainConfig, progress: bool = True) -> list[str]:
     return argv + (["--progress", "jsonl"] if progress else [])
 
 
+def sizes(*numbers: float) -> list[str]:
+    """Byte counts in words, in one unit (GB, MB or KB, by the largest) and with enough decimals that unequal
+    numbers never read the same ('0.0 GB free, but ... need about 0.0 GB')."""
+    top = max(numbers)
+    unit, scale = next(((u, 2**k) for u, k in (("GB", 30), ("MB", 20), ("KB", 10)) if top >= 2**k), ("bytes", 1))
+    for places in range(0 if scale == 1 else 1, 6):
+        words = [f"{n / scale:.{places}f} {unit}" for n in numbers]
+        if len(set(words)) == len(set(numbers)):
+            return words
+    return [f"{int(n)} bytes" for n in numbers]
+
+
 def check_space(cfg: TrainConfig, adapter_params: float) -> None:
-    """Refuse a run whose checkpoints would not fit on the output disk (each: weights + AdamW's two moments)."""
+    """Refuse a run whose checkpoints would not fit on the output disk (each: weights + AdamW's two moments).
+    A resumed run already has some on that disk: the oldest are deleted as new ones come, so it needs room for
+    the ones still to come, at least one."""
     import shutil
+
+    from training.checkpoints import list_checkpoints
 
     out = Path(cfg.out).expanduser()
     probe = next((p for p in [out, *out.parents] if p.exists()), Path("."))
-    need = adapter_params * 4 * 3 * (cfg.keep_checkpoints + 1)  # fp32 weights, exp_avg, exp_avg_sq; one more being written
+    each = adapter_params * 4 * 4  # fp32 weights, exp_avg, exp_avg_sq, the adapter in diffusers' format
+    have = len(list_checkpoints(out / "checkpoints")) if cfg.resume else 0
+    more = max(1, cfg.keep_checkpoints + 1 - have)  # one more than kept is on disk while the newest is written
+    need = each * more
     free = shutil.disk_usage(probe).free
     if free < need:
-        raise UserError(f"--out {cfg.out!r}: its disk has {free / 2**30:.1f} GB free, but {cfg.keep_checkpoints} checkpoints of "
-                        f"this adapter need about {need / 2**30:.1f} GB: free space, lower --keep-checkpoints or pick another disk")
+        free_words, need_words, each_words = sizes(free, need, each)
+        kept = f" ({have} already there)" if have else ""
+        raise UserError(f"--out {cfg.out!r}: its disk has {free_words} free, but {more} more checkpoint{'s' * (more != 1)} of "
+                        f"this adapter{kept} need about {need_words} ({each_words} each): free space, lower "
+                        "--keep-checkpoints or pick another disk")
 
 
 ADAPTER_SHARE = {"full": 186.6 / 315.7, "light": 76.1 / 315.7}  # adapter parameters per UNet parameter (SDXS layout)

@@ -9,9 +9,12 @@ GPUs; accelerate handles mixed precision, gradient accumulation and the processe
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import signal
 import sys
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -131,8 +134,16 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
         return 0, f"--resume {cfg.resume}: no checkpoint in {cfg.out}/checkpoints yet, starting from step 0" if cfg.resume else ""
     step = checkpoints.read_step(path)
     try:
-        accelerator.load_state(str(path))
-    except Exception as e:  # another adapter kind or base layout, or damaged files
+        with warnings.catch_warnings():  # torch's pickle-protocol notice on a hostile file: said in one line below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            accelerator.load_state(str(path))
+    except Exception as e:  # another adapter kind or base layout, or damaged or unsafe files
+        text = str(e)
+        if isinstance(e, pickle.UnpicklingError) or "Weights only load failed" in text:
+            raise UserError(f"checkpoint {path} is unsafe or damaged: a file in it holds objects that only run as code "
+                            "when loaded (refused, nothing was run); pick an older checkpoint or another --out") from None
+        if isinstance(e, (EOFError, zipfile.BadZipFile)) or "PytorchStreamReader" in text or "deserializ" in text:
+            raise UserError(f"checkpoint {path} is damaged ({first_line(e, 120)}): pick an older checkpoint") from None
         raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
     return step, (f"{note}; " if note else "") + f"resumed from {path} at step {step}"
 

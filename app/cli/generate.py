@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-scale", type=float, default=None,
                    help=f"strength 0..2 of every adapter that names none with :STRENGTH (default {STRENGTH:g})")
     p.add_argument("--out", required=True, help="output image, .png or .jpg")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (without it, an existing "
+                   "file is refused before the model loads)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from models.opening import open_engine
     from models.openraster import read_drawing
     from models.options import check_strength
+    from models.outfiles import check_new
 
     check_values(args)  # size, seed, prompt, LoRA weights, adapter strengths: one line each before anything loads
     if args.control_scale is not None:
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                         f"{said}): give one --image per adapter, in the --controlnet order, or one for all")
     args.controlnet = with_strength(args.controlnet, args.control_scale)
     check_out_path(args.out)
+    check_new(args.out, "--out", args.overwrite)  # never replaced without a word
     images = [read_drawing(path) if path.lower().endswith(".ora") else read_rgb(path) for path in args.image]
     images = images or [np.full((64, 64, 3), 255, np.uint8)]
     engine = open_engine(engine_options(args))  # its steps are log lines (stderr; -q hides them)

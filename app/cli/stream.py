@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH), "
                    "screen[:N][@X,Y,W,H] (a monitor, or a region of it) or ndi:NAME (an NDI source)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (without it, an existing "
+                   "file is refused before the model loads)")
     p.add_argument("--prompt", default="", help="the text prompt")
     p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
     p.add_argument("--strength", type=float, default=None,
@@ -142,6 +144,10 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
     if not (args.out or args.serve or args.virtual_camera or args.ndi):
         raise UserError("stream needs somewhere to send the output: --out FILE.mp4, --serve ADDR, --virtual-camera or "
                         "--ndi NAME")
+    if args.out:
+        from models.outfiles import check_new
+
+        check_new(args.out, "--out", args.overwrite)  # never replaced without a word
     steady = parse_steady(args.steady)
     from app.live.serve import check_serve
 

@@ -253,8 +253,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("bench engine needs --model: a hub id, a folder (python -m models.tiny OUT sdxs builds one) or demo")
     if args.frames < 1:
         raise UserError(f"--frames {args.frames} must be at least 1")
-    # opened on torch's eager recipe: time_engine switches to --fast itself, and compare_backends times OpenVINO
-    engine = open_engine(replace(engine_options(args), fast="eager", backend="torch"))
+    options = engine_options(args)
+    if options.precision == "int8" and (options.backend == "torch" or options.device not in ("cpu", "auto")):
+        raise UserError("--precision int8 runs on the CPU with OpenVINO only: add --device cpu --backend openvino")
+    # opened on torch's eager recipe in fp32 (int8 is OpenVINO's): time_engine switches to --fast itself, and
+    # compare_backends times OpenVINO in each precision
+    engine = open_engine(replace(options, fast="eager", backend="torch", precision="fp32"))
     engine.set_prompt(args.prompt)
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
