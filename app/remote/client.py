@@ -114,6 +114,19 @@ class RemoteEngine:
     def loras(self) -> dict[str, float]:
         return dict(self.hello.get("loras", {}))
 
+    @property
+    def adapter_strengths(self) -> dict[str, float]:
+        return self.adapters
+
+    @property
+    def lora_weights(self) -> dict[str, float]:
+        return self.loras
+
+    @property
+    def lora_specs(self) -> dict[str, str]:
+        """name -> name: a client names LoRAs, never paths (the server maps a name to its spec)."""
+        return {name: name for name in self.loras}
+
     def step(self, frame: Frame, settings: LiveSettings | None = None) -> Picture:
         """The picture made from this frame with these settings (None: as they were)."""
         data = encode_image(frame.image, "png" if frame.drawn else "jpeg", self.quality)
