@@ -135,7 +135,7 @@ setInterval(() => {
   if (state.link !== "live") return;
   send("ping", { t: performance.now() });
   if (performance.now() - lastHeard > 5000) { say("link lost: reconnecting…", true); connect(); }
-  else say(`live · round trip ${state.rtt.toFixed(0)} ms · ${state.pictures} pictures${useCamera ? " · camera" : ""}`);
+  else say(`live · round trip ${state.rtt.toFixed(1)} ms · ${state.pictures} pictures${useCamera ? " · camera" : ""}`);
 }, 1000);
 
 async function connect() {
