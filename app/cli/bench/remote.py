@@ -1,0 +1,130 @@
+"""`python main.py bench remote`: the engine here vs the same engine behind serve-engine on loopback.
+
+One process, one engine (the demo model by default), one run: a drawing that changes every frame (a bar moving
+across, so no frame is reused) goes `--frames` times through the local LiveLoop, then `--frames` times through a
+RemoteEngine to an EngineServer on 127.0.0.1 (real aiortc, both ends in this process, as on one machine), in
+alternating rounds so both see the same load on a shared CPU. Per size (--remote-sizes, default 256,512):
+
+    fps            frames / seconds, local and remote, and their ratio (the floor: remote >= 0.8 of local at 256 px)
+    latency p50/95 capture (the frame made) to picture (decoded here), ms; added p95 = remote p95 - local p95
+                   (the floor: <= 30 ms at 256 px)
+    bytes          per frame: the drawing to the server (PNG, lossless) and the picture back (JPEG q90)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.live.loop import Frame, LiveLoop
+from app.live.settings import LiveSettings
+
+ROUNDS = 3  # alternating local / remote rounds
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--remote-sizes", default="256,512", help="remote: sizes to measure, comma-separated (default 256,512)")
+
+
+def drawing(i: int, size: int) -> np.ndarray:
+    """A sketch: a frame, and a bar that moves a little each frame."""
+    img = np.full((size, size, 3), 255, np.uint8)
+    s = size // 16
+    img[s:s + 3, s:-s] = img[-s - 3:-s, s:-s] = img[s:-s, s:s + 3] = img[s:-s, -s - 3:-s] = 0
+    x = 2 * s + (i * 3) % (size - 5 * s)
+    img[3 * s:-3 * s, x:x + 4] = 0
+    return img
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else 0.0
+
+
+def measure(engine, size: int, frames: int) -> dict:
+    from app.remote.client import RemoteEngine
+    from app.remote.server import EngineServer
+
+    settings = LiveSettings(prompt="a house by a lake", size=size, adapters=engine.adapter_strengths, steady=None)
+    local = LiveLoop(engine, settings, engine.fast)
+    server = EngineServer(LiveLoop(engine, settings, engine.fast), "127.0.0.1:0", token="bench-" + "x" * 20)
+    server.start()
+    remote = RemoteEngine(server.url, "bench-" + "x" * 20).connect()
+    seen = {"local": {"lat": [], "sec": 0.0}, "remote": {"lat": [], "sec": 0.0, "out": [], "in": []}}
+    n = 0
+    try:
+        for warm in range(2):  # the first frames pay for caches on both paths
+            local.process(Frame(drawing(n + warm, size), time.perf_counter(), True, warm))
+            remote.step(Frame(drawing(n + warm + 1, size), time.perf_counter(), True, warm), settings)
+        n = 10
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            for _ in range(frames):
+                n += 1
+                f = Frame(drawing(n, size), time.perf_counter(), True, n)
+                r = local.process(f)
+                seen["local"]["lat"].append(1000 * (time.perf_counter() - f.captured))
+                assert not r.reused
+            seen["local"]["sec"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for _ in range(frames):
+                n += 1
+                p = remote.step(Frame(drawing(n, size), time.perf_counter(), True, n), settings)
+                seen["remote"]["lat"].append(p.latency_ms)
+                seen["remote"]["out"].append(p.bytes_out)
+                seen["remote"]["in"].append(p.bytes_in)
+            seen["remote"]["sec"] += time.perf_counter() - t0
+    finally:
+        remote.close()
+        server.stop()
+    row = {}
+    for kind, s in seen.items():
+        row[kind] = {"fps": round(len(s["lat"]) / s["sec"], 2), "latency_p50_ms": round(percentile(s["lat"], 50), 1),
+                     "latency_p95_ms": round(percentile(s["lat"], 95), 1)}
+    r = seen["remote"]
+    row["remote"].update(bytes_up_per_frame=int(np.mean(r["out"])), bytes_down_per_frame=int(np.mean(r["in"])),
+                         rtt_ms=round(remote.rtt_ms, 2))
+    row["fps_ratio"] = round(row["remote"]["fps"] / row["local"]["fps"], 3)
+    row["added_p95_ms"] = round(row["remote"]["latency_p95_ms"] - row["local"]["latency_p95_ms"], 1)
+    row["frames"] = frames * ROUNDS
+    return row
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli.bench.machine import machine
+    from models.errors import UserError
+    from models.opening import EngineOptions, open_engine
+
+    try:
+        sizes = [int(s) for s in args.remote_sizes.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--remote-sizes {args.remote_sizes!r}: use sizes like 256,512") from None
+    model = args.model or "demo"
+    adapter = list(args.controlnet) or (["demo"] if model == "demo" else [])
+    engine = open_engine(EngineOptions(model=model, controlnets=tuple(adapter), size=sizes[0], device=args.device,
+                                       dtype=args.dtype, fast=args.fast))
+    result = {"machine": machine(), "config": {"model": model, "controlnet": adapter, "device": str(engine.device),
+                                               "fast": engine.fast}, "sizes": {}}
+    print(f"{model} on {engine.device} ({engine.fast}), {args.frames} x {ROUNDS} frames per path and size, loopback")
+    print(f"{'size':>5}  {'local fps':>9}  {'remote fps':>10}  {'ratio':>5}  {'local p50/p95':>13}  {'remote p50/p95':>14}  "
+          f"{'added p95':>9}  {'up B/frame':>10}  {'down B/frame':>12}")
+    for size in sizes:
+        row = result["sizes"][size] = measure(engine, size, args.frames)
+        lo, re = row["local"], row["remote"]
+        print(f"{size:>5}  {lo['fps']:>9.2f}  {re['fps']:>10.2f}  {row['fps_ratio']:>5.2f}  "
+              f"{lo['latency_p50_ms']:>6.1f}/{lo['latency_p95_ms']:<6.1f}  {re['latency_p50_ms']:>7.1f}/{re['latency_p95_ms']:<6.1f}  "
+              f"{row['added_p95_ms']:>9.1f}  {re['bytes_up_per_frame']:>10}  {re['bytes_down_per_frame']:>12}")
+    first = result["sizes"].get(256)
+    if first:
+        result["meets_floors_at_256"] = bool(first["fps_ratio"] >= 0.8 and first["added_p95_ms"] <= 30)
+        print(f"floors at 256 px (remote >= 0.8 of local fps, <= 30 ms added p95): {result['meets_floors_at_256']}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(args.json).with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        tmp.replace(args.json)
+        print(f"wrote {args.json}")
+    return 0
