@@ -1,9 +1,9 @@
 """`python main.py bench remote`: the engine here vs the same engine behind serve-engine on loopback.
 
-One process, one engine (the demo model by default), one run: a drawing that changes every frame (a bar moving
+Two processes, the same model (the demo model by default), one run: a drawing that changes every frame (a bar moving
 across, so no frame is reused) goes through the local LiveLoop, then the same drawing through a RemoteEngine
-to an EngineServer on 127.0.0.1 (real aiortc, both ends in this process, as on one machine), frame by frame in
-turn, so both paths see the same load on a shared CPU; 3 x --frames frames each. Per size (--remote-sizes, default 256,512):
+to `serve-engine` on 127.0.0.1 (its own process with the same model, as on a GPU box; real aiortc both ends),
+frame by frame in turn, so both paths see the same load on a shared CPU; 3 x --frames frames each. Per size (--remote-sizes, default 256,512):
 
     fps            frames / seconds, local and remote, and their ratio (the floor: remote >= 0.8 of local at 256 px)
     latency p50/95 capture (the frame made) to picture (decoded here), ms; added p95 = remote p95 - local p95
@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +27,9 @@ import numpy as np
 
 from app.live.loop import Frame, LiveLoop
 from app.live.settings import LiveSettings
+from models.errors import UserError
 
+PROMPT = "a house by a lake"
 ROUNDS = 3  # frames measured = --frames x ROUNDS per path
 
 
@@ -46,15 +51,27 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else 0.0
 
 
-def measure(engine, size: int, frames: int) -> dict:
-    from app.remote.client import RemoteEngine
-    from app.remote.server import EngineServer
+def serve(args: argparse.Namespace, model: str, adapter: list[str], size: int, token: str) -> tuple[subprocess.Popen, str]:
+    """`serve-engine` with the same model in its own process, as a GPU box runs it; (process, url)."""
+    cmd = [sys.executable, str(Path(__file__).resolve().parents[3] / "main.py"), "serve-engine", "--model", model,
+           "--size", str(size), "--device", args.device, "--dtype", args.dtype, "--fast", args.fast,
+           "--listen", "127.0.0.1:0", "--token", token, "--prompt", PROMPT, *[a for c in adapter for a in ("--controlnet", c)]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if " at http://" not in line:
+        proc.kill()
+        raise UserError(f"serve-engine did not start: {line.strip() or 'no output'}")
+    return proc, line.split(" at ", 1)[1].split(";", 1)[0]
 
-    settings = LiveSettings(prompt="a house by a lake", size=size, adapters=engine.adapter_strengths, steady=None)
+
+def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], size: int, frames: int) -> dict:
+    from app.remote.client import RemoteEngine
+
+    token = "bench-" + "x" * 20
+    settings = LiveSettings(prompt=PROMPT, size=size, adapters=engine.adapter_strengths, steady=None)
     local = LiveLoop(engine, settings, engine.fast)
-    server = EngineServer(LiveLoop(engine, settings, engine.fast), "127.0.0.1:0", token="bench-" + "x" * 20)
-    server.start()
-    remote = RemoteEngine(server.url, "bench-" + "x" * 20).connect()
+    proc, url = serve(args, model, adapter, size, token)
+    remote = RemoteEngine(url, token).connect()
     seen = {"local": {"lat": [], "sec": 0.0}, "remote": {"lat": [], "sec": 0.0, "out": [], "in": [], "over": []}}
     n = 0
     try:
@@ -79,7 +96,11 @@ def measure(engine, size: int, frames: int) -> dict:
             seen["remote"]["over"].append(p.latency_ms - p.engine_ms)
     finally:
         remote.close()
-        server.stop()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     row = {}
     for kind, s in seen.items():
         row[kind] = {"fps": round(len(s["lat"]) / s["sec"], 2), "latency_p50_ms": round(percentile(s["lat"], 50), 1),
@@ -96,7 +117,6 @@ def measure(engine, size: int, frames: int) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from app.cli.bench.machine import machine
-    from models.errors import UserError
     from models.opening import EngineOptions, open_engine
 
     try:
@@ -113,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'size':>5}  {'local fps':>9}  {'remote fps':>10}  {'ratio':>5}  {'local p50/p95':>13}  {'remote p50/p95':>14}  "
           f"{'added p95':>9}  {'overhead p50/p95':>16}  {'up B/frame':>10}  {'down B/frame':>12}")
     for size in sizes:
-        row = result["sizes"][size] = measure(engine, size, args.frames)
+        row = result["sizes"][size] = measure(args, engine, model, adapter, size, args.frames)
         lo, re = row["local"], row["remote"]
         print(f"{size:>5}  {lo['fps']:>9.2f}  {re['fps']:>10.2f}  {row['fps_ratio']:>5.2f}  "
               f"{lo['latency_p50_ms']:>6.1f}/{lo['latency_p95_ms']:<6.1f}  {re['latency_p50_ms']:>7.1f}/{re['latency_p95_ms']:<6.1f}  "
