@@ -64,7 +64,7 @@ class RemoteEngine:
     """A connection to an engine server (see the module's docstring); `state` says how the link is."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 20.0, idle: float = 5.0,
-                 give_up: float = 30.0, quality: int = 90, say: Callable[[str], None] | None = None):
+                 give_up: float = 30.0, quality: int = 85, say: Callable[[str], None] | None = None):
         quiet_webrtc()
         self.url = url.rstrip("/")  # http(s)://HOST:PORT of serve-engine
         self.token = token  # the server's --token (None on loopback without one)

@@ -41,7 +41,7 @@ class Job:
 class EngineWorker:
     """Runs jobs on a LiveLoop in its own thread, newest job wins."""
 
-    def __init__(self, loop: LiveLoop, quality: int = 90):
+    def __init__(self, loop: LiveLoop, quality: int = 85):
         self.loop = loop
         self.quality = quality  # JPEG quality of pictures
         self.dropped = 0  # jobs replaced before they ran

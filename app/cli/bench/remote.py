@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -56,7 +57,10 @@ def serve(args: argparse.Namespace, model: str, adapter: list[str], size: int, t
     cmd = [sys.executable, str(Path(__file__).resolve().parents[3] / "main.py"), "serve-engine", "--model", model,
            "--size", str(size), "--device", args.device, "--dtype", args.dtype, "--fast", args.fast,
            "--listen", "127.0.0.1:0", "--token", token, "--prompt", PROMPT, *[a for c in adapter for a in ("--controlnet", c)]]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    import torch
+
+    threads = str(torch.get_num_threads())  # the same CPU threads as the local engine (OMP_NUM_THREADS=1 on a busy CPU)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": threads})
     line = proc.stdout.readline()
     if " at http://" not in line:
         proc.kill()
@@ -127,9 +131,12 @@ def run(args: argparse.Namespace) -> int:
     adapter = list(args.controlnet) or (["demo"] if model == "demo" else [])
     engine = open_engine(EngineOptions(model=model, controlnets=tuple(adapter), size=sizes[0], device=args.device,
                                        dtype=args.dtype, fast=args.fast))
+    import torch
+
     result = {"machine": machine(), "config": {"model": model, "controlnet": adapter, "device": str(engine.device),
-                                               "fast": engine.fast}, "sizes": {}}
-    print(f"{model} on {engine.device} ({engine.fast}), {args.frames} x {ROUNDS} frames per path and size, loopback")
+                                               "fast": engine.fast, "torch_threads": torch.get_num_threads()}, "sizes": {}}
+    print(f"{model} on {engine.device} ({engine.fast}, {torch.get_num_threads()} torch threads each), {args.frames} x {ROUNDS} "
+          "frames per path and size, loopback")
     print(f"{'size':>5}  {'local fps':>9}  {'remote fps':>10}  {'ratio':>5}  {'local p50/p95':>13}  {'remote p50/p95':>14}  "
           f"{'added p95':>9}  {'overhead p50/p95':>16}  {'up B/frame':>10}  {'down B/frame':>12}")
     for size in sizes:
