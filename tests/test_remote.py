@@ -56,9 +56,13 @@ def test_pictures_come_back_and_settings_reach_the_engine(server):
 
 
 def test_wrong_token_busy_server_and_bad_values_are_one_line(server):
+    import threading
+
+    before = threading.active_count()
     with pytest.raises(UserError, match="refused the token") as e:
         RemoteEngine(server.url, "x" * 22).connect()
     assert "\n" not in str(e.value)
+    assert threading.active_count() == before, "a refused client left its thread running"
     with RemoteEngine(server.url, TOKEN) as first:
         with pytest.raises(UserError, match="engine busy") as e:
             RemoteEngine(server.url, TOKEN).connect()

@@ -98,8 +98,12 @@ class RemoteEngine:
     def connect(self) -> RemoteEngine:
         """Connect once; a wrong token, a busy or unreachable server is a UserError in one line."""
         self._thread.start()
-        self._call(self._connect(), self.timeout + 5)
-        self._tasks.append(self._call(self._start_tasks(), 5))
+        try:
+            self._call(self._connect(), self.timeout + 5)
+            self._tasks.append(self._call(self._start_tasks(), 5))
+        except BaseException:
+            self.close()  # no thread or event loop left behind
+            raise
         return self
 
     @property
@@ -187,6 +191,8 @@ class RemoteEngine:
         finally:
             self._aio.call_soon_threadsafe(self._aio.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._aio.close()
 
     def __enter__(self) -> RemoteEngine:
         return self.connect()

@@ -282,6 +282,8 @@ class EngineServer:
         finally:
             self._aio.call_soon_threadsafe(self._aio.stop)
             self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self._aio.close()
             self.worker.stop()
 
     async def _stop(self) -> None:
