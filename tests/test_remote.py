@@ -107,6 +107,41 @@ def test_a_dropped_link_reconnects_and_says_so(server, caplog):
     assert len([s for s in said if "link lost" in s]) == 1 and len([s for s in said if "back after" in s]) == 1, said
 
 
+class _Touch:
+    """Unpickling this writes a file: the proof that a payload was unpickled."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_pause_holds_the_picture_and_a_pickle_is_refused_never_unpickled(server, tmp_path):
+    import pickle
+
+    from app.remote.messages import Message
+
+    with RemoteEngine(server.url, TOKEN) as remote:
+        held = remote.step(drawing(1))
+        remote.send(Message(type="pause", fields={"on": True}))
+        assert _until(lambda: server.session is not None and server.session.paused)
+        again = remote.step(drawing(20))  # paused: the held picture comes back at once
+        assert again.reused and again.image.shape == held.image.shape
+        remote.send(Message(type="pause", fields={"on": False}))
+        assert _until(lambda: not server.session.paused)
+        assert not remote.step(drawing(30)).reused
+        marker = tmp_path / "unpickled"
+        payload = pickle.dumps(_Touch(marker))
+        seq = remote._seq + 1  # noqa: SLF001 - sent as the next step's frame would be
+        remote._aio.call_soon_threadsafe(remote._send_frame, None, {"seq": seq, "drawn": True}, payload)  # noqa: SLF001
+        assert _until(lambda: "neither PNG nor JPEG" in remote.last_error), remote.last_error
+        with pytest.raises(UserError, match="neither PNG nor JPEG"):
+            remote.step(drawing(40))  # the frame of this seq failed on the server: one line, no wait
+        assert not marker.exists()
+        assert remote.step(drawing(41)).image.shape == (64, 64, 3)  # the next frame is fine
+
+
 def test_check_listen_needs_a_long_token_beyond_loopback():
     with pytest.raises(UserError, match="--token auto"):
         check_listen("0.0.0.0:0", None)

@@ -81,6 +81,7 @@ class RemoteEngine:
         self._cv = threading.Condition()
         self._picture: tuple[dict, bytes, int] | None = None  # header, payload, bytes
         self._snapshot: bytes | None = None
+        self._failed: tuple[int, str] | None = None  # (seq, the server's line) of a frame that failed there
         self._generation = 0  # counts connections: a frame sent on an older one is sent again
         self._sent_settings: Any = None
         self._seq = 0
@@ -146,6 +147,9 @@ class RemoteEngine:
                                     "start serve-engine again, or use the local engine")
                 live, gen = self.state == "live", self._generation
                 got = self._picture if self._picture is not None and self._picture[0].get("seq", 0) >= seq else None
+                failed = self._failed if self._failed is not None and self._failed[0] >= seq else None
+            if failed is not None:
+                raise UserError(f"engine at {self.url}: {failed[1]}")
             if got is not None:
                 break
             if live and gen != generation:  # (re)send on this connection, settings first
@@ -345,7 +349,13 @@ class RemoteEngine:
             self.rtt_ms = 1000 * (time.perf_counter() - msg.fields["t"])
         elif msg.type == "error":
             self.last_error = str(msg.fields.get("text", ""))
-            log.warning("engine: %s", self.last_error)
+            seq = msg.fields.get("seq")
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                with self._cv:
+                    self._failed = (seq, self.last_error)  # that frame's step() raises it
+                    self._cv.notify_all()
+            else:
+                log.warning("engine: %s", self.last_error)
 
     def _on_picture(self, kind: bytes, header: dict, payload: bytes, size: int) -> None:
         with self._cv:

@@ -175,6 +175,11 @@ class Session:
         self.frames_in += 1
         if not self.paused:
             self.submit(payload, bool(header.get("drawn", True)), header)
+        elif self.last_picture is not None:  # paused: the held picture again, so a waiting client goes on
+            echo = {k: header[k] for k in ("seq", "t") if k in header}
+            self.send_picture(PICTURE, {**echo, "reused": True, "paused": True}, encode_image(self.last_picture, "jpeg", 85))
+        else:
+            self.send_text(Message(type="error", fields={"text": "paused before the first picture", "seq": header.get("seq")}))
 
     def submit(self, payload: Any, drawn: bool, header: dict) -> None:
         fmt = "png" if header.get("reply") == "png" else "jpeg"
