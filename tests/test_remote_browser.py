@@ -94,3 +94,21 @@ def test_a_page_without_the_token_says_so(server, tmp_path):
         assert server.refused >= 1 and server.session is None
 
     asyncio.run(run())
+
+
+def test_a_second_client_is_told_the_engine_is_busy_and_takes_over_when_it_is_free(server, tmp_path):
+    from app.remote.client import RemoteEngine
+
+    first = RemoteEngine(server.url, TOKEN).connect()
+
+    async def run() -> None:
+        async with Browser(f"{server.url}/#token={TOKEN}", tmp_path / "profile") as b:
+            await b.wait_for("window.sdxs && window.sdxs.link === 'busy'")
+            assert "engine busy" in await b.js("document.getElementById('status').textContent")
+            first.close()  # the first client leaves: the page, retrying every 3 s, gets the engine
+            await b.wait_for("window.sdxs.link === 'live' && window.sdxs.pictures > 0", 30)
+
+    try:
+        asyncio.run(run())
+    finally:
+        first.close()
