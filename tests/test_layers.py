@@ -1,5 +1,5 @@
 """The code's layers, read from the source with `ast` (an import inside a function counts as much as one at the
-top): no import circles between modules, imports only down the layers (app/cli -> app/ui -> app/live ->
+top): no import circles between modules, imports only down the layers (app/cli -> app/ui -> app/remote -> app/live ->
 training -> models), Qt only in the window's package; and every module of the tree imports."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = ("app", "models", "training", "bench")  # and main.py; tests/ may import anything
-LAYERS = ("app.cli", "app.ui", "app.live", "training", "models")  # each may import only itself and those after it
+# each may import only itself and those after it; app.remote (the engine over the network) sits on app.live
+LAYERS = ("app.cli", "app.ui", "app.remote", "app.live", "training", "models")
 QT = ("PySide6", "shiboken6", "pyqtgraph")
 # Qt outside app/ui: the SVG renderer the demo builder runs as its own process (python -m), never imports
 QT_TOOLS = {"training.demo.render_svgs", "bench.framepath_before"}  # tools run as their own process

@@ -1,7 +1,7 @@
 """SDXS Live's command line: real-time one-step diffusion from a sketch, a camera or a video.
 
     sdxs-live [window options]           the desktop app (or: python main.py from a checkout)
-    sdxs-live SUBCOMMAND [options]       generate, bench, stream, train, install-desktop
+    sdxs-live SUBCOMMAND [options]       generate, bench, stream, serve-engine, train, install-desktop
 
 -v shows debug lines too, -q only warnings and errors (before or after the subcommand; or SDXS_LOG=debug|info|warning).
 
@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "generate": ("app.cli.generate", "turn one control image (a sketch) and a prompt into an image"),
     "bench": ("app.cli.bench", "measure speed and memory (engine, train, steady, framepath, ui, endurance)"),
     "stream": ("app.cli.stream", "the live loop without a window: camera or video in, MP4 out"),
+    "serve-engine": ("app.cli.serve_engine", "run the engine for clients on other machines (WebRTC, a browser page)"),
     "train": ("app.cli.train", "train a control adapter for a frozen one-step model"),
     "install-desktop": ("app.cli.desktop", "add SDXS Live to the desktop's application menu"),
 }

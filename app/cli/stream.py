@@ -37,7 +37,7 @@ from models.options import KEEP_COLOURS, STRENGTH, TRANSITION, check_strength
 log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_model_arguments(p)
+    add_model_arguments(p, model_required=False)  # required unless --engine
     p.add_argument("--input", required=True, help="camera:N (a camera by index), a video file (video:PATH or PATH), "
                    "screen[:N][@X,Y,W,H] (a monitor, or a region of it) or ndi:NAME (an NDI source)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
@@ -67,6 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"a prompt, seed or schedule change glides over this many seconds of the input (default {TRANSITION:g}; 0 jumps)")
     p.add_argument("--schedule", default=None, metavar="FILE",
                    help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
+    p.add_argument("--engine", default=None, metavar="URL", help="use the engine of `serve-engine` at URL (like "
+                   "http://gpu-box:8770) instead of loading one here; the model options are then the server's")
+    p.add_argument("--engine-token", default=None, help="serve-engine's --token (default: $SDXS_ENGINE_TOKEN)")
     add_instrument_arguments(p)
 
 
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     # checks the folder (writable, with room); a video's frames keep its timing, a live input's the clock's
     recorder = Recorder(args.out, fps, real_time=spec.kind != "video") if args.out else None
     osc = None
+    if args.engine:
+        return run_remote(args, spec, steady, cues, fps, recorder)
 
     # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
     try:
@@ -115,7 +120,62 @@ def run(args: argparse.Namespace) -> int:
     log.info("stream: %s -> %s on %s %s (%s), %s px, steady %s (Ctrl+C stops and keeps the file)", spec,
              args.out or "no file", engine.device, dtype_name(engine.dtype), engine.backend, engine.size, describe(steady))
 
-    # 3. every frame through the loop to the sinks (the file among them), until the input ends, Ctrl+C, SIGTERM or SIGHUP
+    return finish(args, spec, loop, cues, in_fps, clock, sinks, record, control, osc)
+
+
+def run_remote(args: argparse.Namespace, spec: SourceSpec, steady: SteadySettings | None, cues: list[Cue], fps: float,
+               recorder: Recorder | None) -> int:
+    """stream --engine URL: the same frame path and sinks, the engine on an engine server (app.remote)."""
+    import os
+
+    from app.live.osc_stream import StreamControl, open_osc
+    from app.live.sinks import open_sinks
+    from app.remote.client import RemoteEngine
+    from app.remote.loop import RemoteLoop
+
+    token = args.engine_token or os.environ.get("SDXS_ENGINE_TOKEN") or None
+    remote, osc = RemoteEngine(args.engine, token), None
+    cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
+    try:
+        osc = open_osc(args)
+        remote.connect()
+        for cue in cues:
+            for name in cue.loras:
+                if name not in remote.loras:
+                    raise UserError(f"{args.schedule} line {cue.line}: LoRA {name!r} is not offered by the engine")
+        strength = remote.adapters if args.strength is None else dict.fromkeys(remote.adapters, args.strength)
+        settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength or 1.0, size=0, condition=cond,
+                                steady=steady, transition=args.transition, adapters=strength, keep_colours=args.keep_colours)
+        loop = RemoteLoop(remote, settings)
+        sinks = open_sinks(args, remote.size, fps)
+    except BaseException:
+        remote.close()
+        recorder.abort() if recorder else None
+        osc.close() if osc else None
+        raise
+    record = sinks.add(RecorderSink(recorder, args.side_by_side)) if recorder else None
+    folder = Path(args.out).expanduser().parent if args.out else Path.cwd()
+    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side) if osc else None
+    if osc:
+        osc.fps = lambda: loop.fps
+    log.info("stream: %s -> %s on the engine at %s (%s px)", spec, args.out or "no file", args.engine, remote.size)
+    in_fps = video_fps_of(spec)
+    try:
+        return finish(args, spec, loop, cues, in_fps, [0.0], sinks, record, control, osc)
+    finally:
+        remote.close()
+
+
+def video_fps_of(spec: SourceSpec) -> float:
+    from app.live.sources import video_fps
+
+    return video_fps(spec.target) if spec.kind == "video" else 0.0
+
+
+def finish(args: argparse.Namespace, spec: SourceSpec, loop, cues: list[Cue], in_fps: float, clock: list[float],
+           sinks: SinkSet, record: RecorderSink | None, control, osc) -> int:
+    """3. every frame through the loop (local, or app.remote's RemoteLoop) to the sinks (the file among them), until
+    the input ends, Ctrl+C, SIGTERM or SIGHUP."""
     run_ = Run(loop, Playhead(cues), in_fps, clock, record, control, args.max_frames)
     run_.path.sinks = sinks  # one frame path, the same as the window's, feeding every sink on its thread
     with StopSignals() as stop:
@@ -137,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, list[Cue]]:
     """The parsed input, steadying and schedule; a bad option is a one-line UserError before anything loads."""
+    if not (args.model or args.engine):
+        raise UserError("stream needs --model (an engine here) or --engine URL (an engine server's)")
     spec = parse_source(args.input, default_kind=None)
     if spec.kind not in ("camera", "video", "screen", "ndi"):
         raise UserError(f"--input {args.input!r}: stream reads camera:N, a video file, screen[:N][@X,Y,W,H] or ndi:NAME")

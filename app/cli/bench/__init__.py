@@ -2,7 +2,8 @@
 
 KIND picks the benchmark, one module each in this package: engine (default; engine.py), adapters (the cost of
 each extra adapter, full and light; adapters.py), train (train.py), steady (the live loop's stabiliser; steady.py), framepath (the
-frame path's rate and latency beyond a stand-in runner, the window's and stream's; framepath.py), ui and endurance (the window; ui.py, which drives the window through
+frame path's rate and latency beyond a stand-in runner, the window's and stream's; framepath.py), remote (the engine here vs
+behind serve-engine on loopback; remote.py), ui and endurance (the window; ui.py, which drives the window through
 app/ui/bench.py, the only part that needs Qt). The window's kinds are imported only when they run and take
 their options from here, so no other subcommand loads the window's package.
 """
@@ -15,11 +16,12 @@ import importlib
 from app.cli.options import add_model_arguments
 
 KINDS = {"engine": "app.cli.bench.engine", "adapters": "app.cli.bench.adapters", "ui": "app.cli.bench.ui", "endurance": "app.cli.bench.ui",
-         "train": "app.cli.bench.train", "steady": "app.cli.bench.steady", "framepath": "app.cli.bench.framepath"}
+         "train": "app.cli.bench.train", "steady": "app.cli.bench.steady", "framepath": "app.cli.bench.framepath",
+         "remote": "app.cli.bench.remote"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from app.cli.bench import adapters, engine, framepath, steady, train
+    from app.cli.bench import adapters, engine, framepath, remote, steady, train
 
     p.add_argument("kind", nargs="?", default="engine", choices=sorted(KINDS), help="what to measure (default engine)")
     add_model_arguments(p, model_required=False)
@@ -30,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     train.add_arguments(p)
     steady.add_arguments(p)
     framepath.add_arguments(p)
+    remote.add_arguments(p)
     p.add_argument("--ui-seconds", type=float, default=5.0, help="ui: how long to draw (default 5)")
     p.add_argument("--ui-delay", type=float, default=0.5, help="ui: seconds the stand-in engine takes per frame (default 0.5)")
     p.add_argument("--endurance-warmup", type=int, default=500, help="endurance: frames before the first memory reading (default 500)")
