@@ -1,7 +1,7 @@
 """SDXS Live's command line: real-time one-step diffusion from a sketch, a camera or a video.
 
     sdxs-live [window options]           the desktop app (or: python main.py from a checkout)
-    sdxs-live SUBCOMMAND [options]       generate, bench, stream, train, install-desktop
+    sdxs-live SUBCOMMAND [options]       generate, bench, stream, train, train-data, install-desktop
 
 -v shows debug lines too, -q only warnings and errors (before or after the subcommand; or SDXS_LOG=debug|info|warning).
 
@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "bench": ("app.cli.bench", "measure speed and memory (engine, train, steady, ui, endurance)"),
     "stream": ("app.cli.stream", "the live loop without a window: camera or video in, MP4 out"),
     "train": ("app.cli.train", "train a control adapter for a frozen one-step model"),
+    "train-data": ("app.cli.train_data", "make WebDataset shards from a folder, or check training data"),
     "install-desktop": ("app.cli.desktop", "add SDXS Live to the desktop's application menu"),
 }
 WINDOW = "app.cli.window"
