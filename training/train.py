@@ -113,6 +113,8 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
         accelerator.load_state(str(path))
     except Exception as e:  # another adapter kind or base layout, or damaged files
         raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
+    for schedule in accelerator._schedulers:  # stepped once per process per step: a run resumed with another
+        schedule.scheduler.last_epoch = step * accelerator.num_processes  # number of processes keeps its place
     return step, (f"{note}; " if note else "") + f"resumed from {path} at step {step}"
 
 
