@@ -141,7 +141,8 @@ class Feed:
         self.cfg, self.found, self.dataset, self.rank, self.world = cfg, found, dataset, rank, world
         self.per_micro = cfg.batch_size * world  # examples per micro-step, all processes together
         if found.kind == "shards":
-            self.offsets = saved.get("offsets", {}) if saved.get("kind") == "shards" else {}
+            same = saved.get("kind") == "shards" and saved.get("shards") == len(found.urls)
+            self.offsets = saved.get("offsets", {}) if same else {}  # other shards than the checkpoint's: a new epoch
             streams = world * max(cfg.workers, 1)
             if len(found.urls) < streams:
                 raise UserError(f"--data {cfg.data!r} has {len(found.urls)} shard(s) for {world} process(es) x "
