@@ -19,8 +19,12 @@ ADVERSARIAL_LOSSES = ("hinge", "nonsaturating")  # the losses training/adversari
 @dataclass
 class TrainConfig:
     base: str  # the frozen base model: folder, hub id or demo
-    data: str  # training images (see training/data.py for the layouts)
+    data: str  # training data: a folder of images, a Hugging Face dataset or WebDataset shards (training/sources.py)
     out: str  # output folder: checkpoints/, validation/, logs/, train_log.jsonl, adapter/
+    image_column: str | None = None  # a dataset's column (or a shard's file extension) of the pictures (default: image, or its first image column; png, jpg, ... in shards)
+    caption_column: str | None = None  # the column (extension) of the captions, used as prompts (default: text, caption or prompt; txt in shards)
+    condition_column: str | None = None  # the column (extension) of paired conditions (default: conditioning_image, condition, ...; condition.png in shards)
+    shuffle_buffer: int = 1000  # samples each shard stream shuffles within (shards only)
     condition: str = "canny"  # what the adapter is conditioned on: canny, sketch, grayscale, blur, colour-hints (each picture's own colours as flat shapes, strokes, blobs or dots, models.hints) or paired
     adapter_condition: str | None = None  # the extractor adapter.json names for live input (default: --condition; for paired data the one your conditions resemble)
     polarity: str = "black_on_white"  # how lines are drawn in the conditions (built-in extractors draw black on white)
@@ -64,7 +68,8 @@ class TrainConfig:
 
 FLAGS = {  # field -> help text beyond the dataclass comment, where the flag needs an example
     "base": "base model: folder, hub id (IDKiro/sdxs-512-dreamshaper) or demo",
-    "data": "folder of images (+ .txt captions or metadata.jsonl), or images/ + conditions/ for paired",
+    "data": "folder of images (+ .txt captions or metadata.jsonl; images/ + conditions/ for paired), a Hugging Face "
+            "dataset (save_to_disk folder, .parquet files, hub id) or WebDataset shards (shards/train-{000000..000099}.tar)",
 }
 
 
@@ -121,7 +126,8 @@ def check(cfg: TrainConfig) -> None:
     if cfg.resolution < 64 or cfg.resolution % 8:
         raise UserError(f"--resolution {cfg.resolution} must be a multiple of 8 and at least 64, for example 512")
     positive = {"batch-size": cfg.batch_size, "gradient-accumulation": cfg.gradient_accumulation, "steps": cfg.steps,
-                "checkpoint-every": cfg.checkpoint_every, "keep-checkpoints": cfg.keep_checkpoints}
+                "checkpoint-every": cfg.checkpoint_every, "keep-checkpoints": cfg.keep_checkpoints,
+                "shuffle-buffer": cfg.shuffle_buffer}
     for name, value in positive.items():
         if value < 1:
             raise UserError(f"--{name} {value} must be at least 1")

@@ -11,8 +11,10 @@ use their index).
 
 Scanning checks names and file signatures, and decodes images in order only until one decodes (so a folder
 of damaged or truncated files is a one-line error before any model loads, and a large folder is still quick);
-an image that fails to decode later is skipped then (another one takes its place) and counted. Batches are drawn per step from
-a generator seeded by (seed, step, process): a resumed run sees exactly the batches it would have seen.
+an image that fails to decode later is skipped then (another one takes its place) and counted. Batches come from
+EpochBatches: every example once per epoch in a seeded order, split between processes, and a resumed run (with
+any number of processes) continues the same stream. Other formats (Hugging Face datasets, WebDataset shards):
+training/sources.py and training/shards.py.
 """
 
 from __future__ import annotations
@@ -149,9 +151,11 @@ def apply_crop(img: np.ndarray, size: int, how: tuple[int, int, bool]) -> np.nda
 
 class TrainData:
     """A map-style dataset of (image, condition, caption) at one resolution. Items are (index, seed) pairs:
-    the seed picks the crop, the flip and the caption dropout, so an item is the same on every run."""
+    the seed picks the crop, the flip, the caption dropout and the item's noise, so an item is the same on every
+    run. `samples` is a folder's list of Sample, or any records with len(), slicing, decode(i) and name(i) (a
+    Hugging Face dataset's, training/sources.py)."""
 
-    def __init__(self, samples: list[Sample], condition: str, size: int, caption_dropout: float = 0.0,
+    def __init__(self, samples, condition: str, size: int, caption_dropout: float = 0.0,
                  companions: tuple[str, ...] = ()):
         self.samples = samples
         self.size = size
@@ -164,29 +168,49 @@ class TrainData:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def load(self, i: int, rng: np.random.Generator | None) -> dict | None:
-        """One example as uint8 arrays, or None when its file does not decode."""
+    def name(self, i: int) -> str:
+        s = self.samples
+        return str(s[i].image) if isinstance(s, list) else s.name(i)
+
+    def decode(self, i: int) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """Example i as (image, paired condition or None, caption), or None when it does not decode."""
+        if not isinstance(self.samples, list):
+            return self.samples.decode(i, self.paired or bool(self.companions))
         s = self.samples[i]
         img = _read(s.image)
         if img is None:
             return None
+        paired = None
+        if s.condition is not None and (self.paired or self.companions):
+            paired = _read(s.condition)
+            if paired is None:
+                return None
+        return img, paired, s.caption
+
+    def load(self, i: int, rng: np.random.Generator | None) -> dict | None:
+        """One example as uint8 arrays, or None when its file does not decode."""
+        found = self.decode(i)
+        return None if found is None else self.example(*found, rng, i)
+
+    def example(self, img: np.ndarray, paired: np.ndarray | None, caption: str, rng: np.random.Generator | None,
+                fallback: int = 0) -> dict | None:
+        """A decoded picture (and paired condition) made into a training example: crop, flip, condition, caption
+        dropout; None when paired data has no condition. `fallback` seeds colour hints without rng."""
         img = resize_short(img, self.size)
         how = pick_crop(img.shape, self.size, rng)
         target = apply_crop(img, self.size, how)
-        paired = None
-        if s.condition is not None and (self.paired or self.companions):  # the same crop and flip, on the
-            paired = _read(s.condition)                                    # condition stretched to the image's size
-            if paired is None:
-                return None
+        if paired is not None:  # the same crop and flip, on the condition stretched to the image's size
             paired = apply_crop(cv2.resize(paired, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA), self.size, how)
         if self.paired:
+            if paired is None:
+                return None
             cond = paired
         elif self.hints:  # a generator of the item's own: the same hints for the same item seed
-            cond = colour_hints(target, np.random.default_rng(int(rng.integers(2**63)) if rng is not None else i))
+            cond = colour_hints(target, np.random.default_rng(int(rng.integers(2**63)) if rng is not None else fallback))
         else:
             cond = self.extract(target)
         drop = rng is not None and rng.random() < self.caption_dropout
-        ex = {"image": target, "condition": cond, "caption": "" if drop else s.caption}
+        ex = {"image": target, "condition": cond, "caption": "" if drop else caption}
         if self.companions:
             ex["companions"] = [paired if paired is not None else f(target) for f in self.companions]
         return ex
@@ -200,26 +224,39 @@ class TrainData:
             ex = self.load(i, rng)
             if ex is not None:
                 ex["skipped"] = skipped
+                ex["seed"] = seed
                 return ex
-            skipped.append(str(self.samples[i].image))
+            skipped.append(self.name(i))
         raise UserError("none of the training images decodes: check the --data folder")
 
 
-class StepBatches:
-    """A batch sampler: the batch for micro-step k is drawn from a generator seeded by (seed, k, rank),
-    with replacement, so it does not depend on what ran before (exact resume, no epoch bookkeeping)."""
+class EpochBatches:
+    """A batch sampler over epochs: epoch e visits every example once, in an order seeded by (seed, e). The
+    examples form one global stream; micro-step k of process r takes its slice of the global batch, so 2
+    processes of batch 2 see exactly the examples (and seeds) of 1 process of batch 4, and no example is
+    trained twice in an epoch. `start` is the number of examples consumed before (all processes together):
+    a resumed run, with any number of processes, continues where the stream was."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, rank: int = 0):
-        self.n, self.batch_size, self.seed, self.start, self.rank = n, batch_size, seed, start, rank
+    def __init__(self, n: int, batch_size: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
+        self.n, self.batch_size, self.seed, self.start, self.rank, self.world = n, batch_size, seed, start, rank, world
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def order(self, epoch: int) -> np.ndarray:
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
+        return self._order[1]
+
+    def item(self, j: int) -> tuple[int, int]:
+        """The j-th example of the global stream: (index, item seed)."""
+        epoch, at = divmod(j, self.n)
+        seed = int(np.random.SeedSequence([self.seed, j]).generate_state(1)[0]) & 0x7FFFFFFF
+        return int(self.order(epoch)[at]), seed
 
     def __iter__(self):
-        k = self.start
+        j = self.start + self.rank * self.batch_size
         while True:
-            rng = np.random.default_rng([self.seed, k, self.rank])
-            idx = rng.integers(self.n, size=self.batch_size)
-            seeds = rng.integers(2**31, size=self.batch_size)
-            yield [(int(i), int(s)) for i, s in zip(idx, seeds)]
-            k += 1
+            yield [self.item(j + i) for i in range(self.batch_size)]
+            j += self.batch_size * self.world
 
 
 def collate(items: list[dict]) -> dict:
@@ -235,7 +272,10 @@ def collate(items: list[dict]) -> dict:
         "condition": stack("condition"),
         "caption": [it["caption"] for it in items],
         "skipped": sorted({p for it in items for p in it["skipped"]}),
+        "seeds": [int(it.get("seed", 0)) for it in items],  # each example's own noise (training/train.py noise_for)
     }
+    if "position" in items[0]:  # a stream's read position after its last item (training/shards.py)
+        out["position"] = items[-1]["position"]
     if "companions" in items[0]:  # one NCHW tensor in [0, 1] per frozen companion adapter
         out["companions"] = [torch.from_numpy(np.stack([it["companions"][k] for it in items])).permute(0, 3, 1, 2).float() / 255
                              for k in range(len(items[0]["companions"]))]

@@ -24,12 +24,13 @@ import torch
 
 from models.errors import UserError, first_line
 from models.loading import AdapterInfo
-from training import checkpoints, data
+from training import checkpoints, feed
 from training.adapters import count_params
 from training.adversarial import ADVICE, CollapseWatch
 from training.config import TrainConfig, adversarial_start
+from training.feed import Feed, Found, load_data
 from training.log import Log
-from training.parts import Parts, build_parts, companion_conditions, make_accelerator
+from training.parts import Parts, build_parts, make_accelerator
 from training.runs import write_run
 from training.validation import validate
 
@@ -69,21 +70,11 @@ class Stop:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _ignore_sigint(_worker_id: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the training process handles Ctrl+C and saves
-
-
-def make_loader(dataset: data.TrainData, cfg: TrainConfig, start: int, rank: int):
-    sampler = data.StepBatches(len(dataset), cfg.batch_size, cfg.seed, start, rank)
-    return torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=data.collate, num_workers=cfg.workers,
-        worker_init_fn=_ignore_sigint if cfg.workers else None, persistent_workers=cfg.workers > 0,
-    )
-
-
-def noise_for(cfg: TrainConfig, micro: int, rank: int, shape: tuple) -> torch.Tensor:
-    """Fresh noise per sample, yet the same on a resumed run: seeded by (seed, micro-step, process)."""
-    return torch.randn(shape, generator=generator_for(cfg, micro, rank, 1))
+def noise_for(batch: dict, shape: tuple) -> torch.Tensor:
+    """Fresh noise per sample, yet the same on a resumed run and with any number of processes: each example's
+    from its own seed (the one that picked its crop)."""
+    return torch.stack([torch.randn(shape[1:], generator=torch.Generator().manual_seed(int(
+        np.random.SeedSequence([s, 1]).generate_state(1)[0]))) for s in batch["seeds"]])
 
 
 def generator_for(cfg: TrainConfig, micro: int, rank: int, stream: int) -> torch.Generator:
@@ -115,18 +106,6 @@ def save_adapter(net: torch.nn.Module, info: AdapterInfo, folder: Path) -> Path:
     return folder
 
 
-def validation_examples(dataset: data.TrainData, count: int) -> list[dict]:
-    """The first `count` examples that decode, centre-cropped, with their captions."""
-    out = []
-    for i in range(len(dataset)):
-        if len(out) == count:
-            break
-        ex = dataset.load(i, None)
-        if ex is not None:
-            out.append(ex)
-    return out
-
-
 def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
     """Load the checkpoint --resume names (if any) into the prepared objects; returns its step and what to say."""
     path, note = checkpoints.pick_resume(cfg.resume, Path(cfg.out) / "checkpoints")  # damaged ones are named, skipped
@@ -145,34 +124,23 @@ def resume(accelerator: Any, cfg: TrainConfig) -> tuple[int, str]:
         if isinstance(e, (EOFError, zipfile.BadZipFile)) or "PytorchStreamReader" in text or "deserializ" in text:
             raise UserError(f"checkpoint {path} is damaged ({first_line(e, 120)}): pick an older checkpoint") from None
         raise UserError(f"checkpoint {path} does not fit this run ({first_line(e, 160)}): use the same --base and --adapter, or another --out") from None
+    for schedule in accelerator._schedulers:  # stepped once per process per step: a run resumed with another
+        schedule.scheduler.last_epoch = step * accelerator.num_processes  # number of processes keeps its place
     return step, (f"{note}; " if note else "") + f"resumed from {path} at step {step}"
 
 
-def load_data(cfg: TrainConfig) -> tuple[data.Scan, data.TrainData, list[dict]]:
-    """The training folder scanned, the dataset, and the validation examples (left out of training with
-    --holdout): a wrong folder is a one-line error here."""
-    found = data.scan(cfg.data, cfg.condition)
-    dataset = data.TrainData(found.samples, cfg.condition, cfg.resolution, cfg.caption_dropout, companion_conditions(cfg))
-    examples = validation_examples(dataset, cfg.validation_images)
-    if cfg.holdout:
-        if len(found.samples) <= len(examples):
-            raise UserError(f"--holdout leaves no training images ({len(found.samples)} in all): add images or drop --holdout")
-        dataset.samples = dataset.samples[len(examples):]  # validation takes the first ones by name
-    return found, dataset, examples
-
-
-def describe(cfg: TrainConfig, parts: Parts, log: Log, found: data.Scan, images: int, examples: int) -> None:
+def describe(cfg: TrainConfig, parts: Parts, log: Log, found: Found, stream: Feed, examples: int) -> None:
     """Say what will happen: the data, the adapter and the processes, the objective, the adversarial term."""
     accelerator = parts.accelerator
-    log.note(f"data: {images} training images from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
-             f" (first: {found.unreadable[0].name})" if found.unreadable else "") + f"; {examples} for validation"
+    log.note(f"data ({found.kind}): {stream.note()} from {cfg.data}" + (f", {len(found.unreadable)} unreadable skipped"
+             f" (first: {Path(found.unreadable[0]).name})" if found.unreadable else "") + f"; {examples} for validation"
              + (" (held out)" if cfg.holdout else ""))
     log.note(f"adapter: {cfg.adapter}, {count_params(accelerator.unwrap_model(parts.net)) / 1e6:.2f} M trainable parameters; "
              f"{accelerator.num_processes} process(es) on {accelerator.device}, {accelerator.mixed_precision} precision")
     if parts.objective.note:
         log.note(parts.objective.note)
     for spec in cfg.with_adapters:
-        paired = found.samples[0].condition is not None
+        paired = found.paired
         log.note(f"frozen companion adapter {spec}: its residuals are added to the trained one's; it sees "
                  + ("the data's paired conditions" if paired else "its own condition made from each picture"))
     if parts.adversary:
@@ -197,6 +165,9 @@ def train(cfg: TrainConfig) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
         write_run(cfg)  # what the run was started with: tools (the Train dialog) resume it from this
+    picked = checkpoints.resolve_resume(cfg.resume, out / "checkpoints")
+    stream = Feed(cfg, found, dataset, feed.read_state(picked), checkpoints.read_step(picked) if picked else 0,
+                  accelerator.process_index, accelerator.num_processes)  # enough shards: checked before the model loads
     parts = build_parts(cfg, accelerator)
 
     # 3. resume, then say what will happen
@@ -207,12 +178,12 @@ def train(cfg: TrainConfig) -> int:
     log = Log(accelerator, cfg, step)
     if resumed:
         log.note(resumed)
-    describe(cfg, parts, log, found, len(dataset), len(examples))
+    describe(cfg, parts, log, found, stream, len(examples))
 
     # 4. the loop
-    state = TrainState(step=step, skipped={str(p) for p in found.unreadable})
+    state = TrainState(step=step, skipped=set(found.unreadable))
     try:
-        code = loop(cfg, parts, dataset, examples, log, state)
+        code = loop(cfg, parts, stream, examples, log, state)
     finally:
         log.close()
     step = state.step
@@ -231,7 +202,7 @@ def train(cfg: TrainConfig) -> int:
     return code
 
 
-def loop(cfg: TrainConfig, parts: Parts, dataset: data.TrainData, examples: list[dict], log: Log, state: TrainState) -> int:
+def loop(cfg: TrainConfig, parts: Parts, stream: Feed, examples: list[dict], log: Log, state: TrainState) -> int:
     """Optimizer steps until cfg.steps; checkpoints, validation grids and Ctrl+C along the way. Returns the exit
     code: 0 done, 130 stopped by Ctrl+C (after a checkpoint), COLLAPSED."""
     accelerator = parts.accelerator
@@ -239,7 +210,7 @@ def loop(cfg: TrainConfig, parts: Parts, dataset: data.TrainData, examples: list
         log.note(f"already at step {state.step} of {cfg.steps}: nothing to train")
         return 0
     micro = state.step * cfg.gradient_accumulation
-    loader = make_loader(dataset, cfg, micro, accelerator.process_index)
+    loader = stream.loader()
     sums: dict[str, float] = {}
     watch = CollapseWatch(cfg.collapse_patience)
     info = adapter_info(cfg, state.step)
@@ -247,12 +218,13 @@ def loop(cfg: TrainConfig, parts: Parts, dataset: data.TrainData, examples: list
         for batch in loader:
             terms = micro_step(cfg, parts, batch, micro, adversarial=parts.adversary is not None and state.step >= adversarial_start(cfg))
             micro += 1
+            stream.advance(batch)
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.gradient_accumulation
             new = set(batch["skipped"]) - state.skipped
             if new:
                 state.skipped |= new
-                log.note(f"skipped {len(new)} unreadable image(s), {len(state.skipped)} in all: {sorted(new)[0]}")
+                log.note(f"skipped {len(new)} unreadable example(s), {len(state.skipped)} in all: {sorted(new)[0]}")
             if not accelerator.sync_gradients:
                 continue
             state.step = step = state.step + 1
@@ -268,11 +240,11 @@ def loop(cfg: TrainConfig, parts: Parts, dataset: data.TrainData, examples: list
                 log.note(f"step {step}: the adversarial game collapsed: {why}. {ADVICE}")
                 return COLLAPSED  # and no checkpoint of the collapsed state: the last one before it stays
             if _stop_requested(accelerator, stop):
-                save_checkpoint(cfg, parts, log, step)
+                save_checkpoint(cfg, parts, log, step, stream)
                 log.note(f"stopped at step {step}; continue with --resume latest")
                 return 130
             if step % cfg.checkpoint_every == 0 or step >= cfg.steps:
-                save_checkpoint(cfg, parts, log, step)
+                save_checkpoint(cfg, parts, log, step, stream)
             if (cfg.validate_every and step % cfg.validate_every == 0) or step >= cfg.steps:
                 validation_grid(cfg, parts, examples, info, log, step)
             if step >= cfg.steps:
@@ -284,13 +256,12 @@ def micro_step(cfg: TrainConfig, parts: Parts, batch: dict, micro: int, adversar
     """One micro-batch: the adapter's losses (with the adversarial term once it has started) and, at the end of
     an accumulation, its optimizer step; then the discriminator's step on the same batch. Returns the terms."""
     accelerator, net, adversary = parts.accelerator, parts.net, parts.adversary
-    rank = accelerator.process_index
     latent = (cfg.batch_size, parts.objective.unet.config.in_channels, cfg.resolution // 8, cfg.resolution // 8)
     with accelerator.accumulate(*([net, adversary.disc] if adversarial else [net])):
         kept: dict = {}
-        terms = parts.objective(net, batch, noise_for(cfg, micro, rank, latent), kept)
+        terms = parts.objective(net, batch, noise_for(batch, latent), kept)
         if adversarial:
-            terms["adv_g"] = adversary.generator_loss(kept, generator_for(cfg, micro, rank, 2))
+            terms["adv_g"] = adversary.generator_loss(kept, generator_for(cfg, micro, accelerator.process_index, 2))
             terms["loss"] = terms["loss"] + cfg.adversarial_weight * terms["adv_g"]
         accelerator.backward(terms["loss"])
         if accelerator.sync_gradients and cfg.max_grad_norm > 0:
@@ -315,13 +286,17 @@ def mean_over_processes(accelerator: Any, sums: dict[str, float]) -> dict[str, f
     return dict(zip(keys, mean.tolist()))
 
 
-def save_checkpoint(cfg: TrainConfig, parts: Parts, log: Log, step: int) -> None:
-    """A rotating checkpoint (accelerate's state, the adversarial start, the adapter in diffusers' format too: any
-    checkpoint can be used in the app as it is); every process waits for it."""
+def save_checkpoint(cfg: TrainConfig, parts: Parts, log: Log, step: int, stream: Feed | None = None) -> None:
+    """A rotating checkpoint (accelerate's state, the adversarial start, the data stream's position, the adapter in
+    diffusers' format too: any checkpoint can be used in the app as it is), written by the main process only;
+    every process waits for it."""
     accelerator = parts.accelerator
+    position = stream.state(accelerator) if stream is not None else None  # every process: shards gather positions
     if accelerator.is_main_process:
         def adapter(folder: Path) -> None:
             save_adapter(accelerator.unwrap_model(parts.net), adapter_info(cfg, step), folder / "adapter")
+            if position is not None:
+                feed.write_state(folder, position)
 
         path = checkpoints.save(accelerator, Path(cfg.out) / "checkpoints", step, cfg.keep_checkpoints,
                                 {"adversarial_start": adversarial_start(cfg)}, also=adapter)

@@ -1,7 +1,7 @@
 """SDXS Live's command line: real-time one-step diffusion from a sketch, a camera or a video.
 
     sdxs-live [window options]           the desktop app (or: python main.py from a checkout)
-    sdxs-live SUBCOMMAND [options]       generate, bench, stream, serve-engine, train, install-desktop
+    sdxs-live SUBCOMMAND [options]       generate, bench, stream, serve-engine, train, train-data, install-desktop
 
 -v shows debug lines too, -q only warnings and errors (before or after the subcommand; or SDXS_LOG=debug|info|warning).
 
@@ -21,10 +21,11 @@ from typing import NoReturn
 # module, one-line help. Each module has add_arguments(parser) and run(args) -> exit code.
 SUBCOMMANDS = {
     "generate": ("app.cli.generate", "turn one control image (a sketch) and a prompt into an image"),
-    "bench": ("app.cli.bench", "measure speed and memory (engine, train, steady, framepath, ui, endurance)"),
+    "bench": ("app.cli.bench", "measure speed and memory (engine, train, steady, framepath, remote, ui, endurance)"),
     "stream": ("app.cli.stream", "the live loop without a window: camera or video in, MP4 out"),
     "serve-engine": ("app.cli.serve_engine", "run the engine for clients on other machines (WebRTC, a browser page)"),
     "train": ("app.cli.train", "train a control adapter for a frozen one-step model"),
+    "train-data": ("app.cli.train_data", "make WebDataset shards from a folder, or check training data"),
     "install-desktop": ("app.cli.desktop", "add SDXS Live to the desktop's application menu"),
 }
 WINDOW = "app.cli.window"

@@ -28,7 +28,7 @@ from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
 from app.live.settings import CONDITION_MODES, ConditionSettings, LiveSettings
-from app.live.sinks import RecorderSink
+from app.live.sinks import RecorderSink, SinkSet
 from app.live.source_spec import SourceSpec, parse_source
 from app.live.steady import SteadySettings, describe, parse_steady
 from models.errors import UserError
