@@ -70,8 +70,13 @@ class Bound:
         if self.name == "seed":
             return check_seed(value, flag or "seed")
         if not self.contains(value):
+            shown = f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+            whole = "a whole number " if self.whole and self.multiple == 1 else ""
+            many = f"a multiple of {self.multiple} " if self.multiple > 1 else ""
+            unit = f" {self.unit}" if self.unit else ""
             off = f" ({self.off:g}: the model's own)" if self.off is not None else ""
-            raise UserError(f"{flag or self.what} {value!r} must be {self.range_text()}{off}")
+            raise UserError(f"{flag or self.what} {shown} must be {whole}{many}between {self.low:g} and "
+                            f"{self.high:g}{unit}{off}")
         return int(value) if self.whole else float(value)
 
     def clamp(self, value: float) -> float:

@@ -19,16 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
-from app.cli.options import add_model_arguments, check_values, engine_options, with_strength
+from app.cli.options import add_bounded, add_model_arguments, check_values, engine_options, with_strength
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
+from app.live.session import LoadedLora, Session
 from app.live.settings import CONDITION_MODES, ConditionSettings, LiveSettings
 from app.live.sinks import RecorderSink, SinkSet
 from app.live.source_spec import SourceSpec, parse_source
 from app.live.steady import SteadySettings, describe, parse_steady
+from app.live.styles import loaded
 from models.errors import UserError
-from models.options import KEEP_COLOURS, STRENGTH, TRANSITION, check_strength
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "screen[:N][@X,Y,W,H] (a monitor, or a region of it) or ndi:NAME (an NDI source)")
     p.add_argument("--out", default=None, help="the MP4 file to write (optional with --serve or --virtual-camera)")
     p.add_argument("--prompt", default="", help="the text prompt")
-    p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
-    p.add_argument("--strength", type=float, default=None,
-                   help=f"strength 0..2 of every adapter that names none with :STRENGTH (default {STRENGTH:g})")
-    p.add_argument("--keep-colours", type=float, default=KEEP_COLOURS, metavar="STRENGTH",
-                   help="with a colour-hint adapter (--controlnet demo): feed it the frame's own colours at this "
-                   f"strength, 0..2, so the picture keeps the scene's colours (0: off; default {KEEP_COLOURS:g})")
+    add_bounded(p, "--seed", "noise seed, taken modulo 2**64")
+    add_bounded(p, "--strength", "strength of every adapter that names none with :STRENGTH (default: 1)", default=None)
+    add_bounded(p, "--keep-colours", "with a colour-hint adapter, feed it the frame's own colours at this strength, "
+                "so the picture keeps the scene's colours (0: off)", metavar="STRENGTH")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
     p.add_argument("--condition", default="auto", choices=CONDITION_MODES, help="how a frame becomes the adapter's input (default auto: the adapter's own)")
-    p.add_argument("--canny-low", type=int, default=100, help="canny lower threshold (default 100)")
-    p.add_argument("--canny-high", type=int, default=200, help="canny upper threshold (default 200)")
+    add_bounded(p, "--canny-low", "canny lower threshold")
+    add_bounded(p, "--canny-high", "canny upper threshold")
     p.add_argument("--mirror", action="store_true", help="flip frames left-right (front cameras)")
     p.add_argument("--side-by-side", action="store_true", help="record the input next to the output")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the MP4 (default: the video's own, 15 for a camera)")
@@ -57,8 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--virtual-camera", action="store_true", help="also send the output to a virtual camera (pyvirtualcam)")
     p.add_argument("--steady", default="on", help="steady a still picture: on (default), off, or NAME=VALUE pairs "
                    "(smooth, motion, skip, tiles, blend, spread), like smooth=0.5,blend=0")
-    p.add_argument("--transition", type=float, default=TRANSITION, metavar="SECONDS",
-                   help=f"a prompt, seed or schedule change glides over this many seconds of the input (default {TRANSITION:g}; 0 jumps)")
+    add_bounded(p, "--transition", "seconds a prompt, seed or schedule change glides over, on the input's time; 0 jumps",
+                metavar="SECONDS")
     p.add_argument("--schedule", default=None, metavar="FILE",
                    help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
     add_instrument_arguments(p)
@@ -92,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                                 condition=cond, steady=steady, transition=args.transition,
                                 adapters=engine.adapter_strengths, keep_colours=args.keep_colours)
         loop = LiveLoop(engine, settings, engine.fast)
+        session = Session(live=settings, loras_loaded=tuple(LoadedLora(name=n, spec=sp, weight=w) for n, sp, w in loaded(engine)))
         sinks = open_sinks(args, engine.size, fps)
     except BaseException:
         recorder.abort() if recorder else None
@@ -99,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     record = sinks.add(RecorderSink(recorder, args.side_by_side)) if recorder else None
     folder = Path(args.out).expanduser().parent if args.out else Path.cwd()
-    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side) if osc else None
-    if osc:
-        osc.fps = lambda: loop.fps  # the /sdxs/fps reply
+    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side, session) if osc else None
     in_fps, clock = video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
     if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
         engine.transition.clock = lambda: clock[0]
@@ -111,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     # 3. every frame through the loop to the sinks (the file among them), until the input ends or Ctrl+C
     try:
         n, elapsed, interrupted = play(loop, input_frames(spec, args.max_frames), Playhead(cues), in_fps, clock,
-                                       sinks, record, control)
+                                       sinks, record, control, session)
     finally:
         osc.close() if osc else None
     kept = [s for s in sinks if isinstance(s, RecorderSink)]
@@ -140,13 +138,8 @@ def check(args: argparse.Namespace) -> tuple[SourceSpec, SteadySettings | None, 
     check_serve(args.serve, args.serve_token)  # address, token and a free port, before any model loads
     if args.max_frames is not None and args.max_frames < 1:
         raise UserError(f"--max-frames {args.max_frames} must be at least 1")
-    if args.strength is not None:
-        check_strength(args.strength, "--strength")
-    check_strength(args.keep_colours, "--keep-colours")
     if args.fps is not None and not 1 <= args.fps <= 120:
         raise UserError(f"--fps {args.fps} must be between 1 and 120")
-    if not 0 <= args.transition <= 60:
-        raise UserError(f"--transition {args.transition} must be between 0 and 60 seconds")
     check_values(args)
     if spec.kind == "video":
         probe_video(args.input, spec.target)
@@ -196,11 +189,12 @@ def input_frames(spec: SourceSpec, max_frames: int | None) -> Iterator[Frame]:
 
 
 def play(loop: LiveLoop, frames: Iterator[Frame], playhead: Playhead, in_fps: float, clock: list[float],
-         sinks: SinkSet, record: RecorderSink | None, control=None) -> tuple[int, float, bool]:
+         sinks: SinkSet, record: RecorderSink | None, control=None, session: Session | None = None) -> tuple[int, float, bool]:
     """Each frame: the schedule's cues due at its time, OSC's changes, the loop, then the sinks. Returns the frames
     made, the seconds it took and whether Ctrl+C stopped it. A recording that fails (a full disk) stops the
     command with its one line, the frames so far kept playable; any other failure leaves no half-written file."""
     interrupted = False
+    session = session or Session(live=loop.settings)  # what the schedule and OSC write; the loop follows it
     t0 = time.perf_counter()
     n = 0
     try:
@@ -208,10 +202,12 @@ def play(loop: LiveLoop, frames: Iterator[Frame], playhead: Playhead, in_fps: fl
             clock[0] = (frame.seq - 1) / in_fps if in_fps else time.perf_counter() - t0
             for cue in playhead.advance(clock[0]):
                 log.info("  schedule: frame %d at %.2f s: line %d", n + 1, clock[0], cue.line)
-                apply_cue(loop, cue)
+                apply_cue(session, cue)
             if control:
                 control.poll()
                 control.hold()  # /sdxs/pause 1 waits here, the input with it, until /sdxs/pause 0
+            elif session.live != loop.settings:
+                loop.apply(session.live)
             result = loop.process(frame)
             sinks.send(result)
             if record is not None and record.error is not None:
