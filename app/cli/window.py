@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if osc is not None:
         from app.ui.osc_link import OscLink
 
-        window.osc = OscLink(window, osc)
+        window.osc = OscLink(window.session, osc, window)
     if args.ndi:
         window.actions.output.start_ndi(args.ndi)
     window.midi.open(args.midi)  # no MIDI system or port: the Learn MIDI entries say why

@@ -16,11 +16,12 @@ from PySide6.QtGui import QCloseEvent, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.live.loop import Loader, Result
+from app.live.session import CONDITION, LIVE, ModelInfo, ModelRequest, Session
 from app.live.settings import LiveSettings
 from app.ui import logbar
 from app.ui.actions import Actions
-from app.ui.adapters import COLOUR_HINTS
 from app.ui.adapters_link import AdaptersLink
+from app.ui.bindings import SessionBridge
 from app.ui.canvas import SketchCanvas
 from app.ui.canvas_tools import CanvasPage
 from app.ui.midi_link import MidiLink
@@ -35,6 +36,7 @@ from app.ui.window_sources import SourcesMixin
 from app.ui.worker import LoadRequest, Pipeline
 from models.assets import ICON_SVG
 from models.errors import UserError
+from models.options import COLOUR_HINTS
 
 
 @dataclass
@@ -58,15 +60,13 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.setWindowTitle("SDXS Live")
         self.setWindowIcon(QIcon(str(ICON_SVG)))
         self.setAcceptDrops(True)
+        self.session = Session()  # what the user plays: widgets, OSC, MIDI and the saved settings write it
+        self.bridge = SessionBridge(self.session, self)  # its changes, on the GUI thread
         self.pipeline = Pipeline(loader, self)
         self.capture = None  # app.live.sources.Capture or StillImage while a feed is the source
-        self.source_spec = "sketch"
-        self.paused = False
         self.last_result: Result | None = None
-        self.shown_times: collections.deque[float] = collections.deque(maxlen=60)
+        self.shown_times: collections.deque[float] = collections.deque(maxlen=60)  # GUI thread only
         self.latency = Latency()  # of frames rendered after an input change
-        self.loaded_model: str | None = None
-        self.live = LiveSettings()  # the settings last sent to the worker
         self.download_dialog: DownloadDialog | None = None
         self.fallback: Choice | None = None  # what to load when the offered SDXS download fails
         self.fallback_note = ""  # why the fallback was loaded, shown in the banner with its notice
@@ -78,12 +78,16 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
         self.canvas.set_brush(self.saved.colour_brush, "colour")
-        self.wanted_adapters: tuple[str, ...] = ()  # SPEC[:STRENGTH] of the adapters asked for last (kept if a load fails)
+        self._apply = QTimer(self, singleShot=True, interval=0)  # a burst of session changes goes out once
+        self._apply.timeout.connect(self.apply_settings)
         self._connect()
-        self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
-        self.adapters = AdaptersLink(self)  # adapter rows <-> worker; the colour brush and Keep colours follow them
+        # LoRAs <-> worker, and the transition shown under the output; adapters <-> worker
+        self.styles = StylesLink(self.bridge, self.pipeline, self.panel.styles, self.output, self._offer_again)
+        self.adapters = AdaptersLink(self.bridge, self.pipeline, self.panel.adapters, self.saved)
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
-        self.midi = MidiLink(self)  # MIDI learn: right-click a slider; the ports open with midi.open()
+        self.midi = MidiLink(self.bridge, self.panel, self.saved)  # MIDI learn: right-click a slider; midi.open() opens ports
+        self.midi.said.connect(self.statusBar().showMessage)
+        self.menuBar().addMenu(self.midi.menu)
         self._poll = QTimer(self, interval=10)
         self._poll.timeout.connect(self._poll_capture)
         self._hud = QTimer(self, interval=250)
@@ -114,7 +118,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
-        self.panel = ControlPanel()
+        self.panel = ControlPanel(self.bridge)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff3c4; color: #5a4500; padding: 6px; border-radius: 3px")
@@ -146,7 +150,9 @@ class MainWindow(SourcesMixin, QMainWindow):
         p.failed.connect(self._on_failed)
         p.recorded.connect(self._on_recorded)
         self.canvas.changed.connect(self.offer_canvas)
-        self.panel.changed.connect(self.apply_settings)
+        self.bridge.changed.connect(self._session_changed)
+        self.panel.styles.failed.connect(self.show_error)
+        p.adaptersLoaded.connect(self._clear_loading)
         self.panel.loadRequested.connect(self.load_from_panel)
         self.panel.sourceRequested.connect(self._source_requested)
         self.panel.overlay.toggled.connect(self._overlay_toggled)
@@ -159,9 +165,9 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     def start(self, opts: StartOptions) -> None:
         if opts.prompt is not None:
-            self.panel.prompt.setText(opts.prompt)
+            self.session.set(prompt=opts.prompt)
         if opts.size is not None:
-            self.panel.size.setCurrentText(str(opts.size))
+            self.session.set(size=opts.size)
         if opts.device:
             self.panel.device.setCurrentText(opts.device)
         if opts.dtype:
@@ -169,7 +175,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         if opts.loras:
             from models.lora import parse_lora_arg
 
-            self.panel.styles.set_pending(dict(parse_lora_arg(a) for a in opts.loras))  # loaded with the model
+            self.session.set(loras=dict(parse_lora_arg(a) for a in opts.loras))  # loaded with the model
         self.apply_settings()
         try:
             self.set_source(opts.source or self.saved.source or "sketch")
@@ -190,9 +196,12 @@ class MainWindow(SourcesMixin, QMainWindow):
     def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
         """Load a model with adapters: one spec, or several as SPEC[:STRENGTH] (demo: the demo's two)."""
         self.panel.model.setCurrentText(model)
-        self.wanted_adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
-        self.pipeline.load(LoadRequest(model, self.wanted_adapters, self.panel.device.currentText(),
-                                       self.panel.dtype.currentText(), backend=self.panel.backend.currentText()))
+        adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
+        req = ModelRequest(model=model, adapters=adapters, device=self.panel.device.currentText(),
+                           dtype=self.panel.dtype.currentText(), backend=self.panel.backend.currentText())
+        self.bridge.flush()  # a size typed a moment ago loads with the model
+        self.session.set(request=req)
+        self.pipeline.load(LoadRequest(req.model, req.adapters, req.device, req.dtype, backend=req.backend))
         self._on_busy(f"Loading {model}...")
 
     @Slot()
@@ -202,13 +211,12 @@ class MainWindow(SourcesMixin, QMainWindow):
             self.show_error("Choose a model first: a folder, a Hugging Face id or demo")
             return
         self.set_notice(notice_for(model))
-        self.load(model, self.wanted_adapters)
+        self.load(model, self.session.request.adapters)
 
     @Slot(object)
     def _on_loaded(self, info: dict) -> None:
-        self.loaded_model = info["model"]
+        self.session.set(model=ModelInfo.from_report(info))  # the panel's readout follows
         self.latency.reset()
-        self.panel.set_info(info)
         self.saved.model = info["model"]
         self.saved.recent_models = remember(self.saved.recent_models, info["model"])
         name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
@@ -247,11 +255,59 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
 
+    # ---- the session ----------------------------------------------------------------------------------
+
+    @property
+    def live(self) -> LiveSettings:
+        """The live settings now (the session's)."""
+        return self.session.live
+
+    @property
+    def paused(self) -> bool:
+        return self.session.paused
+
+    @property
+    def source_spec(self) -> str:
+        return self.session.source
+
+    @source_spec.setter
+    def source_spec(self, spec: str) -> None:
+        self.session.set(source=spec)
+
+    @property
+    def loaded_model(self) -> str | None:
+        return self.session.model.model if self.session.model is not None else None
+
+    @Slot(object)
+    def _session_changed(self, names: frozenset[str]) -> None:
+        if names & (LIVE | CONDITION):
+            self._apply.start()
+        if "paused" in names:
+            self.output.set_message("Paused" if self.paused else "")
+            if not self.paused:
+                self.offer_current()
+        if "adapters_loaded" in names:  # the colour brush needs a colour-hint adapter
+            colour = self.session.has_colour()
+            self.canvas_page.set_colour_available(colour)
+            self.actions.act_colour.setEnabled(colour)
+
     @Slot()
     def apply_settings(self) -> None:
-        self.live = self.panel.live_settings()
-        self.pipeline.configure(self.live)
+        self.pipeline.configure(self.session.live)
         self.offer_current()
+
+    def _offer_again(self) -> None:
+        """The same input again (a transition plays to its end): the drawing with its own time, so a glide is
+        no input change (latency "--"), or the capture's newest frame."""
+        if self.source_spec == "sketch":
+            self.pipeline.offer(self.canvas_frame())
+        else:
+            self.offer_current()
+
+    @Slot(object)
+    def _clear_loading(self, *_) -> None:
+        if self.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
+            self.output.set_message("")
 
     # ---- results ------------------------------------------------------------------------------------
 
@@ -275,7 +331,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     def _colour_inset(self, result: Result) -> QImage | None:
         """On the canvas, with the overlay on: what the colour-hint adapter gets (the colour layer, its dabs
         filling their shapes with Fill shapes), small in the output's corner while it holds any colour."""
-        kinds = self.panel.adapters.conditions()
+        kinds = [a.condition for a in self.session.adapters_loaded]
         if (self.source_spec != "sketch" or not self.output.show_overlay or COLOUR_HINTS not in kinds
                 or len(result.conditions) != len(kinds)):
             return None
@@ -289,9 +345,11 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     @Slot()
     def _update_overlay(self) -> None:
+        fps = self.fps
+        self.session.set(fps=fps)  # a value: OSC's thread answers /sdxs/fps from it, never from shown_times
         t = self.last_result.timings if self.last_result is not None else None
-        self.output.overlay = overlay_lines(t, self.fps, self.latency.ms, self.panel.profile.isChecked(), self.pipeline.info,
-                                            self.panel.seed.value(), self.pipeline.recording, self.paused)
+        self.output.overlay = overlay_lines(t, fps, self.latency.ms, self.session.live.profile, self.session.model,
+                                            self.session.live.seed, self.pipeline.recording, self.paused)
         self.output.update()
 
     @Slot(bool)
@@ -305,16 +363,15 @@ class MainWindow(SourcesMixin, QMainWindow):
     def _on_recorded(self, path: str, frames: int) -> None:
         msg = f"Recorded {frames} frames to {path}" if path else "Recording stopped: no frames were recorded"
         self.statusBar().showMessage(msg, 10000)
-        self.actions.act_record.setChecked(self.pipeline.recording)
+        self.session.set(recording=self.pipeline.recording)
 
     # ---- views --------------------------------------------------------------------------------------
 
     def set_view(self, view: str) -> None:
         self.saved.view = "output" if view == "output" else "side"
         self.stack.setVisible(self.saved.view == "side")
-        if hasattr(self, "actions"):
-            self.actions.act_side.setChecked(self.saved.view == "side")
-            self.actions.act_output.setChecked(self.saved.view == "output")
+        self.actions.act_side.setChecked(self.saved.view == "side")
+        self.actions.act_output.setChecked(self.saved.view == "output")
 
     @Slot()
     def toggle_fullscreen(self) -> None:
@@ -322,10 +379,7 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     @Slot(bool)
     def set_paused(self, on: bool) -> None:
-        self.paused = on
-        self.output.set_message("Paused" if on else "")
-        if not on:
-            self.offer_current()
+        self.session.set(paused=on)  # _session_changed shows it and, resumed, sends the input again
 
     def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
         """Download (then load) a hub model with a progress dialog; fallback loads instead if it fails."""
@@ -350,6 +404,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     # ---- shutdown -----------------------------------------------------------------------------------
 
     def closeEvent(self, e: QCloseEvent) -> None:
+        self.bridge.flush()  # a prompt typed a moment ago is saved too
         self.shutdown()
         req = self.pipeline.worker.request  # the worker has stopped: its last successful load
         if req is not None:
