@@ -174,6 +174,7 @@ class StylesGroup(QGroupBox):
         if row is not None:
             row.deleteLater()
         self.empty.setVisible(not self.rows)
+        self.session.set(loras_loaded=tuple(lo for lo in self.session.loras_loaded if lo.spec != spec))
         self.session.drop_lora(spec)
         self.removeRequested.emit(spec)
 
