@@ -207,8 +207,13 @@ class Session:
         value outside its bound raises UserError and changes nothing. Setting `strength` sets every adapter's
         own strength too (the panel's Strength slider, OSC's /sdxs/strength)."""
         values = {**(values or {}), **more}
-        checked = {k: self._check(k, v) for k, v in values.items()}
+        return self._change(lambda: values)
+
+    def _change(self, make: Callable[[], Mapping[str, Any]]) -> frozenset[str]:
+        """make() runs under the lock, so a read-modify-write (one LoRA's weight in the dict) loses no other
+        thread's write; the observers are told after, outside it."""
         with self._lock:
+            checked = {k: self._check(k, v) for k, v in make().items()}
             live, cond, own = {}, {}, {}
             for k, v in checked.items():
                 if k in LIVE:
@@ -259,19 +264,13 @@ class Session:
         return bool(self.set(seed=new_seed()))
 
     def set_adapter_strength(self, name: str, strength: float) -> frozenset[str]:
-        with self._lock:
-            adapters = {**self._live.adapters, name: strength}
-        return self.set(adapters=adapters)
+        return self._change(lambda: {"adapters": {**self._live.adapters, name: strength}})
 
     def set_lora_weight(self, spec: str, weight: float) -> frozenset[str]:
-        with self._lock:
-            loras = {**self._live.loras, spec: weight}
-        return self.set(loras=loras)
+        return self._change(lambda: {"loras": {**self._live.loras, spec: weight}})
 
     def drop_lora(self, spec: str) -> frozenset[str]:
-        with self._lock:
-            loras = {k: v for k, v in self._live.loras.items() if k != spec}
-        return self.set(loras=loras)
+        return self._change(lambda: {"loras": {k: v for k, v in self._live.loras.items() if k != spec}})
 
     def style_names(self) -> list[str]:
         """The built-in styles, then the user's presets: what the Style box offers."""
@@ -289,15 +288,12 @@ class Session:
             raise UserError(f"no style {name!r}: choose one of {', '.join(self.style_names())}")
         values: dict[str, Any] = {"style": name, "template": "" if name in PRESETS else p.template}
         if p.loras:
-            with self._lock:
-                values["loras"] = {**dict.fromkeys(self._live.loras, 0.0), **p.loras}
+            return self._change(lambda: {**values, "loras": {**dict.fromkeys(self._live.loras, 0.0), **p.loras}})
         return self.set(values)
 
     def snapshot(self) -> None:
         """Ask for a snapshot of the output (whoever owns the output writes it)."""
-        with self._lock:
-            count = self._own["snapshots"] + 1
-        self.set(snapshots=count)
+        self._change(lambda: {"snapshots": self._own["snapshots"] + 1})
 
     def has_colour(self) -> bool:
         """A colour-hint adapter is loaded (the colour brush, Keep colours and Fill shapes need one)."""
