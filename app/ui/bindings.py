@@ -125,7 +125,7 @@ def bind_number(bridge: SessionBridge, name: str, widget: QSlider | QSpinBox | Q
     if b is not None:
         bound_range(widget, b)
     k = scale if scale is not None else (b.scale if b is not None and isinstance(widget, QSlider) else 1)
-    whole = isinstance(widget, (QSlider, QSpinBox)) and k == 1
+    whole = k == 1 and (isinstance(widget, (QSlider, QSpinBox)) or (b is not None and b.whole))  # exact: a seed is 64-bit
 
     def get() -> Any:
         v = widget.value()
