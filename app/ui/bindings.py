@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QAbstractButton, QComboBox, QDoubleSpinBox, QLineEdit, QSlider, QSpinBox, QWidget
@@ -35,7 +36,12 @@ class SessionBridge(QObject):
         self.session = session
         self.pending: list[QTimer] = []  # debounced writes not made yet (flush() makes them now)
         self._relay.connect(self._deliver, Qt.ConnectionType.AutoConnection)  # queued from another thread
-        self._unsubscribe = session.subscribe(self._relay.emit)
+        self._unsubscribe = session.subscribe(self._from_session)
+        self.destroyed.connect(self._unsubscribe)  # the session outlives the window: it must not call a deleted one
+
+    def _from_session(self, names: frozenset[str]) -> None:  # any thread
+        if shiboken6.isValid(self):
+            self._relay.emit(names)
 
     @Slot(object)
     def _deliver(self, names: frozenset[str]) -> None:
@@ -43,6 +49,7 @@ class SessionBridge(QObject):
 
     def flush(self) -> None:
         """Make every debounced write now (before the settings are saved or a load starts)."""
+        self.pending = [t for t in self.pending if shiboken6.isValid(t)]  # a row's binding goes with its row
         for timer in list(self.pending):
             if timer.isActive():
                 timer.stop()
@@ -80,7 +87,6 @@ class Binding(QObject):
             self.timer = QTimer(self, singleShot=True, interval=debounce_ms)
             self.timer.timeout.connect(self.commit)
             bridge.pending.append(self.timer)
-            self.destroyed.connect(lambda *_: bridge.pending.remove(self.timer) if self.timer in bridge.pending else None)
         signal.connect(self._moved)
         bridge.changed.connect(self._changed)
         self.show()
