@@ -110,7 +110,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.lock_seed = QCheckBox("Lock")
         self.lock_seed.setToolTip("Keep this seed: disables New and editing")
         bind_check(bridge, "seed_locked", self.lock_seed)
-        f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed))
+        f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed, stretch=0))  # room for 20 digits
         self.strength = _slider()
         self.strength_label = QLabel()
         self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it): every adapter at once")
