@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
     try:
-        osc = open_osc(args)  # a port in use is one line before the model loads
+        osc = open_osc(args.osc, args.osc_allow)  # a port in use is one line before the model loads
         args.controlnet = with_strength(args.controlnet, args.strength)
         engine = open_engine(engine_options(args), say=log.info)
         check_loras(cues, engine, args.schedule)

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from app.ui.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
 
-    osc = open_osc(args)  # a port in use is one line before the window opens
+    osc = open_osc(args.osc, args.osc_allow)  # a port in use is one line before the window opens
     app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)

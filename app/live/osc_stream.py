@@ -119,13 +119,8 @@ def _say(text: str) -> None:
     log.info("  OSC: %s", text)
 
 
-def open_osc(args: Any) -> OscControl | None:
-    """The OSC server that --osc [ADDR:]PORT and --osc-allow ask for (None without --osc)."""
-    if not getattr(args, "osc", None):
+def open_osc(address: str | None, allow: str | None = None) -> OscControl | None:
+    """The OSC server that --osc [ADDR:]PORT and --osc-allow HOST[,HOST...] ask for (None without an address)."""
+    if not address:
         return None
-    osc = OscControl(args.osc, allow=allowed_hosts(args))
-    return osc
-
-
-def allowed_hosts(args: Any) -> list[str]:
-    return [h for h in (getattr(args, "osc_allow", None) or "").split(",") if h.strip()]
+    return OscControl(address, allow=[h for h in (allow or "").split(",") if h.strip()])
