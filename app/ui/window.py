@@ -16,8 +16,7 @@ from PySide6.QtGui import QCloseEvent, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.live.loop import Loader, Result
-from app.live.session import CONDITION, LIVE, ModelInfo, ModelRequest, Session
-from app.live.settings import LiveSettings
+from app.live.session import CONDITION, LIVE, Session
 from app.ui import logbar
 from app.ui.actions import Actions
 from app.ui.adapters_link import AdaptersLink
@@ -25,15 +24,16 @@ from app.ui.bindings import SessionBridge
 from app.ui.canvas import SketchCanvas
 from app.ui.canvas_tools import CanvasPage
 from app.ui.midi_link import MidiLink
-from app.ui.modelpick import Choice, DownloadDialog, notice_for
+from app.ui.model_link import ModelLink
+from app.ui.modelpick import Choice, DownloadDialog
 from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
 from app.ui.screenwatch import OwnWindows
-from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
+from app.ui.settings import Persisted, bytes_hex, hex_bytes
 from app.ui.styles_link import StylesLink
 from app.ui.views import FeedView, ImageView, Latency, overlay_lines
 from app.ui.window_sources import SourcesMixin
-from app.ui.worker import LoadRequest, Pipeline
+from app.ui.worker import Pipeline
 from models.assets import ICON_SVG
 from models.errors import UserError
 from models.options import COLOUR_HINTS
@@ -67,9 +67,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.last_result: Result | None = None
         self.shown_times: collections.deque[float] = collections.deque(maxlen=60)  # GUI thread only
         self.latency = Latency()  # of frames rendered after an input change
-        self.download_dialog: DownloadDialog | None = None
-        self.fallback: Choice | None = None  # what to load when the offered SDXS download fails
-        self.fallback_note = ""  # why the fallback was loaded, shown in the banner with its notice
         self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
         self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
         self._build()
@@ -145,15 +142,18 @@ class MainWindow(SourcesMixin, QMainWindow):
     def _connect(self) -> None:
         p = self.pipeline
         p.resultReady.connect(self._on_result)
-        p.loaded.connect(self._on_loaded)
         p.busy.connect(self._on_busy)
-        p.failed.connect(self._on_failed)
+        p.failed.connect(self.show_error)
+        self.models = ModelLink(self.bridge, p, self.panel, self.saved, self)  # model pickers -> worker -> session
+        self.models.loading.connect(self._on_busy)
+        self.models.loaded.connect(self._on_loaded)
+        self.models.notice.connect(self.set_notice)
+        self.models.failed.connect(self.show_error)
         p.recorded.connect(self._on_recorded)
         self.canvas.changed.connect(self.offer_canvas)
         self.bridge.changed.connect(self._session_changed)
         self.panel.styles.failed.connect(self.show_error)
         p.adaptersLoaded.connect(self._clear_loading)
-        self.panel.loadRequested.connect(self.load_from_panel)
         self.panel.sourceRequested.connect(self._source_requested)
         self.panel.overlay.toggled.connect(self._overlay_toggled)
         self.feed.retry.connect(self.retry_source)
@@ -191,39 +191,26 @@ class MainWindow(SourcesMixin, QMainWindow):
         else:
             self.output.set_message(choice.notice)
 
-    # ---- models -------------------------------------------------------------------------------------
+    # ---- models (app/ui/model_link.py loads them) --------------------------------------------------
 
     def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
-        """Load a model with adapters: one spec, or several as SPEC[:STRENGTH] (demo: the demo's two)."""
-        self.panel.model.setCurrentText(model)
-        adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
-        req = ModelRequest(model=model, adapters=adapters, device=self.panel.device.currentText(),
-                           dtype=self.panel.dtype.currentText(), backend=self.panel.backend.currentText())
-        self.bridge.flush()  # a size typed a moment ago loads with the model
-        self.session.set(request=req)
-        self.pipeline.load(LoadRequest(req.model, req.adapters, req.device, req.dtype, backend=req.backend))
-        self._on_busy(f"Loading {model}...")
+        self.models.load(model, controlnet)
 
-    @Slot()
     def load_from_panel(self) -> None:
-        model = self.panel.model.currentText().strip()
-        if not model:
-            self.show_error("Choose a model first: a folder, a Hugging Face id or demo")
-            return
-        self.set_notice(notice_for(model))
-        self.load(model, self.session.request.adapters)
+        self.models.load_from_panel()
 
-    @Slot(object)
-    def _on_loaded(self, info: dict) -> None:
-        self.session.set(model=ModelInfo.from_report(info))  # the panel's readout follows
+    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
+        self.models.download(model, controlnet, fallback)
+
+    @property
+    def download_dialog(self) -> DownloadDialog | None:
+        return self.models.download_dialog
+
+    @Slot(str)
+    def _on_loaded(self, name: str) -> None:
         self.latency.reset()
-        self.saved.model = info["model"]
-        self.saved.recent_models = remember(self.saved.recent_models, info["model"])
-        name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
         self.setWindowTitle(f"SDXS Live: {name}")
         self.output.set_message("")
-        note, self.fallback_note = self.fallback_note, ""
-        self.set_notice(" ".join(x for x in (note, notice_for(info["model"])) if x))
         self.apply_settings()
 
     @Slot(str)
@@ -234,17 +221,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.status_label.setText(text)
         if text:
             self.output.set_message(text)
-        elif self.download_dialog is not None:
-            self.download_dialog.close()
-            self.download_dialog = None
-
-    @Slot(str)
-    def _on_failed(self, text: str) -> None:
-        self.show_error(text)
-        fallback, self.fallback = self.fallback, None
-        if fallback is not None and fallback.model and self.loaded_model is None:  # the offered download failed
-            self.fallback_note = f"{text} Using the demo model instead."
-            self.load(fallback.model, fallback.controlnet)
 
     def show_error(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
@@ -257,26 +233,11 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     # ---- the session ----------------------------------------------------------------------------------
 
-    @property
-    def live(self) -> LiveSettings:
-        """The live settings now (the session's)."""
-        return self.session.live
-
-    @property
-    def paused(self) -> bool:
-        return self.session.paused
-
-    @property
-    def source_spec(self) -> str:
-        return self.session.source
-
-    @source_spec.setter
-    def source_spec(self, spec: str) -> None:
-        self.session.set(source=spec)
-
-    @property
-    def loaded_model(self) -> str | None:
-        return self.session.model.model if self.session.model is not None else None
+    # the session's, read where the window's parts (and SourcesMixin) read them
+    live = property(lambda self: self.session.live)  # the live settings now: a LiveSettings
+    paused = property(lambda self: self.session.paused)
+    source_spec = property(lambda self: self.session.source, lambda self, spec: self.session.set(source=spec))
+    loaded_model = property(lambda self: self.session.model.model if self.session.model is not None else None)
 
     @Slot(object)
     def _session_changed(self, names: frozenset[str]) -> None:
@@ -380,15 +341,6 @@ class MainWindow(SourcesMixin, QMainWindow):
     @Slot(bool)
     def set_paused(self, on: bool) -> None:
         self.session.set(paused=on)  # _session_changed shows it and, resumed, sends the input again
-
-    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
-        """Download (then load) a hub model with a progress dialog; fallback loads instead if it fails."""
-        self.fallback = fallback
-        self.download_dialog = DownloadDialog(model, self)
-        self.pipeline.progress.connect(self.download_dialog.on_progress)
-        self.download_dialog.cancelRequested.connect(self.pipeline.cancel)
-        self.download_dialog.show()
-        self.load(model, controlnet)
 
     # ---- drag and drop: an image to trace (or as the source), a video to play ----------------------
     def dragEnterEvent(self, e) -> None:
