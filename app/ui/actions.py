@@ -340,9 +340,10 @@ class Actions(QObject):
 
         w = self.w
         if self.train_dialog is None:
-            cuda = str(w.pipeline.info.get("device", "")).startswith("cuda")
+            model = self.session.model  # the loaded model's ModelInfo (None before one loaded)
+            cuda = model is not None and model.device.startswith("cuda")
             d = TrainDialog(w.panel.model.currentText().strip() or "demo", w.panel.device.currentText(), cuda,
-                            self.training_root(), w, size=int(w.pipeline.info.get("native") or 512))
+                            self.training_root(), w, size=model.native if model is not None else 512)
             d.useAdapter.connect(self.use_adapter)
             d.pauseLive.connect(self._pause_for_training)
             self.train_dialog = d
@@ -356,12 +357,12 @@ class Actions(QObject):
 
     @Slot(bool)
     def _pause_for_training(self, on: bool) -> None:
-        if on and not self.act_pause.isChecked():
+        if on and not self.session.paused:
             self._paused_for_training = True
-            self.act_pause.setChecked(True)
+            self.session.set(paused=True)
         elif not on and self._paused_for_training:
             self._paused_for_training = False
-            self.act_pause.setChecked(False)
+            self.session.set(paused=False)
 
     def _list_trained(self) -> None:
         """Model > Trained adapters: every run under the training folder, with its condition and date."""
