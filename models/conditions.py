@@ -11,6 +11,7 @@ import numpy as np
 
 from models.errors import UserError
 from models.hints import frame_hints
+from models.options import COLOUR_HINTS
 
 
 def fit_square(frame: np.ndarray, size: int) -> np.ndarray:
@@ -71,7 +72,7 @@ def identity(frame: np.ndarray) -> np.ndarray:
 
 
 # colour-hints: a live frame's own colours as a colour-hint adapter's hints (models.hints; training draws them at random)
-EXTRACTORS = {"sketch": sketch, "canny": canny, "grayscale": grayscale, "blur": blur, "colour-hints": frame_hints,
+EXTRACTORS = {"sketch": sketch, "canny": canny, "grayscale": grayscale, "blur": blur, COLOUR_HINTS: frame_hints,
               "paired": identity, "none": identity}
 
 

@@ -20,7 +20,7 @@ import torch
 
 from models.assets import DEMO_DIR
 from models.errors import Cancelled, HubUnreachable, UserError, first_line
-from models.options import POLARITIES
+from models.options import COLOUR_HINTS, POLARITIES
 from models.quiet import quiet_libraries  # noqa: F401  (the loaders' callers import it from here)
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Adapter:
     @property
     def colour_hints(self) -> bool:
         """A colour-hint adapter: its condition is dots and strokes of colour on white (models.hints)."""
-        return self.info.condition == "colour-hints"
+        return self.info.condition == COLOUR_HINTS
 
 
 # the demo's adapters by spec, and the folder of each under DEMO_DIR; `demo` is all of them that are built

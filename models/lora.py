@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from models.bounds import BOUNDS
 from models.errors import UserError
 from models.loading import REPO_ID, download
 from models.options import split_spec_arg
@@ -34,7 +35,7 @@ from models.options import split_spec_arg
 log = logging.getLogger(__name__)
 LORA_FILE = "pytorch_lora_weights.safetensors"  # diffusers' name for its LoRA files
 PEFT_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
-MAX_WEIGHT = 4.0
+MAX_WEIGHT = BOUNDS["lora_weight"].high  # a LoRA weight is -MAX_WEIGHT..MAX_WEIGHT (models.bounds)
 
 
 def parse_lora_arg(text: str) -> tuple[str, float]:

@@ -1,10 +1,12 @@
-"""The names and checks of the options every command and the window share: device, dtype, size, seed, prompt.
+"""The names and checks of the options every command and the window share: device, dtype, size, seed, prompt;
+the bounded values themselves (ranges and defaults) are models.bounds' table.
 
 No torch here, so the window and the command line can check their input before the heavy imports.
 """
 
 from __future__ import annotations
 
+from models.bounds import BOUNDS, SEED_MODULUS, check_seed  # noqa: F401  (re-exported: the commands import them here)
 from models.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")  # what the pickers offer; cuda:N picks one GPU of several
@@ -12,33 +14,25 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")  # auto: fp16 on CUDA, bf16 
 FAST = ("auto", "eager", "fused", "graphs", "compile")  # torch's runner (models.runners): auto is graphs on a GPU, eager on a CPU
 BACKENDS = ("torch", "auto", "openvino")  # CPU frames (models.openvino): auto picks OpenVINO where it measured faster at load
 PRECISIONS = ("fp32", "int8")  # OpenVINO's precision for ControlNet + UNet; int8 on the CPU only
-# the adapter strength (ControlNet conditioning scale) everything starts at: the scale adapters are trained at
-# (ours and SDXS's own) and diffusers' default; 0.8 made the demo's pictures softer (sharpness 0.64 against 0.78)
-STRENGTH = 1.0
-MAX_STRENGTH = 2.0  # the highest strength the slider and the commands take
-# the strength of a colour-hint adapter fed hints from a live frame's own colours (keep colours; 0: off)
-KEEP_COLOURS = 1.0
-# seconds a prompt or seed change glides over (models.transition) in the live loop, stream and the window; the
-# engine alone jumps (0)
-TRANSITION = 0.5
+STRENGTH = BOUNDS["strength"].default  # the strength every adapter starts at (models.bounds says why)
+MAX_STRENGTH = BOUNDS["strength"].high  # the highest strength the slider and the commands take
+KEEP_COLOURS = BOUNDS["keep_colours"].default  # a colour-hint adapter's strength on a live frame's colours (0: off)
+TRANSITION = BOUNDS["transition"].default  # seconds a prompt or seed change glides over; the engine alone jumps (0)
 POLARITIES = ("black_on_white", "white_on_black")  # how an adapter's condition draws lines (adapter.json's polarity)
-# the largest output size: memory grows with the pixel count (size squared). Measured on the demo model, CPU fp32,
-# one generate (peak RSS): 0.54 GB at 64 px, 0.58 at 256, 0.66 at 512, 0.97 at 1024, 1.48 at 1536, 2.24 at 2048,
-# about 0.4 KB per output pixel over the weights; wider models (SDXS-512) need more per pixel. 2048 is 16x the
-# pixels of SDXS's native 512; a typo like 100000 would ask for a 10 GB tensor at once.
-MAX_SIZE = 2048
+MAX_SIZE = int(BOUNDS["size"].high)  # the largest output size (models.bounds says why)
+COLOUR_HINTS = "colour-hints"  # the condition of a colour-hint adapter (models.hints.colour_hints makes its input)
 # the most pixels an input picture (generate --image, Load, Trace, drops, training data, an .ora's layers) may
 # declare in its header: a larger one is refused before it is decoded (a 1.5 MB PNG can declare 20000x20000,
 # 1.6 GB of pixels). 64 megapixels takes nearly any camera's photo (8000x8000, 10000x6400). Measured: generate
 # --model demo on an 8000x8000 RGBA PNG peaks at 0.92 GB resident (the picture decoded, then the model loaded).
 MAX_IMAGE_PIXELS = 64_000_000
-SEED_MODULUS = 2**64  # seeds are taken modulo 2**64 (the range torch's generators take): any whole number works
 
 
 def check_strength(value: float, flag: str) -> float:
     """A strength in 0..MAX_STRENGTH; anything else is a UserError that names the option and the range."""
-    if not 0 <= value <= MAX_STRENGTH:
-        raise UserError(f"{flag} {value:g} must be between 0 (off) and {MAX_STRENGTH:g}")
+    b = BOUNDS["strength"]
+    if not b.contains(value):
+        raise UserError(f"{flag} {value:g} must be between {b.low:g} (off) and {b.high:g}")
     return value
 
 
@@ -90,19 +84,13 @@ def check_dtype(name: str) -> str:
 
 
 def check_size(size: int) -> int:
-    """An output size in pixels: a multiple of 8 (the latent is 8x smaller), 64 to MAX_SIZE."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 64 or size % 8:
-        raise UserError(f"size {size!r} must be a multiple of 8 and at least 64, for example 256 or 512")
-    if size > MAX_SIZE:
-        raise UserError(f"size {size} is too large: at most {MAX_SIZE} (memory grows with the size squared), for example 512")
+    """An output size in pixels: a multiple of 8 (the latent is 8x smaller), 64 to MAX_SIZE (models.bounds)."""
+    b = BOUNDS["size"]
+    if isinstance(size, bool) or not isinstance(size, int) or size < b.low or size % b.multiple:
+        raise UserError(f"size {size!r} must be a multiple of {b.multiple} and at least {b.low:g}, for example 256 or 512")
+    if size > b.high:
+        raise UserError(f"size {size} is too large: at most {b.high:g} (memory grows with the size squared), for example 512")
     return size
-
-
-def check_seed(seed: int) -> int:
-    """Any whole number as a seed: taken modulo 2**64, so -1 and 2**64 - 1 give the same noise (as torch does)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UserError(f"seed {seed!r} must be a whole number, like 7")
-    return seed % SEED_MODULUS
 
 
 def check_text(text: str, what: str) -> str:

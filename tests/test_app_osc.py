@@ -1,5 +1,6 @@
-"""OSC into the window (app.ui.osc_link): a real python-osc client on loopback moves the window's widgets,
-which send the settings the usual way; a burst is coalesced; pause, snapshot and record act like the menu."""
+"""OSC into the window (app.ui.osc_link): a real python-osc client on loopback writes the window's session,
+the widgets bound to it follow and the settings go out the usual way; a burst is coalesced; pause, snapshot
+and record act like the menu; any whole seed is taken, modulo 2**64."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.timeout(120)
 def window(qtbot, tmp_path):
     engine = FakeEngine(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine)
-    link = OscLink(w, OscControl("127.0.0.1:0"))
+    link = OscLink(w.session, OscControl("127.0.0.1:0"), w)
     yield w, link, SimpleUDPClient("127.0.0.1", link.osc.port), engine
     link.close()
     w.close()
@@ -52,6 +53,12 @@ def test_osc_moves_the_widgets_and_the_engine_follows(qtbot, window, tmp_path):
     assert s.seed == 4242 and s.transition == 2.0 and s.style == "Watercolor"
     client.send_message("/sdxs/seed/new", [])
     qtbot.waitUntil(lambda: panel.seed.value() != 4242, timeout=5000)
+    client.send_message("/sdxs/seed", -1)  # any whole number: taken modulo 2**64, in the box and the engine
+    qtbot.waitUntil(lambda: panel.seed.value() == 2**64 - 1, timeout=5000)
+    assert panel.seed.text() == str(2**64 - 1)
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.seed == 2**64 - 1, timeout=5000)
+    client.send_message("/sdxs/seed", str(2**70 + 3))  # past OSC's 64-bit ints: as text
+    qtbot.waitUntil(lambda: w.session.live.seed == 3 and panel.seed.value() == 3, timeout=5000)
     panel.styles.set_loaded([("anime", "hub/anime-lora", 1.0)])  # a LoRA row as the window shows it
     client.send_message("/sdxs/lora/anime", -0.5)
     qtbot.waitUntil(lambda: panel.styles.rows["hub/anime-lora"].weight == -0.5, timeout=5000)
@@ -84,7 +91,7 @@ def test_a_burst_is_one_change_and_bad_values_leave_the_widgets_alone(qtbot, win
         client.send_message("/sdxs/strength", 0.75)
         qtbot.wait(200)
     assert link.batches < 200, f"{link.batches} batches for a burst of 10,000"  # coalesced: far fewer than messages
-    for address, value in [("/sdxs/strength", "loud"), ("/sdxs/strength", 7.0), ("/sdxs/seed", -1), ("/sdxs/pause", 3)]:
+    for address, value in [("/sdxs/strength", "loud"), ("/sdxs/strength", 7.0), ("/sdxs/seed", 1.5), ("/sdxs/pause", 3)]:
         client.send_message(address, value)
     client.send_message("/sdxs/prompt", "after the noise")
     qtbot.waitUntil(lambda: panel.prompt.text() == "after the noise", timeout=5000)

@@ -1,5 +1,6 @@
-"""OSC control (app.live.osc) through a real python-osc client on loopback: every address, wrong types,
-a burst of 10,000 messages, the sender allow list, and stream's side (app.live.osc_stream) on a fake engine."""
+"""OSC control (app.live.osc) through a real python-osc client on loopback: every address written to a
+session by OSC's one interpreter (app.live.osc_session), wrong types, a burst of 10,000 messages, the
+sender allow list, and stream's side (app.live.osc_stream) on a fake engine."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ pytest.importorskip("pythonosc")
 from pythonosc.osc_message_builder import OscMessageBuilder  # noqa: E402
 from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 
-from app.live.osc import NEW_SEED, OscControl, with_changes  # noqa: E402
-from app.live.settings import PRESETS, LiveSettings  # noqa: E402
+from app.live.osc import NEW_SEED, OscControl  # noqa: E402
+from app.live.osc_session import apply_osc  # noqa: E402
+from app.live.session import LoadedLora, Session  # noqa: E402
+from app.live.settings import LiveSettings  # noqa: E402
 from models.errors import UserError  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
@@ -40,12 +43,14 @@ def wait_for(osc: OscControl, key: str, timeout: float = 5.0) -> dict:
 
 def test_each_address_changes_its_setting(osc):
     client = SimpleUDPClient("127.0.0.1", osc.port)
-    loras = {"anime": "IDKiro/sdxs-512-dreamshaper-anime"}
-    s = LiveSettings()
+    session = Session(loras_loaded=(LoadedLora(name="anime", spec="IDKiro/sdxs-512-dreamshaper-anime", weight=1.0),))
     for address, value, expect in [
         ("/sdxs/prompt", "a red fox in the snow", {"prompt": "a red fox in the snow"}),
         ("/sdxs/seed", 1234, {"seed": 1234}),
         ("/sdxs/seed", 77.0, {"seed": 77}),  # TouchDesigner sends whole numbers as floats
+        ("/sdxs/seed", -1, {"seed": 2**64 - 1}),  # any whole number, taken modulo 2**64
+        ("/sdxs/seed", 2**40, {"seed": 2**40}),  # past 2**31: an int64 on the wire
+        ("/sdxs/seed", str(2**64 + 5), {"seed": 5}),  # past OSC's ints: as text
         ("/sdxs/strength", 1.25, {"strength": 1.25}),
         ("/sdxs/transition", 2.5, {"transition": 2.5}),
         ("/sdxs/style", "pixel_art", {"style": "Pixel art"}),  # by name; case, _ for space
@@ -53,13 +58,19 @@ def test_each_address_changes_its_setting(osc):
     ]:
         client.send_message(address, value)
         key = address[len("/sdxs/"):]
-        s2 = with_changes(s, wait_for(osc, key), loras, list(PRESETS), lambda: 99)
+        apply_osc(session, wait_for(osc, key))
         for field, v in expect.items():
-            assert getattr(s2, field) == v, address
-        s = s2
+            assert getattr(session.live, field) == v, address
     client.send_message("/sdxs/seed/new", [])
     assert wait_for(osc, "seed")["seed"] == NEW_SEED
-    assert with_changes(s, {"seed": NEW_SEED}, loras, list(PRESETS), lambda: 4321).seed == 4321
+    seeds = set()
+    for _ in range(20):
+        apply_osc(session, {"seed": NEW_SEED})
+        seeds.add(session.live.seed)
+    assert len(seeds) > 15 and max(seeds) > 2**32  # random over 0..2**64-1, not 2**31
+    session.set(seed_locked=True)
+    apply_osc(session, {"seed": 5})
+    assert session.live.seed in seeds  # the lock leaves it
     for address, value in [("/sdxs/pause", 1), ("/sdxs/pause", 0), ("/sdxs/record", 1), ("/sdxs/snapshot", [])]:
         client.send_message(address, value)
         assert wait_for(osc, address[len("/sdxs/"):])[address[len("/sdxs/"):]] == (True if value == [] else value)
@@ -69,7 +80,7 @@ def test_each_address_changes_its_setting(osc):
 def test_wrong_types_and_ranges_are_counted_and_ignored(osc, caplog):
     client = SimpleUDPClient("127.0.0.1", osc.port)
     bad = [("/sdxs/strength", "high"), ("/sdxs/strength", 2.5), ("/sdxs/strength", -0.1), ("/sdxs/seed", 1.5),
-           ("/sdxs/seed", "7"), ("/sdxs/prompt", 3), ("/sdxs/pause", 2), ("/sdxs/transition", 61.0),
+           ("/sdxs/seed", "seven"), ("/sdxs/prompt", 3), ("/sdxs/pause", 2), ("/sdxs/transition", 61.0),
            ("/sdxs/lora/anime", "x"), ("/sdxs/snapshot", 1), ("/sdxs/seed/new", 5), ("/sdxs/nothing", 1),
            ("/sdxs/prompt", ["two", "strings"])]
     for address, value in bad:
@@ -94,8 +105,8 @@ def test_a_bundle_timed_in_the_future_does_not_stall_the_server(osc):
 
 
 def test_unknown_names_change_nothing(caplog):
-    s = LiveSettings()
-    assert with_changes(s, {"style": "Nope", "lora/ghost": 1.0}, {}, list(PRESETS), lambda: 1) == s
+    session = Session()
+    assert apply_osc(session, {"style": "Nope", "lora/ghost": 1.0}) == frozenset() and session.live == LiveSettings()
     assert "no such style" in caplog.text and "no LoRA of that name" in caplog.text
 
 

@@ -7,6 +7,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
+from app.live.session import Session
+from app.ui.bindings import SessionBridge
 from app.ui.panel import ControlPanel
 from app.ui.widgets import SliderNumber
 
@@ -23,7 +25,7 @@ def wheel(widget, notches: int = -1) -> bool:
 
 
 def test_the_wheel_passes_sliders_numbers_and_lists_by_until_one_is_clicked(qtbot):
-    panel = ControlPanel()
+    panel = ControlPanel(SessionBridge(Session()))
     qtbot.addWidget(panel)
     panel.resize(380, 260)  # far shorter than its groups: it scrolls
     pair = SliderNumber(0.0, 2.0, lambda: None)  # an adapter's or a LoRA's strength row

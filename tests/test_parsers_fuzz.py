@@ -51,14 +51,27 @@ def test_size(value):
 @FUZZ
 @given(st.one_of(st.integers(-2**200, 2**200), st.booleans(), st.floats(), ANY_TEXT))
 def test_seed(value):
-    """Any whole number a user can type is a seed torch takes; anything else is one line."""
+    """Any whole number a user can type (an int, a whole float as OSC senders send, text holding one) is a seed
+    torch takes, taken modulo 2**64; anything else is one line."""
+    import math
+
     import torch
 
     from models.options import check_seed
 
     got = value_or_user_error(check_seed, value)
+    whole = None
     if isinstance(value, int) and not isinstance(value, bool):
-        assert got == value % 2**64
+        whole = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        whole = int(value)
+    elif isinstance(value, str):
+        try:
+            whole = int(value.strip())
+        except ValueError:
+            pass
+    if whole is not None:
+        assert got == whole % 2**64
         torch.Generator().manual_seed(got)  # in torch's range
     else:
         assert got is None

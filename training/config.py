@@ -7,10 +7,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from models.errors import UserError
-from models.options import POLARITIES, check_device
+from models.options import COLOUR_HINTS, POLARITIES, check_device
 from training.log import PROGRESS
 
-CONDITIONS = ("canny", "sketch", "grayscale", "blur", "colour-hints", "paired")  # colour-hints: models/hints.py colour_hints
+CONDITIONS = ("canny", "sketch", "grayscale", "blur", COLOUR_HINTS, "paired")  # colour-hints: models/hints.py colour_hints
 ADAPTERS = ("full", "light")  # the adapter kinds training/adapters.py builds
 DISCRIMINATORS = ("unet", "patch")  # the discriminator kinds training/adversarial.py builds
 ADVERSARIAL_LOSSES = ("hinge", "nonsaturating")  # the losses training/adversarial.py computes

@@ -30,6 +30,7 @@ from models.conditions import extractor
 from models.errors import UserError
 from models.hints import colour_hints
 from models.imageio import decode_rgb
+from models.options import COLOUR_HINTS
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -161,7 +162,7 @@ class TrainData:
         self.size = size
         self.caption_dropout = caption_dropout
         self.paired = condition == "paired"
-        self.hints = condition == "colour-hints"
+        self.hints = condition == COLOUR_HINTS
         self.extract = extractor(condition)
         self.companions = [extractor(c) for c in companions]  # the frozen adapters' conditions, in order
 

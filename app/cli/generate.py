@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli.options import adapter_count, add_model_arguments, check_values, engine_options, with_strength
-from models.options import STRENGTH
+from app.cli.options import adapter_count, add_bounded, add_model_arguments, check_values, engine_options, with_strength
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,9 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "adapters); needed with --controlnet; repeat for one per adapter, in the --controlnet order, or give "
                    "one for all")
     p.add_argument("--prompt", default="", help="what to draw")
-    p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
-    p.add_argument("--control-scale", type=float, default=None,
-                   help=f"strength 0..2 of every adapter that names none with :STRENGTH (default {STRENGTH:g})")
+    add_bounded(p, "--seed", "noise seed, taken modulo 2**64")
+    add_bounded(p, "--control-scale", "strength of every adapter that names none with :STRENGTH (default: 1)", default=None)
     p.add_argument("--out", required=True, help="output image, .png or .jpg")
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (without it, an existing "
                    "file is refused before the model loads)")

@@ -4,8 +4,41 @@ from __future__ import annotations
 
 import argparse
 
+from models.bounds import BOUNDS
 from models.opening import EngineOptions
 from models.options import BACKENDS, FAST, PRECISIONS
+
+# an option that takes a bounded value -> its bound in models.bounds (its type, range and default come from there)
+OPTION_BOUNDS = {"--seed": "seed", "--strength": "strength", "--control-scale": "strength",
+                 "--keep-colours": "keep_colours", "--transition": "transition", "--size": "size",
+                 "--canny-low": "canny_low", "--canny-high": "canny_high"}
+_TABLE = object()  # add_bounded's default: the table's
+
+
+def add_bounded(p: argparse.ArgumentParser, flag: str, text: str, default: object = _TABLE, **kw) -> None:
+    """An option for a bounded value: int or float, and the default, as models.bounds says; the help text gets
+    the range and the default. check_bounded checks the value against the same bound."""
+    b = BOUNDS[OPTION_BOUNDS[flag]]
+    value = b.default if default is _TABLE else default
+    said = f"; default {value:g}" if isinstance(value, (int, float)) else ""
+    p.add_argument(flag, type=int if b.whole else float, default=value,
+                   help=f"{text} ({b.range_text()}{said})", **kw)
+
+
+def check_bounded(args: argparse.Namespace) -> None:
+    """Every bounded option given a value, checked against its bound: a one-line UserError naming the option
+    (a seed is any whole number, reduced modulo 2**64 in place)."""
+    from models.options import check_size
+
+    given = vars(args)
+    for flag, name in OPTION_BOUNDS.items():
+        dest = flag[2:].replace("-", "_")
+        if given.get(dest) is None:
+            continue
+        if name == "size":  # its own lines: "too large: at most 2048 (memory grows ...)", made from the same bound
+            check_size(given[dest])
+        else:
+            setattr(args, dest, BOUNDS[name].check(given[dest], flag))
 
 
 def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True) -> None:
@@ -14,7 +47,7 @@ def add_model_arguments(p: argparse.ArgumentParser, model_required: bool = True)
                    help="a control adapter: hub id (IDKiro/sdxs-512-dreamshaper-sketch), folder, or demo (the demo's "
                    "sketch and colour-hint adapters; demo-sketch, demo-colour alone), optionally with its strength "
                    "0..2 (default 1); repeat for several (their residuals add up, each at its strength: docs/adapters.md)")
-    p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
+    add_bounded(p, "--size", "output size in pixels (default: the model's own)", default=None)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default auto)")
     p.add_argument("--fast", default="auto", choices=FAST,
@@ -42,11 +75,9 @@ def check_values(args: argparse.Namespace) -> None:
     """The values generate and stream check before anything loads: size, seed (reduced modulo 2**64 in place),
     prompt, LoRA weights and adapter strengths, each a one-line error."""
     from models.lora import parse_lora_arg
-    from models.options import check_seed, check_size, check_text, parse_adapter_arg
+    from models.options import check_text, parse_adapter_arg
 
-    if args.size is not None:
-        check_size(args.size)
-    args.seed = check_seed(args.seed)
+    check_bounded(args)
     check_text(args.prompt, "--prompt")
     for spec in args.lora:
         parse_lora_arg(check_text(spec, "--lora"))

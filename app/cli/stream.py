@@ -21,18 +21,20 @@ import time
 from pathlib import Path
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
-from app.cli.options import add_model_arguments, check_values, engine_options, with_strength
+from app.cli.options import add_bounded, add_model_arguments, check_values, engine_options, with_strength
 from app.cli.signals import StopSignals
 from app.live.framepath import FramePath
 from app.live.loop import Frame, LiveLoop
 from app.live.recorder import Recorder
 from app.live.schedule import Cue, Playhead, apply_cue, check_loras, read_schedule
+from app.live.session import LoadedLora, Session
 from app.live.settings import CONDITION_MODES, ConditionSettings, LiveSettings
 from app.live.sinks import RecorderSink, SinkSet
 from app.live.source_spec import SourceSpec, parse_source
 from app.live.steady import SteadySettings, describe, parse_steady
+from app.live.styles import loaded
 from models.errors import UserError
-from models.options import KEEP_COLOURS, STRENGTH, TRANSITION, check_strength
+from models.options import check_strength
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists (without it, an existing "
                    "file is refused before the model loads)")
     p.add_argument("--prompt", default="", help="the text prompt")
-    p.add_argument("--seed", type=int, default=0, help="noise seed, any whole number (taken modulo 2**64; default 0)")
-    p.add_argument("--strength", type=float, default=None,
-                   help=f"strength 0..2 of every adapter that names none with :STRENGTH (default {STRENGTH:g})")
-    p.add_argument("--keep-colours", type=float, default=KEEP_COLOURS, metavar="STRENGTH",
-                   help="with a colour-hint adapter (--controlnet demo): feed it the frame's own colours at this "
-                   f"strength, 0..2, so the picture keeps the scene's colours (0: off; default {KEEP_COLOURS:g})")
+    add_bounded(p, "--seed", "noise seed, taken modulo 2**64")
+    add_bounded(p, "--strength", "strength of every adapter that names none with :STRENGTH (default: 1)", default=None)
+    add_bounded(p, "--keep-colours", "with a colour-hint adapter, feed it the frame's own colours at this strength, "
+                "so the picture keeps the scene's colours (0: off)", metavar="STRENGTH")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: the whole video; a camera runs until Ctrl+C)")
     p.add_argument("--condition", default="auto", choices=CONDITION_MODES, help="how a frame becomes the adapter's input (default auto: the adapter's own)")
-    p.add_argument("--canny-low", type=int, default=100, help="canny lower threshold (default 100)")
-    p.add_argument("--canny-high", type=int, default=200, help="canny upper threshold (default 200)")
+    add_bounded(p, "--canny-low", "canny lower threshold")
+    add_bounded(p, "--canny-high", "canny upper threshold")
     p.add_argument("--mirror", action="store_true", help="flip frames left-right (front cameras)")
     p.add_argument("--side-by-side", action="store_true", help="record the input next to the output")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the MP4 (default: the video's own, 15 for a camera)")
@@ -63,8 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--virtual-camera", action="store_true", help="also send the output to a virtual camera (pyvirtualcam)")
     p.add_argument("--steady", default="on", help="steady a still picture: on (default), off, or NAME=VALUE pairs "
                    "(smooth, motion, skip, tiles, blend, spread), like smooth=0.5,blend=0")
-    p.add_argument("--transition", type=float, default=TRANSITION, metavar="SECONDS",
-                   help=f"a prompt, seed or schedule change glides over this many seconds of the input (default {TRANSITION:g}; 0 jumps)")
+    add_bounded(p, "--transition", "seconds a prompt, seed or schedule change glides over, on the input's time; 0 jumps",
+                metavar="SECONDS")
     p.add_argument("--schedule", default=None, metavar="FILE",
                    help="prompt schedule: lines `SECONDS  prompt [seed=N] [lora=NAME:WEIGHT]`, applied at those times of the input")
     p.add_argument("--engine", default=None, metavar="URL", help="use the engine of `serve-engine` at URL (like "
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     # 2. OSC, the engine, the loop on it and the other outputs; a failure leaves no half-written file
     try:
-        osc = open_osc(args)  # a port in use is one line before the model loads
+        osc = open_osc(args.osc, args.osc_allow)  # a port in use is one line before the model loads
         args.controlnet = with_strength(args.controlnet, args.strength)
         engine = open_engine(engine_options(args), say=log.info)
         check_loras(cues, engine, args.schedule)
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                                 condition=cond, steady=steady, transition=args.transition,
                                 adapters=engine.adapter_strengths, keep_colours=args.keep_colours)
         loop = LiveLoop(engine, settings, engine.fast)
+        session = Session(live=settings, loras_loaded=tuple(LoadedLora(name=n, spec=sp, weight=w) for n, sp, w in loaded(engine)))
         sinks = open_sinks(args, engine.size, fps)
     except BaseException:
         recorder.abort() if recorder else None
@@ -111,16 +112,14 @@ def run(args: argparse.Namespace) -> int:
         raise
     record = sinks.add(RecorderSink(recorder, args.side_by_side)) if recorder else None
     folder = Path(args.out).expanduser().parent if args.out else Path.cwd()
-    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side) if osc else None
-    if osc:
-        osc.fps = lambda: loop.fps  # the /sdxs/fps reply
+    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side, session) if osc else None
     in_fps, clock = video_fps(spec.target) if spec.kind == "video" else 0.0, [0.0]
     if spec.kind == "video":  # transitions and cues run on the video's time, however fast frames are made
         engine.transition.clock = lambda: clock[0]
     log.info("stream: %s -> %s on %s %s (%s), %s px, steady %s (Ctrl+C stops and keeps the file)", spec,
              args.out or "no file", engine.device, dtype_name(engine.dtype), engine.backend, engine.size, describe(steady))
 
-    return finish(args, spec, loop, cues, in_fps, clock, sinks, record, control, osc)
+    return finish(args, spec, loop, cues, in_fps, clock, sinks, record, control, osc, session)
 
 
 def run_remote(args: argparse.Namespace, spec: SourceSpec, steady: SteadySettings | None, cues: list[Cue], fps: float,
@@ -137,7 +136,7 @@ def run_remote(args: argparse.Namespace, spec: SourceSpec, steady: SteadySetting
     remote, osc = RemoteEngine(args.engine, token), None
     cond = ConditionSettings(mode=args.condition, low=args.canny_low, high=args.canny_high, mirror=args.mirror)
     try:
-        osc = open_osc(args)
+        osc = open_osc(args.osc, args.osc_allow)
         remote.connect()
         for cue in cues:
             for name in cue.loras:
@@ -147,6 +146,7 @@ def run_remote(args: argparse.Namespace, spec: SourceSpec, steady: SteadySetting
         settings = LiveSettings(prompt=args.prompt, seed=args.seed, strength=args.strength or 1.0, size=0, condition=cond,
                                 steady=steady, transition=args.transition, adapters=strength, keep_colours=args.keep_colours)
         loop = RemoteLoop(remote, settings)
+        session = Session(live=settings)
         sinks = open_sinks(args, remote.size, fps)
     except BaseException:
         remote.close()
@@ -155,13 +155,11 @@ def run_remote(args: argparse.Namespace, spec: SourceSpec, steady: SteadySetting
         raise
     record = sinks.add(RecorderSink(recorder, args.side_by_side)) if recorder else None
     folder = Path(args.out).expanduser().parent if args.out else Path.cwd()
-    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side) if osc else None
-    if osc:
-        osc.fps = lambda: loop.fps
+    control = StreamControl(osc, loop, sinks, folder, fps, args.side_by_side, session) if osc else None
     log.info("stream: %s -> %s on the engine at %s (%s px)", spec, args.out or "no file", args.engine, remote.size)
     in_fps = video_fps_of(spec)
     try:
-        return finish(args, spec, loop, cues, in_fps, [0.0], sinks, record, control, osc)
+        return finish(args, spec, loop, cues, in_fps, [0.0], sinks, record, control, osc, session)
     finally:
         remote.close()
 
@@ -173,10 +171,10 @@ def video_fps_of(spec: SourceSpec) -> float:
 
 
 def finish(args: argparse.Namespace, spec: SourceSpec, loop, cues: list[Cue], in_fps: float, clock: list[float],
-           sinks: SinkSet, record: RecorderSink | None, control, osc) -> int:
+           sinks: SinkSet, record: RecorderSink | None, control, osc, session: Session) -> int:
     """3. every frame through the loop (local, or app.remote's RemoteLoop) to the sinks (the file among them), until
     the input ends, Ctrl+C, SIGTERM or SIGHUP."""
-    run_ = Run(loop, Playhead(cues), in_fps, clock, record, control, args.max_frames)
+    run_ = Run(loop, Playhead(cues), in_fps, clock, record, control, args.max_frames, session)
     run_.path.sinks = sinks  # one frame path, the same as the window's, feeding every sink on its thread
     with StopSignals() as stop:
         try:
@@ -252,8 +250,9 @@ class Run:
     after) and what the main thread waits for (done: the input ended, max_frames were made, or an error)."""
 
     def __init__(self, loop: LiveLoop, playhead: Playhead, in_fps: float, clock: list[float], record: RecorderSink | None,
-                 control=None, max_frames: int | None = None):
+                 control=None, max_frames: int | None = None, session: Session | None = None):
         self.loop, self.playhead, self.in_fps, self.clock = loop, playhead, in_fps, clock
+        self.session = session or Session(live=loop.settings)  # what the schedule and OSC write; the loop follows it
         self.record = record  # the --out recording, whose failure stops the command
         self.control = control  # app.live.osc_stream.StreamControl or None
         self.max_frames = max_frames  # stop after this many (a live source; a video file stops by itself)
@@ -268,7 +267,9 @@ class Run:
         self.clock[0] = (frame.seq - 1) / self.in_fps if self.in_fps else time.perf_counter() - self.t0
         for cue in self.playhead.advance(self.clock[0]):
             log.info("  schedule: frame %d at %.2f s: line %d", self.n + 1, self.clock[0], cue.line)
-            apply_cue(self.loop, cue)
+            apply_cue(self.session, cue)
+        if not self.control and self.session.live != self.loop.settings:
+            self.loop.apply(self.session.live)
         if self.control:
             self.control.poll()
             while self.control.paused and not self.done.is_set():  # /sdxs/pause 1 waits here until /sdxs/pause 0

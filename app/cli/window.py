@@ -14,8 +14,9 @@ import argparse
 import logging
 
 from app.cli.instrument import add_instrument_arguments, check_instrument
+from app.cli.options import add_bounded, check_bounded
 from models.errors import UserError
-from models.options import check_device, check_dtype, check_size
+from models.options import check_device, check_dtype
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "strength 0..2 (default 1); repeat for several (default: the last session's)")
     p.add_argument("--source", default=None, help="sketch, camera:N, video:PATH (loops), image:PATH or screen[:N][@X,Y,W,H] (default: the last one)")
     p.add_argument("--prompt", default=None, help="the text prompt (default: the last one)")
-    p.add_argument("--size", type=int, default=None, help="output size in pixels, a multiple of 8 (default: the model's own)")
+    add_bounded(p, "--size", "output size in pixels (default: the model's own)", default=None)
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default: the last one, else auto)")
     p.add_argument("--dtype", default=None, help="auto, float32, bfloat16 or float16 (default: the last one, else auto)")
     p.add_argument("--lora", action="append", default=[], metavar="SPEC[:WEIGHT]",
@@ -48,8 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     from app.live.source_spec import parse_source
 
-    if args.size is not None:
-        check_size(args.size)
+    check_bounded(args)
     if args.source:
         parse_source(args.source)
     if args.exit_after is not None and args.exit_after <= 0:
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from app.ui.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
 
-    osc = open_osc(args)  # a port in use is one line before the window opens
+    osc = open_osc(args.osc, args.osc_allow)  # a port in use is one line before the window opens
     app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if osc is not None:
         from app.ui.osc_link import OscLink
 
-        window.osc = OscLink(window, osc)
+        window.osc = OscLink(window.session, osc, window)
     if args.ndi:
         window.actions.output.start_ndi(args.ndi)
     window.midi.open(args.midi)  # no MIDI system or port: the Learn MIDI entries say why

@@ -27,6 +27,7 @@ from app.live.settings import ConditionSettings, LiveSettings
 from app.live.steady import make_stabiliser
 from models import conditions
 from models.hints import fill_shapes, frame_hints
+from models.options import COLOUR_HINTS
 
 
 class EngineLike(Protocol):
@@ -302,7 +303,7 @@ class LiveLoop:
 
 def is_colour(adapter: Any) -> bool:
     """A colour-hint adapter: its condition is dots and strokes of colour on white (models.hints)."""
-    return adapter.info.condition == "colour-hints"
+    return adapter.info.condition == COLOUR_HINTS
 
 
 def colour_hints(source: np.ndarray) -> np.ndarray:

@@ -31,16 +31,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
+from models.bounds import BOUNDS, Bound, check_seed
 from models.errors import UserError
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdxs/"
 NEW_SEED = "new"  # pending["seed"] after /sdxs/seed/new
-MAX_SEED = 2**31 - 1
-MAX_TRANSITION = 60.0  # seconds, as stream's --transition
 INSTALL = "pip install python-osc==1.10.2"
 
 
@@ -88,6 +86,22 @@ def _number(args: tuple, lo: float, hi: float, whole: bool = False) -> float | i
     return v if lo <= v <= hi else None
 
 
+def _bounded(b: Bound) -> tuple[str, Callable[[tuple], Any]]:
+    """What OSC wants for a bounded value of models.bounds, and its check."""
+    kind = "int" if b.whole else "float"
+    return f"one {kind}, {b.range_text()}", lambda a: _number(a, b.low, b.high, whole=b.whole)
+
+
+def _seed(args: tuple) -> int | None:
+    """Any whole number (an int, a whole float, or text holding one, for seeds past OSC's 64-bit ints), modulo 2**64."""
+    if len(args) != 1:
+        return None
+    try:
+        return check_seed(args[0])
+    except UserError:
+        return None
+
+
 def _text(args: tuple) -> str | None:
     return args[0] if len(args) == 1 and isinstance(args[0], str) else None
 
@@ -96,16 +110,16 @@ def _text(args: tuple) -> str | None:
 CHECKS: dict[str, tuple[str, Callable[[tuple], Any]]] = {
     "prompt": ("one string", _text),
     "style": ("one string, a style preset's name", _text),
-    "seed": (f"one int, 0..{MAX_SEED}", lambda a: _number(a, 0, MAX_SEED, whole=True)),
+    "seed": ("one whole number (int, whole float or text), taken modulo 2**64", _seed),
     "seed/new": ("no argument", lambda a: NEW_SEED if not a else None),
-    "strength": ("one float, 0..2", lambda a: _number(a, 0.0, 2.0)),
-    "keep_colours": ("one float, 0..2", lambda a: _number(a, 0.0, 2.0)),
-    "transition": (f"one float, 0..{MAX_TRANSITION:g} seconds", lambda a: _number(a, 0.0, MAX_TRANSITION)),
+    "strength": _bounded(BOUNDS["strength"]),
+    "keep_colours": _bounded(BOUNDS["keep_colours"]),
+    "transition": _bounded(BOUNDS["transition"]),
     "pause": ("one int, 0 or 1", lambda a: _number(a, 0, 1, whole=True)),
     "snapshot": ("no argument", lambda a: True if not a else None),
     "record": ("one int, 0 or 1", lambda a: _number(a, 0, 1, whole=True)),
 }
-LORA_LIMIT = 4.0  # models.lora.MAX_WEIGHT (not imported: it brings torch into the OSC thread's module)
+LORA = _bounded(BOUNDS["lora_weight"])  # /sdxs/lora/NAME
 MAX_DATAGRAM = 65535  # bytes read per datagram: every UDP datagram whole (socketserver's default is 8192)
 SHOWN = 80  # characters of an address or a value a log line shows
 KEYS = 256  # rate-limited log keys remembered (the oldest are forgotten)
@@ -225,7 +239,7 @@ class OscControl:
             self._last_fps = rate if rate > 0 else self._last_fps  # a still canvas: the last rate it ran at
             return ("/sdxs/fps", self._last_fps)
         if key.startswith("lora/") and len(key) > 5:
-            value, wants = _number(args, -LORA_LIMIT, LORA_LIMIT), f"one float, -{LORA_LIMIT:g}..{LORA_LIMIT:g}"
+            wants, value = LORA[0], LORA[1](args)
         elif key in CHECKS:
             wants, check = CHECKS[key]
             value = check(args)
@@ -278,34 +292,3 @@ def find_name(name: str, names: Iterable[str]) -> str | None:
         return "".join("_" if c in " -" else c for c in s.strip().lower())
 
     return next((n for n in names if n == name), None) or next((n for n in names if norm(n) == norm(name)), None)
-
-
-def with_changes(settings: Any, changes: dict[str, Any], loras: dict[str, str], styles: Iterable[str],
-                 new_seed: Callable[[], int]) -> Any:
-    """LiveSettings with OSC changes applied (stream's path; the window moves its widgets instead).
-
-    loras: the name the user sees -> the spec LiveSettings.loras holds; styles: the known preset names.
-    Unknown LoRA or style names are one log line each and change nothing."""
-    s, fields = settings, {}
-    for key, value in changes.items():
-        if key == "prompt":
-            fields["prompt"] = value
-        elif key == "seed":
-            fields["seed"] = new_seed() if value == NEW_SEED else int(value)
-        elif key in ("strength", "transition", "keep_colours"):
-            fields[key] = float(value)
-            if key == "strength" and s.adapters:  # every adapter's own strength too
-                fields["adapters"] = dict.fromkeys(s.adapters, float(value))
-        elif key == "style":
-            name = find_name(value, styles)
-            if name is None:
-                log.warning("OSC /sdxs/style %r: no such style; known: %s", value, ", ".join(styles))
-            else:
-                fields["style"] = name
-        elif key.startswith("lora/"):
-            name = find_name(key[5:], loras)
-            if name is None:
-                log.warning("OSC /sdxs/%s: no LoRA of that name is loaded (loaded: %s)", key, ", ".join(loras) or "none")
-            else:
-                fields["loras"] = {**fields.get("loras", s.loras), loras[name]: float(value)}
-    return replace(s, **fields) if fields else s

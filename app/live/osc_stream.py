@@ -1,5 +1,6 @@
-"""`stream`'s side of OSC (app.live.osc): before each frame the newest changes go through LiveLoop.apply,
-the same path as a schedule's cues, so a new prompt or seed glides over --transition.
+"""`stream`'s side of OSC (app.live.osc): before each frame the newest changes are written to the session
+by OSC's one interpreter (app.live.osc_session, the window's too), and the session's live settings go
+through LiveLoop.apply, the same path as a schedule's cues, so a new prompt or seed glides over --transition.
 
 /sdxs/pause 1 holds the stream before its next frame (a video waits where it is; the MJPEG stream and NDI
 keep showing the last picture) until /sdxs/pause 0, /sdxs/snapshot writes
@@ -10,13 +11,13 @@ starts a new one, sdxs-TIME.mp4 in the same folder.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from pathlib import Path
 from typing import Any
 
-from app.live.osc import OscControl, with_changes
-from app.live.settings import PRESETS
+from app.live.osc import OscControl
+from app.live.osc_session import apply_osc
+from app.live.session import LoadedLora, Session
 from app.live.sinks import RecorderSink, SinkSet
 from models.errors import UserError
 
@@ -24,39 +25,42 @@ log = logging.getLogger(__name__)
 
 
 class StreamControl:
-    """Applies an OscControl's changes to a live loop and its sinks between frames."""
+    """Applies an OscControl's changes to a session, and the session to a live loop and its sinks, between frames."""
 
-    def __init__(self, osc: OscControl, loop: Any, sinks: SinkSet, folder: Path, fps: float, side_by_side: bool = False):
+    def __init__(self, osc: OscControl, loop: Any, sinks: SinkSet, folder: Path, fps: float, side_by_side: bool = False,
+                 session: Session | None = None):
         self.osc = osc
         self.loop = loop  # app.live.loop.LiveLoop
         self.sinks = sinks
         self.folder = folder  # where snapshots and new recordings go
         self.fps = fps  # a new recording's frame rate
         self.side_by_side = side_by_side  # a new recording has the input beside the output
-        self.paused = False
+        self.session = session or Session(live=loop.settings)  # what stream plays (a schedule writes it too)
         self.snapshots: list[Path] = []  # written so far
-        self._snapshot = False
+        self._snapshots = self.session.get("snapshots")  # the session's count this stream has answered
+        self.session.set(loras_loaded=tuple(LoadedLora(name=n, spec=s, weight=w) for n, s, w in _loaded(loop.engine)),
+                         recording=bool(self.recorders()))
+        osc.fps = lambda: self.session.fps  # /sdxs/fps replies: a value, published after each frame
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.session.paused)
 
     def poll(self) -> None:
-        """Take the changes that arrived since the last frame and apply them."""
+        """Take the changes that arrived since the last frame, write them to the session and apply it."""
         changes = self.osc.take()
-        if not changes:
-            return
-        from app.live.styles import loaded
-
-        names = {name: spec for name, spec, _ in loaded(self.loop.engine)}
-        settings = with_changes(self.loop.settings, changes, names, list(PRESETS), lambda: random.randrange(2**31 - 1))
-        if settings != self.loop.settings:
+        if changes:
+            was = self.paused
+            apply_osc(self.session, changes)
+            if self.paused != was:
+                _say("paused" if self.paused else "resumed")
+        if self.session.live != self.loop.settings:
             try:
-                self.loop.apply(settings)
+                self.loop.apply(self.session.live)
             except UserError as e:
                 log.warning("OSC: %s", e)
-        if "pause" in changes and bool(changes["pause"]) != self.paused:
-            self.paused = bool(changes["pause"])
-            _say("paused" if self.paused else "resumed")
-        self._snapshot = self._snapshot or "snapshot" in changes
-        if "record" in changes:
-            self.record(bool(changes["record"]))
+        if self.session.recording != bool(self.recorders()):
+            self.record(bool(self.session.recording))
 
     def hold(self, step: float = 0.05) -> None:
         """While paused: wait, taking OSC messages (Ctrl+C still stops the stream)."""
@@ -65,12 +69,14 @@ class StreamControl:
             self.poll()
 
     def after(self, output) -> None:
-        """After a frame: write the snapshot asked for, if any (output: uint8 RGB)."""
-        if not self._snapshot or output is None:
+        """After a frame: publish the frame rate, and write the snapshot asked for, if any (output: uint8 RGB)."""
+        self.session.set(fps=float(self.loop.fps))
+        asked = self.session.get("snapshots")
+        if asked == self._snapshots or output is None:
             return
         from models.imageio import write_rgb
 
-        self._snapshot = False
+        self._snapshots = asked
         try:
             path = write_rgb(self.folder / time.strftime("sdxs-%Y%m%d-%H%M%S.png"), output)
         except (UserError, OSError) as e:
@@ -97,22 +103,24 @@ class StreamControl:
             rec = Recorder(self.folder / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4"), self.fps)
         except UserError as e:
             log.warning("OSC record: %s", e)
+            self.session.set(recording=False)
             return
         self.sinks.add(RecorderSink(rec, self.side_by_side))
         _say(f"recording to {rec.path}")
+
+
+def _loaded(engine: Any) -> list[tuple[str, str, float]]:
+    from app.live.styles import loaded
+
+    return loaded(engine)
 
 
 def _say(text: str) -> None:
     log.info("  OSC: %s", text)
 
 
-def open_osc(args: Any) -> OscControl | None:
-    """The OSC server that --osc [ADDR:]PORT and --osc-allow ask for (None without --osc)."""
-    if not getattr(args, "osc", None):
+def open_osc(address: str | None, allow: str | None = None) -> OscControl | None:
+    """The OSC server that --osc [ADDR:]PORT and --osc-allow HOST[,HOST...] ask for (None without an address)."""
+    if not address:
         return None
-    osc = OscControl(args.osc, allow=allowed_hosts(args))
-    return osc
-
-
-def allowed_hosts(args: Any) -> list[str]:
-    return [h for h in (getattr(args, "osc_allow", None) or "").split(",") if h.strip()]
+    return OscControl(address, allow=[h for h in (allow or "").split(",") if h.strip()])

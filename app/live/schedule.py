@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.bounds import BOUNDS, check_seed
 from models.errors import UserError
-from models.options import check_seed
 
-MAX_WEIGHT = 4.0  # as models.lora allows
+WEIGHT = BOUNDS["lora_weight"]  # a cue's LoRA weight: the range models.lora, OSC and the window take
 
 
 @dataclass
@@ -53,8 +53,8 @@ def parse_schedule(text: str, source: str = "schedule") -> list[Cue]:
         for word in rest.split():
             if word.startswith("seed="):
                 try:
-                    cue.seed = check_seed(int(word[5:]))  # any whole number, taken modulo 2**64 as --seed is
-                except ValueError:
+                    cue.seed = check_seed(word[5:], f"{where}: {word!r}:")  # any whole number, modulo 2**64 as --seed
+                except UserError:
                     raise UserError(f"{where}: {word!r} needs a whole number, like seed=7") from None
             elif word.startswith("lora="):
                 name, sep, weight = word[5:].rpartition(":")
@@ -62,9 +62,9 @@ def parse_schedule(text: str, source: str = "schedule") -> list[Cue]:
                     w = float(weight) if sep and name else math.nan
                 except ValueError:
                     w = math.nan
-                if not math.isfinite(w) or abs(w) > MAX_WEIGHT:
+                if not WEIGHT.contains(w):
                     raise UserError(f"{where}: {word!r} must be lora=NAME:WEIGHT with a weight between "
-                                    f"-{MAX_WEIGHT:g} and {MAX_WEIGHT:g}, like lora=anime:0.8")
+                                    f"{WEIGHT.low:g} and {WEIGHT.high:g}, like lora=anime:0.8")
                 cue.loras[name] = w
             else:
                 words.append(word)
@@ -110,10 +110,13 @@ def check_loras(cues: list[Cue], engine, source: str = "schedule") -> None:
                 raise UserError(f"{source} line {cue.line}: {e}") from None
 
 
-def apply_cue(loop, cue: Cue) -> None:
-    """Hand a cue to a live loop (app.live.loop.LiveLoop); the engine's transition makes it glide."""
-    from dataclasses import replace
-
-    s = loop.settings
-    loop.apply(replace(s, prompt=s.prompt if cue.prompt is None else cue.prompt, seed=s.seed if cue.seed is None else cue.seed,
-                       loras={**s.loras, **cue.loras}))
+def apply_cue(session, cue: Cue) -> None:
+    """Write a cue to the session (app.live.session.Session) that the live loop follows; the engine's transition
+    makes it glide. A cue's LoRA names the short name or the spec; the session keeps LoRAs by their spec."""
+    names = session.lora_names()
+    values: dict = {} if cue.prompt is None else {"prompt": cue.prompt}
+    if cue.seed is not None:
+        values["seed"] = cue.seed
+    if cue.loras:
+        values["loras"] = {**session.live.loras, **{names.get(name, name): w for name, w in cue.loras.items()}}
+    session.set(values)

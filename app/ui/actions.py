@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from app.ui.bindings import bind_check
 from app.ui.modelpick import SDXS, SDXS_SKETCH, Choice
 from app.ui.output import OutputMenu
 from app.ui.qimage import from_rgb
@@ -40,6 +41,8 @@ class Actions(QObject):
     def __init__(self, w: QMainWindow):
         super().__init__(w)
         self.w = w
+        self.session, self.bridge = w.session, w.bridge
+        self._snapshots = self.session.get("snapshots")  # the snapshots asked of the session that were taken
         self.fullscreen: OutputWindow | None = None  # the output alone, full screen, while it is shown
         self.train_dialog = None  # app.ui.train_dialog.TrainDialog, made when first opened
         self._paused_for_training = False  # the live output was paused by the Train dialog (and is resumed by it)
@@ -57,7 +60,8 @@ class Actions(QObject):
             a.setStatusTip(tip)
             a.setToolTip(f"{tip} ({a.shortcut().toString()})" if keys else tip)
         a.setCheckable(checkable)
-        (a.toggled if checkable else a.triggered).connect(slot)
+        if slot is not None:  # None: bound to the session instead (app.ui.bindings)
+            (a.toggled if checkable else a.triggered).connect(slot)
         self.w.addAction(a)
         return a
 
@@ -72,8 +76,10 @@ class Actions(QObject):
         f.addAction(act("Save sketch...", "Ctrl+Shift+S", self.save_sketch,
                         "Save the drawing: .ora keeps the lines and the colour, PNG the lines only"))
         f.addSeparator()
-        self.act_snapshot = act("Snapshot", "Ctrl+S", self.snapshot, "Save the output as PNG")
-        self.act_record = act("Record", "Ctrl+R", self.record, "Record the output to MP4", checkable=True)
+        # Snapshot, Record and Pause write the session; OSC and MIDI do the same, and _session_changed acts on it
+        self.act_snapshot = act("Snapshot", "Ctrl+S", self.session.snapshot, "Save the output as PNG")
+        self.act_record = act("Record", "Ctrl+R", None, "Record the output to MP4", checkable=True)
+        bind_check(self.bridge, "recording", self.act_record)
         f.addActions([self.act_snapshot, self.act_record])
         f.addSeparator()
         f.addAction(act("Quit", "Ctrl+Q", w.close))
@@ -90,7 +96,7 @@ class Actions(QObject):
         e.addAction(act("Eraser", "E", lambda: page.set_eraser(True), "Erase on the layer being drawn"))
         e.addAction(act("Smaller brush", "[", lambda: page.grow_brush(-2)))
         e.addAction(act("Larger brush", "]", lambda: page.grow_brush(2)))
-        e.addAction(act("New seed", "F5", panel.roll_seed, "A random new seed"))
+        e.addAction(act("New seed", "F5", self.session.roll_seed, "A random new seed"))
         v = m.addMenu("&View")
         group = QActionGroup(w)
         self.act_side = act("Side by side", "Ctrl+1", lambda on: on and w.set_view("side"), "Source and output", True)
@@ -98,7 +104,9 @@ class Actions(QObject):
         group.addAction(self.act_side)
         group.addAction(self.act_output)
         self.act_full = act("Full-screen output", "F11", self.toggle_fullscreen, "The output alone, full screen (for a projector)")
-        self.act_pause = act("Pause", ["Pause", "Space"], w.set_paused, "Stop sending frames", True)
+        self.act_pause = act("Pause", ["Pause", "Space"], None, "Stop sending frames", True)
+        bind_check(self.bridge, "paused", self.act_pause)
+        self.bridge.changed.connect(self._session_changed)
         self.act_overlay = act("Overlay", "Ctrl+I", panel.overlay.setChecked, "FPS and latency", True)
         self.act_overlay.setChecked(panel.overlay.isChecked())
         panel.overlay.toggled.connect(self.act_overlay.setChecked)
@@ -215,6 +223,13 @@ class Actions(QObject):
 
     # ---- output ---------------------------------------------------------------------------------------
 
+    def _session_changed(self, names: frozenset[str]) -> None:
+        if "recording" in names:
+            self.record(self.session.recording)
+        if "snapshots" in names and self.session.get("snapshots") != self._snapshots:
+            self._snapshots = self.session.get("snapshots")
+            self.snapshot()
+
     def snapshot(self) -> Path | None:
         from models.imageio import write_rgb
 
@@ -242,7 +257,7 @@ class Actions(QObject):
             w.video_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             w.show_error(f"cannot record into {w.video_dir}: {e.strerror}")
-            self.act_record.setChecked(False)
+            self.session.set(recording=False)
             return
         path = w.video_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4")
         fps = min(max(round(w.fps) or 10, 1), 30)
@@ -325,9 +340,10 @@ class Actions(QObject):
 
         w = self.w
         if self.train_dialog is None:
-            cuda = str(w.pipeline.info.get("device", "")).startswith("cuda")
+            model = self.session.model  # the loaded model's ModelInfo (None before one loaded)
+            cuda = model is not None and model.device.startswith("cuda")
             d = TrainDialog(w.panel.model.currentText().strip() or "demo", w.panel.device.currentText(), cuda,
-                            self.training_root(), w, size=int(w.pipeline.info.get("native") or 512))
+                            self.training_root(), w, size=model.native if model is not None else 512)
             d.useAdapter.connect(self.use_adapter)
             d.pauseLive.connect(self._pause_for_training)
             self.train_dialog = d
@@ -341,12 +357,12 @@ class Actions(QObject):
 
     @Slot(bool)
     def _pause_for_training(self, on: bool) -> None:
-        if on and not self.act_pause.isChecked():
+        if on and not self.session.paused:
             self._paused_for_training = True
-            self.act_pause.setChecked(True)
+            self.session.set(paused=True)
         elif not on and self._paused_for_training:
             self._paused_for_training = False
-            self.act_pause.setChecked(False)
+            self.session.set(paused=False)
 
     def _list_trained(self) -> None:
         """Model > Trained adapters: every run under the training folder, with its condition and date."""

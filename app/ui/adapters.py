@@ -1,6 +1,7 @@
 """The Model group's adapter list: the control adapters the engine holds, each with a live strength (0..2) and
-a remove button, and "Add adapter..." (a folder, a hub id, or the demo's adapters). Widgets only: the window
-sends the requests to the worker (app/ui/worker.py) and feeds back what the engine holds.
+a remove button, and "Add adapter..." (a folder, a hub id, or the demo's adapters). Bound to the session
+(app.live.session): the rows are its adapters_loaded, their strengths LiveSettings.adapters; the window
+sends the requests to the worker (app/ui/worker.py) and writes back what the engine holds.
 
 A strength move goes to the engine at once (engine.set_adapter_strength in the worker: a buffer fill, no
 reload). The list is remembered as {spec: strength} (Persisted.adapters) and given back to the next load.
@@ -8,7 +9,6 @@ reload). The list is remembered as {spec: strength} (Persisted.adapters) and giv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -23,20 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.live.session import LoadedAdapter
+from app.ui.bindings import Binding, SessionBridge
 from app.ui.widgets import SliderNumber, ask_spec
-from models.options import MAX_STRENGTH
+from models.bounds import BOUNDS
+from models.options import COLOUR_HINTS
 
-COLOUR_HINTS = "colour-hints"  # the condition of a colour-hint adapter
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadedAdapter:
-    """One adapter the engine holds, as the worker reports it."""
-
-    name: str  # the engine's name for it (engine.adapters[i].name)
-    spec: str  # what it was loaded from: a folder, a hub id, demo-sketch, ...
-    strength: float  # its strength now, 0..2
-    condition: str  # what it follows (AdapterInfo.condition): sketch, canny, colour-hints, ...
+__all__ = ["COLOUR_HINTS", "LoadedAdapter", "AdapterList", "adapter_args", "loaded_adapters", "spec_args", "use_adapters"]
 
 
 def spec_args(strengths: dict[str, float]) -> tuple[str, ...]:
@@ -81,9 +74,9 @@ class AdapterRow(QWidget):
     moved = Signal(str, float)  # its name, the new strength
     removeRequested = Signal(str)  # its name
 
-    def __init__(self, a: LoadedAdapter):
+    def __init__(self, bridge: SessionBridge, a: LoadedAdapter):
         super().__init__()
-        self.name, self.spec, self.condition = a.name, a.spec, a.condition
+        self.name, self.spec, self.condition, self.session = a.name, a.spec, a.condition, bridge.session
         col = QVBoxLayout(self)  # the name on its own line: adapter names are long (a folder, a hub id)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(0)
@@ -92,7 +85,8 @@ class AdapterRow(QWidget):
         col.addWidget(self.label)
         lay = QHBoxLayout()
         col.addLayout(lay)
-        self.pair = SliderNumber(0.0, MAX_STRENGTH, lambda: self.moved.emit(self.name, self.strength),
+        b = BOUNDS["adapter_strength"]
+        self.pair = SliderNumber(b.low, b.high, lambda: self.moved.emit(self.name, self.strength),
                                  f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)",
                                  f"{a.name}'s strength (0..2)")
         self.slider, self.number = self.pair.slider, self.pair.number
@@ -102,6 +96,9 @@ class AdapterRow(QWidget):
             lay.addWidget(w)
         lay.setStretch(0, 1)
         self.set_strength(a.strength)
+        name = a.name  # the session's LiveSettings.adapters with this row's strength in it (as a LoRA row's weight)
+        Binding(bridge, "adapters", self.slider, self.moved, lambda: {**self.session.live.adapters, name: self.strength},
+                lambda adapters: self.pair.show(adapters[name]) if name in adapters else None)
         self.remove.clicked.connect(lambda: self.removeRequested.emit(self.name))
 
     @property
@@ -109,7 +106,7 @@ class AdapterRow(QWidget):
         return self.pair.value
 
     def set_strength(self, strength: float) -> None:
-        """Show a strength without sending it."""
+        """Show a strength without sending it (the session's, when it changes, is shown by the binding)."""
         self.pair.show(strength)
 
 
@@ -121,8 +118,9 @@ class AdapterList(QWidget):
     strengthChanged = Signal(str, float)  # an adapter's name, its new strength
     listChanged = Signal()  # the engine's adapters changed (rows added or removed)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, bridge: SessionBridge, parent: QWidget | None = None):
         super().__init__(parent)
+        self.bridge, self.session = bridge, bridge.session
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
         self.rows_box = QVBoxLayout()
@@ -140,6 +138,7 @@ class AdapterList(QWidget):
         self._fill_menu()
         self.add_button.setMenu(self.menu)
         col.addWidget(self.add_button)
+        bridge.changed.connect(lambda names: self._rows() if "adapters_loaded" in names else None)
 
     def _fill_menu(self) -> None:
         """Folder, hub id, the demo's, and the recent adapters that are not loaded now (built as it opens)."""
@@ -160,8 +159,14 @@ class AdapterList(QWidget):
         self.recent = [x for x in recent.split("\n") if x]
 
     def set_loaded(self, loaded: list[LoadedAdapter]) -> None:
-        """What the engine holds now: one row per adapter; a new row at the engine's strength, a kept one at its
-        slider's (listChanged sends the list, so the engine follows)."""
+        """What the engine holds now, into the session: a kept adapter keeps its live strength (a move may not
+        have reached the engine yet), a new one comes at the engine's; the rows follow the session."""
+        live = self.session.live.adapters
+        self.session.set(adapters_loaded=tuple(loaded), adapters={a.name: live.get(a.name, a.strength) for a in loaded})
+
+    def _rows(self) -> None:
+        """One row per adapter of the session's adapters_loaded, in the engine's order."""
+        loaded = self.session.adapters_loaded
         names = [a.name for a in loaded]
         for name in [n for n in self.rows if n not in names]:
             self.rows.pop(name).deleteLater()
@@ -170,11 +175,11 @@ class AdapterList(QWidget):
             if row is None or row.spec != a.spec:
                 if row is not None:
                     row.deleteLater()
-                row = AdapterRow(a)
+                row = AdapterRow(self.bridge, a)
                 row.moved.connect(self.strengthChanged)
                 row.removeRequested.connect(self._remove)
                 self.rows[a.name] = row
-                row.set_strength(a.strength)  # a kept row keeps its slider's: a move may not have reached the engine yet
+                row.set_strength(self.session.live.adapters.get(a.name, a.strength))
             self.rows_box.addWidget(row)  # (again) in the engine's order
         ordered = {n: self.rows[n] for n in names}
         self.rows.clear()  # in place: a caller holding the dict sees the engine's order
@@ -183,15 +188,17 @@ class AdapterList(QWidget):
         self.listChanged.emit()
 
     def strengths(self) -> dict[str, float]:
-        """{spec: strength} of every row, in order (what the window remembers)."""
-        return {row.spec: row.strength for row in self.rows.values()}
+        """{spec: strength} of every adapter the engine holds, in order, at its live strength (what the window
+        remembers and a reload is given)."""
+        live = self.session.live.adapters
+        return {a.spec: live.get(a.name, a.strength) for a in self.session.adapters_loaded}
 
     def conditions(self) -> list[str]:
-        return [row.condition for row in self.rows.values()]
+        return [a.condition for a in self.session.adapters_loaded]
 
     def has_colour(self) -> bool:
         """A colour-hint adapter is loaded."""
-        return COLOUR_HINTS in self.conditions()
+        return self.session.has_colour()
 
     def request(self, spec: str) -> None:
         """Ask for an adapter (the worker loads it; a row appears once it has)."""
@@ -204,8 +211,9 @@ class AdapterList(QWidget):
         if row is not None:
             row.deleteLater()
         self.empty.setVisible(not self.rows)
+        self.session.set(adapters_loaded=tuple(a for a in self.session.adapters_loaded if a.name != name),
+                         adapters={k: v for k, v in self.session.live.adapters.items() if k != name})
         self.removeRequested.emit(name)
-        self.listChanged.emit()
 
     def set_busy(self, busy: bool) -> None:
         self.add_button.setEnabled(not busy)

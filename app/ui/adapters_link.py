@@ -1,57 +1,43 @@
 """The window's side of the adapter list: the list's requests go to the worker, what the engine holds comes
-back into the list, and the tools that need a colour-hint adapter (the canvas's colour brush, Keep colours)
-are on only while one is loaded."""
+back into the session (the list follows it), a reload is told the adapters and strengths held now, and the
+loaded model's info follows the adapters."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QObject, Slot
 
-from app.ui.adapters import spec_args
-from app.ui.settings import remember
+from app.ui.adapters import AdapterList, spec_args
+from app.ui.bindings import SessionBridge
+from app.ui.settings import Persisted, remember
 
 
 class AdaptersLink(QObject):
-    """Connects app.ui.adapters.AdapterList (in the panel's Model group) to the window's pipeline."""
+    """Connects app.ui.adapters.AdapterList (in the panel's Model group) and the session to the worker."""
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
-        adapters, pipeline = window.panel.adapters, window.pipeline
+    def __init__(self, bridge: SessionBridge, pipeline, adapters: AdapterList, saved: Persisted):
+        super().__init__(adapters)
+        self.session, self.adapters, self.saved = bridge.session, adapters, saved
         adapters.addRequested.connect(pipeline.add_adapter)
         adapters.removeRequested.connect(pipeline.remove_adapter)
-        adapters.strengthChanged.connect(self._strength)
-        adapters.listChanged.connect(self._changed)
-        pipeline.adaptersLoaded.connect(adapters.set_loaded)
         pipeline.adaptersLoaded.connect(self._loaded)
-        self._changed()
+        bridge.changed.connect(self._changed)
 
     @Slot(object)
     def _loaded(self, loaded: list) -> None:
-        w = self.window
+        self.adapters.set_loaded(loaded)
         for a in loaded:  # remembered for the Add menu's Recent section
-            w.saved.recent_adapters = remember(w.saved.recent_adapters, a.spec)
-        w.panel.adapters.set_recent(w.saved.recent_adapters)
-        if w.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
-            w.output.set_message("")
+            self.saved.recent_adapters = remember(self.saved.recent_adapters, a.spec)
+        self.adapters.set_recent(self.saved.recent_adapters)
 
-    @Slot()
-    def _strength(self) -> None:
-        """A row's slider moved: the panel sends it as LiveSettings.adapters (the worker applies it to the engine
-        before the next frame: a buffer fill, no reload); here a reload is told to keep it."""
-        w = self.window
-        if w.loaded_model is not None:
-            w.wanted_adapters = spec_args(w.panel.adapters.strengths())
-
-    @Slot()
-    def _changed(self) -> None:
-        """The list changed: remember it; the colour brush and Keep colours need a colour-hint adapter."""
-        w = self.window
-        adapters = w.panel.adapters
-        if w.loaded_model is not None:
-            w.wanted_adapters = spec_args(adapters.strengths())
-        colour = adapters.has_colour()
-        w.canvas_page.set_colour_available(colour)
-        w.actions.act_colour.setEnabled(colour)
-        w.panel.update_keep_colours(colour=colour)
-        if w.pipeline.info:
-            w.panel.set_info(w.pipeline.info)
+    @Slot(object)
+    def _changed(self, names: frozenset[str]) -> None:
+        """The adapters or a strength changed: a reload keeps them (ModelRequest.adapters), the info says them."""
+        s = self.session
+        if not names & {"adapters", "adapters_loaded"} or s.model is None:
+            return
+        values = {"request": replace(s.request, adapters=spec_args(self.adapters.strengths()))}
+        if "adapters_loaded" in names:
+            values["model"] = s.model.with_adapters(s.adapters_loaded)
+        s.set(values)

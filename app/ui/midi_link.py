@@ -1,6 +1,7 @@
 """The window's side of MIDI learn (app.live.midi): right-click a slider (strength, transition, Keep colours,
-a LoRA's weight, an adapter's strength) > Learn MIDI, move a knob or fader, and it moves the slider; the MIDI menu learns pads or keys for
-New seed, Snapshot and Record. Bindings show in those menus, can be forgotten, and are remembered.
+a LoRA's weight, an adapter's strength) > Learn MIDI, move a knob or fader, and it moves the session's
+field over its range in models.bounds (the slider follows the session); the MIDI menu learns pads or keys
+for New seed, Snapshot and Record. Bindings show in those menus, can be forgotten, and are remembered.
 
 mido calls back from its own thread; the messages wait in a deque and one queued signal brings them to the
 GUI thread, where a knob's burst of values is one move (the newest per control) before the slider moves.
@@ -14,32 +15,39 @@ import logging
 from PySide6.QtCore import QObject, QPoint, Qt, Signal, Slot
 from PySide6.QtWidgets import QMenu, QWidget
 
-from app.live.midi import TRIGGERS, MidiMap, is_trigger, on_range
+from app.live.midi import TRIGGERS, MidiMap, is_trigger
+from app.ui.bindings import SessionBridge
+from app.ui.settings import Persisted
+from models.bounds import BOUNDS
 
 log = logging.getLogger(__name__)
 
 
+# a slider target -> the session field it moves and that field's bound
+FIELDS = {"strength": ("strength", "strength"), "transition": ("transition", "transition"),
+          "keep_colours": ("keep_colours", "keep_colours")}
+
+
 class MidiLink(QObject):
-    """MIDI learn for one main window: its bindings, the open input ports and the context menus."""
+    """MIDI learn for one session: its bindings, the open input ports and the panel's context menus."""
 
     arrived = Signal()  # emitted from mido's thread; queued to the GUI thread
+    said = Signal(str, int)  # a line for the status bar, and for how many milliseconds
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.w = window
-        self.map = MidiMap.from_json(window.saved.midi)
+    def __init__(self, bridge: SessionBridge, panel, saved: Persisted):
+        super().__init__(panel)
+        self.session, self.panel, self.saved = bridge.session, panel, saved
+        self.map = MidiMap.from_json(saved.midi)
         self.ports: list = []  # open mido input ports
         self.why = "MIDI inputs are opened when the app starts"  # why there is no input ("" once one is open)
         self._queue: collections.deque = collections.deque(maxlen=10000)
         self.arrived.connect(self._drain, Qt.ConnectionType.QueuedConnection)
-        panel = window.panel
         self.sliders: dict[str, QWidget] = {"strength": panel.strength, "transition": panel.transition,
                                             "keep_colours": panel.keep_strength}
         for target, widget in self.sliders.items():
             self._add_menu(widget, target)
-        window.pipeline.lorasLoaded.connect(self._hook_loras)
-        window.pipeline.adaptersLoaded.connect(self._hook_adapters)  # after the list made its rows
-        self.menu = window.menuBar().addMenu("&MIDI")
+        bridge.changed.connect(self._session_changed)  # new LoRA and adapter rows get their menus
+        self.menu = QMenu("&MIDI")  # the window puts it in its menu bar
         self.menu.aboutToShow.connect(self._fill_menu)
 
     # ---- ports ----------------------------------------------------------------------------------------
@@ -91,50 +99,47 @@ class MidiLink(QObject):
             self.feed(m)
 
     def feed(self, msg) -> None:
-        """One MIDI message (a mido.Message): learn, move a slider or press a button."""
-        w, learning = self.w, self.map.learning
+        """One MIDI message (a mido.Message): learn, move a session field or press a button."""
+        s, learning = self.session, self.map.learning
         for target, value in self.map.feed(msg):
             if target == "learned":
                 b = self.map.get(learning)
-                w.saved.midi = self.map.to_json()
-                w.statusBar().showMessage(f"MIDI: {b.describe()} now moves {self.label(b.target)}", 8000)
+                self.saved.midi = self.map.to_json()
+                self.said.emit(f"MIDI: {b.describe()} now moves {self.label(b.target)}", 8000)
             elif target == "seed/new":
-                w.panel.roll_seed()
+                s.roll_seed()  # any seed in 0..2**64-1, unless locked
             elif target == "snapshot":
-                w.actions.act_snapshot.trigger()
+                s.snapshot()
             elif target == "record":
-                w.actions.act_record.toggle()
+                s.set(recording=not s.recording)
             else:
                 self._move(target, value)
 
     def _move(self, target: str, fraction: float) -> None:
-        widget = self._widget(target)
-        if widget is None:
-            return  # a LoRA that is not loaded now
-        value = on_range(fraction, widget.minimum(), widget.maximum())
-        widget.setValue(round(value) if isinstance(widget.value(), int) else round(value, 2))
-
-    def _widget(self, target: str) -> QWidget | None:
+        """A knob's 0..1 over the field's range in models.bounds, written to the session."""
+        s = self.session
         if target.startswith("lora/"):
-            rows = {row.label.text(): row for row in self.w.panel.styles.rows.values()}
-            row = rows.get(target[5:])
-            return row.slider if row is not None else None
-        if target.startswith("adapter/"):
-            row = self.w.panel.adapters.rows.get(target[8:])
-            return row.slider if row is not None else None
-        return self.sliders.get(target)
+            spec = s.lora_names().get(target[5:])
+            if spec is not None:  # else a LoRA that is not loaded now
+                s.set_lora_weight(spec, BOUNDS["lora_weight"].on_range(fraction))
+        elif target.startswith("adapter/"):
+            if any(a.name == target[8:] for a in s.adapters_loaded):
+                s.set_adapter_strength(target[8:], BOUNDS["adapter_strength"].on_range(fraction))
+        elif target in FIELDS:
+            name, bound = FIELDS[target]
+            s.set({name: BOUNDS[bound].on_range(fraction)})
 
     # ---- learn, show, forget --------------------------------------------------------------------------
 
     def learn(self, target: str) -> None:
         self.map.learn(target)
         kind = "a pad, key or button" if is_trigger(target) else "a knob or fader"
-        self.w.statusBar().showMessage(f"MIDI learn: move {kind} for {self.label(target)}...", 15000)
+        self.said.emit(f"MIDI learn: move {kind} for {self.label(target)}...", 15000)
 
     def forget(self, target: str) -> None:
         if self.map.remove(target) is not None:
-            self.w.saved.midi = self.map.to_json()
-            self.w.statusBar().showMessage(f"MIDI: {self.label(target)} is no longer mapped", 5000)
+            self.saved.midi = self.map.to_json()
+            self.said.emit(f"MIDI: {self.label(target)} is no longer mapped", 5000)
 
     @staticmethod
     def label(target: str) -> str:
@@ -169,15 +174,20 @@ class MidiLink(QObject):
         menu.popup(widget.mapToGlobal(pos))
 
     @Slot(object)
-    def _hook_loras(self, loaded: list) -> None:
-        for row in self.w.panel.styles.rows.values():
+    def _session_changed(self, names: frozenset[str]) -> None:
+        if "loras_loaded" in names:
+            self._hook_loras()
+        if "adapters_loaded" in names:
+            self._hook_adapters()
+
+    def _hook_loras(self, *_) -> None:
+        for row in self.panel.styles.rows.values():
             if not row.slider.property("midi"):
                 row.slider.setProperty("midi", True)
                 self._add_menu(row.slider, f"lora/{row.label.text()}")
 
-    @Slot(object)
-    def _hook_adapters(self, loaded: list) -> None:
-        for name, row in self.w.panel.adapters.rows.items():
+    def _hook_adapters(self, *_) -> None:
+        for name, row in self.panel.adapters.rows.items():
             if not row.slider.property("midi"):
                 row.slider.setProperty("midi", True)
                 self._add_menu(row.slider, f"adapter/{name}")

@@ -1,9 +1,10 @@
-"""The window's side of OSC (app.live.osc): a message moves the widget a user would move, so it takes the
-same path as the window's own controls (panel -> LiveSettings -> worker before the next frame), a new prompt
-glides over the transition, and the window shows what was sent.
+"""The window's side of OSC (app.live.osc): what arrives is written to the session by OSC's one interpreter
+(app.live.osc_session, `stream`'s too); the widgets bound to the session move, and the settings go to the
+worker the usual way, so a new prompt glides over the transition and the window shows what was sent.
 
 The OSC server calls on_pending from its own thread; a queued Qt signal brings the changes to the GUI
-thread, where take() collects everything that arrived meanwhile: a burst is one change of each widget.
+thread, where take() collects everything that arrived meanwhile: a burst is one change of each field.
+/sdxs/fps is answered on the OSC thread from the session's fps, a value the window publishes.
 """
 
 from __future__ import annotations
@@ -12,81 +13,35 @@ import logging
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
-from app.live.osc import NEW_SEED, OscControl, find_name
+from app.live.osc import OscControl
+from app.live.osc_session import apply_osc
+from app.live.session import Session
 
 log = logging.getLogger(__name__)
 
 
 class OscLink(QObject):
-    """Applies an OscControl's changes to a main window's panel and actions."""
+    """Writes an OscControl's changes to a session."""
 
     arrived = Signal()  # emitted from the OSC thread; queued to the GUI thread
 
-    def __init__(self, window, osc: OscControl):
-        super().__init__(window)
-        self.w = window
+    def __init__(self, session: Session, osc: OscControl, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
         self.osc = osc
-        self.applied = 0  # changes applied to the window
+        self.applied = 0  # changes applied to the session
         self.batches = 0  # times the changes were taken (a burst of messages is one or a few)
         self.arrived.connect(self.apply, Qt.ConnectionType.QueuedConnection)
         osc.on_pending = self.arrived.emit
-        osc.fps = lambda: float(window.fps)  # the shown frame rate, for /sdxs/fps replies
+        osc.fps = lambda: session.fps  # the shown frame rate, for /sdxs/fps replies: a float, read whole
         self.arrived.emit()  # what came before the window was ready
 
     @Slot()
     def apply(self) -> None:
         changes = self.osc.take()
         self.batches += bool(changes)
-        w, panel = self.w, self.w.panel
-        for key, value in changes.items():
-            if key == "prompt":
-                panel.prompt.setText(value)
-            elif key == "seed":
-                if panel.lock_seed.isChecked():
-                    log.warning("OSC /sdxs/seed: the seed is locked in the window (untick Lock)")
-                    continue
-                panel.roll_seed() if value == NEW_SEED else panel.seed.setValue(int(value))
-            elif key == "strength":
-                panel.strength.setValue(round(value * 100))
-            elif key == "keep_colours":  # the Keep colours box and its slider (0: unticked)
-                panel.keep_colours.setChecked(value > 0)
-                if value > 0:
-                    panel.keep_strength.setValue(round(value * 100))
-            elif key == "transition":
-                panel.transition.setValue(value)  # the box's range (0..10 s) holds a larger value at its top
-            elif key == "style":
-                self._style(value)
-            elif key.startswith("lora/"):
-                self._lora(key[5:], value)
-            elif key == "pause":
-                w.actions.act_pause.setChecked(bool(value))
-            elif key == "snapshot":
-                w.actions.act_snapshot.trigger()
-            elif key == "record":
-                w.actions.act_record.setChecked(bool(value))
-            self.applied += 1
-        if changes:
-            panel._now()  # the settings go out at once (typing waits 250 ms; a sent prompt does not)
-
-    def _style(self, name: str) -> None:
-        box = self.w.panel.preset
-        names = [box.itemText(i) for i in range(box.count()) if box.itemText(i)]
-        found = find_name(name, names)
-        if found is None:
-            log.warning("OSC /sdxs/style %r: no such style; the window has %s", name, ", ".join(names))
-            return
-        index = box.findText(found)
-        box.setCurrentIndex(index)
-        box.activated.emit(index)  # as a user's choice: a preset's LoRAs come with it
-
-    def _lora(self, name: str, weight: float) -> None:
-        rows = {row.label.text(): row for row in self.w.panel.styles.rows.values()}
-        found = find_name(name, rows)
-        if found is None:
-            log.warning("OSC /sdxs/lora/%s: no LoRA of that name is loaded (the window shows: %s)", name,
-                        ", ".join(rows) or "none")
-            return
-        rows[found].set_weight(weight)
+        apply_osc(self.session, changes)
+        self.applied += len(changes)
 
     def close(self) -> None:
         self.osc.on_pending = None

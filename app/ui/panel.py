@@ -1,11 +1,11 @@
 """The control panel: prompt and style, seed, strength, size; model, adapter and device; source and
-condition; output options. It only holds widgets and turns them into settings; the window acts on them."""
+condition; output options. Its widgets are bound to the session (app.live.session, via app.ui.bindings):
+a move writes the session, and whatever writes the session (OSC, MIDI, restored settings) moves them. The
+window acts on the session, never on these widgets' values."""
 
 from __future__ import annotations
 
-import random
-
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIntValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,20 +19,22 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.live.settings import CONDITION_MODES, PRESETS, ConditionSettings, LiveSettings, styled_prompt
+from app.live.session import ModelInfo
+from app.live.settings import CONDITION_MODES, PRESETS, LiveSettings, styled_prompt
 from app.ui.adapters import AdapterList
+from app.ui.bindings import Binding, SessionBridge, bind_check, bind_data, bind_number, bind_text
 from app.ui.panel_sources import SourcePicker
 from app.ui.settings import Persisted
 from app.ui.steady_group import SteadyGroup
 from app.ui.styles import StylesGroup, transition_box
-from app.ui.widgets import STEPS, UnitSlider, guard_wheel, row
-from models.options import BACKENDS, DEVICES, DTYPES, MAX_STRENGTH, STRENGTH
+from app.ui.widgets import STEPS, SeedBox, UnitSlider, guard_wheel, row
+from models.bounds import BOUNDS
+from models.options import BACKENDS, DEVICES, DTYPES
 
 SIZES = ["model's own", "128", "256", "384", "512", "640", "768"]
 SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loops)", "video"), ("Image", "image"),
@@ -40,36 +42,32 @@ SOURCES = [("Sketch canvas", "sketch"), ("Camera", "camera"), ("Video file (loop
 CONDITION_LABELS = {"auto": "Adapter's own", "sketch": "Soft line drawing", "canny": "Edges (canny)", "none": "Frame as is"}
 
 
-def _slider(lo: int, hi: int, value: int) -> QSlider:
-    s = QSlider(Qt.Orientation.Horizontal)
-    s.setRange(lo, hi)
-    s.setValue(value)
-    return s
+def _slider() -> QSlider:
+    return QSlider(Qt.Orientation.Horizontal)  # its range comes from models.bounds when it is bound
 
 
 class ControlPanel(SourcePicker, QScrollArea):
     """All controls in a scrollable column."""
 
-    changed = Signal()  # a live setting changed (debounced: prompt typing waits 250 ms)
     loadRequested = Signal()  # load the model / adapter / device shown
     sourceRequested = Signal(str)  # switch to this source spec (sketch, camera:N, video:PATH, image:PATH)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, bridge: SessionBridge, parent: QWidget | None = None):
         super().__init__(parent)
+        self.bridge, self.session = bridge, bridge.session
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setMinimumWidth(360)
         body = QWidget()
         col = QVBoxLayout(body)
         col.addWidget(self._prompt_group())
-        self.styles = StylesGroup()  # LoRAs with live weights, the user's presets (app/ui/styles.py)
+        self.styles = StylesGroup(bridge)  # LoRAs with live weights, the user's presets (app/ui/styles.py)
         self.styles.attach(self.preset)
-        self.styles.changed.connect(self._now)
         col.addWidget(self.styles)
         col.addWidget(self._model_group())
         col.addWidget(self._source_group())
         self.steady = SteadyGroup()  # Steady picture: on / off, smooth, skip, blend
-        self.steady.changed.connect(self._now)
+        Binding(bridge, "steady", self.steady, self.steady.changed, self.steady.settings, self.steady.set_settings)
         col.addWidget(self.steady)
         col.addWidget(self._output_group())
         col.addStretch(1)
@@ -79,54 +77,59 @@ class ControlPanel(SourcePicker, QScrollArea):
             combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         guard_wheel(*body.findChildren(QWidget))  # the wheel scrolls the panel, not the value under it
         self.setWidget(body)
-        self._debounce = QTimer(self, singleShot=True, interval=250)
-        self._debounce.timeout.connect(self.changed)
-        self._threshold = LiveSettings().threshold  # no widget: kept as remembered
+        bridge.changed.connect(self._session_changed)
+        self._session_changed(frozenset({"style", "source", "adapters_loaded", "seed_locked", "model"}))
 
     # ---- groups -------------------------------------------------------------------------------------
 
     def _prompt_group(self) -> QGroupBox:
         g = QGroupBox("Prompt")
         f = QFormLayout(g)
+        bridge = self.bridge
         self.prompt = QLineEdit()
         self.prompt.setPlaceholderText("describe the picture, e.g. a red fox in the snow")
         self.prompt.setClearButtonEnabled(True)
-        self.prompt.textChanged.connect(self._debounce_start)
+        bind_text(bridge, "prompt", self.prompt, debounce_ms=250)  # typing goes out 250 ms after the last key
+        self.prompt.textChanged.connect(self._update_effective)
         f.addRow(self.prompt)
         self.preset = QComboBox()
         self.preset.addItems(list(PRESETS))
         self.preset.setToolTip("Style preset: a prompt template wrapped around your prompt")
-        self.preset.currentIndexChanged.connect(self._now)
         f.addRow("Style", self.preset)
         self.effective = QLabel()
         self.effective.setWordWrap(True)
         self.effective.setStyleSheet("color: gray; font-size: 8.5pt")
         f.addRow(self.effective)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("The noise seed: the same seed and input give the same picture")
-        self.seed.valueChanged.connect(self._now)
+        self.seed = SeedBox()
+        self.seed.setToolTip("The noise seed, any whole number (taken modulo 2**64): the same seed and input give the "
+                             "same picture")
+        bind_number(bridge, "seed", self.seed)
         self.new_seed = QPushButton("New")
         self.new_seed.setToolTip("A random new seed (F5)")
         self.new_seed.clicked.connect(self.roll_seed)
         self.lock_seed = QCheckBox("Lock")
         self.lock_seed.setToolTip("Keep this seed: disables New and editing")
-        self.lock_seed.toggled.connect(self._lock_changed)
-        f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed))
-        self.strength = _slider(0, round(MAX_STRENGTH * 100), round(STRENGTH * 100))
-        self.strength_label = QLabel(f"{STRENGTH:.2f}")
+        bind_check(bridge, "seed_locked", self.lock_seed)
+        f.addRow("Seed", row(self.seed, self.new_seed, self.lock_seed, stretch=0))  # room for 20 digits
+        self.strength = _slider()
+        self.strength_label = QLabel()
         self.strength.setToolTip("How strongly the sketch or camera steers the picture (0 ignores it): every adapter at once")
-        self.strength.valueChanged.connect(self._strength_changed)
+        self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"{v / 100:.2f}"))
+        bind_number(bridge, "strength", self.strength)
+        self.strength_label.setText(f"{self.strength.value() / 100:.2f}")
         f.addRow("Strength", row(self.strength, self.strength_label))
         self.transition = transition_box()
-        self.transition.valueChanged.connect(self._now)
+        bind_number(bridge, "transition", self.transition)
         f.addRow("Transition", self.transition)
         self.size = QComboBox()
         self.size.setEditable(True)
         self.size.addItems(SIZES)
-        self.size.lineEdit().setValidator(QIntValidator(64, 2048))
-        self.size.setToolTip("Output size in pixels, a multiple of 8; smaller is faster")
-        self.size.currentTextChanged.connect(self._debounce_start)
+        size = BOUNDS["size"]
+        self.size.lineEdit().setValidator(QIntValidator(int(size.low), int(size.high)))
+        self.size.setToolTip(f"Output size in pixels, a multiple of {size.multiple}; smaller is faster")
+        size_binding = Binding(bridge, "size", self.size, self.size.activated, self.size_value,
+                               lambda v: self.size.setCurrentText(str(v) if v else SIZES[0]))
+        self.size.lineEdit().editingFinished.connect(size_binding.commit)  # typed sizes count once typed
         f.addRow("Size", self.size)
         return g
 
@@ -136,9 +139,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.model = self._specrow(
             f, "Model", "Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo",
             "Choose a model folder", "Choose a model folder (with model_index.json)")
-        self.adapters = AdapterList()  # the adapters loaded, each with a live strength (app/ui/adapters.py)
-        self.adapters.strengthChanged.connect(self._now)  # LiveSettings.adapters: applied in the worker, no reload
-        self.adapters.listChanged.connect(self._now)
+        self.adapters = AdapterList(self.bridge)  # the adapters loaded, each with a live strength (app/ui/adapters.py)
         f.addRow("Adapters", self.adapters)
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
@@ -178,34 +179,35 @@ class ControlPanel(SourcePicker, QScrollArea):
         f.addRow("Camera", row(self.camera, open_cam))
         self.mirror = QCheckBox("Mirror")
         self.mirror.setToolTip("Flip the camera or video left-right")
-        self.mirror.toggled.connect(self._now)
+        bind_check(self.bridge, "condition.mirror", self.mirror)
         f.addRow(self.mirror)
         self.condition = QComboBox()
         for mode in CONDITION_MODES:
             self.condition.addItem(CONDITION_LABELS[mode], mode)
         self.condition.setToolTip("How a camera, video or image frame becomes the adapter's input")
-        self.condition.currentIndexChanged.connect(self._now)
+        bind_data(self.bridge, "condition.mode", self.condition)
         f.addRow("Condition", self.condition)
+        keep = BOUNDS["keep_colours"]
         self.keep_colours = QCheckBox("Keep colours")
-        self.keep_strength = UnitSlider(0.0, MAX_STRENGTH)
+        self.keep_strength = UnitSlider(keep.low, keep.high)
         self.keep_label = QLabel("1.00")
-        self.keep_colours.setChecked(True)
-        self.keep_colours.toggled.connect(self._keep_changed)
-        self.keep_strength.valueChanged.connect(self._keep_changed)
+        self.keep_strength.valueChanged.connect(self._keep_shown)
+        self.keep_colours.toggled.connect(self._keep_shown)
+        # one field, two widgets: the box ticked with the slider's strength, or 0 (off) unticked, the slider kept
+        for w, signal in ((self.keep_colours, self.keep_colours.toggled), (self.keep_strength, self.keep_strength.valueChanged)):
+            Binding(self.bridge, "keep_colours", w, signal, self._keep_value, self._show_keep)
         f.addRow(row(self.keep_colours, self.keep_strength, self.keep_label, stretch=1))
         self.fill_shapes = QCheckBox("Fill shapes")
-        self.fill_shapes.setChecked(True)
-        self.fill_shapes.toggled.connect(self._now)
+        bind_check(self.bridge, "fill_shapes", self.fill_shapes)
         f.addRow(self.fill_shapes)
         self._feed, self._colour = False, False  # a live source is shown; a colour-hint adapter is loaded
         self.update_keep_colours()
-        self.low = _slider(0, 255, 100)
-        self.high = _slider(0, 255, 200)
-        self.sigma = _slider(1, 30, 6)
-        for s, tip in ((self.low, "Edges: lower threshold"), (self.high, "Edges: upper threshold"),
-                       (self.sigma, "Line drawing: softness")):
+        self.low, self.high, self.sigma = _slider(), _slider(), _slider()
+        for s, name, tip in ((self.low, "condition.low", "Edges: lower threshold"),
+                             (self.high, "condition.high", "Edges: upper threshold"),
+                             (self.sigma, "condition.sigma", "Line drawing: softness")):
             s.setToolTip(tip)
-            s.valueChanged.connect(self._now)
+            bind_number(self.bridge, name, s)
         f.addRow("Edges low", self.low)
         f.addRow("Edges high", self.high)
         f.addRow("Softness", self.sigma)
@@ -216,7 +218,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         f = QVBoxLayout(g)
         self.overlay = QCheckBox("Overlay: FPS and latency")
         self.profile = QCheckBox("Per-stage timings (syncs the GPU)")
-        self.profile.toggled.connect(self._now)
+        bind_check(self.bridge, "profile", self.profile)
         self.record_side = QCheckBox("Record source and output side by side")
         for w in (self.overlay, self.profile, self.record_side):
             f.addWidget(w)
@@ -224,27 +226,40 @@ class ControlPanel(SourcePicker, QScrollArea):
 
     # ---- behaviour ----------------------------------------------------------------------------------
 
-    def _debounce_start(self, *_) -> None:
-        self._update_effective()
-        self._debounce.start()
+    def _session_changed(self, names: frozenset[str]) -> None:
+        """What follows the session besides the bound widgets: the Style box, the prompt shown, the seed lock,
+        the source shown, Keep colours and Fill shapes, the model readout."""
+        s = self.session
+        if names & {"style", "presets"}:
+            self.styles.show_style(s.live.style)
+        if names & {"prompt", "style", "template"}:
+            self._update_effective()
+        if "seed_locked" in names:
+            self.seed.setEnabled(not s.seed_locked)
+            self.new_seed.setEnabled(not s.seed_locked)
+        if "source" in names:
+            self.show_source(s.source.split(":")[0])
+            self.set_feed_controls(s.source != "sketch")
+        if "adapters_loaded" in names:
+            self.update_keep_colours(colour=s.has_colour())
+        if names & {"model", "adapters_loaded"} and s.model is not None:
+            self.set_info(s.model)
 
-    def _now(self, *_) -> None:
-        self._update_effective()
-        self._debounce.start(0)
+    def _update_effective(self, *_) -> None:
+        live = self.session.live
+        self.effective.setText(styled_prompt(self.prompt.text(), live.style, live.template))
 
-    def _update_effective(self) -> None:
-        self.effective.setText(styled_prompt(self.prompt.text(), self.preset.currentText(), self.styles.template()))
+    def _keep_value(self) -> float:
+        return self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0
 
-    def _strength_changed(self, v: int) -> None:
-        self.strength_label.setText(f"{v / 100:.2f}")
-        for r in self.adapters.rows.values():  # every adapter at once; each row's slider then sets its own
-            r.set_strength(v / 100)
-        self._now()
+    def _show_keep(self, value: float) -> None:
+        self.keep_colours.setChecked(value > 0)
+        if value > 0:
+            self.keep_strength.setValue(round(value * STEPS))
 
-    def _keep_changed(self, *_) -> None:
+    def _keep_shown(self, *_) -> None:
         self.keep_label.setText(f"{self.keep_strength.value() / STEPS:.2f}")
         self.keep_strength.setEnabled(self.keep_colours.isEnabled() and self.keep_colours.isChecked())
-        self._now()
 
     def update_keep_colours(self, feed: bool | None = None, colour: bool | None = None) -> None:
         """Keep colours works for a live source (feed) with a colour-hint adapter loaded (colour); off, it says why."""
@@ -268,13 +283,8 @@ class ControlPanel(SourcePicker, QScrollArea):
             "lines; gaps of about 2% are bridged); off, the colour layer goes to the colour-hint adapter as painted"
             if self._colour else "Fill shapes is off: load an adapter trained on colour-hints, e.g. the demo's")
 
-    def _lock_changed(self, locked: bool) -> None:
-        self.seed.setEnabled(not locked)
-        self.new_seed.setEnabled(not locked)
-
     def roll_seed(self) -> None:
-        if not self.lock_seed.isChecked():
-            self.seed.setValue(random.randrange(2**31 - 1))
+        self.session.roll_seed()  # a random seed in 0..2**64-1, unless locked
 
     def _specrow(self, form: QFormLayout, label: str, tip: str, browse_tip: str, title: str) -> QComboBox:
         """An editable model spec (folder, hub id or demo) with a "..." button that picks a folder."""
@@ -302,30 +312,27 @@ class ControlPanel(SourcePicker, QScrollArea):
             w.setEnabled(on)
         self.update_keep_colours(feed=on)
 
-    def size_value(self) -> int | None:
+    def size_value(self) -> int:
+        """The size shown: pixels, or 0 for the model's own."""
         text = self.size.currentText().strip()
-        return int(text) if text.isdigit() else None
+        return int(text) if text.isdigit() else 0
 
     def live_settings(self) -> LiveSettings:
-        cond = ConditionSettings(mode=self.condition.currentData() or "auto", low=self.low.value(), high=self.high.value(),
-                                 sigma=float(self.sigma.value()), mirror=self.mirror.isChecked())
-        return LiveSettings(prompt=self.prompt.text(), style=self.preset.currentText(), seed=self.seed.value(),
-                            strength=self.strength.value() / 100, size=self.size_value() or 0, condition=cond,
-                            threshold=self._threshold, profile=self.profile.isChecked(), steady=self.steady.settings(),
-                            template=self.styles.template(), transition=self.transition.value(), loras=self.styles.loras(),
-                            adapters={name: r.strength for name, r in self.adapters.rows.items()}, keep_colours=self.keep_strength.value() / STEPS if self.keep_colours.isChecked() else 0.0,
-                            fill_shapes=self.fill_shapes.isChecked())
+        """The session's live settings (what these widgets show)."""
+        self.bridge.flush()
+        return self.session.live
 
-    def set_info(self, info: dict) -> None:
-        conds = info.get("conditions") or []
+    def set_info(self, info: ModelInfo) -> None:
+        conds = info.conditions
         adapter = (f"adapters: {' + '.join(conds)}" if len(conds) > 1 else
-                   f"adapter: {info['condition']}, {info['polarity'].replace('_', ' ')}" if info.get("controlnet") else "no adapter")
-        backend = " · OpenVINO" if info.get("backend") == "openvino" else ""
-        self.readout.setText(f"{info['device']} · {info['dtype']}{backend} · {info['size']} px · {adapter}")
+                   f"adapter: {info.condition}, {info.polarity.replace('_', ' ')}" if info.controlnet else "no adapter")
+        backend = " · OpenVINO" if info.backend == "openvino" else ""
+        self.readout.setText(f"{info.device} · {info.dtype}{backend} · {info.size} px · {adapter}")
 
     # ---- persistence --------------------------------------------------------------------------------
 
     def restore(self, s: Persisted) -> None:
+        """The remembered settings: the model pickers here, the rest into the session (the widgets follow it)."""
         self.model.clear()
         self.model.addItems([x for x in s.recent_models.split("\n") if x])
         self.model.setCurrentText(s.model)
@@ -333,28 +340,10 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.device.setCurrentText(s.device)
         self.dtype.setCurrentText(s.dtype)
         self.backend.setCurrentText(s.backend)
-        live, cond = s.live, s.live.condition
-        self._threshold = live.threshold
-        self.prompt.setText(live.prompt)
         self.styles.set_user_presets(s.presets)
-        self.styles.select_style(live.style)
-        self.styles.set_pending(live.loras)
-        self.transition.setValue(live.transition)
-        self.seed.setValue(live.seed)
-        self.lock_seed.setChecked(s.seed_locked)
-        self.strength.setValue(round(live.strength * 100))
-        self.size.setCurrentText(str(live.size) if live.size else SIZES[0])
-        self.condition.setCurrentIndex(max(0, self.condition.findData(cond.mode)))
-        self.low.setValue(cond.low)
-        self.high.setValue(cond.high)
-        self.sigma.setValue(round(cond.sigma))
-        self.mirror.setChecked(cond.mirror)
-        self.keep_colours.setChecked(live.keep_colours > 0)
-        self.keep_strength.setValue(round((live.keep_colours or 1.0) * STEPS))
-        self.fill_shapes.setChecked(live.fill_shapes)
+        self.session.set_live(s.live)
+        self.session.set(seed_locked=s.seed_locked)
         self.overlay.setChecked(s.overlay)
-        self.profile.setChecked(live.profile)
-        self.steady.set_settings(live.steady)
         self.record_side.setChecked(s.record_side)
         self._update_effective()
 
@@ -362,4 +351,4 @@ class ControlPanel(SourcePicker, QScrollArea):
         s.live = self.live_settings()
         s.presets = self.styles.presets_json()
         s.device, s.dtype, s.backend = self.device.currentText(), self.dtype.currentText(), self.backend.currentText()
-        s.seed_locked, s.overlay, s.record_side = self.lock_seed.isChecked(), self.overlay.isChecked(), self.record_side.isChecked()
+        s.seed_locked, s.overlay, s.record_side = self.session.seed_locked, self.overlay.isChecked(), self.record_side.isChecked()

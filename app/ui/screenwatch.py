@@ -51,14 +51,14 @@ class OwnWindows(QObject):
         return False
 
     def windows(self) -> list[QWidget]:
-        full = getattr(getattr(self.w, "actions", None), "fullscreen", None)
+        full = self.w.actions.fullscreen  # made after the window's actions, so they are there
         return [x for x in (self.w, full) if x is not None]
 
     def rects(self) -> list[Rect]:
         return [physical_rect(x) for x in self.windows() if x.isVisible() and not x.isMinimized()]
 
     def update(self) -> None:
-        cap = getattr(self.w, "capture", None)
+        cap = self.w.capture
         if not isinstance(cap, ScreenCapture):
             self._capture = None
             self._show_warning("")

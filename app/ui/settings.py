@@ -101,6 +101,8 @@ def _save(value, qs: QSettings, prefix: str) -> None:
                 _save(item, qs, prefix + f.name + "/")
         elif dataclasses.is_dataclass(item):
             _save(item, qs, prefix + f.name + "/")
+        elif isinstance(item, int) and not isinstance(item, bool) and not -(2**63) <= item < 2**63:
+            qs.setValue(prefix + f.name, str(item))  # a seed up to 2**64 - 1: QSettings holds 64-bit signed ints
         else:
             qs.setValue(prefix + f.name, json.dumps(item) if isinstance(item, dict) else item)
 

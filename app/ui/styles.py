@@ -1,11 +1,13 @@
 """The panel's "Styles" group: LoRAs with a live weight each, the user's own style presets, and the
-transition time. Widgets only: the window's StylesLink (app/ui/styles_link.py) sends the requests to the
-worker and feeds back what the engine holds.
+transition time, bound to the session (app.live.session): the rows are the session's loras_loaded, their
+weights LiveSettings.loras, the Style box's entries the built-in styles and the session's presets. The
+window's StylesLink (app/ui/styles_link.py) asks the worker for the LoRAs the session wants and writes
+back what the engine holds.
 
 A row is a LoRA the engine holds: its name, a weight slider (double-click: 1), the weight as a number and
 a remove button. A slider move goes out as LiveSettings.loras on the next frame (a buffer fill in the
-engine, no reload). LoRAs remembered from the last session wait as `pending` until the model has loaded
-them (the worker re-adds them after the base).
+engine, no reload). LoRAs remembered from the last session wait in LiveSettings.loras until the model has
+loaded them (the worker re-adds them after the base).
 """
 
 from __future__ import annotations
@@ -26,28 +28,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.live.session import LoadedLora
 from app.live.settings import PRESETS
-from app.live.styles import Preset, builtin, check_preset_name, read_presets, write_presets
+from app.live.styles import Preset, check_preset_name, read_presets, write_presets
+from app.ui.bindings import Binding, SessionBridge
 from app.ui.widgets import SliderNumber, ask_spec
+from models.bounds import BOUNDS
 from models.errors import UserError
-from models.options import TRANSITION
-
-
-def max_weight() -> float:
-    from models.lora import MAX_WEIGHT  # imported late: models.lora brings torch, which the window loads later
-
-    return MAX_WEIGHT
 
 
 def transition_box() -> QDoubleSpinBox:
-    """Seconds a prompt or seed change glides over (LiveSettings.transition); 0 jumps."""
+    """Seconds a prompt or seed change glides over (LiveSettings.transition); 0 jumps. Its range, decimals and
+    unit come from models.bounds when it is bound (app.ui.bindings.bind_number)."""
     box = QDoubleSpinBox()
-    box.setRange(0.0, 10.0)
-    box.setDecimals(1)
     box.setSingleStep(0.1)
-    box.setSuffix(" s")
     box.setSpecialValueText("jump")
-    box.setValue(TRANSITION)
     box.setToolTip("How long a new prompt or seed glides from the old picture to the new (0: jump at once)")
     return box
 
@@ -58,10 +53,10 @@ class LoraRow(QWidget):
     moved = Signal()
     removeRequested = Signal(str)  # its spec
 
-    def __init__(self, name: str, spec: str, weight: float):
+    def __init__(self, bridge: SessionBridge, name: str, spec: str):
         super().__init__()
-        self.spec = spec
-        limit = max_weight()
+        self.spec, self.session = spec, bridge.session
+        limit = BOUNDS["lora_weight"].high
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel(name)
@@ -77,7 +72,9 @@ class LoraRow(QWidget):
         for w in (self.label, self.slider, self.number, self.remove):
             lay.addWidget(w)
         lay.setStretch(1, 1)
-        self.set_weight(weight)
+        # the session's LiveSettings.loras with this row's weight in it: equal when the row shows the session's
+        Binding(bridge, "loras", self.slider, self.moved, lambda: {**self.session.live.loras, spec: self.weight},
+                lambda loras: self.pair.show(loras[spec]) if spec in loras else None)
         self.remove.clicked.connect(lambda: self.removeRequested.emit(self.spec))
 
     @property
@@ -85,19 +82,19 @@ class LoraRow(QWidget):
         return self.pair.value
 
     def set_weight(self, weight: float) -> None:
-        self.pair.show(weight)
-        self.moved.emit()
+        """Set the weight as a user would (the session, then the engine, follow)."""
+        self.session.set_lora_weight(self.spec, weight)
 
 
 class StylesGroup(QGroupBox):
     """LoRA rows, "Add LoRA...", and "Save style as preset..." for the Style box it is attached to."""
 
-    changed = Signal()  # a weight, the list or the preset changed: send the settings
-    addRequested = Signal(str, float)  # load this LoRA spec at this weight (in the worker)
     removeRequested = Signal(str)  # take this LoRA spec out
+    failed = Signal(str)  # a one-line error for the window's status bar
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, bridge: SessionBridge, parent: QWidget | None = None):
         super().__init__("Styles", parent)
+        self.bridge, self.session = bridge, bridge.session
         col = QVBoxLayout(self)
         self.rows_box = QVBoxLayout()
         col.addLayout(self.rows_box)
@@ -122,53 +119,64 @@ class StylesGroup(QGroupBox):
         lay.addWidget(self.save_button)
         col.addWidget(buttons)
         self.rows: dict[str, LoraRow] = {}  # spec -> row, in the engine's order
-        self.pending: dict[str, float] = {}  # remembered LoRAs the model has not loaded yet
-        self.user: dict[str, Preset] = {}  # the user's presets by name
         self.style_box: QComboBox | None = None
+        bridge.changed.connect(self._session_changed)
 
     # ---- LoRAs -------------------------------------------------------------------------------------
 
+    @property
+    def user(self) -> dict[str, Preset]:
+        """The user's presets by name (the session's)."""
+        return {p.name: p for p in self.session.presets}
+
     def loras(self) -> dict[str, float]:
         """LiveSettings.loras: spec -> weight of every row, and of those still waiting to load."""
-        return self.pending | {spec: row.weight for spec, row in self.rows.items()}
-
-    def set_pending(self, loras: dict[str, float]) -> None:
-        """The LoRAs remembered from the last session: loaded with the next model."""
-        self.pending = dict(loras)
-        self.empty.setText("Loading with the model: " + ", ".join(self.pending) if self.pending else self.empty.text())
+        return dict(self.session.live.loras)
 
     def set_loaded(self, loaded: list[tuple[str, str, float]]) -> None:
-        """What the engine holds now: new rows at the engine's weight, kept rows at their slider's."""
-        self.pending = {}
-        specs = [spec for _, spec, _ in loaded]
+        """What the engine holds now, into the session: a LoRA kept keeps its live weight, a new one comes at
+        the engine's, one that did not load leaves LiveSettings.loras (the rows follow the session)."""
+        live = self.session.live.loras
+        self.session.set(loras_loaded=tuple(LoadedLora(name=n, spec=s, weight=w) for n, s, w in loaded),
+                         loras={s: live.get(s, w) for _, s, w in loaded})
+
+    def _session_changed(self, names: frozenset[str]) -> None:
+        if "loras_loaded" in names:
+            self._rows(self.session.loras_loaded)
+        if names & {"loras", "loras_loaded"}:
+            waiting = [s for s in self.session.live.loras if s not in self.rows]
+            self.empty.setText("Loading with the model: " + ", ".join(waiting) if waiting and not self.rows else
+                               "No LoRA: add a style LoRA (a .safetensors file, a folder or a hub id)")
+            self.empty.setVisible(not self.rows)
+        if "presets" in names and self.style_box is not None:
+            self._fill_box()
+
+    def _rows(self, loaded: tuple[LoadedLora, ...]) -> None:
+        specs = [lo.spec for lo in loaded]
         for spec in [s for s in self.rows if s not in specs]:
             self.rows.pop(spec).deleteLater()
-        for name, spec, weight in loaded:
-            if spec not in self.rows:
-                row = LoraRow(name, spec, weight)
-                row.moved.connect(self.changed)
+        for lo in loaded:
+            if lo.spec not in self.rows:
+                row = LoraRow(self.bridge, lo.name, lo.spec)
                 row.removeRequested.connect(self._remove)
-                self.rows[spec] = row
+                self.rows[lo.spec] = row
                 self.rows_box.addWidget(row)
-        self.empty.setText("No LoRA: add a style LoRA (a .safetensors file, a folder or a hub id)")
-        self.empty.setVisible(not self.rows)
-        self.changed.emit()
 
     def request(self, spec: str, weight: float = 1.0) -> None:
-        """Ask for a LoRA (the worker loads it; a row appears once it has)."""
+        """Ask for a LoRA at a weight: the session wants it, the window's StylesLink has the worker load it
+        (a row appears once it has)."""
         spec = spec.strip()
-        if spec in self.rows:
-            self.rows[spec].set_weight(weight)
-        elif spec:
-            self.addRequested.emit(spec, weight)
+        if spec:
+            self.session.set_lora_weight(spec, weight)
 
     def _remove(self, spec: str) -> None:
         row = self.rows.pop(spec, None)
         if row is not None:
             row.deleteLater()
         self.empty.setVisible(not self.rows)
+        self.session.set(loras_loaded=tuple(lo for lo in self.session.loras_loaded if lo.spec != spec))
+        self.session.drop_lora(spec)
         self.removeRequested.emit(spec)
-        self.changed.emit()
 
     def set_busy(self, busy: bool) -> None:
         self.add_button.setEnabled(not busy)
@@ -186,15 +194,20 @@ class StylesGroup(QGroupBox):
     # ---- presets in the Style box ------------------------------------------------------------------
 
     def attach(self, box: QComboBox) -> None:
-        """Put the user's presets in the Style box after the built-in ones; choosing one applies its LoRAs."""
+        """Put the user's presets in the Style box after the built-in ones; the box shows the session's style,
+        and choosing one as a user does (activated) applies its LoRAs too (Session.choose_style)."""
         self.style_box = box
-        box.activated.connect(self._preset_chosen)
+        Binding(self.bridge, "style", box, box.currentIndexChanged, box.currentText, self.show_style,
+                write=lambda name: self.session.set(style=name, template=self._template(name)))
+        box.activated.connect(lambda i: self.session.choose_style(box.itemText(i)) if self.preset(box.itemText(i)) else None)
+        self._fill_box()
 
     def set_user_presets(self, presets: list[Preset] | str) -> None:
         presets = read_presets(presets) if isinstance(presets, str) else presets
-        self.user = {p.name: p for p in presets}
+        self.session.set(presets=tuple(presets))
+
+    def _fill_box(self) -> None:
         box = self.style_box
-        current = box.currentText()
         box.blockSignals(True)
         while box.count() > len(PRESETS):
             box.removeItem(box.count() - 1)
@@ -202,48 +215,38 @@ class StylesGroup(QGroupBox):
             box.insertSeparator(box.count())
             for name in self.user:
                 box.addItem(name, name)
-        box.setCurrentIndex(max(0, box.findText(current)))
         box.blockSignals(False)
+        self.show_style(self.session.live.style)
 
     def presets_json(self) -> str:
-        return write_presets(list(self.user.values()))
+        return write_presets(list(self.session.presets))
 
-    def select_style(self, name: str) -> None:
-        """Show a remembered style (built-in or the user's; else None) without loading its LoRAs again."""
+    def show_style(self, name: str) -> None:
+        """Show a style (built-in or the user's; else None) in the box, without loading its LoRAs."""
         known = name in PRESETS or name in self.user
         self.style_box.setCurrentIndex(max(0, self.style_box.findText(name if known else "None")))
 
+    select_style = show_style
+
     def preset(self, name: str) -> Preset | None:
-        return self.user.get(name) or (builtin(name) if name in PRESETS else None)
+        return self.session.preset(name)
+
+    def _template(self, name: str) -> str:
+        p = self.user.get(name)
+        return p.template if p is not None and name not in PRESETS else ""
 
     def template(self) -> str:
         """LiveSettings.template: a user's preset's template ("" for a built-in style, which the engine knows)."""
-        p = self.user.get(self.style_box.currentText()) if self.style_box is not None else None
-        return p.template if p is not None and self.style_box.currentText() not in PRESETS else ""
-
-    def _preset_chosen(self, index: int) -> None:
-        p = self.preset(self.style_box.itemText(index))
-        if p is not None and p.loras:
-            self.apply_loras(p.loras)
-
-    def apply_loras(self, loras: dict[str, float]) -> None:
-        """A preset's LoRAs at its weights; every other loaded LoRA goes to 0 (kept, so it can come back)."""
-        for spec, row in self.rows.items():
-            if spec not in loras:
-                row.set_weight(0.0)
-        for spec, weight in loras.items():
-            self.request(spec, weight)
-        self.changed.emit()
+        return self.session.live.template
 
     def save_preset(self, name: str) -> Preset:
         """The current template, LoRAs and weights under a name (replacing the user's preset of that name)."""
         name = check_preset_name(name)
-        style = self.style_box.currentText()
-        template = self.template() or PRESETS.get(style, "{prompt}")
-        preset = Preset(name=name, template=template, loras={spec: row.weight for spec, row in self.rows.items()})
-        self.set_user_presets([p for p in self.user.values() if p.name != name] + [preset])
-        self.style_box.setCurrentIndex(self.style_box.findText(name))
-        self.changed.emit()
+        live = self.session.live
+        template = live.template or PRESETS.get(live.style, "{prompt}")
+        preset = Preset(name=name, template=template, loras={spec: live.loras.get(spec, row.weight) for spec, row in self.rows.items()})
+        self.session.set(presets=tuple(p for p in self.session.presets if p.name != name) + (preset,))
+        self.session.set(style=name, template=template)
         return preset
 
     def _ask_preset_name(self) -> None:
@@ -254,6 +257,4 @@ class StylesGroup(QGroupBox):
         try:
             self.save_preset(name)
         except UserError as e:
-            win = self.window()
-            if hasattr(win, "show_error"):
-                win.show_error(str(e))
+            self.failed.emit(str(e))

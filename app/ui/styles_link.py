@@ -1,51 +1,66 @@
-"""The window's side of styles: the Styles group's requests go to the worker, what the engine holds comes
-back into the group, and a running transition is shown under the output and played to its end.
+"""The window's side of styles: the LoRAs the session wants are asked of the worker, what the engine holds
+comes back into the session (the Styles group follows it), and a running transition is shown under the
+output and played to its end.
 
-A transition changes every frame for a still input too, so while one runs (Result.glide < 1) the window
-hands the same input again after each result; a camera or video keeps sending frames anyway.
+A transition changes every frame for a still input too, so while one runs (Result.glide < 1) the same
+input goes again after each result (offer_again); a camera or video keeps sending frames anyway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, Slot
 
 from app.live.loop import Result
+from app.ui.bindings import SessionBridge
+from app.ui.styles import StylesGroup
+from app.ui.views import ImageView
 
 
 class StylesLink(QObject):
-    """Connects app.ui.styles.StylesGroup and the output pane to the window's pipeline."""
+    """Connects the session's LoRAs and the Styles group to the worker, and shows a transition's progress."""
 
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
-        group, pipeline = window.panel.styles, window.pipeline
-        group.addRequested.connect(pipeline.add_lora)
+    def __init__(self, bridge: SessionBridge, pipeline, group: StylesGroup, output: ImageView,
+                 offer_again: Callable[[], None]):
+        super().__init__(group)
+        self.session, self.pipeline, self.group, self.output, self.offer_again = bridge.session, pipeline, group, output, offer_again
+        self.asked: set[str] = set()  # LoRA specs asked of the worker and not reported yet
         group.removeRequested.connect(pipeline.remove_lora)
         pipeline.lorasLoaded.connect(self._on_loras)
         pipeline.busy.connect(self._on_busy)
         pipeline.resultReady.connect(self._on_result)
+        bridge.changed.connect(self._changed)
+
+    @Slot(object)
+    def _changed(self, names: frozenset[str]) -> None:
+        """A LoRA the session wants that the engine does not hold (added, or a preset's): the worker loads it.
+        Before a model has loaded, the worker restores LiveSettings.loras with the model itself."""
+        if "loras" not in names or self.session.model is None:
+            return
+        held = {lo.spec for lo in self.session.loras_loaded}
+        for spec, weight in self.session.live.loras.items():
+            if spec not in held and spec not in self.asked:
+                self.asked.add(spec)
+                self.pipeline.add_lora(spec, weight)
 
     @Slot(object)
     def _on_loras(self, loaded: list) -> None:
-        self.window.panel.styles.set_loaded(loaded)  # emits changed: the settings go out with the new list
-        if self.window.output.message.startswith("Loading LoRA"):
-            self.window.output.set_message("")
+        self.asked.clear()
+        self.group.set_loaded(loaded)  # the session: the settings go out with the new list
+        if self.output.message.startswith("Loading LoRA"):
+            self.output.set_message("")
 
     @Slot(str)
     def _on_busy(self, text: str) -> None:
-        self.window.panel.styles.set_busy(bool(text))
+        self.group.set_busy(bool(text))
 
     @Slot(object)
     def _on_result(self, result: Result) -> None:
         if result.reused:
             return
-        w = self.window
         gliding = result.glide < 1
-        w.output.progress = result.glide if gliding else None
-        w.output.update()
-        if not gliding or w.paused:
-            return
-        if w.source_spec == "sketch":  # the drawing again, with its own time: a glide is no input change ("--")
-            w.pipeline.offer(w.canvas_frame())
-        else:
-            w.offer_current()
+        self.output.progress = result.glide if gliding else None
+        self.output.update()
+        if gliding and not self.session.paused:
+            self.offer_again()

@@ -10,6 +10,8 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
+from app.live.session import ModelInfo
+
 
 class ImageView(QWidget):
     """Shows one QImage scaled to fit (letterboxed), with an optional text overlay and a corner inset."""
@@ -212,8 +214,8 @@ class Latency:
         self._last = max(self._last, captured)
 
 
-def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, stages: bool, info: dict, seed: int,
-                  recording: bool, paused: bool) -> list[str]:
+def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, stages: bool, info: ModelInfo | None,
+                  seed: int, recording: bool, paused: bool) -> list[str]:
     """The overlay's text: FPS, end-to-end latency, engine time (by stage when asked), device, REC, PAUSED."""
     lines = []
     if timings is not None:
@@ -221,8 +223,8 @@ def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, st
         lines.append(f"{f'{fps:5.1f}' if fps else '   --'} fps   latency {latency}")
         parts = " ".join(f"{k} {timings[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if timings.get(k))
         lines.append(f"engine {timings.get('total', 0):.0f} ms" + (f"  ({parts})" if stages else ""))
-    if info:
-        lines.append(f"{info['device']} {info['dtype']} {info['size']} px  seed {seed}")
+    if info is not None:
+        lines.append(f"{info.device} {info.dtype} {info.size} px  seed {seed}")
     if recording:
         lines.append("● REC")
     if paused:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QValidator
 from PySide6.QtWidgets import (
     QAbstractSlider,
     QAbstractSpinBox,
@@ -17,6 +17,9 @@ from PySide6.QtWidgets import (
     QSlider,
     QWidget,
 )
+
+from models.bounds import check_seed
+from models.errors import UserError
 
 
 def row(*widgets: QWidget, stretch: int | None = None) -> QWidget:
@@ -112,3 +115,54 @@ class SliderNumber:
         other.setValue(value)
         other.blockSignals(False)
         changed()
+
+
+class SeedBox(QAbstractSpinBox):
+    """A number box for a seed: any whole number (a QSpinBox stops at 2**31 - 1), shown taken modulo 2**64 as
+    the engine uses it; the arrows and the wheel step by one, typing is taken on Enter or when focus leaves."""
+
+    valueChanged = Signal(object)  # the new seed, a Python int (Qt's int signals are 32-bit)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._value = 0
+        self.lineEdit().setText("0")
+        self.editingFinished.connect(self._typed)
+
+    def value(self) -> int:
+        return self._value
+
+    def setValue(self, value: int) -> None:
+        value = check_seed(value)
+        if value != self._value or self.lineEdit().text() != str(value):
+            changed = value != self._value
+            self._value = value
+            self.lineEdit().setText(str(value))
+            if changed:
+                self.valueChanged.emit(value)
+
+    def _typed(self) -> None:
+        try:
+            self.setValue(check_seed(self.lineEdit().text()))
+        except UserError:
+            self.lineEdit().setText(str(self._value))
+
+    def validate(self, text: str, pos: int) -> QValidator.State:
+        t = text.strip()
+        if t in ("", "-", "+"):
+            return QValidator.State.Intermediate
+        try:
+            int(t)
+        except ValueError:
+            return QValidator.State.Invalid
+        return QValidator.State.Acceptable
+
+    def fixup(self, text: str) -> str:
+        return str(self._value)
+
+    def stepBy(self, steps: int) -> None:
+        self.setValue(self._value + steps)
+        self.selectAll()
+
+    def stepEnabled(self) -> QAbstractSpinBox.StepEnabledFlag:
+        return QAbstractSpinBox.StepEnabledFlag.StepUpEnabled | QAbstractSpinBox.StepEnabledFlag.StepDownEnabled

@@ -17,25 +17,27 @@ from PySide6.QtGui import QCloseEvent, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.live.loop import Loader, Result
-from app.live.settings import LiveSettings
+from app.live.session import CONDITION, LIVE, Session
 from app.ui import logbar
 from app.ui.actions import Actions
-from app.ui.adapters import COLOUR_HINTS
 from app.ui.adapters_link import AdaptersLink
+from app.ui.bindings import SessionBridge
 from app.ui.canvas import SketchCanvas
 from app.ui.canvas_tools import CanvasPage
 from app.ui.midi_link import MidiLink
-from app.ui.modelpick import Choice, DownloadDialog, notice_for
+from app.ui.model_link import ModelLink
+from app.ui.modelpick import Choice, DownloadDialog
 from app.ui.panel import ControlPanel
 from app.ui.qimage import from_rgb
 from app.ui.screenwatch import OwnWindows
-from app.ui.settings import Persisted, bytes_hex, hex_bytes, remember
+from app.ui.settings import Persisted, bytes_hex, hex_bytes
 from app.ui.styles_link import StylesLink
 from app.ui.views import FeedView, ImageView, Latency, overlay_lines
 from app.ui.window_sources import SourcesMixin
-from app.ui.worker import LoadRequest, Pipeline
+from app.ui.worker import Pipeline
 from models.assets import ICON_SVG
 from models.errors import UserError
+from models.options import COLOUR_HINTS
 
 
 @dataclass
@@ -59,18 +61,13 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.setWindowTitle("SDXS Live")
         self.setWindowIcon(QIcon(str(ICON_SVG)))
         self.setAcceptDrops(True)
+        self.session = Session()  # what the user plays: widgets, OSC, MIDI and the saved settings write it
+        self.bridge = SessionBridge(self.session, self)  # its changes, on the GUI thread
         self.pipeline = Pipeline(loader, self)
         self.capture = None  # app.live.sources.Capture or StillImage while a feed is the source
-        self.source_spec = "sketch"
-        self.paused = False
         self.last_result: Result | None = None
-        self.shown_times: collections.deque[float] = collections.deque(maxlen=60)
+        self.shown_times: collections.deque[float] = collections.deque(maxlen=60)  # GUI thread only
         self.latency = Latency()  # of frames rendered after an input change
-        self.loaded_model: str | None = None
-        self.live = LiveSettings()  # the settings last sent to the worker
-        self.download_dialog: DownloadDialog | None = None
-        self.fallback: Choice | None = None  # what to load when the offered SDXS download fails
-        self.fallback_note = ""  # why the fallback was loaded, shown in the banner with its notice
         self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
         self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
         self._build()
@@ -79,12 +76,16 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.actions = Actions(self)
         self.canvas.set_brush(self.saved.brush)
         self.canvas.set_brush(self.saved.colour_brush, "colour")
-        self.wanted_adapters: tuple[str, ...] = ()  # SPEC[:STRENGTH] of the adapters asked for last (kept if a load fails)
+        self._apply = QTimer(self, singleShot=True, interval=0)  # a burst of session changes goes out once
+        self._apply.timeout.connect(self.apply_settings)
         self._connect()
-        self.styles = StylesLink(self)  # LoRA rows <-> worker, and the transition shown under the output
-        self.adapters = AdaptersLink(self)  # adapter rows <-> worker; the colour brush and Keep colours follow them
+        # LoRAs <-> worker, and the transition shown under the output; adapters <-> worker
+        self.styles = StylesLink(self.bridge, self.pipeline, self.panel.styles, self.output, self._offer_again)
+        self.adapters = AdaptersLink(self.bridge, self.pipeline, self.panel.adapters, self.saved)
         self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
-        self.midi = MidiLink(self)  # MIDI learn: right-click a slider; the ports open with midi.open()
+        self.midi = MidiLink(self.bridge, self.panel, self.saved)  # MIDI learn: right-click a slider; midi.open() opens ports
+        self.midi.said.connect(self.statusBar().showMessage)
+        self.menuBar().addMenu(self.midi.menu)
         self._hud = QTimer(self, interval=250)
         self._hud.timeout.connect(self._update_overlay)
         self._hud.start()
@@ -113,7 +114,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
-        self.panel = ControlPanel()
+        self.panel = ControlPanel(self.bridge)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff3c4; color: #5a4500; padding: 6px; border-radius: 3px")
@@ -141,13 +142,18 @@ class MainWindow(SourcesMixin, QMainWindow):
         p = self.pipeline
         p.resultReady.connect(self._on_result)
         p.inputShown.connect(self._on_input)
-        p.loaded.connect(self._on_loaded)
         p.busy.connect(self._on_busy)
-        p.failed.connect(self._on_failed)
+        p.failed.connect(self.show_error)
+        self.models = ModelLink(self.bridge, p, self.panel, self.saved, self)  # model pickers -> worker -> session
+        self.models.loading.connect(self._on_busy)
+        self.models.loaded.connect(self._on_loaded)
+        self.models.notice.connect(self.set_notice)
+        self.models.failed.connect(self.show_error)
         p.recorded.connect(self._on_recorded)
         self.canvas.changed.connect(self.offer_canvas)
-        self.panel.changed.connect(self.apply_settings)
-        self.panel.loadRequested.connect(self.load_from_panel)
+        self.bridge.changed.connect(self._session_changed)
+        self.panel.styles.failed.connect(self.show_error)
+        p.adaptersLoaded.connect(self._clear_loading)
         self.panel.sourceRequested.connect(self._source_requested)
         self.panel.overlay.toggled.connect(self._overlay_toggled)
         self.feed.retry.connect(self.retry_source)
@@ -159,9 +165,9 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     def start(self, opts: StartOptions) -> None:
         if opts.prompt is not None:
-            self.panel.prompt.setText(opts.prompt)
+            self.session.set(prompt=opts.prompt)
         if opts.size is not None:
-            self.panel.size.setCurrentText(str(opts.size))
+            self.session.set(size=opts.size)
         if opts.device:
             self.panel.device.setCurrentText(opts.device)
         if opts.dtype:
@@ -169,7 +175,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         if opts.loras:
             from models.lora import parse_lora_arg
 
-            self.panel.styles.set_pending(dict(parse_lora_arg(a) for a in opts.loras))  # loaded with the model
+            self.session.set(loras=dict(parse_lora_arg(a) for a in opts.loras))  # loaded with the model
         self.apply_settings()
         try:
             self.set_source(opts.source or self.saved.source or "sketch")
@@ -185,37 +191,26 @@ class MainWindow(SourcesMixin, QMainWindow):
         else:
             self.output.set_message(choice.notice)
 
-    # ---- models -------------------------------------------------------------------------------------
+    # ---- models (app/ui/model_link.py loads them) --------------------------------------------------
 
     def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
-        """Load a model with adapters: one spec, or several as SPEC[:STRENGTH] (demo: the demo's two)."""
-        self.panel.model.setCurrentText(model)
-        self.wanted_adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
-        self.pipeline.load(LoadRequest(model, self.wanted_adapters, self.panel.device.currentText(),
-                                       self.panel.dtype.currentText(), backend=self.panel.backend.currentText()))
-        self._on_busy(f"Loading {model}...")
+        self.models.load(model, controlnet)
 
-    @Slot()
     def load_from_panel(self) -> None:
-        model = self.panel.model.currentText().strip()
-        if not model:
-            self.show_error("Choose a model first: a folder, a Hugging Face id or demo")
-            return
-        self.set_notice(notice_for(model))
-        self.load(model, self.wanted_adapters)
+        self.models.load_from_panel()
 
-    @Slot(object)
-    def _on_loaded(self, info: dict) -> None:
-        self.loaded_model = info["model"]
+    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
+        self.models.download(model, controlnet, fallback)
+
+    @property
+    def download_dialog(self) -> DownloadDialog | None:
+        return self.models.download_dialog
+
+    @Slot(str)
+    def _on_loaded(self, name: str) -> None:
         self.latency.reset()
-        self.panel.set_info(info)
-        self.saved.model = info["model"]
-        self.saved.recent_models = remember(self.saved.recent_models, info["model"])
-        name = Path(info["model"]).name if Path(info["model"]).exists() else info["model"]
         self.setWindowTitle(f"SDXS Live: {name}")
         self.output.set_message("")
-        note, self.fallback_note = self.fallback_note, ""
-        self.set_notice(" ".join(x for x in (note, notice_for(info["model"])) if x))
         self.apply_settings()
 
     @Slot(str)
@@ -226,17 +221,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.status_label.setText(text)
         if text:
             self.output.set_message(text)
-        elif self.download_dialog is not None:
-            self.download_dialog.close()
-            self.download_dialog = None
-
-    @Slot(str)
-    def _on_failed(self, text: str) -> None:
-        self.show_error(text)
-        fallback, self.fallback = self.fallback, None
-        if fallback is not None and fallback.model and self.loaded_model is None:  # the offered download failed
-            self.fallback_note = f"{text} Using the demo model instead."
-            self.load(fallback.model, fallback.controlnet)
 
     def show_error(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
@@ -247,11 +231,45 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
 
+    # ---- the session ----------------------------------------------------------------------------------
+
+    # the session's, read where the window's parts (and SourcesMixin) read them
+    live = property(lambda self: self.session.live)  # the live settings now: a LiveSettings
+    paused = property(lambda self: self.session.paused)
+    source_spec = property(lambda self: self.session.source, lambda self, spec: self.session.set(source=spec))
+    loaded_model = property(lambda self: self.session.model.model if self.session.model is not None else None)
+
+    @Slot(object)
+    def _session_changed(self, names: frozenset[str]) -> None:
+        if names & (LIVE | CONDITION):
+            self._apply.start()
+        if "paused" in names:
+            self.pipeline.set_paused(self.paused)  # the frame path holds its picture; the feed still moves
+            self.output.set_message("Paused" if self.paused else "")
+            if not self.paused:
+                self.offer_current()
+        if "adapters_loaded" in names:  # the colour brush needs a colour-hint adapter
+            colour = self.session.has_colour()
+            self.canvas_page.set_colour_available(colour)
+            self.actions.act_colour.setEnabled(colour)
+
     @Slot()
     def apply_settings(self) -> None:
-        self.live = self.panel.live_settings()
-        self.pipeline.configure(self.live)
+        self.pipeline.configure(self.session.live)
         self.offer_current()
+
+    def _offer_again(self) -> None:
+        """The same input again (a transition plays to its end): the drawing with its own time, so a glide is
+        no input change (latency "--"), or the capture's newest frame."""
+        if self.source_spec == "sketch":
+            self.pipeline.offer(self.canvas_frame())
+        else:
+            self.offer_current()
+
+    @Slot(object)
+    def _clear_loading(self, *_) -> None:
+        if self.output.message.startswith("Loading adapter"):  # the busy line, shown while it loaded
+            self.output.set_message("")
 
     # ---- results ------------------------------------------------------------------------------------
 
@@ -273,7 +291,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     def _colour_inset(self, result: Result) -> QImage | None:
         """On the canvas, with the overlay on: what the colour-hint adapter gets (the colour layer, its dabs
         filling their shapes with Fill shapes), small in the output's corner while it holds any colour."""
-        kinds = self.panel.adapters.conditions()
+        kinds = [a.condition for a in self.session.adapters_loaded]
         if (self.source_spec != "sketch" or not self.output.show_overlay or COLOUR_HINTS not in kinds
                 or len(result.conditions) != len(kinds)):
             return None
@@ -287,9 +305,11 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     @Slot()
     def _update_overlay(self) -> None:
+        fps = self.fps
+        self.session.set(fps=fps)  # a value: OSC's thread answers /sdxs/fps from it, never from shown_times
         t = self.last_result.timings if self.last_result is not None else None
-        self.output.overlay = overlay_lines(t, self.fps, self.latency.ms, self.panel.profile.isChecked(), self.pipeline.info,
-                                            self.panel.seed.value(), self.pipeline.recording, self.paused)
+        self.output.overlay = overlay_lines(t, fps, self.latency.ms, self.session.live.profile, self.session.model,
+                                            self.session.live.seed, self.pipeline.recording, self.paused)
         self.output.update()
 
     @Slot(bool)
@@ -303,16 +323,15 @@ class MainWindow(SourcesMixin, QMainWindow):
     def _on_recorded(self, path: str, frames: int) -> None:
         msg = f"Recorded {frames} frames to {path}" if path else "Recording stopped: no frames were recorded"
         self.statusBar().showMessage(msg, 10000)
-        self.actions.act_record.setChecked(self.pipeline.recording)
+        self.session.set(recording=self.pipeline.recording)
 
     # ---- views --------------------------------------------------------------------------------------
 
     def set_view(self, view: str) -> None:
         self.saved.view = "output" if view == "output" else "side"
         self.stack.setVisible(self.saved.view == "side")
-        if hasattr(self, "actions"):
-            self.actions.act_side.setChecked(self.saved.view == "side")
-            self.actions.act_output.setChecked(self.saved.view == "output")
+        self.actions.act_side.setChecked(self.saved.view == "side")
+        self.actions.act_output.setChecked(self.saved.view == "output")
 
     @Slot()
     def toggle_fullscreen(self) -> None:
@@ -320,20 +339,7 @@ class MainWindow(SourcesMixin, QMainWindow):
 
     @Slot(bool)
     def set_paused(self, on: bool) -> None:
-        self.paused = on
-        self.pipeline.set_paused(on)
-        self.output.set_message("Paused" if on else "")
-        if not on:
-            self.offer_current()
-
-    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
-        """Download (then load) a hub model with a progress dialog; fallback loads instead if it fails."""
-        self.fallback = fallback
-        self.download_dialog = DownloadDialog(model, self)
-        self.pipeline.progress.connect(self.download_dialog.on_progress)
-        self.download_dialog.cancelRequested.connect(self.pipeline.cancel)
-        self.download_dialog.show()
-        self.load(model, controlnet)
+        self.session.set(paused=on)  # _session_changed shows it and, resumed, sends the input again
 
     # ---- drag and drop: an image to trace (or as the source), a video to play ----------------------
     def dragEnterEvent(self, e) -> None:
@@ -349,6 +355,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     # ---- shutdown -----------------------------------------------------------------------------------
 
     def closeEvent(self, e: QCloseEvent) -> None:
+        self.bridge.flush()  # a prompt typed a moment ago is saved too
         self.shutdown()
         req = self.pipeline.worker.request  # the worker has stopped: its last successful load
         if req is not None:

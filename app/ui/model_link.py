@@ -1,0 +1,90 @@
+"""The window's side of loading models: what to load goes into the session (ModelRequest) and to the worker,
+the loaded model's info comes back into the session (ModelInfo), a download shows its progress dialog, and
+an offered download that fails loads the fallback instead. It talks back to the window by signals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QWidget
+
+from app.live.session import ModelInfo, ModelRequest
+from app.ui.bindings import SessionBridge
+from app.ui.modelpick import Choice, DownloadDialog, notice_for
+from app.ui.settings import Persisted, remember
+from app.ui.worker import LoadRequest
+
+
+class ModelLink(QObject):
+    """Loads for one session: the panel's model pickers -> the worker -> the session's model."""
+
+    loading = Signal(str)  # "Loading NAME...": the window shows it as busy
+    loaded = Signal(str)  # the loaded model's short name (a folder's name, else the spec)
+    notice = Signal(str)  # the banner's text ("" hides it)
+    failed = Signal(str)  # a one-line error
+
+    def __init__(self, bridge: SessionBridge, pipeline, panel, saved: Persisted, dialog_parent: QWidget):
+        super().__init__(panel)
+        self.bridge, self.session, self.pipeline, self.panel, self.saved = bridge, bridge.session, pipeline, panel, saved
+        self.dialog_parent = dialog_parent  # the download dialog's parent widget
+        self.download_dialog: DownloadDialog | None = None
+        self.fallback: Choice | None = None  # what to load when the offered download fails
+        self.fallback_note = ""  # why the fallback was loaded, shown in the banner with its notice
+        pipeline.loaded.connect(self._on_loaded)
+        pipeline.failed.connect(self._on_failed)
+        pipeline.busy.connect(self._on_busy)
+        panel.loadRequested.connect(self.load_from_panel)
+
+    def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
+        """Load a model with adapters: one spec, or several as SPEC[:STRENGTH] (demo: the demo's two)."""
+        self.panel.model.setCurrentText(model)
+        adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
+        p = self.panel
+        req = ModelRequest(model=model, adapters=adapters, device=p.device.currentText(), dtype=p.dtype.currentText(),
+                           backend=p.backend.currentText())
+        self.bridge.flush()  # a size typed a moment ago loads with the model
+        self.session.set(request=req)
+        self.pipeline.load(LoadRequest(req.model, req.adapters, req.device, req.dtype, backend=req.backend))
+        self.loading.emit(f"Loading {model}...")
+
+    @Slot()
+    def load_from_panel(self) -> None:
+        model = self.panel.model.currentText().strip()
+        if not model:
+            self.failed.emit("Choose a model first: a folder, a Hugging Face id or demo")
+            return
+        self.notice.emit(notice_for(model))
+        self.load(model, self.session.request.adapters)
+
+    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
+        """Download (then load) a hub model with a progress dialog; fallback loads instead if it fails."""
+        self.fallback = fallback
+        self.download_dialog = DownloadDialog(model, self.dialog_parent)
+        self.pipeline.progress.connect(self.download_dialog.on_progress)
+        self.download_dialog.cancelRequested.connect(self.pipeline.cancel)
+        self.download_dialog.show()
+        self.load(model, controlnet)
+
+    @Slot(object)
+    def _on_loaded(self, info: dict) -> None:
+        model = ModelInfo.from_report(info)
+        self.session.set(model=model)  # the panel's readout follows
+        self.saved.model = model.model
+        self.saved.recent_models = remember(self.saved.recent_models, model.model)
+        note, self.fallback_note = self.fallback_note, ""
+        self.notice.emit(" ".join(x for x in (note, notice_for(model.model)) if x))
+        self.loaded.emit(Path(model.model).name if Path(model.model).exists() else model.model)
+
+    @Slot(str)
+    def _on_busy(self, text: str) -> None:
+        if not text and self.download_dialog is not None:
+            self.download_dialog.close()
+            self.download_dialog = None
+
+    @Slot(str)
+    def _on_failed(self, text: str) -> None:
+        fallback, self.fallback = self.fallback, None
+        if fallback is not None and fallback.model and self.session.model is None:  # the offered download failed
+            self.fallback_note = f"{text} Using the demo model instead."
+            self.load(fallback.model, fallback.controlnet)

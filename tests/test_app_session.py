@@ -1,0 +1,113 @@
+"""The window plays one session (app.live.session): its widgets bind both ways, a write from another thread
+(OSC's, MIDI's) moves the widget on the GUI thread, the settings saved are the session's and come back,
+the seed box takes any whole number, and /sdxs/fps is answered from a published value."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.live.session import LoadedLora
+from app.live.testing import FakeEngine
+from tests.test_app_window import make_window
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_widgets_write_the_session_and_follow_it(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    s, panel = w.session, w.panel
+    panel.strength.setValue(130)  # as a user drags it
+    assert s.live.strength == 1.3
+    panel.mirror.setChecked(True)
+    panel.low.setValue(40)
+    panel.condition.setCurrentIndex(panel.condition.findData("canny"))
+    assert (s.live.condition.mirror, s.live.condition.low, s.live.condition.mode) == (True, 40, "canny")
+    panel.keep_colours.setChecked(False)
+    assert s.live.keep_colours == 0.0
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.condition.low == 40, timeout=5000)  # and the engine
+
+    def elsewhere():  # as OSC's or MIDI's thread writes
+        s.set({"strength": 0.4, "transition": 12.5, "condition.high": 90, "keep_colours": 0.6, "prompt": "a harbour",
+               "seed": 2**64 + 9, "fill_shapes": False, "paused": True})
+
+    t = threading.Thread(target=elsewhere)
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: panel.strength.value() == 40, timeout=5000)  # queued to the GUI thread
+    assert panel.transition.value() == 12.5 and panel.high.value() == 90 and panel.prompt.text() == "a harbour"
+    assert panel.keep_colours.isChecked() and panel.keep_strength.value() == 60 and panel.keep_label.text() == "0.60"
+    assert panel.seed.value() == 9 and not panel.fill_shapes.isChecked()
+    assert w.actions.act_pause.isChecked() and w.output.message == "Paused"
+    w.actions.act_pause.trigger()  # the menu writes the session too
+    assert not s.paused
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.prompt == "a harbour", timeout=5000)
+    w.close()
+
+
+def test_the_seed_box_takes_any_whole_number(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    box = w.panel.seed
+    for typed, kept in ((str(2**63 + 5), 2**63 + 5), ("-1", 2**64 - 1), (str(2**64 * 3 + 7), 7)):
+        box.lineEdit().selectAll()
+        qtbot.keyClicks(box.lineEdit(), typed)
+        qtbot.keyClick(box.lineEdit(), "\r")  # Enter takes it
+        assert w.session.live.seed == kept and box.text() == str(kept), typed
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop.settings.seed == 7, timeout=5000)
+    qtbot.keyClicks(box.lineEdit(), "x")  # no digit: refused by the box
+    assert box.text() == "7"
+    w.session.roll_seed()
+    assert box.value() == w.session.live.seed
+    w.close()
+
+
+def test_saved_settings_are_the_session_and_come_back(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    s = w.session
+    s.set({"prompt": "a lighthouse", "seed": 2**64 - 2, "strength": 0.75, "transition": 30.0, "keep_colours": 0.0,
+           "condition.sigma": 12, "condition.mode": "sketch", "seed_locked": True, "loras": {"hub/ink": -0.5}})
+    w.panel.styles.set_loaded([("ink", "hub/ink", 1.0)])  # the engine holds it: its weight stays the live one
+    live = s.live
+    w.close()
+    w2 = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    back = w2.session.live
+    for field in ("seed", "strength", "transition", "keep_colours", "condition", "loras"):
+        assert getattr(back, field) == getattr(live, field), field
+    assert back.prompt == "a test"  # the command line's --prompt wins over the remembered one
+    assert w2.session.seed_locked and not w2.panel.seed.isEnabled() and not w2.panel.new_seed.isEnabled()
+    assert w2.panel.seed.value() == 2**64 - 2 and w2.panel.sigma.value() == 12 and not w2.panel.keep_colours.isChecked()
+    w2.close()
+
+
+def test_osc_fps_is_answered_from_a_published_value(qtbot, tmp_path):
+    """The OSC thread reads session.fps (a float the HUD publishes), never the GUI thread's deque of times."""
+    pythonosc = pytest.importorskip("pythonosc")  # noqa: F841
+    from app.live.osc import OscControl
+    from app.ui.osc_link import OscLink
+
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    link = OscLink(w.session, OscControl("127.0.0.1:0"), w)
+    w.shown_times.extend([1.0, 2.0])  # what the fps property would iterate
+    w.session.set(fps=23.5)
+    assert link.osc.fps() == 23.5
+    w._update_overlay()
+    assert link.osc.fps() == w.session.fps == w.fps  # the HUD publishes what it shows
+    link.close()
+    w.close()
+
+
+def test_a_lora_weight_from_midi_moves_its_row(qtbot, tmp_path):
+    mido = pytest.importorskip("mido")
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w.panel.styles.set_loaded([("ink", "hub/ink", 1.0)])
+    assert w.session.loras_loaded == (LoadedLora(name="ink", spec="hub/ink", weight=1.0),)
+    link = w.midi
+    link.why = ""
+    link.learn("lora/ink")
+    link.feed(mido.Message("control_change", channel=0, control=30, value=1))
+    link.feed(mido.Message("control_change", channel=0, control=30, value=127))
+    assert w.session.live.loras == {"hub/ink": 4.0} and w.panel.styles.rows["hub/ink"].number.value() == 4.0
+    link.feed(mido.Message("control_change", channel=0, control=30, value=0))
+    assert w.panel.styles.rows["hub/ink"].weight == -4.0
+    w.close()
