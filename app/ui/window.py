@@ -235,7 +235,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.show_error(text)
         fallback, self.fallback = self.fallback, None
         if fallback is not None and fallback.model and self.loaded_model is None:  # the offered download failed
-            self.fallback_note = f"{text} Using the demo model instead."
+            self.fallback_note = f"{text.rstrip('.')}. Using the demo model instead."
             self.load(fallback.model, fallback.controlnet)
 
     def show_error(self, text: str) -> None:
