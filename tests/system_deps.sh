@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the tests need (a real X server for the screenshot test, Qt's xcb needs, Chromium and ffmpeg).
+# Debian packages the tests need (a real X server for the screenshot test, Qt's xcb needs, Chromium, ffmpeg, jackd).
 # Installed only where apt exists and we are root; elsewhere the tests that need them skip.
 # `bash tests/system_deps.sh qt` (what `make run` does) installs only the libraries the window needs.
 set -u
@@ -11,6 +11,7 @@ if [ "$what" = tests ]; then
   # a real browser and ffmpeg read the MJPEG stream as OBS's Browser Source and Media Source do (test_serve_browser)
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
   command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+  command -v jackd >/dev/null 2>&1 || need+=(jackd2)  # a JACK server (dummy driver) for the MIDI tests' JACK ports
 fi
 # what Qt's xcb platform plugin loads (present on most desktops, missing on bare CI images): the one list in
 # assets/qt-xcb-libs.txt, which the app also checks before Qt starts
