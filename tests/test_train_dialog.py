@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from tests.test_training import make_images
 
@@ -118,20 +121,32 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     window.close()
 
 
-def test_closing_the_window_stops_training_within_two_seconds(window, tmp_path, qtbot):
+def test_ctrl_q_in_the_train_dialog_stops_training_within_two_seconds(window, tmp_path, qtbot):
     from models.loading import load_adapter
     from training.checkpoints import list_checkpoints
 
-    d = dialog_for(window, tmp_path, steps=400)
+    d = dialog_for(window, tmp_path, steps=40)
     assert not d.cuda and d.cpu_note.isVisibleTo(d)  # no GPU: it says training and live output share the cores
     d.pause_live.setChecked(True)
     d.start()
     assert window.paused and window.actions.act_pause.isChecked()  # and pauses the live output while it trains
     seen = []
     d.proc.event.connect(lambda ev: seen.append(ev["event"]))
-    qtbot.waitUntil(lambda: "checkpoint" in seen, timeout=180000)  # every 100 steps (a quarter of the run)
+    qtbot.waitUntil(lambda: "checkpoint" in seen, timeout=300000)  # every 10 steps (a quarter of the run)
+    trainer = psutil.Process(d.proc.proc.processId())
+    workers = trainer.children(recursive=True)  # the data loader's (the dialog's default: 2)
+    d.activateWindow()  # Ctrl+Q in the Train dialog quits the app (an application-wide shortcut)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is d, timeout=5000)
     t0 = time.perf_counter()
-    window.close()
-    assert time.perf_counter() - t0 < 2.5 and not d.proc.running
+    qtbot.keyClick(d.data, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    closed = time.perf_counter() - t0
+    assert not window.isVisible()
+    alive = [trainer, *workers]
+    while alive and time.perf_counter() - t0 < 5:  # ended or a zombie (ended, its parent not told yet)
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.01)
+    gone = time.perf_counter() - t0
+    assert workers and closed < 2.0 and gone < 2.0, f"window closed after {closed:.2f} s, every trainer process gone after {gone:.2f} s"
+    qtbot.waitUntil(lambda: not d.proc.running, timeout=5000)
     newest = list_checkpoints(tmp_path / "adapters" / "discs" / "checkpoints")[-1]
     assert load_adapter(str(newest / "adapter")).net is not None  # usable
