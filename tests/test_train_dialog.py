@@ -106,9 +106,16 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     stopped = read_step(found[-1])
     assert stopped >= 3 and (found[-1] / "adapter" / "config.json").exists()
     assert d.runs.count() == 1 and "stopped at step" in d.runs.itemText(0)
+    d.steps.setValue(7)  # the form changed since: picking the run shows the run's own settings again
+    d.resolution.setValue(256)
+    d.objective.setCurrentIndex(0)
+    d.runs.activated.emit(0)
+    assert (d.steps.value(), d.resolution.value(), d.batch.value(), d.objective.currentData()) == (400, 64, 2, 0.0)
+    d.steps.setValue(7)
     first = []
     d.proc.event.connect(lambda ev: first.append(ev["step"]) if ev.get("event") == "step" else None)
     d.resume()
+    assert (d.steps.value(), d.condition.currentText(), d.device.currentText()) == (400, "canny", "cpu")  # what runs
     qtbot.waitUntil(lambda: bool(first), timeout=120000)
     assert first[0] == stopped + 1  # Resume continues the step count
     with qtbot.waitSignal(d.proc.ended, timeout=60000):
@@ -117,6 +124,8 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     d.use()  # the newest checkpoint's adapter, into the live window
     qtbot.waitUntil(lambda: (window.pipeline.info.get("controlnet") or "").endswith("adapter"), timeout=60000)
     assert "checkpoint-" in window.pipeline.info["controlnet"]
+    step = Path(window.pipeline.info["controlnet"]).parent.name.removeprefix("checkpoint-")
+    qtbot.waitUntil(lambda: f"discs-step{step}" in window.panel.adapters.rows, timeout=10000)  # named after its run
     qtbot.waitUntil(lambda: window.pipeline.worker.loop.engine.adapter is not None, timeout=10000)
     window.close()
 
@@ -150,3 +159,12 @@ def test_ctrl_q_in_the_train_dialog_stops_training_within_two_seconds(window, tm
     qtbot.waitUntil(lambda: not d.proc.running, timeout=5000)
     newest = list_checkpoints(tmp_path / "adapters" / "discs" / "checkpoints")[-1]
     assert load_adapter(str(newest / "adapter")).net is not None  # usable
+
+
+def test_a_trained_adapter_is_named_after_its_run():
+    from models.loading import adapter_name
+
+    assert adapter_name("/home/me/SDXS Live/adapters/discs/adapter") == "discs"
+    assert adapter_name("/home/me/adapters/discs/checkpoints/checkpoint-200/adapter/") == "discs-step200"
+    assert adapter_name("/home/me/models/my-sketch-adapter") == "my-sketch-adapter"  # any other folder: its name
+    assert adapter_name("IDKiro/sdxs-512-dreamshaper-sketch") == "sdxs-512-dreamshaper-sketch"
