@@ -88,6 +88,9 @@ def test_dialog_checks_inputs_inline_with_the_command_lines_words(window, tmp_pa
     d.out.setText(str(tmp_path / "out"))
     assert d.check_inputs() is not None and d.problem.text() == "" and d.start_button.isEnabled()
     assert d.data_summary.text().startswith("3 pictures") and "1 unreadable" in d.data_summary.text()
+    d.eta.setText("Training failed: error: " + "a long message " * 30)  # wraps: the dialog still fits a small screen
+    d.problem.setText("a long problem " * 30)
+    assert d.minimumSizeHint().width() < 800
     window.close()
 
 

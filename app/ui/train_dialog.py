@@ -260,23 +260,18 @@ class TrainDialog(QDialog):
         """The form shows the settings of the run picked (its run.json), not the defaults."""
         from training.runs import read_run
 
-        run = read_run(self.runs.itemData(index)) if index >= 0 else None
-        if run is not None:
+        if index >= 0 and (run := read_run(self.runs.itemData(index))) is not None:
             self._fill(run.config, run.folder)
 
     def _fill(self, cfg, folder: Path) -> None:
         """The form from a run's TrainConfig."""
-        self.data.setText(str(cfg.data))
-        self.condition.setCurrentText(cfg.condition)
-        self.adapter.setCurrentText(cfg.adapter)
-        self.base.setText(str(cfg.base))
-        self.resolution.setValue(cfg.resolution)
-        self.steps.setValue(cfg.steps)
-        self.batch.setValue(cfg.batch_size)
-        self.device.setCurrentText(cfg.device if cfg.device in ("auto", "cpu", "cuda") else "auto")
-        regression_only = getattr(cfg, "adversarial_weight", None) == 0.0
-        self.objective.setCurrentIndex(self.objective.findData(0.0) if regression_only else 0)
-        self.out.setText(str(folder))
+        for edit, text in ((self.data, cfg.data), (self.base, cfg.base), (self.out, folder)):
+            edit.setText(str(text))
+        for spin, value in ((self.resolution, cfg.resolution), (self.steps, cfg.steps), (self.batch, cfg.batch_size)):
+            spin.setValue(value)
+        for box, text in ((self.condition, cfg.condition), (self.adapter, cfg.adapter), (self.device, cfg.device)):
+            box.setCurrentText(text)  # a device such as cuda:1 leaves the box as it is
+        self.objective.setCurrentIndex(1 if getattr(cfg, "adversarial_weight", None) == 0.0 else 0)  # OBJECTIVES
 
     def _buttons(self) -> None:
         running = self.proc.running
