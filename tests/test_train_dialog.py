@@ -100,7 +100,7 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     d = dialog_for(window, tmp_path, steps=400)
     assert d.check_inputs() is not None, d.problem.text()
     d.start()
-    qtbot.waitUntil(lambda: d.bar.value() >= 3, timeout=120000)  # progress reaches the window
+    qtbot.waitUntil(lambda: d.bar.value() >= 3, timeout=300000)  # progress reaches the window
     assert d.curves and len(d.points["loss"][0]) >= 3  # the plot has points
     with qtbot.waitSignal(d.proc.ended, timeout=60000) as ended:
         d.stop()
@@ -119,7 +119,7 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     d.proc.event.connect(lambda ev: first.append(ev["step"]) if ev.get("event") == "step" else None)
     d.resume()
     assert (d.steps.value(), d.condition.currentText(), d.device.currentText()) == (400, "canny", "cpu")  # what runs
-    qtbot.waitUntil(lambda: bool(first), timeout=120000)
+    qtbot.waitUntil(lambda: bool(first), timeout=300000)
     assert first[0] == stopped + 1  # Resume continues the step count
     with qtbot.waitSignal(d.proc.ended, timeout=60000):
         d.stop()
