@@ -114,10 +114,18 @@ DEMO_ADAPTERS = {"demo-sketch": "adapter", "demo-colour": "colour_adapter"}
 
 def adapter_name(spec: str) -> str:
     """A short name from an adapter spec: demo-sketch stays, 'IDKiro/sdxs-512-dreamshaper-sketch' ->
-    'sdxs-512-dreamshaper-sketch', a folder -> its name."""
+    'sdxs-512-dreamshaper-sketch', a folder -> its name; a trained adapter is named after its run
+    (RUN/adapter -> RUN, RUN/checkpoints/checkpoint-200/adapter -> RUN-step200), not "adapter"."""
     if spec in DEMO_ADAPTERS:
         return spec
-    name = Path(str(spec).rstrip("/\\")).name
+    path = Path(str(spec).rstrip("/\\"))
+    name = path.name
+    if name == "adapter" and path.parent.name:  # the trainer's layout (training/runs.py)
+        checkpoint = re.fullmatch(r"checkpoint-(\d+)", path.parent.name)
+        if checkpoint and path.parent.parent.name == "checkpoints" and path.parent.parent.parent.name:
+            name = f"{path.parent.parent.parent.name}-step{checkpoint.group(1)}"
+        elif not checkpoint:
+            name = path.parent.name
     return re.sub(r"[^\w.-]+", "_", name).strip("_.") or "adapter"
 
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QMenu  # noqa: E402
 
 from app.live.testing import FakeEngine  # noqa: E402
 from tests.test_app_window import make_window  # noqa: E402
+from tests.test_midi import jack_server  # noqa: E402, F401  (the fixture: a JACK server of our own)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -93,3 +94,24 @@ def test_without_midi_the_entry_says_why(qtbot, tmp_path):
     w.midi.open("no-such-port")
     assert "no-such-port" in w.midi.why or w.midi.why.startswith("no MIDI")
     w.close()
+
+
+@pytest.mark.usefixtures("jack_server")
+def test_a_jack_controller_is_heard_by_the_window(qtbot, tmp_path):
+    """No ALSA sequencer here, a controller on JACK: the window listens to it, and a knob learns and moves a slider."""
+    out = mido.Backend("mido.backends.rtmidi/UNIX_JACK").open_output("sdxs-jack-knobs", virtual=True)
+    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    try:
+        w.midi.open(None)
+        assert w.midi.why == "" and any("sdxs-jack-knobs" in p.name for p in w.midi.ports)
+        assert texts(w.midi, "strength")[0] == "Learn MIDI for Strength"
+        w.midi.learn("strength")
+        qtbot.wait(300)  # JACK connects the ports on its next cycle
+        out.send(cc(21, 0))
+        qtbot.waitUntil(lambda: w.midi.map.get("strength") is not None, timeout=5000)
+        out.send(cc(21, 127))
+        qtbot.waitUntil(lambda: w.panel.strength.value() == w.panel.strength.maximum(), timeout=5000)
+    finally:
+        w.close()
+        out.close()
+    assert w.midi.ports == []

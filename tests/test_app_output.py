@@ -92,6 +92,11 @@ def test_a_taken_port_and_a_remote_address_in_the_dialog(qtbot, tmp_path):
     finally:
         qtbot.mouseClick(d.stop, Qt.MouseButton.LeftButton)
     assert out.server is None and d.start.isEnabled()
+    token = d.token.text()
+    d.address.setText("127.0.0.1:8765")  # back to this computer only: no greyed random token left behind
+    assert d.token.text() == "" and not d.token.isEnabled()
+    d.address.setText("0.0.0.0:8765")  # and the token made before comes back for other computers
+    assert d.token.text() == token and d.token.isEnabled()
     w.close()
 
 

@@ -1,13 +1,19 @@
 """MIDI learn (app.live.midi) with mido messages fed in directly (this machine has no sound devices), and
-end to end through a virtual port only where an ALSA sequencer exists."""
+end to end through a virtual port: ALSA's where a sequencer exists, JACK's on a JACK server of our own (its dummy
+driver, no sound card; skipped where jackd is not installed: tests/system_deps.sh installs jackd2)."""
 
 from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
 
 import pytest
 
 mido = pytest.importorskip("mido")
 
-from app.live.midi import Binding, MidiMap, input_names, on_range  # noqa: E402
+from app.live.midi import Binding, MidiMap, input_names, on_range, open_input  # noqa: E402
 
 
 def cc(control: int, value: int, channel: int = 0):
@@ -79,7 +85,7 @@ def test_a_virtual_port_end_to_end():
     got = []
     m = MidiMap()
     m.learn("strength")
-    with mido.open_input(names[0], callback=lambda msg: got.extend(m.feed(msg))):
+    with open_input(names[0], lambda msg: got.extend(m.feed(msg))):
         out.send(cc(7, 10))
         out.send(cc(7, 127))
         end = time.monotonic() + 5
@@ -87,3 +93,52 @@ def test_a_virtual_port_end_to_end():
             time.sleep(0.01)
     out.close()
     assert got == [("learned", None), ("strength", 1.0)]
+
+
+@pytest.fixture()
+def jack_server(monkeypatch):
+    """A JACK server with the dummy driver (no sound card), named for this test; libjack finds it by name."""
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (Debian: apt-get install jackd2; tests/system_deps.sh does it)")
+    name = f"sdxs-test-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    jack = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    end = time.monotonic() + 20
+    while True:
+        try:
+            jack.get_input_names()
+            break
+        except Exception:
+            if time.monotonic() > end or proc.poll() is not None:
+                proc.kill()
+                pytest.skip("jackd did not start here")
+            time.sleep(0.2)
+    yield jack
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_a_jack_port_is_found_without_an_alsa_sequencer(jack_server, capfd):
+    """A controller on JACK (what the issue's user had): listed and opened, and ALSA's complaint about its missing
+    sequencer is not printed on the terminal."""
+    out = jack_server.open_output("sdxs-jack-controller", virtual=True)
+    try:
+        names, why = input_names("sdxs-jack-controller")
+        assert why == "" and len(names) == 1 and "sdxs-jack-controller" in names[0]
+        got = []
+        m = MidiMap()
+        m.learn("strength")
+        with open_input(names[0], lambda msg: got.extend(m.feed(msg))):
+            time.sleep(0.3)  # JACK connects the ports on its next cycle
+            out.send(cc(7, 10))
+            out.send(cc(7, 127))
+            end = time.monotonic() + 5
+            while len(got) < 2 and time.monotonic() < end:
+                time.sleep(0.01)
+    finally:
+        out.close()
+    assert got == [("learned", None), ("strength", 1.0)]
+    err = capfd.readouterr().err
+    assert "ALSA lib" not in err and "Cannot connect" not in err

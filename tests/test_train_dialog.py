@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from tests.test_training import make_images
 
@@ -85,6 +88,9 @@ def test_dialog_checks_inputs_inline_with_the_command_lines_words(window, tmp_pa
     d.out.setText(str(tmp_path / "out"))
     assert d.check_inputs() is not None and d.problem.text() == "" and d.start_button.isEnabled()
     assert d.data_summary.text().startswith("3 pictures") and "1 unreadable" in d.data_summary.text()
+    d.eta.setText("Training failed: error: " + "a long message " * 30)  # wraps: the dialog still fits a small screen
+    d.problem.setText("a long problem " * 30)
+    assert d.minimumSizeHint().width() < 800
     window.close()
 
 
@@ -94,7 +100,7 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     d = dialog_for(window, tmp_path, steps=400)
     assert d.check_inputs() is not None, d.problem.text()
     d.start()
-    qtbot.waitUntil(lambda: d.bar.value() >= 3, timeout=120000)  # progress reaches the window
+    qtbot.waitUntil(lambda: d.bar.value() >= 3, timeout=300000)  # progress reaches the window
     assert d.curves and len(d.points["loss"][0]) >= 3  # the plot has points
     with qtbot.waitSignal(d.proc.ended, timeout=60000) as ended:
         d.stop()
@@ -103,10 +109,17 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     stopped = read_step(found[-1])
     assert stopped >= 3 and (found[-1] / "adapter" / "config.json").exists()
     assert d.runs.count() == 1 and "stopped at step" in d.runs.itemText(0)
+    d.steps.setValue(7)  # the form changed since: picking the run shows the run's own settings again
+    d.resolution.setValue(256)
+    d.objective.setCurrentIndex(0)
+    d.runs.activated.emit(0)
+    assert (d.steps.value(), d.resolution.value(), d.batch.value(), d.objective.currentData()) == (400, 64, 2, 0.0)
+    d.steps.setValue(7)
     first = []
     d.proc.event.connect(lambda ev: first.append(ev["step"]) if ev.get("event") == "step" else None)
     d.resume()
-    qtbot.waitUntil(lambda: bool(first), timeout=120000)
+    assert (d.steps.value(), d.condition.currentText(), d.device.currentText()) == (400, "canny", "cpu")  # what runs
+    qtbot.waitUntil(lambda: bool(first), timeout=300000)
     assert first[0] == stopped + 1  # Resume continues the step count
     with qtbot.waitSignal(d.proc.ended, timeout=60000):
         d.stop()
@@ -114,24 +127,47 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     d.use()  # the newest checkpoint's adapter, into the live window
     qtbot.waitUntil(lambda: (window.pipeline.info.get("controlnet") or "").endswith("adapter"), timeout=60000)
     assert "checkpoint-" in window.pipeline.info["controlnet"]
+    step = Path(window.pipeline.info["controlnet"]).parent.name.removeprefix("checkpoint-")
+    qtbot.waitUntil(lambda: f"discs-step{step}" in window.panel.adapters.rows, timeout=10000)  # named after its run
     qtbot.waitUntil(lambda: window.pipeline.worker.loop.engine.adapter is not None, timeout=10000)
     window.close()
 
 
-def test_closing_the_window_stops_training_within_two_seconds(window, tmp_path, qtbot):
+def test_ctrl_q_in_the_train_dialog_stops_training_within_two_seconds(window, tmp_path, qtbot):
     from models.loading import load_adapter
     from training.checkpoints import list_checkpoints
 
-    d = dialog_for(window, tmp_path, steps=400)
+    d = dialog_for(window, tmp_path, steps=40)
     assert not d.cuda and d.cpu_note.isVisibleTo(d)  # no GPU: it says training and live output share the cores
     d.pause_live.setChecked(True)
     d.start()
     assert window.paused and window.actions.act_pause.isChecked()  # and pauses the live output while it trains
     seen = []
     d.proc.event.connect(lambda ev: seen.append(ev["event"]))
-    qtbot.waitUntil(lambda: "checkpoint" in seen, timeout=180000)  # every 100 steps (a quarter of the run)
+    qtbot.waitUntil(lambda: "checkpoint" in seen, timeout=300000)  # every 10 steps (a quarter of the run)
+    trainer = psutil.Process(d.proc.proc.processId())
+    workers = trainer.children(recursive=True)  # the data loader's (the dialog's default: 2)
+    d.activateWindow()  # Ctrl+Q in the Train dialog quits the app (an application-wide shortcut)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is d, timeout=5000)
     t0 = time.perf_counter()
-    window.close()
-    assert time.perf_counter() - t0 < 2.5 and not d.proc.running
+    qtbot.keyClick(d.data, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    closed = time.perf_counter() - t0
+    assert not window.isVisible()
+    alive = [trainer, *workers]
+    while alive and time.perf_counter() - t0 < 5:  # ended or a zombie (ended, its parent not told yet)
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.01)
+    gone = time.perf_counter() - t0
+    assert workers and closed < 2.0 and gone < 2.0, f"window closed after {closed:.2f} s, every trainer process gone after {gone:.2f} s"
+    qtbot.waitUntil(lambda: not d.proc.running, timeout=5000)
     newest = list_checkpoints(tmp_path / "adapters" / "discs" / "checkpoints")[-1]
     assert load_adapter(str(newest / "adapter")).net is not None  # usable
+
+
+def test_a_trained_adapter_is_named_after_its_run():
+    from models.loading import adapter_name
+
+    assert adapter_name("/home/me/SDXS Live/adapters/discs/adapter") == "discs"
+    assert adapter_name("/home/me/adapters/discs/checkpoints/checkpoint-200/adapter/") == "discs-step200"
+    assert adapter_name("/home/me/models/my-sketch-adapter") == "my-sketch-adapter"  # any other folder: its name
+    assert adapter_name("IDKiro/sdxs-512-dreamshaper-sketch") == "sdxs-512-dreamshaper-sketch"

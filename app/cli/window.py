@@ -75,13 +75,14 @@ def check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.ui.qtapp import application, close_after, close_on_signals, has_display
+    from app.ui.qtapp import application, check_platform_libraries, close_after, close_on_signals, has_display
 
     check(args)
     if not has_display():
         raise UserError(NO_DISPLAY)
+    check_platform_libraries()  # X11: every library Qt's xcb plugin lacks, and the one command that installs them
     from app.live.osc_stream import open_osc
-    from app.ui.modelpick import startup_choice
+    from app.ui.modelpick import HubProbe, startup_choice
     from app.ui.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
 
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                             spec_args(saved.adapters) or saved.controlnet)
     if args.exit_after:
         choice.offer_download = False  # a timed, scripted run asks no questions
+    probe = HubProbe() if choice.offer_download else None  # is the hub there? asked while the window is built
     window = MainWindow(qs)
     if args.serve:  # as Output > Stream to OBS, from the start (a show started by a launcher script)
         try:
@@ -111,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ndi:
         window.actions.output.start_ndi(args.ndi)
     window.midi.open(args.midi)  # no MIDI system or port: the Learn MIDI entries say why
+    if probe is not None:
+        choice.offer_download = probe.answered()  # offline: no 3 GB offer, the demo model starts
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
     if args.exit_after:
         close_after(window, args.exit_after)

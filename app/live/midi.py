@@ -121,23 +121,92 @@ def on_range(fraction: float, lo: float, hi: float) -> float:
 
 
 def input_names(port: str | None = None) -> tuple[list[str], str]:
-    """The MIDI input ports to open (--midi PORT: the ones whose name contains it; else all), and why none
-    when the list is empty (no library, no MIDI system, no port): one line for the menu."""
+    """The MIDI input ports to open (--midi PORT: the ones whose name contains it; else all), from every MIDI
+    system mido's backend has (rtmidi: ALSA and JACK on Linux, CoreMIDI, Windows MM), and why none when the
+    list is empty (no library, no MIDI system, no port): one line for the menu. open_input() opens a name."""
     try:
         import mido
     except ImportError:
         return [], f"MIDI needs the mido and python-rtmidi packages: {INSTALL}"
-    if sys.platform.startswith("linux") and not os.path.exists("/dev/snd/seq"):  # asking rtmidi prints ALSA errors
-        return [], "no MIDI on this computer (no ALSA sequencer, /dev/snd/seq)"
-    try:
-        names = mido.get_input_names()
-    except ImportError:
-        return [], f"MIDI needs python-rtmidi: {INSTALL}"
-    except Exception as e:  # rtmidi's SystemError: no ALSA sequencer (/dev/snd/seq), no CoreMIDI...
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return [], f"no MIDI system here ({text})"
+    _SYSTEM_OF.clear()
+    why = []
+    for backend in _backends(mido):
+        label = backend.api.replace("LINUX_", "").replace("UNIX_", "").replace("MACOSX_", "") if backend.api else "MIDI"
+        try:
+            with _library_chatter_to_log():  # ALSA and JACK print to stderr themselves when they are not there
+                names = backend.get_input_names()
+        except ImportError:
+            return [], f"MIDI needs python-rtmidi: {INSTALL}"
+        except Exception as e:  # rtmidi's SystemError: no ALSA sequencer (/dev/snd/seq), no JACK server...
+            text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            known = {"ALSA": "no sequencer, /dev/snd/seq", "JACK": "no server running"}
+            why.append(f"{label}: {known.get(label) or text.split(': ', 1)[-1].rstrip('.')}")
+            continue
+        for name in names:
+            _SYSTEM_OF.setdefault(name, backend)
+    names = list(_SYSTEM_OF)
     if port:
         names = [n for n in names if port.lower() in n.lower()]
         if not names:
             return [], f"no MIDI input port matches --midi {port!r}"
-    return names, "" if names else "no MIDI input port found: connect a controller and restart"
+    if names:
+        return names, ""
+    if why and len(why) == len(_backends(mido)):
+        return [], f"no MIDI system here ({'; '.join(why)})"
+    return [], "no MIDI input port found: connect a controller and restart"
+
+
+def open_input(name: str, callback):
+    """Open an input port input_names() found, through the MIDI system that listed it."""
+    import mido
+
+    backend = _SYSTEM_OF.get(name) or mido.backend
+    return backend.open_input(name, callback=callback)
+
+
+_SYSTEM_OF: dict = {}  # port name -> the mido backend (MIDI system) that listed it, from the last input_names()
+
+
+def _backends(mido) -> list:
+    """mido's backend once per MIDI system it can reach: each API rtmidi was built with (ALSA, JACK...), or the
+    backend as it is (another backend, or one with its API chosen: MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK)."""
+    base = mido.backend
+    if base.api or not base.name.endswith("rtmidi"):
+        return [base]
+    try:
+        apis = base.module.get_api_names()
+    except ImportError:
+        return [base]
+    return [mido.Backend(f"{base.name}/{api}", load=True) for api in apis if api != "RTMIDI_DUMMY"] or [base]
+
+
+class _library_chatter_to_log:
+    """C libraries' own stderr lines (ALSA's "ALSA lib ... open /dev/snd/seq failed", libjack's "Cannot connect to
+    server socket") held back while a MIDI system is asked, and logged at debug level; anything else written to
+    stderr meanwhile (another thread's log line) goes on to stderr."""
+
+    CHATTER = ("ALSA lib", "Cannot connect to server", "jack server", "JackShm", "Jack")
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stderr.flush()
+        self.held = tempfile.TemporaryFile()
+        self.saved = os.dup(2)
+        os.dup2(self.held.fileno(), 2)
+
+    def __exit__(self, *exc) -> None:
+        sys.stderr.flush()
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.held.seek(0)
+        text = self.held.read().decode(errors="replace")
+        self.held.close()
+        other = []
+        for line in text.splitlines():
+            if line.startswith(self.CHATTER):
+                log.debug("MIDI system: %s", line)
+            elif line.strip():
+                other.append(line)
+        if other:
+            sys.stderr.write("\n".join(other) + "\n")

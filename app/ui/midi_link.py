@@ -54,14 +54,12 @@ class MidiLink(QObject):
 
     def open(self, port: str | None = None) -> None:
         """Listen to the input ports (--midi PORT: those whose name contains it; else all)."""
-        from app.live.midi import input_names
+        from app.live.midi import input_names, open_input
 
         names, self.why = input_names(port)
         for name in names:
-            import mido
-
             try:
-                self.ports.append(mido.open_input(name, callback=self._incoming))
+                self.ports.append(open_input(name, self._incoming))
             except Exception as e:
                 self.why = f"could not open MIDI input {name!r}: {e}"
                 log.warning("%s", self.why)

@@ -86,5 +86,5 @@ class ModelLink(QObject):
     def _on_failed(self, text: str) -> None:
         fallback, self.fallback = self.fallback, None
         if fallback is not None and fallback.model and self.session.model is None:  # the offered download failed
-            self.fallback_note = f"{text} Using the demo model instead."
+            self.fallback_note = f"{text.rstrip('.')}. Using the demo model instead."
             self.load(fallback.model, fallback.controlnet)

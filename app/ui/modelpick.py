@@ -1,18 +1,23 @@
 """Which model the window starts with, and the download progress dialog.
 
 Order: --model from the command line; the model used last time; SDXS dreamshaper (+ its sketch adapter)
-when it is in the Hugging Face cache; when the hub may be reachable, an offer to download it; the small
-built-in demo model, with a visible notice; otherwise a message asking for a model folder.
+when it is in the Hugging Face cache; when the hub answers (HubProbe, never with HF_HUB_OFFLINE=1), an offer
+to download it; the small built-in demo model, with a visible notice; otherwise a message asking for a model
+folder.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from models.assets import DEMO_DIR
+
+log = logging.getLogger(__name__)
 
 SDXS = "IDKiro/sdxs-512-dreamshaper"
 SDXS_SKETCH = "IDKiro/sdxs-512-dreamshaper-sketch"
@@ -28,7 +33,7 @@ class Choice:
     model: str | None  # spec to load, or None: nothing to load yet
     controlnet: str | tuple[str, ...] | None = None  # adapter spec, or several as SPEC[:STRENGTH] each
     notice: str = ""  # shown to the user (the demo notice, or how to get a model)
-    offer_download: bool = False  # ask whether to download SDXS first
+    offer_download: bool = False  # ask whether to download SDXS first (the window asks only when the hub answers)
 
 
 def in_hub_cache(repo_id: str, filename: str) -> bool:
@@ -44,6 +49,46 @@ def hub_offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_answers(timeout: float = 2.0, endpoint: str | None = None) -> bool:
+    """Whether the Hugging Face hub (HF_ENDPOINT, default huggingface.co) answers SDXS's model page within
+    timeout seconds: offline, no DNS, a firewall or a hub error is False."""
+    import urllib.error
+    import urllib.request
+
+    if endpoint is None:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    url = f"{endpoint.rstrip('/')}/api/models/{SDXS}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as r:
+            return r.status < 400
+    except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts, refused, no DNS; a bad HF_ENDPOINT
+        log.info("the Hugging Face hub does not answer (%s): no download offered", getattr(e, "reason", e))
+        return False
+
+
+class HubProbe:
+    """hub_answers() on a thread of its own, asked while the window is built: the GUI thread waits at most
+    the rest of `timeout` for the answer, and offline that is at once (no DNS) or the timeout (a silent network)."""
+
+    def __init__(self, timeout: float = 2.0, endpoint: str | None = None):
+        import threading
+
+        self.answer: bool | None = None  # None: no answer yet
+        self._end = time.monotonic() + timeout
+        self._thread = threading.Thread(target=self._ask, args=(timeout, endpoint), name="hub-probe", daemon=True)
+        self._thread.start()
+
+    def _ask(self, timeout: float, endpoint: str | None) -> None:
+        self.answer = hub_answers(timeout, endpoint)
+
+    def answered(self) -> bool:
+        """True when the hub answered; waits for the probe until its deadline, then counts silence as no."""
+        self._thread.join(max(0.0, self._end - time.monotonic()))
+        return bool(self.answer)
 
 
 def demo_available() -> tuple[bool, bool]:

@@ -293,8 +293,11 @@ class ServeDialog(QDialog):
         remote = not is_loopback(host)
         self.token.setEnabled(remote)
         self.new_token.setEnabled(remote)
-        if remote and not self.token.text():
-            self._new_token()
+        if not remote and self.token.text():  # loopback needs none: no greyed token left behind (kept for a remote one)
+            self._kept_token = self.token.text()
+            self.token.clear()
+        elif remote and not self.token.text():
+            self.token.setText(getattr(self, "_kept_token", "")) if getattr(self, "_kept_token", "") else self._new_token()
 
     def _new_token(self) -> None:
         import secrets

@@ -1,4 +1,5 @@
-"""Starting Qt: is there a display, the one QApplication, and Qt's own messages kept quiet."""
+"""Starting Qt: is there a display, are the X11 plugin's libraries there, the one QApplication, and Qt's own
+messages kept quiet."""
 
 from __future__ import annotations
 
@@ -6,14 +7,61 @@ import gc
 import logging
 import os
 import sys
+from pathlib import Path
+
+from models.assets import ASSETS
+from models.errors import UserError
 
 ORGANIZATION = "sdxs-live"
 APPLICATION = "SDXS Live"
+XCB_LIBS = ASSETS / "qt-xcb-libs.txt"  # the libraries Qt's xcb plugin loads, with their Debian packages
 
 
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
                 or sys.platform in ("win32", "darwin"))
+
+
+def qt_platform() -> str:
+    """The platform plugin Qt will start: QT_QPA_PLATFORM's first, else wayland in a Wayland session, else xcb
+    (X11) on Linux; "" elsewhere (Windows and macOS bring their own)."""
+    chosen = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
+    if chosen:
+        return chosen
+    if not sys.platform.startswith("linux"):
+        return ""
+    wayland = os.environ.get("WAYLAND_DISPLAY") and os.environ.get("XDG_SESSION_TYPE") == "wayland"
+    return "wayland" if wayland else "xcb"
+
+
+def missing_xcb_libraries(table: Path | None = None) -> list[tuple[str, str]]:
+    """(library, Debian package) for each library of Qt's xcb plugin that the dynamic loader cannot open,
+    found the way Qt will look for it (dlopen: the system's paths and LD_LIBRARY_PATH)."""
+    import ctypes
+
+    missing = []
+    for line in (table or XCB_LIBS).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            library, package = line.split()
+            try:
+                ctypes.CDLL(library)
+            except OSError:
+                missing.append((library, package))
+    return missing
+
+
+def check_platform_libraries(table: Path | None = None) -> None:
+    """Before Qt starts on X11: the libraries its xcb plugin needs, all of them named in one line with the
+    command that installs them (Qt itself names only the first, and suggests reinstalling Qt)."""
+    if qt_platform() != "xcb":
+        return
+    missing = missing_xcb_libraries(table)
+    if missing:
+        libraries = ", ".join(lib for lib, _ in missing)
+        packages = " ".join(dict.fromkeys(pkg for _, pkg in missing))
+        raise UserError(f"the window needs system libraries that are missing ({libraries}): install them with "
+                        f"`sudo apt install {packages}` (Debian and Ubuntu names), then start it again; or run "
+                        "without a window: `python main.py stream --input camera:0 --out out.mp4`")
 
 
 def quiet_qt() -> None:
@@ -36,6 +84,8 @@ def application():
     """The QApplication (made once), named so QSettings and the desktop find it."""
     from PySide6.QtWidgets import QApplication
 
+    if QApplication.instance() is None:
+        check_platform_libraries()
     quiet_qt()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)

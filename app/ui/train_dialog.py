@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
+    QSizePolicy,
     QSpinBox,
+    QSplitter,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -55,18 +57,24 @@ class TrainDialog(QDialog):
     def __init__(self, base: str, device: str, cuda: bool, out_root: Path, parent: QWidget | None = None, size: int = 512):
         super().__init__(parent)
         self.setWindowTitle("Train an adapter")
-        self.resize(980, 680)
+        self.resize(1040, 700)
         self.cuda = cuda
+        self._quitting = False  # shutdown() was called: the app is quitting
         self.proc = TrainProcess(self)
         self.proc.event.connect(self._on_event)
         self.proc.line.connect(self._on_line)
         self.proc.ended.connect(self._on_ended)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.points: dict[str, tuple[list[float], list[float]]] = {}
-        layout = QHBoxLayout(self)
-        layout.addWidget(self._form(base, device, out_root), 0)
+        split = QSplitter(Qt.Orientation.Horizontal)  # the form and the run's progress; the user moves the line
+        split.setChildrenCollapsible(False)
+        split.addWidget(self._form(base, device, out_root))
         self.resolution.setValue(size)  # the base's own size by default
-        layout.addWidget(self._watch(), 1)
+        split.addWidget(self._watch())
+        split.setStretchFactor(0, 1)  # a smaller dialog takes from both columns, the progress side more
+        split.setStretchFactor(1, 2)
+        split.setSizes([440, 580])
+        QHBoxLayout(self).addWidget(split)
         self._debounce = QTimer(self, singleShot=True, interval=300)
         self._debounce.timeout.connect(self.check_inputs)
         for w in (self.data, self.base, self.out):
@@ -84,8 +92,9 @@ class TrainDialog(QDialog):
         from training.config import ADAPTERS, CONDITIONS
 
         box = QWidget()
-        box.setMinimumWidth(380)
+        box.setMinimumWidth(360)
         f = QFormLayout(box)
+        f.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)  # the fields take the column's width
         self.data = QLineEdit()
         self.data.setPlaceholderText("a folder of pictures (+ captions), or images/ + conditions/")
         f.addRow("Pictures", _browse_row(self.data, "Choose the folder of training pictures"))
@@ -118,9 +127,15 @@ class TrainDialog(QDialog):
             self.objective.addItem(label, weight)
         f.addRow("Objective", self.objective)
         self.out = QLineEdit(str(out_root / time.strftime("adapter-%Y%m%d-%H%M")))
+        self.out.textChanged.connect(self.out.setToolTip)  # the whole path, where the field shows its end
+        self.out.setToolTip(self.out.text())
         f.addRow("Output folder", _browse_row(self.out, "Choose the output folder"))
         self.runs = QComboBox()
         self.runs.setToolTip("Unfinished runs found in the output folder and beside it")
+        self.runs.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.runs.setMinimumContentsLength(16)  # a long run label is cut here, shown whole in the list and the tooltip
+        self.runs.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.runs.activated.connect(self._show_run)  # picking a run shows its own settings in the form
         self.resume_button = button("Resume", "Continue the run chosen here from its newest checkpoint", self.resume)
         f.addRow("Runs", row(self.runs, self.resume_button, stretch=0))
         self.pause_live = QCheckBox("Pause live output while training")
@@ -149,15 +164,19 @@ class TrainDialog(QDialog):
         self.bar = QProgressBar()
         self.bar.setFormat("step %v of %m")
         self.eta = QLabel("Not started")
+        self.eta.setWordWrap(True)  # a long error wraps instead of widening the dialog past the screen
         col.addWidget(self.bar)
         col.addWidget(self.eta)
         self.plot = self._plot("adapter loss")
         self.disc_plot = self._plot("discriminator")  # the adversarial game's other player, on its own scale
         self.disc_plot.hide()
+        self.plot.setMinimumWidth(280)  # the curves stay readable in a small dialog
         col.addWidget(self.plot, 3)
         col.addWidget(self.disc_plot, 2)
         self.validation = QLabel("The validation grid (condition | target | output) appears here as it is written")
         self.validation.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.validation.setWordWrap(True)
+        self.validation.setMinimumWidth(200)
         self.validation.setMinimumHeight(140)
         col.addWidget(self.validation, 2)
         self.log = QPlainTextEdit(readOnly=True)
@@ -232,7 +251,27 @@ class TrainDialog(QDialog):
                 self._finished.add(str(run.folder))
         if current:
             self.runs.setCurrentIndex(max(0, self.runs.findData(current)))
+        self.runs.view().setMinimumWidth(self.runs.view().sizeHintForColumn(0) + 24)  # the list shows labels whole
+        self.runs.setToolTip(self.runs.currentText() or "Unfinished runs found in the output folder and beside it")
         self._buttons()
+
+    @Slot(int)
+    def _show_run(self, index: int) -> None:
+        """The form shows the settings of the run picked (its run.json), not the defaults."""
+        from training.runs import read_run
+
+        if index >= 0 and (run := read_run(self.runs.itemData(index))) is not None:
+            self._fill(run.config, run.folder)
+
+    def _fill(self, cfg, folder: Path) -> None:
+        """The form from a run's TrainConfig."""
+        for edit, text in ((self.data, cfg.data), (self.base, cfg.base), (self.out, folder)):
+            edit.setText(str(text))
+        for spin, value in ((self.resolution, cfg.resolution), (self.steps, cfg.steps), (self.batch, cfg.batch_size)):
+            spin.setValue(value)
+        for box, text in ((self.condition, cfg.condition), (self.adapter, cfg.adapter), (self.device, cfg.device)):
+            box.setCurrentText(text)  # a device such as cuda:1 leaves the box as it is
+        self.objective.setCurrentIndex(1 if getattr(cfg, "adversarial_weight", None) == 0.0 else 0)  # OBJECTIVES
 
     def _buttons(self) -> None:
         running = self.proc.running
@@ -262,7 +301,7 @@ class TrainDialog(QDialog):
         if run is None:
             self.problem.setText("no run to resume here: pick an output folder that holds one")
             return
-        self.out.setText(str(run.folder))
+        self._fill(run.config, run.folder)  # the form says what runs: this run's own settings
         self._launch(replace(run.config, resume="latest"))
 
     def _launch(self, cfg) -> None:
@@ -329,6 +368,8 @@ class TrainDialog(QDialog):
     @Slot(int)
     def _on_ended(self, code: int) -> None:
         self.pauseLive.emit(False)
+        if self._quitting:
+            return
         step = self.bar.value()
         if code == 0:
             self.eta.setText(f"Finished after {step} steps: Use this adapter loads it")
@@ -365,8 +406,9 @@ class TrainDialog(QDialog):
             self.useAdapter.emit(str(path))
 
     def shutdown(self, grace_ms: int | None = 1500) -> None:
-        """The window is closing: Ctrl+C to the run, then (grace_ms given) kill it after grace_ms; the newest
+        """The app is quitting: Ctrl+C to the run, then (grace_ms given) gone within grace_ms; the newest
         checkpoint stays usable."""
+        self._quitting = True  # the run's end then updates nothing in a dialog about to go
         self.proc.stop() if grace_ms is None else self.proc.kill(grace_ms=grace_ms)
 
     def closeEvent(self, e) -> None:
