@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.ui import modelpick, qtapp
+from app.ui import qtapp
+from app.ui.panel import modelpick
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")

@@ -1,4 +1,4 @@
-"""MIDI learn in the window (app.ui.midi_link), with mido messages fed in as a port's callback would: the
+"""MIDI learn in the window (app.ui.session.midi_link), with mido messages fed in as a port's callback would: the
 slider moves over its range, pads press buttons, the context menu shows and forgets the mapping, and the
 mapping is remembered by the next window. Without a MIDI system the menu entry says why."""
 

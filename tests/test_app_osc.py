@@ -1,4 +1,4 @@
-"""OSC into the window (app.ui.osc_link): a real python-osc client on loopback writes the window's session,
+"""OSC into the window (app.ui.session.osc_link): a real python-osc client on loopback writes the window's session,
 the widgets bound to it follow and the settings go out the usual way; a burst is coalesced; pause, snapshot
 and record act like the menu; any whole seed is taken, modulo 2**64."""
 
@@ -13,7 +13,7 @@ from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 
 from app.live.osc import OscControl  # noqa: E402
 from app.live.testing import FakeEngine  # noqa: E402
-from app.ui.osc_link import OscLink  # noqa: E402
+from app.ui.session.osc_link import OscLink  # noqa: E402
 from tests.test_app_window import make_window  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)

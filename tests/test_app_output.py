@@ -18,8 +18,8 @@ from PySide6.QtTest import QTest
 from app.live.screen import ScreenCapture
 from app.live.steady import SteadySettings
 from app.live.testing import FakeEngine
-from app.ui.region import RegionPicker, pick_screen
-from app.ui.settings import Persisted, open_settings
+from app.ui.dialogs.region import RegionPicker, pick_screen
+from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow
 from app.ui.worker import wait_idle
 from models.errors import UserError

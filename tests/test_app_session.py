@@ -84,7 +84,7 @@ def test_osc_fps_is_answered_from_a_published_value(qtbot, tmp_path):
     """The OSC thread reads session.fps (a float the HUD publishes), never the GUI thread's deque of times."""
     pythonosc = pytest.importorskip("pythonosc")  # noqa: F841
     from app.live.osc import OscControl
-    from app.ui.osc_link import OscLink
+    from app.ui.session.osc_link import OscLink
 
     w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
     link = OscLink(w.session, OscControl("127.0.0.1:0"), w)

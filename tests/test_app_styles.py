@@ -10,8 +10,8 @@ import pytest
 
 from app.live.loop import Frame
 from app.live.settings import LiveSettings
-from app.ui.modelpick import Choice
-from app.ui.settings import Persisted, open_settings
+from app.ui.panel.modelpick import Choice
+from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
 from app.ui.worker import LoadRequest, Worker, wait_idle
 from tests.tiny_lora import save_lora

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPointF, Qt
 
 from app.live.loop import Frame
 from app.live.testing import FakeEngine, count_frames, write_test_video
-from app.ui.modelpick import Choice
-from app.ui.settings import Persisted, open_settings
+from app.ui.panel.modelpick import Choice
+from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
 from app.ui.worker import Pipeline, wait_idle
 
@@ -60,7 +60,7 @@ def draw(canvas, points):
 
 
 def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
-    from app.ui.canvas import SketchCanvas
+    from app.ui.canvas.canvas import SketchCanvas
 
     c = SketchCanvas(128)
     qtbot.addWidget(c)
@@ -240,7 +240,7 @@ def test_load_failure_is_a_message(qtbot, tmp_path):
 
 
 def test_startup_choice_without_models(monkeypatch):
-    import app.ui.modelpick as mp
+    import app.ui.panel.modelpick as mp
 
     monkeypatch.setattr(mp, "in_hub_cache", lambda *a: False)
     monkeypatch.setattr(mp, "demo_available", lambda: (False, False))
@@ -341,7 +341,7 @@ def test_pause_fullscreen_and_trace(qtbot, tmp_path):
 def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from app.ui.modelpick import SDXS
+    from app.ui.panel.modelpick import SDXS
     from models.errors import UserError
 
     def loader(options, progress, *rest):

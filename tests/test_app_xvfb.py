@@ -68,8 +68,8 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.modelpick import Choice
-    from app.ui.settings import open_settings
+    from app.ui.panel.modelpick import Choice
+    from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow, StartOptions
     from app.ui.worker import wait_idle
 

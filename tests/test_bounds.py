@@ -112,8 +112,8 @@ def test_the_session_checks_every_bounded_field_with_the_table(field):
 def test_the_window_widgets_take_the_table(qtbot):
     """Every bound widget's range is the table's (a slider in steps of 10**-decimals), and the seed box holds
     any whole number."""
-    from app.ui.bindings import SessionBridge
-    from app.ui.panel import ControlPanel
+    from app.ui.panel.panel import ControlPanel
+    from app.ui.session.bindings import SessionBridge
 
     panel = ControlPanel(SessionBridge(Session()))
     qtbot.addWidget(panel)

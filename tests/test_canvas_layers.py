@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QColor
 
-from app.ui.canvas import COLOUR, LINES, SketchCanvas
-from app.ui.canvas_tools import NO_COLOUR_ADAPTER, PALETTE, CanvasPage
+from app.ui.canvas.canvas import COLOUR, LINES, SketchCanvas
+from app.ui.canvas.canvas_tools import NO_COLOUR_ADAPTER, PALETTE, CanvasPage
 
 
 def draw(canvas, points):

@@ -98,7 +98,7 @@ def test_the_checks_catch_what_they_are_meant_to(tmp_path):
 
 def window_menus(qtbot, tmp_path) -> set[tuple[str, ...]]:
     """Every path in the real window's menu bar, menus and submenus included, without the & of mnemonics."""
-    from app.ui.settings import open_settings
+    from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow
 
     w = MainWindow(open_settings(str(tmp_path / "settings.ini")))

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from app.live.testing import FakeEngine, write_test_video
-from app.ui.modelpick import Choice
-from app.ui.settings import open_settings
+from app.ui.panel.modelpick import Choice
+from app.ui.session.settings import open_settings
 from app.ui.window import MainWindow, StartOptions
 from tests.test_edges_files import disk, fill, played  # noqa: F401  (disk is a fixture)
 

@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
 
-from app.ui.canvas import COLOUR, LINES, SketchCanvas
-from app.ui.canvas_tools import PALETTE, CanvasPage
-from app.ui.qimage import from_rgb
-from app.ui.views import ImageView
+from app.ui.canvas.canvas import COLOUR, LINES, SketchCanvas
+from app.ui.canvas.canvas_tools import PALETTE, CanvasPage
+from app.ui.outputs.qimage import from_rgb
+from app.ui.outputs.views import ImageView
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 

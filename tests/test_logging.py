@@ -248,9 +248,9 @@ def test_hub_failures_told_apart_by_type(online, tiny_controlnet):
 
 def test_a_warning_from_the_worker_thread_shows_in_the_windows_status_bar(qtbot, tmp_path):
     from app.live.testing import FakeEngine
-    from app.ui.logbar import StatusBarHandler
-    from app.ui.modelpick import Choice
-    from app.ui.settings import open_settings
+    from app.ui.outputs.logbar import StatusBarHandler
+    from app.ui.panel.modelpick import Choice
+    from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow, StartOptions
 
     text = "fast path cuda-graphs failed (out of memory); using the eager recipe"

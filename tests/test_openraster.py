@@ -120,7 +120,7 @@ def test_the_window_saves_both_layers_as_ora_and_opens_them_again(qtbot, tmp_pat
     from PySide6.QtCore import QPointF
     from PySide6.QtGui import QColor
 
-    from app.ui.canvas import COLOUR
+    from app.ui.canvas.canvas import COLOUR
     from tests.test_window_adapters import Loader, open_window, settle
 
     w = open_window(qtbot, tmp_path / "s.ini", Loader())

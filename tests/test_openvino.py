@@ -174,8 +174,8 @@ def test_window_converts_in_the_worker_and_says_so(qtbot, tmp_path, tiny_base, t
     import torch
     from PySide6.QtCore import QPointF
 
-    from app.ui.modelpick import Choice
-    from app.ui.settings import open_settings
+    from app.ui.panel.modelpick import Choice
+    from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow, StartOptions
 
     threads = torch.get_num_threads()

@@ -8,9 +8,9 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from app.live.session import Session
-from app.ui.bindings import SessionBridge
-from app.ui.panel import ControlPanel
-from app.ui.widgets import SliderNumber
+from app.ui.panel.panel import ControlPanel
+from app.ui.panel.widgets import SliderNumber
+from app.ui.session.bindings import SessionBridge
 
 
 def wheel(widget, notches: int = -1) -> bool:

@@ -179,7 +179,7 @@ def test_no_probes_on_the_engine():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    for rel in ("app/live/loop.py", "app/live/styles.py", "app/ui/worker.py", "app/ui/styles.py"):
+    for rel in ("app/live/loop.py", "app/live/styles.py", "app/ui/worker.py", "app/ui/panel/styles.py"):
         text = (root / rel).read_text()
         assert not re.search(r"(hasattr|getattr)\((self\.)?(loop\.)?(engine|e)\b", text), rel
 

@@ -46,8 +46,8 @@ def test_progress_stream_is_one_json_object_per_line(tmp_path, tiny_base):
 
 @pytest.fixture()
 def window(qtbot, tmp_path, tiny_base):
-    from app.ui.modelpick import Choice
-    from app.ui.settings import open_settings
+    from app.ui.panel.modelpick import Choice
+    from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow, StartOptions
 
     w = MainWindow(open_settings(str(tmp_path / "settings.ini")))

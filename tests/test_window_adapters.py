@@ -10,10 +10,10 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
 from app.live.testing import FakeEngine
-from app.ui.canvas_tools import NO_COLOUR_ADAPTER, PALETTE
-from app.ui.modelpick import Choice
-from app.ui.qimage import to_rgb
-from app.ui.settings import Persisted, open_settings
+from app.ui.canvas.canvas_tools import NO_COLOUR_ADAPTER, PALETTE
+from app.ui.outputs.qimage import to_rgb
+from app.ui.panel.modelpick import Choice
+from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
 from app.ui.worker import wait_idle
 
@@ -126,8 +126,8 @@ def test_the_list_and_strengths_persist_and_load_again(qtbot, tmp_path):
     saved = Persisted.load(open_settings(str(ini)))
     assert saved.adapters == {"demo-colour": 0.7, "my-canny": 0.3} and saved.controlnet == "demo-colour"
 
-    from app.ui.adapters import spec_args
-    from app.ui.modelpick import startup_choice
+    from app.ui.panel.adapters import spec_args
+    from app.ui.panel.modelpick import startup_choice
 
     choice = startup_choice(None, None, saved.model, spec_args(saved.adapters) or saved.controlnet)  # as main.py
     assert choice.controlnet == ("demo-colour:0.7", "my-canny:0.3")

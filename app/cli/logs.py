@@ -4,7 +4,7 @@ Our modules log through `log = logging.getLogger(__name__)`. Their lines go to s
 an info line is the bare message, a warning or an error has its level in front, a debug line its module too.
 Info is shown by default, `-v` adds debug lines, `-q` keeps only warnings and errors; SDXS_LOG=debug|info|
 warning|error says the same without a flag (a flag wins). The libraries' own notices and progress bars stay
-off the terminal (models.quiet). The window adds a status-bar handler (app.ui.logbar).
+off the terminal (models.quiet). The window adds a status-bar handler (app.ui.outputs.logbar).
 """
 
 from __future__ import annotations

@@ -82,15 +82,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(NO_DISPLAY)
     check_platform_libraries()  # X11: every library Qt's xcb plugin lacks, and the one command that installs them
     from app.live.osc_stream import open_osc
-    from app.ui.modelpick import HubProbe, startup_choice
-    from app.ui.settings import Persisted, open_settings
+    from app.ui.panel.modelpick import HubProbe, startup_choice
+    from app.ui.session.settings import Persisted, open_settings
     from app.ui.window import MainWindow, StartOptions
 
     osc = open_osc(args.osc, args.osc_allow)  # a port in use is one line before the window opens
     app = application()
     qs = open_settings(args.settings)
     saved = Persisted.load(qs)
-    from app.ui.adapters import spec_args
+    from app.ui.panel.adapters import spec_args
 
     choice = startup_choice(args.model, tuple(args.controlnet) or None, saved.model,
                             spec_args(saved.adapters) or saved.controlnet)
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("serving %s (also %s, the page %s)", server.url(), server.url("/frame.jpg"), server.url("/"))
     window.show()
     if osc is not None:
-        from app.ui.osc_link import OscLink
+        from app.ui.session.osc_link import OscLink
 
         window.osc = OscLink(window.session, osc, window)
     if args.ndi:

@@ -1,7 +1,7 @@
 """MIDI learn: a controller's knobs and faders on the window's sliders, its pads and keys on its buttons.
 
 Pure mapping, no Qt and no MIDI library: feed(message) takes anything with mido's message attributes
-(type, channel, control, value, note, velocity) and returns what to do. The window's side (app.ui.midi_link)
+(type, channel, control, value, note, velocity) and returns what to do. The window's side (app.ui.session.midi_link)
 opens the ports with mido + python-rtmidi, and shows, removes and remembers the bindings.
 
     a slider (strength, transition, a LoRA's weight)  <- a control change: value 0..127 over the slider's range

@@ -3,7 +3,7 @@ share it.
 
 It holds the live settings (published as one frozen app.live.settings.LiveSettings value), the source,
 the adapters and LoRAs the engine holds, paused, recording, the seed lock, the model asked for and the
-loaded model's info, and the engine's frame rate. Writers (the window's widgets through app.ui.bindings,
+loaded model's info, and the engine's frame rate. Writers (the window's widgets through app.ui.session.bindings,
 OSC, MIDI, a schedule, the saved settings) call set(); observers subscribed with subscribe() are told which
 names changed, after the change, on the writer's thread (the window's bridge queues them to the GUI thread).
 

@@ -1,6 +1,6 @@
 """What a user can change while the picture runs, as one frozen value, and the style presets.
 
-The window persists exactly this value (app/ui/settings.py) and the live loop applies it; two values are
+The window persists exactly this value (app/ui/session/settings.py) and the live loop applies it; two values are
 the same setting when they compare equal, so nothing keeps a hand-made "what changed" key.
 """
 

@@ -14,11 +14,11 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
-from app.ui.bindings import bind_check
-from app.ui.modelpick import SDXS, SDXS_SKETCH, Choice
-from app.ui.output import OutputMenu
-from app.ui.qimage import from_rgb
-from app.ui.views import OutputWindow
+from app.ui.outputs.output import OutputMenu
+from app.ui.outputs.qimage import from_rgb
+from app.ui.outputs.views import OutputWindow
+from app.ui.panel.modelpick import SDXS, SDXS_SKETCH, Choice
+from app.ui.session.bindings import bind_check
 from models.errors import UserError
 
 SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
@@ -44,7 +44,7 @@ class Actions(QObject):
         self.session, self.bridge = w.session, w.bridge
         self._snapshots = self.session.get("snapshots")  # the snapshots asked of the session that were taken
         self.fullscreen: OutputWindow | None = None  # the output alone, full screen, while it is shown
-        self.train_dialog = None  # app.ui.train_dialog.TrainDialog, made when first opened
+        self.train_dialog = None  # app.ui.dialogs.train_dialog.TrainDialog, made when first opened
         self._paused_for_training = False  # the live output was paused by the Train dialog (and is resumed by it)
         page = w.canvas_page
         page.traceRequested.connect(lambda: self.load_image(trace=True))
@@ -60,7 +60,7 @@ class Actions(QObject):
             a.setStatusTip(tip)
             a.setToolTip(f"{tip} ({a.shortcut().toString()})" if keys else tip)
         a.setCheckable(checkable)
-        if slot is not None:  # None: bound to the session instead (app.ui.bindings)
+        if slot is not None:  # None: bound to the session instead (app.ui.session.bindings)
             (a.toggled if checkable else a.triggered).connect(slot)
         self.w.addAction(a)
         return a
@@ -302,14 +302,14 @@ class Actions(QObject):
             self.w.load_from_panel()
 
     def use_demo(self) -> None:
-        from app.ui.modelpick import DEMO_NOTICE, demo_available
+        from app.ui.panel.modelpick import DEMO_NOTICE, demo_available
 
         base, adapter = demo_available()
         self.w.set_notice(DEMO_NOTICE)
         self.w.load("demo", "demo" if adapter or not base else None)  # without a base this shows how to build it
 
     def download_sdxs(self) -> None:
-        from app.ui.modelpick import hub_offline
+        from app.ui.panel.modelpick import hub_offline
 
         if hub_offline():
             self.w.show_error("HF_HUB_OFFLINE is set: unset it to download SDXS, or open a model folder")
@@ -338,7 +338,7 @@ class Actions(QObject):
         return Path(docs) / "SDXS Live" / "adapters"
 
     def open_training(self) -> None:
-        from app.ui.train_dialog import TrainDialog
+        from app.ui.dialogs.train_dialog import TrainDialog
 
         w = self.w
         if self.train_dialog is None:

@@ -35,7 +35,7 @@ def _close(w) -> None:
 
 
 def _window(loader, settings_dir: str):
-    from app.ui.settings import open_settings
+    from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow
 
     w = MainWindow(open_settings(str(Path(settings_dir) / "bench.ini")), loader)
@@ -60,7 +60,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
     from PySide6.QtGui import QMouseEvent
 
     from app.live.testing import FakeEngine
-    from app.ui.modelpick import Choice
+    from app.ui.panel.modelpick import Choice
     from app.ui.window import StartOptions
 
     class Repaints(QObject):
@@ -139,7 +139,7 @@ def measure_endurance(args: argparse.Namespace) -> dict:
     import torch
 
     from app.live.testing import write_test_video
-    from app.ui.modelpick import Choice
+    from app.ui.panel.modelpick import Choice
     from app.ui.window import StartOptions
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -195,7 +195,7 @@ def window_path(loop, sinks):
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.qimage import from_rgb
+    from app.ui.outputs.qimage import from_rgb
     from app.ui.worker import LoadRequest, Pipeline
 
     QApplication.instance() or QApplication([])

@@ -18,21 +18,21 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QSta
 
 from app.live.loop import Loader, Result
 from app.live.session import CONDITION, LIVE, Session
-from app.ui import logbar
 from app.ui.actions import Actions
-from app.ui.adapters_link import AdaptersLink
-from app.ui.bindings import SessionBridge
-from app.ui.canvas import SketchCanvas
-from app.ui.canvas_tools import CanvasPage
-from app.ui.midi_link import MidiLink
-from app.ui.model_link import ModelLink
-from app.ui.modelpick import Choice, DownloadDialog
-from app.ui.panel import ControlPanel
-from app.ui.qimage import from_rgb
+from app.ui.canvas.canvas import SketchCanvas
+from app.ui.canvas.canvas_tools import CanvasPage
+from app.ui.outputs import logbar
+from app.ui.outputs.qimage import from_rgb
+from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
+from app.ui.panel.modelpick import Choice, DownloadDialog
+from app.ui.panel.panel import ControlPanel
 from app.ui.screenwatch import OwnWindows
-from app.ui.settings import Persisted, bytes_hex, hex_bytes
-from app.ui.styles_link import StylesLink
-from app.ui.views import FeedView, ImageView, Latency, overlay_lines
+from app.ui.session.adapters_link import AdaptersLink
+from app.ui.session.bindings import SessionBridge
+from app.ui.session.midi_link import MidiLink
+from app.ui.session.model_link import ModelLink
+from app.ui.session.settings import Persisted, bytes_hex, hex_bytes
+from app.ui.session.styles_link import StylesLink
 from app.ui.window_sources import SourcesMixin
 from app.ui.worker import Pipeline
 from models.assets import ICON_SVG
@@ -44,7 +44,7 @@ from models.options import COLOUR_HINTS
 class StartOptions:
     """What the command line asks for; None keeps the remembered setting."""
 
-    choice: Choice  # the model to load first (app.ui.modelpick.startup_choice)
+    choice: Choice  # the model to load first (app.ui.panel.modelpick.startup_choice)
     source: str | None = None  # sketch, camera:N, video:PATH, image:PATH
     prompt: str | None = None  # the prompt
     size: int | None = None  # output size
@@ -191,7 +191,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         else:
             self.output.set_message(choice.notice)
 
-    # ---- models (app/ui/model_link.py loads them) --------------------------------------------------
+    # ---- models (app/ui/session/model_link.py loads them) --------------------------------------------------
 
     def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
         self.models.load(model, controlnet)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Slot
 
 from app.live.loop import Frame
-from app.ui.qimage import from_rgb
+from app.ui.outputs.qimage import from_rgb
 from models.errors import UserError
 
 

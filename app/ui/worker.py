@@ -23,7 +23,7 @@ from app.live.framepath import FramePath, Posted
 from app.live.loop import EngineLike, Frame, LiveLoop, Loader
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink
-from app.ui.adapters import adapter_args, loaded_adapters, use_adapters
+from app.ui.panel.adapters import adapter_args, loaded_adapters, use_adapters
 from app.ui.qtapp import GuiThreadCollector
 from app.ui.worker_load import LoadRequest, leave_a_core, progress_class
 from models.errors import UserError, first_line
@@ -49,7 +49,7 @@ class Worker(QObject):
     recorded = Signal(str, int)  # a finished recording: path ("" when nothing was kept), frames
     recordingFailed = Signal()  # a recording could not start
     lorasLoaded = Signal(object)  # [(name, spec, weight)] the engine holds, after a LoRA add or remove or a model load
-    adaptersLoaded = Signal(object)  # [app.ui.adapters.LoadedAdapter] the engine holds, after an add, remove or load
+    adaptersLoaded = Signal(object)  # [app.ui.panel.adapters.LoadedAdapter] the engine holds, after an add, remove or load
 
     def __init__(self, loader: Loader | None = None, path: FramePath | None = None):
         super().__init__()
@@ -249,7 +249,7 @@ class Pipeline(QObject):
     progress = Signal(str, float, float)
     recorded = Signal(str, int)
     lorasLoaded = Signal(object)  # [(name, spec, weight)]
-    adaptersLoaded = Signal(object)  # [app.ui.adapters.LoadedAdapter]
+    adaptersLoaded = Signal(object)  # [app.ui.panel.adapters.LoadedAdapter]
     _posted = Signal()  # from the frame path's thread: a new post waits (at most one of these is queued)
     # to the worker (queued: they run on its thread, in order, between frames)
     _configure = Signal(object)

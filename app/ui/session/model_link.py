@@ -10,9 +10,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from app.live.session import ModelInfo, ModelRequest
-from app.ui.bindings import SessionBridge
-from app.ui.modelpick import Choice, DownloadDialog, notice_for
-from app.ui.settings import Persisted, remember
+from app.ui.panel.modelpick import Choice, DownloadDialog, notice_for
+from app.ui.session.bindings import SessionBridge
+from app.ui.session.settings import Persisted, remember
 from app.ui.worker import LoadRequest
 
 

@@ -1,5 +1,5 @@
 """The control panel: prompt and style, seed, strength, size; model, adapter and device; source and
-condition; output options. Its widgets are bound to the session (app.live.session, via app.ui.bindings):
+condition; output options. Its widgets are bound to the session (app.live.session, via app.ui.session.bindings):
 a move writes the session, and whatever writes the session (OSC, MIDI, restored settings) moves them. The
 window acts on the session, never on these widgets' values."""
 
@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
 
 from app.live.session import ModelInfo
 from app.live.settings import CONDITION_MODES, PRESETS, LiveSettings, styled_prompt
-from app.ui.adapters import AdapterList
-from app.ui.bindings import Binding, SessionBridge, bind_check, bind_data, bind_number, bind_text
-from app.ui.panel_sources import SourcePicker
-from app.ui.settings import Persisted
-from app.ui.steady_group import SteadyGroup
-from app.ui.styles import StylesGroup, transition_box
-from app.ui.widgets import STEPS, SeedBox, UnitSlider, guard_wheel, row
+from app.ui.panel.adapters import AdapterList
+from app.ui.panel.panel_sources import SourcePicker
+from app.ui.panel.steady_group import SteadyGroup
+from app.ui.panel.styles import StylesGroup, transition_box
+from app.ui.panel.widgets import STEPS, SeedBox, UnitSlider, guard_wheel, row
+from app.ui.session.bindings import Binding, SessionBridge, bind_check, bind_data, bind_number, bind_text
+from app.ui.session.settings import Persisted
 from models.bounds import BOUNDS
 from models.options import BACKENDS, DEVICES, DTYPES
 
@@ -61,7 +61,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         body = QWidget()
         col = QVBoxLayout(body)
         col.addWidget(self._prompt_group())
-        self.styles = StylesGroup(bridge)  # LoRAs with live weights, the user's presets (app/ui/styles.py)
+        self.styles = StylesGroup(bridge)  # LoRAs with live weights, the user's presets (app/ui/panel/styles.py)
         self.styles.attach(self.preset)
         col.addWidget(self.styles)
         col.addWidget(self._model_group())
@@ -139,7 +139,7 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.model = self._specrow(
             f, "Model", "Base model: a folder, a Hugging Face id (IDKiro/sdxs-512-dreamshaper) or demo",
             "Choose a model folder", "Choose a model folder (with model_index.json)")
-        self.adapters = AdapterList(self.bridge)  # the adapters loaded, each with a live strength (app/ui/adapters.py)
+        self.adapters = AdapterList(self.bridge)  # the adapters loaded, each with a live strength (app/ui/panel/adapters.py)
         f.addRow("Adapters", self.adapters)
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))

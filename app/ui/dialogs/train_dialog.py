@@ -1,6 +1,6 @@
 """Model > Train adapter...: pick pictures, start, watch it learn, stop or resume, and use the result live.
 
-Training runs in its own process (app/ui/trainproc.py); the dialog only reads its progress stream, so the
+Training runs in its own process (app/ui/dialogs/trainproc.py); the dialog only reads its progress stream, so the
 window never waits on it. Inputs are checked before anything starts, with the command line's own words.
 """
 
@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.trainproc import TrainProcess
-from app.ui.widgets import button, row
+from app.ui.dialogs.trainproc import TrainProcess
+from app.ui.panel.widgets import button, row
 from models.errors import UserError
 
 OBJECTIVES = [("Regression + adversarial (sharper)", None), ("Regression only (softer)", 0.0)]  # None: the trainer's default weight

@@ -1,5 +1,5 @@
 """The canvas's tool rows: line brush, colour brush with its palette and picker, eraser, size, undo, redo,
-clear, clear all, trace, load, save. They edit the canvas (app/ui/canvas.py); what needs files or the
+clear, clear all, trace, load, save. They edit the canvas (app/ui/canvas/canvas.py); what needs files or the
 window (trace, load, save) they ask for by signal."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.canvas import COLOUR, LINES, SketchCanvas
+from app.ui.canvas.canvas import COLOUR, LINES, SketchCanvas
 
 PALETTE = [  # the colour brush's swatches: (name, RGB)
     ("red", (220, 40, 40)), ("orange", (245, 140, 30)), ("yellow", (250, 215, 40)), ("light green", (130, 205, 70)),

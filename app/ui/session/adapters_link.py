@@ -8,13 +8,13 @@ from dataclasses import replace
 
 from PySide6.QtCore import QObject, Slot
 
-from app.ui.adapters import AdapterList, spec_args
-from app.ui.bindings import SessionBridge
-from app.ui.settings import Persisted, remember
+from app.ui.panel.adapters import AdapterList, spec_args
+from app.ui.session.bindings import SessionBridge
+from app.ui.session.settings import Persisted, remember
 
 
 class AdaptersLink(QObject):
-    """Connects app.ui.adapters.AdapterList (in the panel's Model group) and the session to the worker."""
+    """Connects app.ui.panel.adapters.AdapterList (in the panel's Model group) and the session to the worker."""
 
     def __init__(self, bridge: SessionBridge, pipeline, adapters: AdapterList, saved: Persisted):
         super().__init__(adapters)

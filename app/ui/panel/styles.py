@@ -1,7 +1,7 @@
 """The panel's "Styles" group: LoRAs with a live weight each, the user's own style presets, and the
 transition time, bound to the session (app.live.session): the rows are the session's loras_loaded, their
 weights LiveSettings.loras, the Style box's entries the built-in styles and the session's presets. The
-window's StylesLink (app/ui/styles_link.py) asks the worker for the LoRAs the session wants and writes
+window's StylesLink (app/ui/session/styles_link.py) asks the worker for the LoRAs the session wants and writes
 back what the engine holds.
 
 A row is a LoRA the engine holds: its name, a weight slider (double-click: 1), the weight as a number and
@@ -31,15 +31,15 @@ from PySide6.QtWidgets import (
 from app.live.session import LoadedLora
 from app.live.settings import PRESETS
 from app.live.styles import Preset, check_preset_name, read_presets, write_presets
-from app.ui.bindings import Binding, SessionBridge
-from app.ui.widgets import SliderNumber, ask_spec
+from app.ui.panel.widgets import SliderNumber, ask_spec
+from app.ui.session.bindings import Binding, SessionBridge
 from models.bounds import BOUNDS
 from models.errors import UserError
 
 
 def transition_box() -> QDoubleSpinBox:
     """Seconds a prompt or seed change glides over (LiveSettings.transition); 0 jumps. Its range, decimals and
-    unit come from models.bounds when it is bound (app.ui.bindings.bind_number)."""
+    unit come from models.bounds when it is bound (app.ui.session.bindings.bind_number)."""
     box = QDoubleSpinBox()
     box.setSingleStep(0.1)
     box.setSpecialValueText("jump")

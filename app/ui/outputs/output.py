@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.widgets import row
+from app.ui.panel.widgets import row
 from models.errors import UserError
 
 log = logging.getLogger(__name__)

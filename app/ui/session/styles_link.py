@@ -13,9 +13,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Slot
 
 from app.live.loop import Result
-from app.ui.bindings import SessionBridge
-from app.ui.styles import StylesGroup
-from app.ui.views import ImageView
+from app.ui.outputs.views import ImageView
+from app.ui.panel.styles import StylesGroup
+from app.ui.session.bindings import SessionBridge
 
 
 class StylesLink(QObject):

@@ -16,8 +16,8 @@ from PySide6.QtCore import QObject, QPoint, Qt, Signal, Slot
 from PySide6.QtWidgets import QMenu, QWidget
 
 from app.live.midi import TRIGGERS, MidiMap, is_trigger
-from app.ui.bindings import SessionBridge
-from app.ui.settings import Persisted
+from app.ui.session.bindings import SessionBridge
+from app.ui.session.settings import Persisted
 from models.bounds import BOUNDS
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """The control panel's source picking: the Source list's choices (camera, video or image file, a screen region,
-an NDI source) turned into a source spec, and the camera list. A mixin of app.ui.panel.ControlPanel, which owns
+an NDI source) turned into a source spec, and the camera list. A mixin of app.ui.panel.panel.ControlPanel, which owns
 the widgets used here (source, camera) and the sourceRequested signal."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class SourcePicker:
             self.sourceRequested.emit("sketch")
 
     def _pick_screen(self) -> str | None:
-        from app.ui.region import pick_screen
+        from app.ui.dialogs.region import pick_screen
 
         try:
             return pick_screen(self)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMenu, QWidget
 
 from app.live.screen import check_display, list_monitors, screenshot
 from app.live.source_spec import Rect, format_spec
-from app.ui.qimage import from_rgb
+from app.ui.outputs.qimage import from_rgb
 
 HINT = "Drag a rectangle to capture  ·  Enter: the whole monitor  ·  Esc: cancel"
 MIN_SIDE = 8  # pixels: the smallest region app.live.source_spec accepts

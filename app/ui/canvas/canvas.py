@@ -18,7 +18,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QTabletEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.ui.qimage import from_rgb, from_rgba, to_rgb, to_rgba
+from app.ui.outputs.qimage import from_rgb, from_rgba, to_rgb, to_rgba
 
 UNDO_LIMIT = 60  # drawings kept for undo per layer (512 x 512 x 4 bytes each at most)
 LINES, COLOUR = "lines", "colour"  # the layers, bottom to top

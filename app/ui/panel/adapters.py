@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.live.session import LoadedAdapter
-from app.ui.bindings import Binding, SessionBridge
-from app.ui.widgets import SliderNumber, ask_spec
+from app.ui.panel.widgets import SliderNumber, ask_spec
+from app.ui.session.bindings import Binding, SessionBridge
 from models.bounds import BOUNDS
 from models.options import COLOUR_HINTS
 

@@ -1,0 +1,1 @@
+"""The drawing canvas (lines and colour layers) and its tools."""

@@ -1,0 +1,1 @@
+"""Dialogs and their processes: the Train dialog and its trainer process, the screen region picker."""
