@@ -64,7 +64,7 @@ def window(cost: float, size: int, seconds: float, folder: Path) -> dict:
     from PySide6.QtCore import QCoreApplication, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.qimage import from_rgb
+    from app.ui.outputs.qimage import from_rgb
     from app.ui.worker import LoadRequest, Pipeline
 
     app = QApplication.instance() or QApplication([])

@@ -1,6 +1,6 @@
 """Every bounded live value in one table: its range, default and how it is written, with no torch and no Qt.
 
-The command line's options (app/cli), the window's widget ranges (app/ui/bindings.py), OSC's checks
+The command line's options (app/cli), the window's widget ranges (app/ui/session/bindings.py), OSC's checks
 (app/live/osc.py), MIDI's slider ranges, the schedule's and the session's checks are all made from BOUNDS, so
 a value one of them takes, every other one takes too (tests/test_bounds.py holds them to it).
 
