@@ -1,0 +1,60 @@
+"""The stand-in runner: a frame of a given cost without a network, for tests and the frame-path benchmark.
+
+It sleeps `cost_ms` (releasing the GIL, as a runner waiting on its device does) and returns a deterministic
+picture: the first condition image fitted to the frame size and tinted by a colour read off the prepared
+inputs, so the picture follows the input, the prompt, the seed and the strengths as a real one does, while
+the real Engine around it (settings, adapters, preparation, change detection) runs as it always does:
+
+    engine = models.tiny.tiny_engine(cost_ms=6.0)     # or Engine(...).use_runner(StandInRunner(cost_ms=6.0))
+
+It keeps what the latest step got (frames, strengths) and how many steps it ran, for tests to read.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from models.conditions import fit_square
+from models.recipe import Prepared, Recipe, Timings
+from models.runners import Runner
+
+
+class StandInRunner(Runner):
+    name = "standin"
+    backend = "standin"
+
+    def __init__(self, cost_ms: float = 0.0):
+        super().__init__()
+        self.cost_ms = float(cost_ms)  # what a frame costs, in milliseconds (slept)
+        self.steps = 0  # frames run so far
+        self.last_frames: list[np.ndarray] = []  # the latest step's condition image per adapter, as given
+        self.last_strengths: list[float] = []  # the latest step's strength per adapter
+        self._tint: tuple[Prepared | None, np.ndarray] = (None, np.zeros((256, 1, 3), np.uint8))
+
+    def lut(self, p: Prepared) -> np.ndarray:
+        """A (256, 1, 3) colour table made from the prepared inputs (the same for equal ones)."""
+        if self._tint[0] is not p:
+            parts = (float(p.x0_noise.flatten()[:64].float().sum()), float(p.embeds.flatten()[:64].float().sum()),
+                     sum(p.scales))
+            tint = [0.35 + 0.65 * ((abs(v) * 7.31) % 1.0) for v in parts]
+            ramp = np.arange(256, dtype=np.float32)[:, None]
+            self._tint = (p, np.stack([ramp * t for t in tint], axis=-1).clip(0, 255).astype(np.uint8))
+        return self._tint[1]
+
+    def step(self, recipe: Recipe, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
+        t0 = time.perf_counter()
+        self.last_frames, self.last_strengths = list(frames), list(p.scales)
+        out = cv2.LUT(fit_square(frames[0], p.size), self.lut(p))
+        left = self.cost_ms / 1000 - (time.perf_counter() - t0)
+        if left > 0:
+            time.sleep(left)
+        self.steps += 1
+        self.timings = Timings(total=1000 * (time.perf_counter() - t0))
+        return out
+
+
+def make(kind: str = "standin", cost_ms: float = 0.0, **options) -> StandInRunner:
+    return StandInRunner(cost_ms)
