@@ -164,7 +164,8 @@ class Engine(AdapterList):
         from models.runners.openvino import pick
 
         self._chain.first = None  # auto times torch's own step against OpenVINO
-        self._chain.first = pick(backend, precision, self.recipe, self.prepared(), self.prepare, self.step, progress)
+        self._chain.first = pick(backend, precision, self.recipe, self.prepare(self.settings), self.prepare, self.step,
+                                 progress)
         return self.backend
 
     def use_runner(self, runner: Runner | None) -> Engine:

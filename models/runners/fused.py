@@ -47,6 +47,8 @@ class FusedRunner(Runner):
         if mode not in KINDS:
             raise UserError(f"unknown fast mode {mode!r}: use eager, {', '.join(KINDS)}")
         self.name, self.compiler = mode, backend
+        if mode == "compile":
+            torch.compile(torch.nn.Identity(), backend=backend)  # a compiler that is not there fails here, not later
         self.source: Recipe | None = None  # the recipe the buffers, graph and compiled code were made for
         self.held: Prepared | None = None  # the prepared inputs the static buffers hold
         self.graph = None
