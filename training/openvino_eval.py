@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, sketch, prompt, seed in cases(args.size):
         engine.set_prompt(prompt)
         engine.set_seed(seed)
-        ref = engine._eager(sketch)
+        ref = engine.eager(sketch)
         row = {"case": name, "seed": seed, "prompt": prompt, "edge_f1": {"torch_fp32": edge_f1(ref, sketch)}, "psnr_vs_torch_fp32": {}}
         for key, path in paths.items():
             out = path.step(engine.prepared(), sketch)

@@ -36,7 +36,7 @@ def frame_gflop(engine, frame: np.ndarray) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        engine._eager(frame)
+        engine.eager(frame)
     return counter.get_total_flops() / 1e9
 
 
