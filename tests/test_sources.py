@@ -150,12 +150,12 @@ def test_change_detector():
 
 def test_live_loop_reuses_unchanged_and_applies_settings(sketch_image):
     engine = stand_in(size=64)
-    loop = LiveLoop(engine, LiveSettings(prompt="a cat", seed=3, size=64))
+    loop = LiveLoop(engine, LiveSettings(prompt="a cat", seed=3, size=64, transition=0))  # changes jump
     r1 = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert not r1.reused and r1.output.shape == (64, 64, 3) and engine.prompt == "a cat"
     r2 = loop.process(Frame(sketch_image.copy(), time.perf_counter(), True))
     assert r2.reused and engine.runners[0].steps == 1 and r2.output is r1.output
-    loop.apply(LiveSettings(prompt="a dog", seed=4, size=64))  # new prompt and seed: the same frame renders again
+    loop.apply(LiveSettings(prompt="a dog", seed=4, size=64, transition=0))  # new prompt and seed: the same frame renders again
     r3 = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert not r3.reused and engine.runners[0].steps == 2 and engine.seed == 4 and not np.array_equal(r3.output, r1.output)
     assert loop.frames == 2 and loop.fps > 0
