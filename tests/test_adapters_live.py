@@ -1,5 +1,5 @@
 """Several adapters in the live loop (app.live.loop): each adapter's own condition, the canvas's colour layer,
-keep colours for live sources, and the test engine's adapter list (app.live.testing.stand_in: the real engine on a stand-in runner)."""
+keep colours for live sources, and the stand-in engine's adapter list (app.live.testing.stand_in: the real engine on a stand-in runner)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def photo(seed: int = 0, size: int = 96) -> np.ndarray:
     return img
 
 
-def test_fake_engine_keeps_a_real_adapter_list():
+def test_the_stand_in_engine_keeps_a_real_adapter_list():
     e = stand_in(size=64)
     assert [a.name for a in e.adapters] == ["fake"] and e.adapter is e.adapters[0]
     names = e.add_adapter("demo", 0.5)
@@ -35,9 +35,9 @@ def test_fake_engine_keeps_a_real_adapter_list():
     assert e.adapter_strengths == {"fake": 0.8, "demo-sketch": 0.5, "demo-colour": 0.5}
     assert e.adapter_specs == {"fake": "fake", "demo-sketch": "demo-sketch", "demo-colour": "demo-colour"}
     assert e.add_adapter("demo-sketch") == ["demo-sketch-2"]  # names stay unique
-    before = e.revision
+    before = e.settings
     e.set_adapter_strength("demo-colour", 1.5)
-    assert e.adapter_strengths["demo-colour"] == 1.5 and e.revision != before
+    assert e.adapter_strengths["demo-colour"] == 1.5 and e.settings != before
     e.remove_adapter("demo-sketch-2")
     assert list(e.adapter_strengths) == ["fake", "demo-sketch", "demo-colour"]
     with pytest.raises(UserError, match="no adapter named 'nope'"):

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 
 
-def stand_in(size: int = 64, delay: float = 0.0, adapters: tuple[str, ...] = ("sketch",), condition: str = "sketch",
+def stand_in(size: int = 64, delay: float = 0.0, adapters: tuple[str, ...] = ("fake",), condition: str = "sketch",
              polarity: str = "black_on_white", colour: bool = False):
     """The real engine (models.engine.Engine) on tiny parts whose frames cost `delay` seconds on a stand-in
     runner (models.tiny.tiny_engine, models.runners.standin): its picture follows the input, prompt, seed and
-    strengths. colour=True adds the demo's colour-hint adapter (demo-colour) after `adapters`. The runner,
+    strengths. It starts with one adapter named "fake" of this condition and polarity; colour=True adds the demo's colour-hint adapter (demo-colour) after `adapters`. The runner,
     engine.runners[0], keeps the latest step's frames and strengths and counts steps."""
     from models.tiny import tiny_engine
 
