@@ -132,10 +132,9 @@ class Timings:
     total: float = 0.0
     extra: dict = field(default_factory=dict)
 
-    def as_dict(self) -> dict:
-        """The stages that were timed (non-zero), by name, and the extras: what the live loop reports."""
-        out = {k: float(v) for k, v in vars(self).items() if isinstance(v, (int, float)) and v}
-        return {**out, **self.extra}
+    def as_dict(self) -> dict[str, float]:
+        """The stages that were timed (non-zero), ms by name: what the live loop reports."""
+        return {k: float(v) for k, v in vars(self).items() if isinstance(v, (int, float)) and v}
 
 
 class Recipe(nn.Module):
