@@ -53,7 +53,7 @@ def open_window(qtbot, ini, loader, adapters=("demo",), source="sketch"):
     w.resize(1200, 800)
     w.show()
     w.start(StartOptions(Choice("stand-in", adapters), source, "a test", 64))
-    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and wait_idle(w.pipeline, 5), timeout=20000)
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and wait_idle(w.pipeline, 5), timeout=60000)
     return w
 
 
