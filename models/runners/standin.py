@@ -36,11 +36,11 @@ class StandInRunner(Runner):
         self._tint: tuple[Prepared | None, tuple] = (None, (1.0, 1.0, 1.0, 0.0))
 
     def tint(self, p: Prepared) -> tuple[float, float, float, float]:
-        """Per-channel factors (0.35..1) made from the prepared inputs (the same for equal ones)."""
+        """Per-channel factors (0.6..1) made from the prepared inputs (the same for equal ones)."""
         if self._tint[0] is not p:
             parts = [t.detach().flatten()[:256].float().cpu().numpy().tobytes() for t in (p.x0_noise, p.embeds[:, 1:])]
             parts.append(np.asarray(p.scales, np.float32).tobytes())
-            self._tint = (p, (*(0.35 + 0.65 * (zlib.crc32(b) % 1000) / 999 for b in parts), 0.0))
+            self._tint = (p, (*(0.6 + 0.4 * (zlib.crc32(b) % 1000) / 999 for b in parts), 0.0))  # moderate colours
         return self._tint[1]
 
     def step(self, recipe: Recipe, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
