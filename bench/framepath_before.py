@@ -49,8 +49,29 @@ def load(path: str) -> None:
                 due = self._pace(due, self.period)
 
 
+def stand_in(cost_ms: float, size: int):
+    """The old code's stand-in (its app.live.testing.FakeEngine): sleeps cost_ms, returns a premade picture."""
+    import numpy as np
+
+    from app.live.testing import FakeEngine
+
+    class StandIn(FakeEngine):
+        def __init__(self):
+            super().__init__(0.0, size=size)
+            rng = np.random.default_rng(1)
+            self.pictures = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(fb.PICTURES)]
+            self.steps = 0
+
+        def step(self, frame, strengths=None):
+            time.sleep(cost_ms / 1000) if cost_ms else None
+            self.steps += 1
+            return self.pictures[self.steps % fb.PICTURES]
+
+    return StandIn()
+
+
 def setup(cost: float, size: int, folder: Path):
-    engine = fb.StandIn(cost, size)
+    engine = stand_in(cost, size)
     import numpy as np
 
     rng = np.random.default_rng(0)

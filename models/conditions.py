@@ -32,6 +32,24 @@ def fit_square(frame: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
+def fit_frames(frames: list[np.ndarray] | np.ndarray, size: int, count: int) -> np.ndarray:
+    """(count, size, size, 3) uint8: each adapter's condition image fitted to size (fit_square), an image
+    shared by several adapters fitted once (a single array, or a list shorter than count: the last serves
+    the rest)."""
+    if isinstance(frames, np.ndarray):
+        frames = [frames]
+    out = np.empty((count, size, size, 3), np.uint8)
+    done: dict[int, int] = {}
+    for i in range(count):
+        frame = frames[i] if i < len(frames) else frames[-1]
+        if id(frame) in done:
+            out[i] = out[done[id(frame)]]
+        else:
+            out[i] = fit_square(frame, size)
+            done[id(frame)] = i
+    return out
+
+
 def _gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame[:, :, :3], cv2.COLOR_RGB2GRAY)
 

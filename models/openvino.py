@@ -1,5 +1,5 @@
 """OpenVINO for CPU frames: the one recipe (models.recipe.Recipe) traced into two OpenVINO graphs, which
-models.runners.openvino runs.
+models.runners.openvino runs (this file never imports the runners: they import it).
 
     frame   uint8 control images + the prepared inputs -> x0     Recipe.x0: ControlNets + UNet at the single timestep
     decode  x0 -> image in [0, 255]                              Recipe.decode: the tiny VAE decoder
@@ -17,7 +17,7 @@ to a temporary name and renamed, so the second start only reads and compiles the
 
 int8: nncf's post-training quantization of the frame graph (ControlNet and the UNet's down and mid blocks;
 the UNet's up blocks and the decoder stay fp32), calibrated on the model's own inputs: sketches drawn like
-models.conditions.sketch_frames, several prompts and seeds (calibration_inputs).
+models.conditions.sketch_frames, several prompts and seeds (models.runners.openvino.calibration_inputs).
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.conditions import fit_frames
 from models.errors import UserError, first_line
 from models.options import BACKENDS, PRECISIONS
+from models.recipe import Recipe
 
 log = logging.getLogger(__name__)
 FORMAT = 2  # bump when the graphs' inputs or recipe change: old cache entries are then never read
@@ -98,21 +100,21 @@ class Stage(torch.nn.Module):
         return getattr(self.recipe, self.stage)(*inputs)
 
 
-def full_precision(engine):
-    """The engine's recipe with fp32 weights, to trace: the engine's own where it runs fp32, else a Recipe of
-    fp32 copies of its networks (LoRA layers included) whose weights are read again from the model's files."""
-    from models.recipe import Recipe
-
-    recipe = engine.recipe
-    if engine.dtype == torch.float32:
+def full_precision(recipe: Recipe) -> Recipe:
+    """The recipe with fp32 weights, to trace: itself where it runs fp32, else a Recipe of fp32 copies of its
+    networks (LoRA layers included) whose weights are read again from the files they came from (recipe.sources:
+    the base model's folder, then each adapter's)."""
+    if next(recipe.unet.parameters()).dtype == torch.float32:
         return recipe
-    unet = _fp32_copy(recipe.unet, engine.base.path, "unet")
-    vae = _fp32_copy(recipe.vae, engine.base.path, "vae")
-    nets = [_fp32_copy(net, a.path, None) for net, a in zip(recipe.controlnets, engine.adapters)]
-    return Recipe(unet, vae, nets, engine.one_step, engine.vae_scale)
+    base, *folders = recipe.sources or (None,)
+    unet = _fp32_copy(recipe.unet, base, "unet")
+    vae = _fp32_copy(recipe.vae, base, "vae")
+    folders += [None] * (len(recipe.controlnets) - len(folders))
+    nets = [_fp32_copy(net, folder, None) for net, folder in zip(recipe.controlnets, folders)]
+    return Recipe(unet, vae, nets, recipe.one_step, recipe.vae_scale, recipe.sources)
 
 
-def _fp32_copy(module: torch.nn.Module, folder: Path, subfolder: str | None) -> torch.nn.Module:
+def _fp32_copy(module: torch.nn.Module, folder: Path | None, subfolder: str | None) -> torch.nn.Module:
     """An fp32 copy of a network with its weights as its files hold them. Where the files cannot be read, or
     do not round to the weights the engine runs (changed in memory), the copy keeps the engine's weights."""
     import copy
@@ -120,6 +122,8 @@ def _fp32_copy(module: torch.nn.Module, folder: Path, subfolder: str | None) -> 
     out = copy.deepcopy(module).float()
     dtype = next(module.parameters()).dtype
     try:
+        if folder is None:
+            raise FileNotFoundError("no folder")
         kw = {"subfolder": subfolder} if subfolder else {}
         disk = type(module).from_pretrained(str(folder), dtype=torch.float32, **kw).state_dict()
     except Exception as exc:  # a model made in memory (tests, training) or files gone since the load
@@ -143,8 +147,6 @@ def _fp32_copy(module: torch.nn.Module, folder: Path, subfolder: str | None) -> 
 def frame_inputs(p, frames: list[np.ndarray] | None, adapters: int) -> list[np.ndarray]:
     """The frame graph's inputs for the adapters' control images (one per adapter, or one for all) and one
     models.recipe.Prepared, in FRAME_INPUTS order (no frames: blank ones, as for conversion)."""
-    from models.runners import fit_frames
-
     def arr(t):
         return t.detach().float().contiguous().cpu().numpy()
 
@@ -233,30 +235,6 @@ def compile_graph(model, config: dict):
     return ov.Core().compile_model(model, "CPU", config).create_infer_request()
 
 
-def calibration_inputs(engine, count: int = 24) -> list[list[np.ndarray]]:
-    """Frame-graph inputs the way the model meets them: sketches (a circle moving along a line, as in
-    models.conditions.sketch_frames, also mirrored and upside down), CALIBRATION_PROMPTS, seeds 0.. and strengths 0.5-1.
-    The engine's prompt, seed and adapter strengths are restored afterwards."""
-    from models.conditions import sketch_frames
-
-    state = (engine.prompt, engine.seed, engine.adapter_strengths)
-    sketches = sketch_frames(max(2, count // 3), engine.size)
-    sketches = [s for img in sketches for s in (img, img[:, ::-1], img[::-1])]
-    out = []
-    try:
-        for i in range(count):
-            engine.set_prompt(CALIBRATION_PROMPTS[i % len(CALIBRATION_PROMPTS)])
-            engine.set_seed(i)
-            engine.control_scale = 0.5 + 0.5 * (i % 3) / 2
-            out.append(frame_inputs(engine.prepared(), [sketches[i % len(sketches)]], len(engine.adapters)))
-    finally:
-        engine.set_prompt(state[0] or "")
-        engine.set_seed(state[1])
-        for name, strength in state[2].items():  # each adapter's own again
-            engine.set_adapter_strength(name, strength)
-    return out
-
-
 def quantize(model, samples: list[list[np.ndarray]]):
     """nncf post-training int8 quantization of the frame graph on these input samples: the ControlNet and
     the UNet's down and mid blocks in int8, the UNet's up blocks and output in fp32 (transformer preset,
@@ -278,62 +256,28 @@ def quantize(model, samples: list[list[np.ndarray]]):
                              advanced_parameters=AdvancedQuantizationParameters(smooth_quant_alphas=no_smooth))
 
 
-def pick_backend(engine, backend: str = "torch", precision: str = "fp32",
-                 progress: Callable[[str], None] | None = None):
-    """The OpenVINO runner (models.runners.openvino) for this engine, or None for torch. openvino: always where it can run; auto: on a
-    CPU, where it measured faster than torch at load. What cannot run gets a one-line notice and torch."""
+def wanted(backend: str = "torch", precision: str = "fp32", device: torch.device | None = None) -> bool:
+    """Whether OpenVINO should be tried for these choices on this device (models.runners.openvino.pick tries
+    it). Bad names and int8 where it cannot run are UserErrors; OpenVINO asked for where it cannot run gets a
+    one-line notice and torch."""
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+    cpu = device is None or torch.device(device).type == "cpu"
     if precision == "int8":
-        if engine.device.type != "cpu" or backend == "torch":
+        if not cpu or backend == "torch":
             raise UserError("--precision int8 runs on the CPU with OpenVINO only: add --device cpu --backend openvino")
         if not INT8_SHIPPED:
             raise UserError(INT8_REFUSED)
     if backend == "torch":
-        return None
-    if engine.device.type != "cpu":
+        return False
+    if not cpu:
         if backend == "openvino":
-            log.warning("OpenVINO runs CPU frames only; using torch on %s", engine.device)
-        return None
+            log.warning("OpenVINO runs CPU frames only; using torch on %s", device)
+        return False
     if not available():
         if backend == "openvino":
             log.warning("openvino is not installed (pip install 'sdxs-live[openvino]'); using torch")
-        return None
-    from models.runners import make_runner
-
-    try:
-        runner = make_runner("openvino", engine, precision=precision, progress=progress)
-        runner.prepare()
-    except UserError:
-        raise
-    except Exception as exc:  # the converter fails in many ways: torch keeps working
-        log.warning("OpenVINO conversion failed (%s); using torch", first_line(exc))
-        return None
-    if backend == "auto":
-        ours, theirs = measure(engine, runner)
-        if theirs >= ours:
-            log.info("OpenVINO %.0f ms vs torch %.0f ms a frame: using torch", theirs, ours)
-            return None
-        log.info("OpenVINO %.0f ms vs torch %.0f ms a frame: using OpenVINO", theirs, ours)
-    return runner
-
-
-def measure(engine, runner, frames: int = 3) -> tuple[float, float]:
-    """Fastest ms of a few frames on torch (the engine's own step) and on OpenVINO, one warm-up each, taken
-    in turns, so that a machine that gets busier or quieter meanwhile weighs on both alike."""
-    from models.conditions import sketch_frames
-
-    frame = sketch_frames(1, engine.size)[0]
-    steps = (engine.step, lambda f: runner.step(engine.prepared(), f))
-    times: tuple[list[float], list[float]] = ([], [])
-    with torch.inference_mode():
-        for step in steps:
-            step(frame)
-        for i in range(2 * frames):
-            which = (i + i // 2) % 2  # torch, OpenVINO, OpenVINO, torch, ...
-            t = time.perf_counter()
-            steps[which](frame)
-            times[which].append(1000 * (time.perf_counter() - t))
-    return min(times[0]), min(times[1])
+        return False
+    return True

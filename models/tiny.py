@@ -188,6 +188,66 @@ def save_controlnet(folder: str | Path, base: str | Path, size: str = "tiny", se
     return Path(folder)
 
 
+_BUILT: dict = {}  # what tiny_engine built in this process, by key: copies are handed out (building is slow)
+
+
+def _made(key: tuple, build):
+    """A deep copy of what build() makes, built once per process (the tokenizer, read-only, is shared)."""
+    import copy
+
+    if key not in _BUILT:
+        _BUILT[key] = build()
+    made = _BUILT[key]
+    if isinstance(made, dict):
+        return {k: v if k == "tokenizer" else copy.deepcopy(v) for k, v in made.items()}
+    return copy.deepcopy(made)
+
+
+def tiny_adapters(unet, condition: str = "sketch", polarity: str = "black_on_white"):
+    """An Engine's adapters_from (spec, dtype, progress) -> adapters that loads nothing: each spec gives tiny
+    random ControlNets for `unet` at once, as models.loading.load_adapters would name them: `demo` is
+    demo-sketch and demo-colour (a colour-hint adapter), a spec with "colour" in it a colour-hint adapter,
+    anything else an adapter of this condition and polarity."""
+    from models.loading import Adapter, AdapterInfo, expand_adapter_spec
+
+    def made(spec: str, dtype: torch.dtype = torch.float32, progress=None) -> list:
+        specs = ["demo-sketch", "demo-colour"] if spec == "demo" else expand_adapter_spec(spec)
+        out = []
+        for i, s in enumerate(specs):
+            colour = "colour" in s
+            info = AdapterInfo(condition="colour-hints") if colour else AdapterInfo(condition=condition, polarity=polarity)
+            seed = 1 + i + 2 * colour
+            net = _made(("controlnet", seed), lambda seed=seed: build_controlnet(unet, "tiny", seed))
+            net = net if dtype == torch.float32 else net.to(dtype)
+            out.append(Adapter(net, info, Path(s), s))
+        return out
+
+    return made
+
+
+def tiny_engine(size: int = 64, cost_ms: float | None = 0.0, adapters: tuple[str, ...] = ("sketch",),
+                condition: str = "sketch", polarity: str = "black_on_white", seed: int = 0):
+    """The real models.engine.Engine on tiny random components (CPU, float32), built in memory, whose frames
+    run on a stand-in runner of `cost_ms` a frame (models.runners.standin; None: the real recipe). Its
+    adapters come from tiny_adapters: `adapters` are the specs it starts with (each at strength 0.8); later
+    add_adapter and use_adapter calls make tiny ones the same way. For tests and the frame-path benchmark."""
+    from models.engine import Engine
+    from models.loading import BaseModel, quiet_libraries
+    from models.runners.standin import StandInRunner
+
+    quiet_libraries()
+    parts = _made(("base", seed), lambda: build_base("tiny", seed))
+    unet = parts["unet"]
+    folder = Path(parts["tokenizer"].name_or_path)
+    base = BaseModel(unet, parts["vae"], parts["text_encoder"], parts["tokenizer"], parts["scheduler"], folder, "tiny")
+    engine = Engine(base, "cpu", "float32", adapters_from=tiny_adapters(unet, condition, polarity))
+    engine.control_scale = 0.8
+    for spec in adapters:
+        engine.add_adapter(spec, 0.8)
+    engine.set_size(size)
+    return engine.use_runner(StandInRunner(cost_ms) if cost_ms is not None else None)
+
+
 if __name__ == "__main__":  # python -m models.tiny OUT_DIR [tiny|sdxs]: base in OUT/base, ControlNet in OUT/controlnet
     import sys
 

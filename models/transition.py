@@ -86,6 +86,14 @@ class Transition:
         return self.embeds.active or self.noise.active
 
     @property
+    def stamp(self) -> tuple | None:
+        """Where the running glides are, as a value (each one's start and progress); None when still. Two frames
+        with equal settings and equal stamps show the same picture."""
+        if not self.active:
+            return None
+        return tuple((g._start, g.progress) if g.active else None for g in (self.embeds, self.noise))
+
+    @property
     def progress(self) -> float:
         """0..1 along the slower of the running glides (1 when still): what the window can show."""
         return min(self.embeds.progress, self.noise.progress)

@@ -138,11 +138,11 @@ def test_a_list_of_frames_and_per_adapter_strengths_on_every_runner(two, sketch_
 
 def test_strength_moves_never_rebuild_the_fused_runner(two, sketch_image, monkeypatch):
     """Many strength moves on two adapters: each frame follows its strengths (the eager image at those
-    strengths), and the fused runner allocates, invalidates and captures nothing again, on the same recipe."""
+    strengths), and the fused runner allocates, builds and captures nothing again, on the same recipe."""
     from models.runners.fused import FusedRunner
 
     e = two
-    calls = {"_alloc": 0, "invalidate": 0, "_capture": 0}
+    calls = {"_alloc": 0, "_build": 0, "_capture": 0}
     for name in calls:
         real = getattr(FusedRunner, name)
 
@@ -165,7 +165,7 @@ def test_strength_moves_never_rebuild_the_fused_runner(two, sketch_image, monkey
         out = e.step([sketch_image, colour_image()])
         outs.append(out)
         if i % 4 == 0:  # the frame follows the strengths: the plain recipe at the same strengths agrees
-            assert maxdiff(out, e._eager([sketch_image, colour_image()])) <= 1
+            assert maxdiff(out, e.eager([sketch_image, colour_image()])) <= 1
     e.step([sketch_image, colour_image()], strengths=[None, 0.0])  # a per-frame strength (keep colours) too
     assert calls == made and e.recipe is recipe and e.fast == "fused"
     assert max(maxdiff(outs[0], o) for o in outs[1:]) > 5
@@ -178,11 +178,11 @@ def test_adapter_list_names_strengths_and_control_scale(two, tiny_controlnet):
     e.set_adapter_strength(a, 0.6)  # as loaded (other tests of the module move them)
     e.set_adapter_strength(b, 1.3)
     assert e.adapter_strengths == {a: 0.6, b: 1.3} and e.adapter is e.adapters[0] and e.control_scale == 0.6
-    revision, recipe = e.revision, e.recipe
-    e.set_adapter_strength(b, 1.3)  # unchanged: nothing
-    assert e.revision == revision
+    settings, recipe = e.settings, e.recipe
+    e.set_adapter_strength(b, 1.3)  # unchanged: the same value
+    assert e.settings == settings
     e.set_adapter_strength(b, 0.2)
-    assert e.revision > revision and e.recipe is recipe
+    assert e.settings != settings and e.settings.strengths == (0.6, 0.2) and e.recipe is recipe
     with pytest.raises(UserError, match="must be between 0"):
         e.set_adapter_strength(a, 2.5)
     with pytest.raises(UserError, match="no adapter named 'x'"):
@@ -238,25 +238,26 @@ def test_openvino_takes_every_adapters_strength_as_a_graph_input(two, sketch_ima
     e.set_adapter_strength(a, 0.6)
     e.set_adapter_strength(b, 1.3)
     assert e.set_backend("openvino") == "openvino"
-    work = {"convert": 0, "prepare": 0}
-    real_convert, real_prepare = ovpath.convert, OpenVINORunner.prepare
+    work = {"convert": 0, "compile": 0}
+    real_convert, real_compile = ovpath.convert, ovpath.compile_graph
 
     def convert(*args, **kw):
         work["convert"] += 1
         return real_convert(*args, **kw)
 
-    def prepare(self):
-        work["prepare"] += 1
-        return real_prepare(self)
+    def compile_graph(*args, **kw):
+        work["compile"] += 1
+        return real_compile(*args, **kw)
 
     monkeypatch.setattr(ovpath, "convert", convert)
-    monkeypatch.setattr(OpenVINORunner, "prepare", prepare)
+    monkeypatch.setattr(ovpath, "compile_graph", compile_graph)
+    assert isinstance(e.runners[0], OpenVINORunner)
     try:
         assert maxdiff(e.step(frames), first) <= 1
         e.set_adapter_strength(a, 1.5)
         e.set_adapter_strength(b, 0.0)
         assert maxdiff(e.step(frames), second) <= 1 and maxdiff(first, second) > 5
-        assert e.backend == "openvino" and work == {"convert": 0, "prepare": 0}
+        assert e.backend == "openvino" and work == {"convert": 0, "compile": 0}
     finally:
         e.set_backend("torch")
         e.set_adapter_strength(a, 0.6)

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from app.live.testing import FakeEngine
+from app.live.testing import stand_in
 from app.ui.worker import wait_idle
 from tests.test_app_window import make_window
 from tests.test_app_xvfb import xvfb  # noqa: F401  (fixture: an X server)
@@ -46,7 +46,7 @@ def keys(w, key, modifiers) -> None:
 
 
 def test_ctrl_z_reaches_the_drawing_once_the_canvas_or_the_output_was_clicked(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.activateWindow()
     qtbot.waitUntil(lambda: w.isActiveWindow(), timeout=5000)
     c, prompt, ctrl = w.canvas, w.panel.prompt, Qt.KeyboardModifier.ControlModifier
@@ -78,7 +78,7 @@ def test_ctrl_z_reaches_the_drawing_once_the_canvas_or_the_output_was_clicked(qt
 
 
 def test_latency_counts_only_frames_rendered_after_an_input_change(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
 
     def latency() -> str:
         w._update_overlay()

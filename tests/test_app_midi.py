@@ -10,7 +10,7 @@ mido = pytest.importorskip("mido")
 
 from PySide6.QtWidgets import QMenu  # noqa: E402
 
-from app.live.testing import FakeEngine  # noqa: E402
+from app.live.testing import stand_in  # noqa: E402
 from tests.test_app_window import make_window  # noqa: E402
 from tests.test_midi import jack_server  # noqa: E402, F401  (the fixture: a JACK server of our own)
 
@@ -28,7 +28,7 @@ def texts(link, target):
 
 
 def test_learn_a_knob_for_a_slider_and_pads_for_buttons(qtbot, tmp_path):
-    engine = FakeEngine(size=64)
+    engine = stand_in(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     link, panel = w.midi, w.panel
     link.why = ""  # as if a port were open: this machine has none
@@ -77,7 +77,7 @@ def test_learn_a_knob_for_a_slider_and_pads_for_buttons(qtbot, tmp_path):
     link.forget("transition")
     assert texts(link, "transition") == ["Learn MIDI for Transition"]
     w.close()  # remembered with the window's settings
-    w2 = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w2 = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     assert set(w2.midi.map.bindings) == {"strength", "lora/anime", "adapter/fake", "keep_colours", "seed/new", "snapshot"}
     w2.midi.feed(cc(21, 0))
     assert w2.panel.strength.value() == 0
@@ -85,7 +85,7 @@ def test_learn_a_knob_for_a_slider_and_pads_for_buttons(qtbot, tmp_path):
 
 
 def test_without_midi_the_entry_says_why(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.midi.open(None)
     if w.midi.ports:
         pytest.skip("this machine has MIDI inputs")
@@ -100,7 +100,7 @@ def test_without_midi_the_entry_says_why(qtbot, tmp_path):
 def test_a_jack_controller_is_heard_by_the_window(qtbot, tmp_path):
     """No ALSA sequencer here, a controller on JACK: the window listens to it, and a knob learns and moves a slider."""
     out = mido.Backend("mido.backends.rtmidi/UNIX_JACK").open_output("sdxs-jack-knobs", virtual=True)
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     try:
         w.midi.open(None)
         assert w.midi.why == "" and any("sdxs-jack-knobs" in p.name for p in w.midi.ports)

@@ -12,7 +12,7 @@ pytest.importorskip("pythonosc")
 from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
 
 from app.live.osc import OscControl  # noqa: E402
-from app.live.testing import FakeEngine  # noqa: E402
+from app.live.testing import stand_in  # noqa: E402
 from app.ui.session.osc_link import OscLink  # noqa: E402
 from tests.test_app_window import make_window  # noqa: E402
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    engine = FakeEngine(size=64)
+    engine = stand_in(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     link = OscLink(w.session, OscControl("127.0.0.1:0"), w)
     yield w, link, SimpleUDPClient("127.0.0.1", link.osc.port), engine

@@ -17,7 +17,7 @@ from PySide6.QtTest import QTest
 
 from app.live.screen import ScreenCapture
 from app.live.steady import SteadySettings
-from app.live.testing import FakeEngine
+from app.live.testing import stand_in
 from app.ui.dialogs.region import RegionPicker, pick_screen
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow
@@ -30,7 +30,7 @@ from tests.test_serve import Client
 
 
 def test_output_menu_streams_the_windows_frames_and_stops_with_it(qtbot, tmp_path):
-    engine = FakeEngine(size=64)
+    engine = stand_in(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     out = w.actions.output
     assert [a.text() for a in out.menu.actions() if a.text()] == ["Stream to OBS (MJPEG)...", "Stop the stream", "Virtual camera", "NDI...",
@@ -66,7 +66,7 @@ def test_output_menu_streams_the_windows_frames_and_stops_with_it(qtbot, tmp_pat
 
 
 def test_a_taken_port_and_a_remote_address_in_the_dialog(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     out = w.actions.output
     out.open_dialog()
     d = out.dialog
@@ -101,7 +101,7 @@ def test_a_taken_port_and_a_remote_address_in_the_dialog(qtbot, tmp_path):
 
 
 def test_virtual_camera_without_a_backend_is_one_line(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=5000)
     out = w.actions.output
     out.act_camera.setChecked(True)
@@ -122,7 +122,7 @@ def test_virtual_camera_without_a_backend_is_one_line(qtbot, tmp_path):
 
 
 def test_steady_controls_reach_the_live_loop_and_persist(qtbot, tmp_path):
-    engine = FakeEngine(size=64)
+    engine = stand_in(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     g = w.panel.steady
     assert w.live.steady == SteadySettings()  # on by default, the measured defaults
@@ -136,14 +136,14 @@ def test_steady_controls_reach_the_live_loop_and_persist(qtbot, tmp_path):
     w.close()
     settings = str(tmp_path / "settings.ini")
     assert Persisted.load(open_settings(settings)).live.steady == wanted
-    w2 = MainWindow(open_settings(settings), lambda *a: FakeEngine(size=64))
+    w2 = MainWindow(open_settings(settings), lambda *a: stand_in(size=64))
     qtbot.addWidget(w2)
     assert w2.panel.live_settings().steady == wanted and g is not w2.panel.steady
     w2.panel.steady.on.setChecked(False)  # off: None, and it stays off
     assert w2.panel.live_settings().steady is None and not w2.panel.steady.sliders["blend"].isEnabled()
     w2.close()
     assert Persisted.load(open_settings(settings)).live.steady is None
-    w3 = MainWindow(open_settings(settings), lambda *a: FakeEngine(size=64))
+    w3 = MainWindow(open_settings(settings), lambda *a: stand_in(size=64))
     qtbot.addWidget(w3)
     assert not w3.panel.steady.on.isChecked() and w3.panel.live_settings().steady is None
     w3.shutdown()
@@ -151,7 +151,7 @@ def test_steady_controls_reach_the_live_loop_and_persist(qtbot, tmp_path):
 
 def test_screen_source_in_the_window(qtbot, tmp_path, picture):  # noqa: F811
     x, y, width, height = WINDOW
-    engine = FakeEngine(size=64)
+    engine = stand_in(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine, source=f"screen:1@{x},{y},{width},{height}")
     assert isinstance(w.capture, ScreenCapture) and w.source_spec == f"screen:1@{x},{y},{width},{height}"
     assert w.panel.source.currentData() == "screen" and w.panel.steady.isEnabled()
@@ -165,7 +165,7 @@ def test_screen_source_in_the_window(qtbot, tmp_path, picture):  # noqa: F811
     w.move(2000, 1500)
     qtbot.waitUntil(lambda: w.capture.warning == "" and "feedback" not in w.statusBar().currentMessage(), timeout=5000)
     qtbot.waitUntil(lambda: quadrant_colours(w.last_result.source) == list(COLOURS), timeout=10000)
-    assert w.last_result.output.shape == (64, 64, 3) and engine.steps >= 2
+    assert w.last_result.output.shape == (64, 64, 3) and engine.runners[0].steps >= 2
     capture = w.capture
     w.close()
     assert not capture.alive
@@ -227,9 +227,9 @@ def test_source_change_resets_the_stabiliser(qtbot, tmp_path):
     from app.live.testing import write_test_video
 
     video = write_test_video(tmp_path / "clip.mp4", frames=8, size=64, fps=30)
-    engine = FakeEngine(size=64)
+    engine = stand_in(size=64)
     w = make_window(qtbot, tmp_path, lambda *a: engine, source=f"video:{video}")
-    qtbot.waitUntil(lambda: engine.steps >= 2, timeout=10000)
+    qtbot.waitUntil(lambda: engine.runners[0].steps >= 2, timeout=10000)
     steady = w.pipeline.worker.loop.steady
     qtbot.waitUntil(lambda: steady._avg is not None, timeout=5000)
     w.set_source("sketch")

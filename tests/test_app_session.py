@@ -9,14 +9,14 @@ import threading
 import pytest
 
 from app.live.session import LoadedLora
-from app.live.testing import FakeEngine
+from app.live.testing import stand_in
 from tests.test_app_window import make_window
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_widgets_write_the_session_and_follow_it(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     s, panel = w.session, w.panel
     panel.strength.setValue(130)  # as a user drags it
     assert s.live.strength == 1.3
@@ -47,7 +47,7 @@ def test_widgets_write_the_session_and_follow_it(qtbot, tmp_path):
 
 
 def test_the_seed_box_takes_any_whole_number(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     box = w.panel.seed
     for typed, kept in ((str(2**63 + 5), 2**63 + 5), ("-1", 2**64 - 1), (str(2**64 * 3 + 7), 7)):
         box.lineEdit().selectAll()
@@ -63,14 +63,14 @@ def test_the_seed_box_takes_any_whole_number(qtbot, tmp_path):
 
 
 def test_saved_settings_are_the_session_and_come_back(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     s = w.session
     s.set({"prompt": "a lighthouse", "seed": 2**64 - 2, "strength": 0.75, "transition": 30.0, "keep_colours": 0.0,
            "condition.sigma": 12, "condition.mode": "sketch", "seed_locked": True, "loras": {"hub/ink": -0.5}})
     w.panel.styles.set_loaded([("ink", "hub/ink", 1.0)])  # the engine holds it: its weight stays the live one
     live = s.live
     w.close()
-    w2 = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w2 = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     back = w2.session.live
     for field in ("seed", "strength", "transition", "keep_colours", "condition", "loras"):
         assert getattr(back, field) == getattr(live, field), field
@@ -86,7 +86,7 @@ def test_osc_fps_is_answered_from_a_published_value(qtbot, tmp_path):
     from app.live.osc import OscControl
     from app.ui.session.osc_link import OscLink
 
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     link = OscLink(w.session, OscControl("127.0.0.1:0"), w)
     w.shown_times.extend([1.0, 2.0])  # what the fps property would iterate
     w.session.set(fps=23.5)
@@ -99,7 +99,7 @@ def test_osc_fps_is_answered_from_a_published_value(qtbot, tmp_path):
 
 def test_a_lora_weight_from_midi_moves_its_row(qtbot, tmp_path):
     mido = pytest.importorskip("mido")
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.panel.styles.set_loaded([("ink", "hub/ink", 1.0)])
     assert w.session.loras_loaded == (LoadedLora(name="ink", spec="hub/ink", weight=1.0),)
     link = w.midi

@@ -11,11 +11,12 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from app.live.loop import Frame
-from app.live.testing import FakeEngine, count_frames, write_test_video
+from app.live.testing import count_frames, stand_in, write_test_video
 from app.ui.panel.modelpick import Choice
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
 from app.ui.worker import Pipeline, wait_idle
+from models.runners.standin import StandInRunner
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +29,22 @@ def _keep_torch_threads():
     torch.set_num_threads(n)
 
 
-class Recording(FakeEngine):
-    """The stand-in engine, remembering the frames it was given (by their top-left pixel)."""
+class Recording(StandInRunner):
+    """The stand-in runner, remembering the frames it was given (by their top-left pixel)."""
 
     def __init__(self, delay=0.0):
-        super().__init__(delay, size=64)
+        super().__init__(1000 * delay)
         self.seen: list[int] = []
 
-    def step(self, frame, strengths=None):
-        first = frame[0] if isinstance(frame, list) else frame  # the loop gives one condition per adapter
-        self.seen.append(int(first[0, 0, 0]))
-        return super().step(frame, strengths)
+    def step(self, recipe, p, frames):
+        self.seen.append(int(frames[0][0, 0, 0]))  # the loop gives one condition per adapter
+        return super().step(recipe, p, frames)
+
+
+def recording(delay=0.0):
+    """The real engine on tiny parts on a Recording runner: (engine, runner)."""
+    runner = Recording(delay)
+    return stand_in(size=64).use_runner(runner), runner
 
 
 def make_window(qtbot, tmp_path, loader=None, model="stand-in", source="sketch", adapter=None):
@@ -83,20 +89,20 @@ def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
 
 
 def test_frame_path_delivers_only_the_newest_while_busy(qtbot):
-    engine = Recording(delay=0.3)
+    engine, runner = recording(delay=0.3)
     p = Pipeline(lambda *a: engine)
     from app.ui.worker import LoadRequest
 
     p.load(LoadRequest("stand-in"))
     qtbot.waitUntil(lambda: p.worker.loop is not None and wait_idle(p, 5), timeout=5000)
-    engine.seen.clear()
+    runner.seen.clear()
     frames = [Frame(np.full((64, 64, 3), v, np.uint8), time.perf_counter(), True) for v in (10, 20, 30, 40)]
     p.offer(frames[0])
-    qtbot.waitUntil(lambda: engine.seen == [10], timeout=5000)  # taken at once: the path was idle
+    qtbot.waitUntil(lambda: runner.seen == [10], timeout=5000)  # taken at once: the path was idle
     for f in frames[1:]:
         p.offer(f)  # in flight: kept, newest wins
     assert wait_idle(p, 10)
-    assert engine.seen == [10, 40] and p.path.dropped == 2
+    assert runner.seen == [10, 40] and p.path.dropped == 2
     assert p.stop()
 
 
@@ -107,7 +113,7 @@ def test_garbage_is_collected_on_the_gui_thread_while_a_worker_lives(qtbot):
     import weakref
 
     assert gc.isenabled()
-    p = Pipeline(lambda *a: Recording())
+    p = Pipeline(lambda *a: recording()[0])
     assert not gc.isenabled()
 
     class Node:
@@ -129,13 +135,13 @@ def test_garbage_is_collected_on_the_gui_thread_while_a_worker_lives(qtbot):
 
 
 def test_window_with_stand_in_engine(qtbot, tmp_path):
-    engine = Recording()
+    engine = recording()[0]
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=5000)
     first = w.last_result.output.copy()
-    n = engine.steps
+    n = engine.runners[0].steps
     draw(w.canvas, [(50, 50), (400, 400), (60, 300)])
-    qtbot.waitUntil(lambda: engine.steps > n and wait_idle(w.pipeline, 5), timeout=5000)
+    qtbot.waitUntil(lambda: engine.runners[0].steps > n and wait_idle(w.pipeline, 5), timeout=5000)
     assert not np.array_equal(w.last_result.output, first)  # the output follows the strokes
     assert w.output.image is not None and w.output.image.width() == 64
     w.panel.prompt.setText("a castle")  # applies on the next frame
@@ -164,9 +170,9 @@ def test_window_with_tiny_real_model(qtbot, tmp_path, tiny_base, tiny_controlnet
 
 def test_video_source_and_recording(qtbot, tmp_path):
     video = write_test_video(tmp_path / "clip.mp4", frames=8, size=64, fps=60)
-    engine = Recording()
+    engine = recording()[0]
     w = make_window(qtbot, tmp_path, lambda *a: engine, source=f"video:{video}")
-    qtbot.waitUntil(lambda: engine.steps >= 3, timeout=10000)
+    qtbot.waitUntil(lambda: engine.runners[0].steps >= 3, timeout=10000)
     qtbot.waitUntil(lambda: w.feed.inset is not None, timeout=5000)  # the condition preview, once the GUI shows a result
     w.panel.record_side.setChecked(True)
     w.actions.act_record.setChecked(True)
@@ -186,7 +192,7 @@ def test_video_source_and_recording(qtbot, tmp_path):
 
 
 def test_camera_failure_shows_message_and_retry(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64), source="camera:12")
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64), source="camera:12")
     qtbot.waitUntil(lambda: bool(w.feed.message), timeout=5000)
     assert "camera 12" in w.feed.message and w.feed.retry_button.isVisible()
     qtbot.mouseClick(w.feed.retry_button, Qt.MouseButton.LeftButton)
@@ -200,7 +206,7 @@ def test_camera_failure_shows_message_and_retry(qtbot, tmp_path):
 def test_shutdown_stops_everything_within_two_seconds(qtbot, tmp_path):
     video = write_test_video(tmp_path / "clip.mp4", frames=8, size=64, fps=30)
     before = threading.active_count()
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(0.4, size=64), source=f"video:{video}")
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64, delay=0.4), source=f"video:{video}")
     qtbot.waitUntil(lambda: w.pipeline.path.busy, timeout=5000)  # a slow frame in flight
     capture = w.capture
     t0 = time.perf_counter()
@@ -211,7 +217,7 @@ def test_shutdown_stops_everything_within_two_seconds(qtbot, tmp_path):
 
 
 def test_settings_persist(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.panel.prompt.setText("a lighthouse at dusk")
     w.panel.seed.setValue(1234)
     w.panel.strength.setValue(55)
@@ -222,7 +228,7 @@ def test_settings_persist(qtbot, tmp_path):
     live = saved.live
     assert (live.prompt, live.seed, live.strength, live.style, saved.view) == ("a lighthouse at dusk", 1234, 0.55, "Anime", "output")
     assert saved.model == "stand-in" and saved.source == "sketch" and saved.geometry
-    w2 = MainWindow(open_settings(str(tmp_path / "settings.ini")), lambda *a: FakeEngine(size=64))
+    w2 = MainWindow(open_settings(str(tmp_path / "settings.ini")), lambda *a: stand_in(size=64))
     qtbot.addWidget(w2)
     assert w2.panel.prompt.text() == "a lighthouse at dusk" and w2.panel.seed.value() == 1234
     assert not w2.stack.isVisibleTo(w2)  # output only
@@ -282,7 +288,7 @@ def test_download_progress_adapter(qtbot, cancel):
 def test_close_while_loading_does_not_hang_or_crash(qtbot, tmp_path):
     def slow_loader(*a):
         time.sleep(3.0)  # a model load cannot be interrupted
-        return FakeEngine(size=64)
+        return stand_in(size=64)
 
     w = MainWindow(open_settings(str(tmp_path / "s.ini")), slow_loader)
     qtbot.addWidget(w)
@@ -310,15 +316,15 @@ def test_void_qt_calls_do_not_drain_none():
 
 
 def test_pause_fullscreen_and_trace(qtbot, tmp_path):
-    engine = Recording()
+    engine = recording()[0]
     w = make_window(qtbot, tmp_path, lambda *a: engine)
     qtbot.waitUntil(lambda: w.last_result is not None and wait_idle(w.pipeline, 5), timeout=5000)
     w.actions.act_pause.setChecked(True)
-    n = engine.steps
+    n = engine.runners[0].steps
     draw(w.canvas, [(10, 10), (200, 300)])
-    assert wait_idle(w.pipeline, 5) and engine.steps == n and w.output.message == "Paused"
+    assert wait_idle(w.pipeline, 5) and engine.runners[0].steps == n and w.output.message == "Paused"
     w.actions.act_pause.setChecked(False)  # resuming renders what was drawn meanwhile
-    qtbot.waitUntil(lambda: engine.steps == n + 1, timeout=5000)
+    qtbot.waitUntil(lambda: engine.runners[0].steps == n + 1, timeout=5000)
     w.actions.act_full.trigger()
     assert w.actions.fullscreen is not None and w.actions.fullscreen.isVisible() and w.actions.fullscreen.view.image is not None
     qtbot.keyClick(w.actions.fullscreen, Qt.Key.Key_Escape)
@@ -349,7 +355,7 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
             bar = progress(total=100, desc="Downloading bytes")
             bar.update(40)  # the dialog shows progress, then the network fails
             raise UserError(f"could not download model {options.model!r}: connection refused")
-        return FakeEngine(size=64)
+        return stand_in(size=64)
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     w = MainWindow(open_settings(str(tmp_path / "s.ini")), loader)
@@ -364,7 +370,7 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
 
 
 def test_recording_that_cannot_start(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.actions.act_record.setChecked(True)
     assert w.pipeline.recording
     w.actions.act_record.setChecked(False)
@@ -376,7 +382,7 @@ def test_recording_that_cannot_start(qtbot, tmp_path):
 
 
 def test_camera_picker(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.panel.camera.setCurrentText("3: Some camera")
     assert w.panel.camera_index() == 3
     w.set_source("camera:5")

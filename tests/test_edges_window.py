@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.live.testing import FakeEngine, write_test_video
+from app.live.testing import stand_in, write_test_video
 from app.ui.panel.modelpick import Choice
 from app.ui.session.settings import open_settings
 from app.ui.window import MainWindow, StartOptions
@@ -23,7 +23,7 @@ def _keep_torch_threads():
 
 
 def window(qtbot, tmp_path, source: str) -> MainWindow:
-    w = MainWindow(open_settings(str(tmp_path / "settings.ini")), lambda *a: FakeEngine(size=64))
+    w = MainWindow(open_settings(str(tmp_path / "settings.ini")), lambda *a: stand_in(size=64))
     w.snapshot_dir = w.video_dir = tmp_path
     qtbot.addWidget(w)
     w.show()

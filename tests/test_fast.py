@@ -41,7 +41,7 @@ def test_fused_equals_eager_and_follows_every_setting(engine, sketch_image):
         before = engine.step(inputs[0])
         change(engine)
         fused = engine.step(inputs[0])
-        eager = engine._eager(inputs[0])  # the eager runner, same settings
+        eager = engine.eager(inputs[0])  # the eager runner, same settings
         assert engine.fast == "fused"
         assert_close(fused, eager, 1)
         changed = fused.shape != before.shape or np.abs(fused.astype(int) - before).max() > 5
@@ -64,15 +64,15 @@ def test_compiled_graph_equals_eager(engine, sketch_image):
 
 def test_failed_fast_path_falls_back_to_eager(engine, sketch_image):
     engine.set_fast("fused")
-    engine._torch_runner.run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    engine.runners[0].run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
     engine.warm_up(sketch_image)
     assert engine.fast == "eager"
     assert engine.step(sketch_image).shape == (64, 64, 3)
     engine.set_fast("fused")  # a frame, not only the warm-up, falls back the same way (one piece of code)
-    engine._torch_runner.run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    engine.runners[0].run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
     ref = eager_outputs(engine, [sketch_image])[0]
     engine.set_fast("fused")
-    engine._torch_runner.run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
+    engine.runners[0].run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))
     assert_close(engine.step(sketch_image), ref, 0)
     assert engine.fast == "eager"
 

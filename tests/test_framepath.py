@@ -16,7 +16,7 @@ from app.live.loop import Frame, LiveLoop
 from app.live.settings import LiveSettings
 from app.live.sinks import SinkSet
 from app.live.sources import FrameThread
-from app.live.testing import FakeEngine
+from app.live.testing import stand_in
 from tests.test_app_window import _keep_torch_threads, make_window  # noqa: F401  (fixture and helpers)
 
 pytestmark = pytest.mark.timeout(120)
@@ -49,7 +49,7 @@ def grey(v: int, drawn: bool = True, seq: int = 0) -> Frame:
 def make_path(delay: float = 0.0, **kw) -> tuple[FramePath, Seen]:
     seen = Seen()
     path = FramePath(sinks=SinkSet([seen]), **kw)
-    path.set_loop(LiveLoop(FakeEngine(delay, size=64), LiveSettings(size=64, steady=None)))
+    path.set_loop(LiveLoop(stand_in(size=64, delay=delay), LiveSettings(size=64, steady=None)))
     return path.start(), seen
 
 
@@ -243,7 +243,7 @@ def test_every_sink_keeps_its_rate_while_the_gui_thread_is_blocked(qtbot, tmp_pa
     getting new pictures at the engine's rate while the GUI thread sleeps 2 s (the old window fed the engine
     and these sinks from the GUI thread: they stopped)."""
     video = blocks_video(tmp_path / "clip.mp4")
-    engine = FakeEngine(0.02, size=64)
+    engine = stand_in(size=64, delay=0.02)
     w = make_window(qtbot, tmp_path, lambda *a: engine, source=f"video:{video}")
     out = w.actions.output
     server = out.start_server("127.0.0.1:0")

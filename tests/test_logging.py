@@ -247,7 +247,7 @@ def test_hub_failures_told_apart_by_type(online, tiny_controlnet):
 
 
 def test_a_warning_from_the_worker_thread_shows_in_the_windows_status_bar(qtbot, tmp_path):
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from app.ui.outputs.logbar import StatusBarHandler
     from app.ui.panel.modelpick import Choice
     from app.ui.session.settings import open_settings
@@ -260,7 +260,7 @@ def test_a_warning_from_the_worker_thread_shows_in_the_windows_status_bar(qtbot,
         threads.append(threading.current_thread())
         logging.getLogger("models.engine").warning(text)
         logging.getLogger("httpx").warning("a library's warning stays out of the status bar")
-        return FakeEngine(size=64)
+        return stand_in(size=64)
 
     w = MainWindow(open_settings(str(tmp_path / "s.ini")), loader)
     qtbot.addWidget(w)

@@ -164,14 +164,14 @@ def test_live_weight_needs_no_rebuild(tiny_base, tiny_controlnet, image, loras, 
     e.set_size(SIZE)
     e.set_prompt("a red fox")
     e.set_fast("fused")
-    path = e._torch_runner
+    path = e.runners[0]
     first = e.step(image)
     (name,) = e.lora_weights
     outs = {}
     for w in (0.2, 0.0, 1.0):
         e.set_lora_weight(name, w)
         outs[w] = e.step(image)
-    assert e._torch_runner is path and len(builds) == 1
+    assert e.runners[0] is path and len(builds) == 1
     assert maxdiff(outs[1.0], first) == 0 and maxdiff(outs[0.2], first) > 5
     fresh = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32", loras=[f"{loras['diffusers']}:0.2"])
     fresh.set_size(SIZE)

@@ -165,10 +165,10 @@ def test_stream_sends_its_output_over_ndi_and_still_records(ndi, tmp_path, tiny_
 
 
 def test_the_windows_output_menu_sends_over_ndi(ndi, qtbot, tmp_path):
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from tests.test_app_window import make_window
 
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     out = w.actions.output
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=10000)
     name = f"sdxs-window-{os.getpid()}"
@@ -189,7 +189,7 @@ def test_an_ndi_source_is_an_input_like_a_camera(ndi, qtbot, tmp_path):
     from app.live.capture import open_capture
     from app.live.ndi import NdiSender
     from app.live.source_spec import parse_source
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from tests.test_app_window import make_window
 
     name = f"sdxs-in-{os.getpid()}"
@@ -207,7 +207,7 @@ def test_an_ndi_source_is_an_input_like_a_camera(ndi, qtbot, tmp_path):
             assert got.shape == sent.shape and np.abs(got.astype(int) - sent).mean() < 4
         finally:
             assert cap.stop()
-        w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64), source=f"ndi:{name}")  # the window's source
+        w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64), source=f"ndi:{name}")  # the window's source
         qtbot.waitUntil(lambda: w.last_result is not None and w.capture.state == "running", timeout=40000)
         assert w.source_spec == f"ndi:{name}" and w.panel.source.currentData() == "ndi"
         w.close()

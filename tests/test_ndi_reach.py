@@ -44,10 +44,10 @@ def test_help_says_ndi_reaches_every_computer_on_the_network(capsys):
 def test_the_output_menu_says_so(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QInputDialog
 
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from tests.test_app_window import make_window
 
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     asked = []
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (asked.append(a[2]), ("", False))[1])
     w.actions.output.ask_ndi()

@@ -1,4 +1,4 @@
-"""The OpenVINO path (models/openvino.py) gives the torch engine's images within 1/255 on the tiny models,
+"""The OpenVINO path (models/openvino.py, run by models/runners/openvino.py) gives the torch engine's images within 1/255 on the tiny models,
 follows every per-frame setting without reconverting, caches its graphs, and falls back to torch on a failure."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def cache(tmp_path_factory):
 
 
 def torch_outputs(engine, inputs):
-    engine._openvino, engine.backend = None, "torch"
+    engine.use_runner(None)
     return [engine.step(f) for f in inputs]
 
 
@@ -51,13 +51,13 @@ def test_fp32_equals_torch_and_follows_every_setting(engine, sketch_image, cache
     assert engine.timings.extra["backend"] == "openvino fp32" and engine.timings.unet > 0
     converted = entries(cache)
     assert len(converted) == 2  # ControlNet + UNet, and the decoder
-    ov = engine._openvino
+    ov = engine.runners[0]
     for change in (lambda e: setattr(e, "control_scale", 0.3), lambda e: e.set_seed(11), lambda e: e.set_prompt("a boat")):
-        before = ov.step(engine.prepared(), inputs[0])
+        before = ov.step(engine.recipe, engine.prepared(), inputs[:1])
         change(engine)
-        after = ov.step(engine.prepared(), inputs[0])
+        after = ov.step(engine.recipe, engine.prepared(), inputs[:1])
         assert_close(after, torch_outputs(engine, inputs[:1])[0])
-        engine._openvino, engine.backend = ov, "openvino"
+        engine.use_runner(ov)
         assert np.abs(after.astype(int) - before).max() > 5, "the change reached the OpenVINO graph"
     assert entries(cache) == converted, "prompt, seed and strength are graph inputs: nothing was converted again"
     engine.set_backend("torch")
@@ -115,8 +115,8 @@ def test_a_failure_falls_back_to_torch_with_one_notice(engine, sketch_image, cap
         def infer(self, inputs):
             raise RuntimeError("Exception from src/inference: device lost\nsecond line")
 
-    engine._openvino.frame = Broken()  # what a failing inference raises, without breaking OpenVINO itself
-    with caplog.at_level(logging.WARNING, logger="models.engine"):
+    engine.runners[0].frame = Broken()  # what a failing inference raises, without breaking OpenVINO itself
+    with caplog.at_level(logging.WARNING, logger="models.runners.chain"):
         out = engine.step(sketch_image)
     assert_close(out, ref, 0)
     assert engine.backend == "torch"
@@ -242,8 +242,8 @@ def test_bf16_converts_from_the_files_full_precision_weights(tiny_base, tiny_con
     fp32 = Engine.load(tiny_base, tiny_controlnet, "cpu", "float32")
     fp32.set_size(64)
     fp32.set_prompt("a cat")
-    assert ovpath.full_precision(fp32) is fp32.recipe  # an fp32 engine is traced as it is
-    recipe = ovpath.full_precision(e)
+    assert ovpath.full_precision(fp32.recipe) is fp32.recipe  # an fp32 engine is traced as it is
+    recipe = ovpath.full_precision(e.recipe)
     files = UNet2DConditionModel.from_pretrained(tiny_base, subfolder="unet").state_dict()
     assert all(torch.equal(recipe.unet.state_dict()[k], v) for k, v in files.items())
     assert not all(torch.equal(e.unet.state_dict()[k].float(), v) for k, v in files.items())  # bf16 did round them
@@ -258,7 +258,7 @@ def test_bf16_converts_from_the_files_full_precision_weights(tiny_base, tiny_con
     assert e.timings.extra["backend"] == ("openvino bf16" if native else "openvino fp32")
     assert np.abs(out.astype(int) - ref).mean() < 3  # bf16's rounding, not another picture
     e.unet.conv_in.bias.data += 1  # weights changed in memory (as a trainer would): no longer the files'
-    kept = ovpath.full_precision(e)
+    kept = ovpath.full_precision(e.recipe)
     assert torch.equal(kept.unet.conv_in.bias, e.unet.conv_in.bias.float())
 
 

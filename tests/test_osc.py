@@ -179,9 +179,9 @@ def test_stream_control_applies_changes_before_the_next_frame(osc, tmp_path):
     from app.live.loop import Frame, LiveLoop
     from app.live.osc_stream import StreamControl
     from app.live.sinks import RecorderSink, SinkSet
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
 
-    loop = LiveLoop(FakeEngine(size=64), LiveSettings(prompt="before"))
+    loop = LiveLoop(stand_in(size=64), LiveSettings(prompt="before"))
     sinks = SinkSet()
     control = StreamControl(osc, loop, sinks, tmp_path, 10.0)
     client = SimpleUDPClient("127.0.0.1", osc.port)
@@ -215,9 +215,9 @@ def test_stream_pause_holds_until_resumed(osc, tmp_path):
     from app.live.loop import LiveLoop
     from app.live.osc_stream import StreamControl
     from app.live.sinks import SinkSet
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
 
-    control = StreamControl(osc, LiveLoop(FakeEngine(size=64)), SinkSet(), tmp_path, 10.0)
+    control = StreamControl(osc, LiveLoop(stand_in(size=64)), SinkSet(), tmp_path, 10.0)
     client = SimpleUDPClient("127.0.0.1", osc.port)
     client.send_message("/sdxs/pause", 1)
     end = time.monotonic() + 5

@@ -1,5 +1,5 @@
 """The one recipe (models/recipe.py) against diffusers, every runner (models/runners/) against eager, the
-runner chain's fallback, and the engine protocol (app.live.loop.EngineLike) on both engines."""
+runner chain's fallback, the engine's state as a value, and the live loop's engine protocol (app.live.loop.EngineLike)."""
 
 from __future__ import annotations
 
@@ -81,12 +81,12 @@ def test_two_adapters_add_their_scaled_residuals(engine, sketch_image):
 def test_each_runner_gives_the_eager_frame(engine, sketch_image, kind, options):
     """Each runner made by name runs the one module; on a CPU graphs runs without a graph, compile with
     aot_eager (inductor takes minutes here)."""
-    runner = make_runner(kind, engine, **options)
+    runner = make_runner(kind, **options)
     assert runner.name == kind
     for frame in (sketch_image, 255 - sketch_image):
-        eager = engine._eager(frame)
+        eager = engine.eager(frame)
         with torch.inference_mode():
-            out = runner.step(engine.prepared(), frame)
+            out = runner.step(engine.recipe, engine.prepared(), [frame])
         assert out.shape == eager.shape == (64, 64, 3) and maxdiff(out, eager) <= 1
 
 
@@ -101,18 +101,15 @@ def test_a_runner_is_one_new_file(engine, sketch_image, tmp_path, monkeypatch):
         "from models.runners import Runner\n\n\n"
         "class PlainRunner(Runner):\n"
         "    name = 'plain'\n\n"
-        "    def __init__(self, engine):\n"
-        "        super().__init__()\n"
-        "        self.engine = engine\n\n"
-        "    def step(self, p, frame):\n"
-        "        frames = torch.from_numpy(fit_square(frame, p.size))[None] if p.active else None\n"
-        "        return self.engine.recipe(p.unet_in, p.embeds, p.x0_noise, frames, p.strengths, p.inverts).numpy()\n\n\n"
-        "def make(engine, kind, **options):\n"
-        "    return PlainRunner(engine)\n")
+        "    def step(self, recipe, p, frames):\n"
+        "        frames = torch.from_numpy(fit_square(frames[0], p.size))[None] if p.active else None\n"
+        "        return recipe(p.unet_in, p.embeds, p.x0_noise, frames, p.strengths, p.inverts).numpy()\n\n\n"
+        "def make(kind, **options):\n"
+        "    return PlainRunner()\n")
     monkeypatch.setattr(models.runners, "__path__", [*models.runners.__path__, str(tmp_path)])
     try:
         assert engine.set_fast("plain") == "plain" and [r.name for r in engine.runners] == ["plain", "eager"]
-        assert maxdiff(engine.step(sketch_image), engine._eager(sketch_image)) == 0
+        assert maxdiff(engine.step(sketch_image), engine.eager(sketch_image)) == 0
     finally:
         engine.set_fast("eager")
 
@@ -127,12 +124,12 @@ def test_a_runner_that_fails_falls_back_with_one_reason(engine, sketch_image, ca
         pytest.skip("tvm is installed here")
     except ImportError:
         pass
-    ref = engine._eager(sketch_image)
+    ref = engine.eager(sketch_image)
     assert engine.set_fast("compile", backend="tvm") == "compile"
-    with caplog.at_level(logging.WARNING, logger="models.engine"):
+    with caplog.at_level(logging.WARNING, logger="models.runners.chain"):
         out = engine.step(sketch_image)
         again = engine.step(sketch_image)
-    notes = [r.getMessage() for r in caplog.records if r.name == "models.engine"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "models.runners.chain"]
     assert len(notes) == 1 and notes[0].startswith("torch compile failed (") and notes[0].endswith("; using torch eager")
     assert "\n" not in notes[0] and engine.fast == "eager" and engine.backend == "torch"
     assert maxdiff(out, ref) == 0 and maxdiff(again, ref) == 0
@@ -141,9 +138,9 @@ def test_a_runner_that_fails_falls_back_with_one_reason(engine, sketch_image, ca
 def test_a_runner_that_cannot_be_built_is_one_reason_too(engine, sketch_image, caplog):
     from models.errors import UserError
 
-    with caplog.at_level(logging.WARNING, logger="models.engine"):
+    with caplog.at_level(logging.WARNING, logger="models.runners.chain"):
         assert engine.set_fast("compile", backend="no-such-compiler") == "eager"
-    notes = [r.getMessage() for r in caplog.records if r.name == "models.engine"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "models.runners.chain"]
     assert len(notes) == 1 and "torch compile unavailable" in notes[0] and "no-such-compiler" in notes[0]
     assert engine.step(sketch_image).shape == (64, 64, 3)
     with pytest.raises(UserError, match="unknown runner 'warp'"):  # a kind nobody wrote is the user's to fix
@@ -157,20 +154,102 @@ def protocol_members() -> dict[str, object]:
     return {n: vars(EngineLike).get(n) for n in sorted(names)}
 
 
-def test_both_engines_have_every_member_of_the_protocol(engine):
-    """EngineLike states what the live loop, the worker and the styles code use; the real engine and the test
-    double have every member, and every method takes the protocol's parameters."""
-    from app.live.testing import FakeEngine
+def loop_uses() -> set[str]:
+    """The members the live loop reads or calls on its engine (e.X, engine.X, self.engine.X in app/live/loop.py)."""
+    import ast
+    from pathlib import Path
 
+    tree = ast.parse((Path(__file__).resolve().parent.parent / "app/live/loop.py").read_text())
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            v = node.value
+            if (isinstance(v, ast.Name) and v.id in ("e", "engine")) or (
+                    isinstance(v, ast.Attribute) and v.attr == "engine"):
+                used.add(node.attr)
+    return used
+
+
+def test_the_loops_protocol_is_what_the_loop_uses_and_the_engine_has_it(engine):
+    """EngineLike lists exactly what the live loop uses of an engine; the real engine has every member, and
+    every method takes the protocol's parameters."""
     members = protocol_members()
-    assert {"step", "set_fast", "use_adapter", "lora_specs", "native_size", "transition", "backend"} <= set(members)
-    for impl in (engine, FakeEngine(size=64)):
-        for name, declared in members.items():
-            assert hasattr(impl, name), f"{type(impl).__name__} lacks {name}"
-            if inspect.isfunction(declared):
-                wanted = [p for p in inspect.signature(declared).parameters if p != "self"]
-                have = inspect.signature(getattr(impl, name)).parameters
-                assert all(p in have for p in wanted), f"{type(impl).__name__}.{name} takes {list(have)}, not {wanted}"
+    assert set(members) == loop_uses()
+    assert "revision" not in members and "lora_specs" not in members
+    for name, declared in members.items():
+        assert hasattr(engine, name), f"Engine lacks {name}"
+        if inspect.isfunction(declared):
+            wanted = [p for p in inspect.signature(declared).parameters if p != "self"]
+            have = inspect.signature(getattr(engine, name)).parameters
+            assert all(p in have for p in wanted), f"Engine.{name} takes {list(have)}, not {wanted}"
+
+
+def test_the_engines_state_is_a_value(engine, sketch_image):
+    """What a frame needs is prepared from the settings value and kept while it compares equal: the same
+    Prepared for equal settings, a new one for any change, and equal ones again when a setting comes back."""
+    e = engine
+    e.set_seed(1)
+    scale, prompt = e.control_scale, e.prompt
+    first, settings = e.prepared(), e.settings
+    assert e.prepared() is first and e.settings == settings
+    e.set_seed(1)  # setting the same value is no change
+    assert e.prepared() is first
+    changes = [lambda: e.set_seed(2), lambda: e.set_prompt("a dog"), lambda: setattr(e, "control_scale", 0.45),
+               lambda: e.set_size(72)]
+    seen = [settings]
+    for change in changes:
+        change()
+        assert e.settings not in seen and e.prepared() != first
+        seen.append(e.settings)
+    e.set_seed(1), e.set_prompt(prompt), setattr(e, "control_scale", scale), e.set_size(64)
+    assert e.settings == settings and e.prepared() == first
+    assert e.prepare(e.settings) == first  # the pure step: equal settings, an equal value
+    assert torch.equal(e.prepare(e.settings).unet_in, first.unet_in)
+    recipe = e.recipe
+    e.set_adapter(e.adapter)  # the same adapter again: new networks' recipe, so a new value
+    assert e.recipe is not recipe and e.settings != settings
+    assert e.prepared(strengths=[0.3]) != e.prepared() and e.prepared(strengths=[0.3]).scales == (0.3,)
+
+
+def test_no_revision_counter_and_no_import_loop():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [*root.glob("models/**/*.py"), *root.glob("app/**/*.py")]:
+        text = path.read_text()
+        assert not re.search(r"revision\s*\+=", text), path
+    import ast
+
+    tree = ast.parse((root / "models/openvino.py").read_text())  # the runners import it, never the other way
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert "models.recipe" in imported and not any(m and m.startswith("models.runners") for m in imported)
+
+
+def test_the_test_engine_is_the_real_engine_on_a_stand_in_runner(sketch_image):
+    """models.tiny.tiny_engine: the real Engine on tiny parts; its stand-in runner costs what it is told and
+    follows the frame, the prompt, the seed and the strengths."""
+    import time
+
+    from models.engine import Engine
+    from models.runners.standin import StandInRunner
+    from models.tiny import tiny_engine
+
+    e = tiny_engine(size=64, cost_ms=20.0, adapters=("demo",))
+    runner = e.runners[0]
+    assert type(e) is Engine and isinstance(runner, StandInRunner) and e.backend == "standin"
+    assert list(e.adapter_strengths) == ["demo-sketch", "demo-colour"] and e.adapters[1].colour_hints
+    t = time.perf_counter()
+    a = e.step(sketch_image)
+    assert time.perf_counter() - t >= 0.02 and runner.steps == 1 and a.shape == (64, 64, 3)
+    assert np.array_equal(e.step(sketch_image), a)  # deterministic
+    assert not np.array_equal(e.step(255 - sketch_image), a)  # follows the frame
+    for change in (lambda: e.set_seed(9), lambda: e.set_prompt("a boat")):
+        change()
+        assert not np.array_equal(e.step(sketch_image), a)
+    e.step([sketch_image, sketch_image], strengths=[None, 0.25])
+    assert runner.last_strengths == [0.8, 0.25] and len(runner.last_frames) == 2
 
 
 def test_no_probes_on_the_engine():

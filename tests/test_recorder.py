@@ -143,10 +143,10 @@ def test_stream_finishes_the_recording_on_sigterm_and_sighup(sig, tmp_path, tiny
 
 def test_the_window_records_a_still_drawing_for_its_real_time(qtbot, tmp_path):
     """The issue's case: 8 s of a still drawing ended in 'no frames were recorded'. Here 4 s, same contract."""
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from tests.test_app_window import make_window
 
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=10000)  # the drawing's picture is on screen
     w.video_dir = tmp_path / "videos"
     got = []

@@ -1,7 +1,7 @@
 """The engine server's page in a real headless Chromium, driven over the DevTools protocol (tests/cdp.py): a mouse
 stroke and a finger stroke (Chromium's own input pipeline, so the page gets real pointer events) come back as a
 picture that follows them; the fake camera (--use-fake-device-for-media-stream) goes to the engine as a video
-track; a page without the token says so. The engine is app.live.testing.FakeEngine behind the real LiveLoop, as
+track; a page without the token says so. The engine is app.live.testing.stand_in (the real Engine on tiny parts) behind the real LiveLoop, as
 its picture is a tinted copy of the drawing, so "follows the strokes" is a pixel check. Skipped, with the
 reason, where Chromium is missing (tests/system_deps.sh installs it)."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from app.live.loop import LiveLoop
 from app.live.settings import LiveSettings
-from app.live.testing import FakeEngine
+from app.live.testing import stand_in
 from app.remote.server import EngineServer
 from tests.cdp import CHROMIUM, Browser
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not instal
 
 @pytest.fixture()
 def server():
-    srv = EngineServer(LiveLoop(FakeEngine(size=256), LiveSettings(size=256)), "127.0.0.1:0", token=TOKEN)
+    srv = EngineServer(LiveLoop(stand_in(size=256), LiveSettings(size=256)), "127.0.0.1:0", token=TOKEN)
     srv.start()
     yield srv
     srv.stop()

@@ -96,10 +96,10 @@ def test_bad_instrument_options_are_one_line_before_loading(tmp_path, capsys, ar
 
 
 def test_a_failing_recording_in_the_window_is_one_line_and_the_picture_goes_on(qtbot, tmp_path):
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from tests.test_app_window import make_window
 
-    w = make_window(qtbot, tmp_path, lambda *a: FakeEngine(size=64))
+    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
     w.actions.act_record.setChecked(True)
     worker = w.pipeline.worker
     qtbot.waitUntil(lambda: worker.recorder is not None, timeout=5000)

@@ -12,7 +12,7 @@ from app.live.recorder import Recorder, side_by_side
 from app.live.settings import ConditionSettings, LiveSettings
 from app.live.source_spec import parse_source
 from app.live.sources import Capture, StillImage, read_video
-from app.live.testing import FakeEngine, count_frames, write_test_video
+from app.live.testing import count_frames, stand_in, write_test_video
 from models.errors import UserError
 
 
@@ -137,15 +137,15 @@ def test_change_detector():
 
 
 def test_live_loop_reuses_unchanged_and_applies_settings(sketch_image):
-    engine = FakeEngine(size=64)
-    loop = LiveLoop(engine, LiveSettings(prompt="a cat", seed=3, size=64))
+    engine = stand_in(size=64)
+    loop = LiveLoop(engine, LiveSettings(prompt="a cat", seed=3, size=64, transition=0))  # changes jump
     r1 = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert not r1.reused and r1.output.shape == (64, 64, 3) and engine.prompt == "a cat"
     r2 = loop.process(Frame(sketch_image.copy(), time.perf_counter(), True))
-    assert r2.reused and engine.steps == 1 and r2.output is r1.output
-    loop.apply(LiveSettings(prompt="a dog", seed=4, size=64))  # new prompt and seed: the same frame renders again
+    assert r2.reused and engine.runners[0].steps == 1 and r2.output is r1.output
+    loop.apply(LiveSettings(prompt="a dog", seed=4, size=64, transition=0))  # new prompt and seed: the same frame renders again
     r3 = loop.process(Frame(sketch_image, time.perf_counter(), True))
-    assert not r3.reused and engine.steps == 2 and engine.seed == 4 and not np.array_equal(r3.output, r1.output)
+    assert not r3.reused and engine.runners[0].steps == 2 and engine.seed == 4 and not np.array_equal(r3.output, r1.output)
     assert loop.frames == 2 and loop.fps > 0
 
 
@@ -158,30 +158,21 @@ def test_condition_extraction_and_polarity(sketch_image):
     flip = ConditionSettings(mode="none", mirror=True)
     assert np.array_equal(extract(flip.orient(photo[:, ::-1].copy()), flip), photo)
     assert np.array_equal(flip.orient(photo, drawn=True), photo)  # a drawing is never mirrored
-    loop = LiveLoop(FakeEngine(size=64, condition="canny", polarity="white_on_black"), LiveSettings(size=64))
+    loop = LiveLoop(stand_in(size=64, condition="canny", polarity="white_on_black"), LiveSettings(size=64))
     r = loop.process(Frame(photo, time.perf_counter()))
     assert np.median(r.condition) == 0  # shown as the adapter sees it: white lines on black
 
 
 def test_live_loop_profiles_on_the_plain_recipe_and_keeps_a_fallback(sketch_image):
-    class Flaky(FakeEngine):
-        """Falls back to eager inside step(), as models.engine.Engine does when its fast path fails."""
+    """A fast runner that fails falls back to eager inside step() (models.runners.chain): the loop notices."""
+    from models.tiny import tiny_engine
 
-        fast = "eager"
-
-        def set_fast(self, mode):
-            self.fast = "graphs" if mode == "auto" else mode
-            return self.fast
-
-        def step(self, frame):
-            self.fast = "eager"
-            return super().step(frame)
-
-    engine = Flaky(size=64)
-    loop = LiveLoop(engine, LiveSettings(size=64, profile=True))
+    engine = tiny_engine(size=64, cost_ms=None)  # the real recipe, on the runner the loop picks
+    loop = LiveLoop(engine, LiveSettings(size=64, profile=True), fast="graphs")
     assert loop.fast == "graphs" and engine.fast == "eager"  # per-stage timings need the plain recipe
     loop.apply(LiveSettings(size=64, profile=False))
     assert engine.fast == "graphs"  # and the fast path comes back after
+    engine.runners[0].run = lambda: (_ for _ in ()).throw(RuntimeError("no graphs here"))  # it fails for real
     r = loop.process(Frame(sketch_image, time.perf_counter(), True))
     assert engine.fast == "eager" and r.output.shape == (64, 64, 3)
     loop.apply(LiveSettings(size=64, seed=1))

@@ -1,5 +1,5 @@
 """The window's adapter list, the colour layer on its way to the engine, and Keep colours (pytest-qt, offscreen):
-with the stand-in engine (app.live.testing.FakeEngine keeps a real adapter list with strengths) and the tiny
+with the stand-in engine (app.live.testing.stand_in: the real engine on a stand-in runner keeps a real adapter list with strengths) and the tiny
 real model."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
-from app.live.testing import FakeEngine
+from app.live.testing import stand_in
 from app.ui.canvas.canvas_tools import NO_COLOUR_ADAPTER, PALETTE
 from app.ui.outputs.qimage import to_rgb
 from app.ui.panel.modelpick import Choice
@@ -32,13 +32,13 @@ class Loader:
     loader does; remembers each engine and the options."""
 
     def __init__(self):
-        self.engines: list[FakeEngine] = []
+        self.engines: list = []
         self.options = []
 
     def __call__(self, options, *rest):
         from models.options import parse_adapter_arg
 
-        e = FakeEngine(size=64)
+        e = stand_in(size=64)
         e.set_adapter(None)
         for arg in options.controlnets:
             e.add_adapter(*parse_adapter_arg(arg))
@@ -53,7 +53,7 @@ def open_window(qtbot, ini, loader, adapters=("demo",), source="sketch"):
     w.resize(1200, 800)
     w.show()
     w.start(StartOptions(Choice("stand-in", adapters), source, "a test", 64))
-    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and wait_idle(w.pipeline, 5), timeout=20000)
+    qtbot.waitUntil(lambda: w.pipeline.worker.loop is not None and wait_idle(w.pipeline, 5), timeout=60000)
     return w
 
 
@@ -85,7 +85,7 @@ def test_the_demo_loads_both_adapters_and_the_list_rides_the_engine(qtbot, tmp_p
     settle(qtbot, w, lambda: e.adapter_strengths == {"demo-sketch": 1.0, "demo-colour": 0.4})
     rows["demo-sketch"].number.setValue(1.7)  # the number box moves the slider too
     settle(qtbot, w, lambda: e.adapter_strengths["demo-sketch"] == 1.7)
-    assert rows["demo-sketch"].slider.value() == 170 and e.last_strengths == [1.7, 0.4]
+    assert rows["demo-sketch"].slider.value() == 170 and e.runners[0].last_strengths == [1.7, 0.4]
     rows["demo-colour"].slider.mouseDoubleClickEvent(None)  # double-click: 1
     settle(qtbot, w, lambda: e.adapter_strengths["demo-colour"] == 1.0)
 
@@ -159,21 +159,21 @@ def test_the_colour_layer_reaches_the_colour_adapter_and_the_lines_the_sketch_on
     settle(qtbot, w, lambda: page.colour_button.isEnabled())
     assert not page.colour_note.isVisible() and w.actions.act_colour.isEnabled()
     draw(w.canvas, [(50, 250), (450, 250)])
-    settle(qtbot, w, lambda: e.last_frames and e.last_frames[0].min() < 50)
-    lines = e.last_frames[0].copy()
-    assert e.last_frames[1].min() == 255  # no colour yet: white, no hint
-    n = e.steps
+    settle(qtbot, w, lambda: e.runners[0].last_frames and e.runners[0].last_frames[0].min() < 50)
+    lines = e.runners[0].last_frames[0].copy()
+    assert e.runners[0].last_frames[1].min() == 255  # no colour yet: white, no hint
+    n = e.runners[0].steps
     page.pick_colour(QColor(*PALETTE[7][1]))
     draw(w.canvas, [(250, 50), (250, 450)])
-    settle(qtbot, w, lambda: e.steps > n and (e.last_frames[1] != 255).any())
-    colour = e.last_frames[1]
+    settle(qtbot, w, lambda: e.runners[0].steps > n and (e.runners[0].last_frames[1] != 255).any())
+    colour = e.runners[0].last_frames[1]
     painted = (colour != 255).any(axis=2)
-    assert np.array_equal(e.last_frames[0], lines)  # the sketch adapter saw the same lines
+    assert np.array_equal(e.runners[0].last_frames[0], lines)  # the sketch adapter saw the same lines
     ys, xs = np.nonzero(painted)
     blue = colour[painted].astype(int).mean(axis=0)
     assert blue[2] > 150 and blue[0] < 100 and abs(np.median(xs) - 250) < 8  # the blue stroke, where it was drawn
     w.canvas.undo()  # the colour stroke
-    settle(qtbot, w, lambda: e.last_frames[1].min() == 255)
+    settle(qtbot, w, lambda: e.runners[0].last_frames[1].min() == 255)
     w.close()
 
 
@@ -185,10 +185,10 @@ def test_fill_shapes_fills_the_drawn_shape_a_dab_sits_in_and_is_remembered(qtbot
     assert panel.fill_shapes.isEnabled() and panel.fill_shapes.isChecked() and w.live.fill_shapes
     draw(w.canvas, [(100, 100), (400, 100), (400, 400), (100, 400), (100, 100)])  # a closed square
     page.pick_colour(QColor(*PALETTE[7][1]))
-    n = e.steps
+    n = e.runners[0].steps
     draw(w.canvas, [(240, 250), (260, 250)])  # a small dab inside it
-    settle(qtbot, w, lambda: e.steps > n and (e.last_frames[1] != 255).any())
-    filled = (e.last_frames[1] != 255).any(axis=2)
+    settle(qtbot, w, lambda: e.runners[0].steps > n and (e.runners[0].last_frames[1] != 255).any())
+    filled = (e.runners[0].last_frames[1] != 255).any(axis=2)
     side = filled.shape[0]
     assert filled[side // 4 + 4 : 3 * side // 4 - 4, side // 4 + 4 : 3 * side // 4 - 4].mean() > 0.95  # the square
     assert not filled[: side // 6].any()  # not the paper around it
@@ -199,7 +199,7 @@ def test_fill_shapes_fills_the_drawn_shape_a_dab_sits_in_and_is_remembered(qtbot
     panel.overlay.setChecked(True)
     assert w.output.inset is not None
     panel.fill_shapes.setChecked(False)  # as painted: the dab alone
-    settle(qtbot, w, lambda: not w.live.fill_shapes and (e.last_frames[1] != 255).any(axis=2).mean() < 0.05)
+    settle(qtbot, w, lambda: not w.live.fill_shapes and (e.runners[0].last_frames[1] != 255).any(axis=2).mean() < 0.05)
     w.set_source("image:" + str(_picture(tmp_path)))
     assert not panel.fill_shapes.isEnabled()  # a canvas option: greyed for a live source
     assert w.output.inset is None
@@ -241,14 +241,14 @@ def test_keep_colours_sets_the_strength_of_the_colour_adapter_for_a_live_source(
     e, panel = engine_of(w), w.panel
     settle(qtbot, w, lambda: panel.keep_colours.isEnabled())
     assert panel.keep_colours.isChecked()  # on by default with a colour-hint adapter
-    settle(qtbot, w, lambda: len(e.last_strengths) == 2)
-    assert e.last_strengths[1] == w.live.keep_colours == 1.0
-    assert (e.last_frames[1] != 255).any()  # the picture's own colours as hints
+    settle(qtbot, w, lambda: len(e.runners[0].last_strengths) == 2)
+    assert e.runners[0].last_strengths[1] == w.live.keep_colours == 1.0
+    assert (e.runners[0].last_frames[1] != 255).any()  # the picture's own colours as hints
     panel.keep_strength.setValue(60)
-    settle(qtbot, w, lambda: e.last_strengths[1:] == [0.6])
+    settle(qtbot, w, lambda: e.runners[0].last_strengths[1:] == [0.6])
     assert w.live.keep_colours == 0.6 and panel.keep_label.text() == "0.60"
     panel.keep_colours.setChecked(False)  # off: 0, and the slider waits
-    settle(qtbot, w, lambda: e.last_strengths[1:] == [0.0])
+    settle(qtbot, w, lambda: e.runners[0].last_strengths[1:] == [0.0])
     assert w.live.keep_colours == 0.0 and not panel.keep_strength.isEnabled()
     w.set_source("sketch")  # the canvas: the colour layer instead, Keep colours is greyed
     assert not panel.keep_colours.isEnabled() and "colour brush" in panel.keep_colours.toolTip()

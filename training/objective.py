@@ -1,6 +1,7 @@
 """What the adapter learns: make the frozen base's one-step output match the target image.
 
-Per sample: fresh noise n; UNet input k_in * n at the scheduler's single timestep (as the engine runs it);
+Per sample: fresh noise n; x0 from the engine's own recipe (models.recipe.Recipe.predict, the call every
+runner runs, here on a batch with gradients): UNet input k_in * n at the scheduler's single timestep,
 x0 = a * n + b * eps. Losses, each weighted:
   latent   MSE between x0 and the target's latent (the base's own VAE encoder)
   pixel    MSE between the tiny decoder's image of x0 and the target, in [-1, 1]
@@ -20,9 +21,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from models.engine import OneStep
 from models.errors import first_line
 from models.loading import BaseModel
+from models.recipe import OneStep, Recipe
 
 FEATURE_TIMESTEP = 0  # the UNet sees clean latents when it serves as a feature extractor
 
@@ -69,6 +70,8 @@ class Objective:
         self.timestep = self.one_step.timestep.to(device)
         self.vae_scale = float(getattr(self.vae.config, "scaling_factor", 1.0) or 1.0)
         self.lpips, self.note = load_lpips(device) if weights.lpips > 0 else (None, "")
+        self._recipe: Recipe | None = None  # the engine's recipe around the trained adapter (recipe())
+        self.plain = Recipe(self.unet, self.vae, [], self.one_step, self.vae_scale).to(device)  # without adapters
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
@@ -83,28 +86,30 @@ class Objective:
         latents = out.latents if hasattr(out, "latents") else out.latent_dist.mean
         return latents.float() * self.vae_scale
 
+    def recipe(self, controlnet: Any, companions: int = 0) -> Recipe:
+        """The engine's recipe (models.recipe.Recipe) with the trained adapter first and the first `companions`
+        frozen companions after it, made again only when those networks change."""
+        nets = [controlnet, *(net for net, _ in self.companions[:companions])]
+        held = list(self._recipe.controlnets) if self._recipe is not None else []
+        if len(held) != len(nets) or any(a is not b for a, b in zip(held, nets)):
+            self._recipe = Recipe(self.unet, self.vae, nets, self.one_step, self.vae_scale).to(self.device)
+        return self._recipe
+
     def predict_x0(self, controlnet: Any, noise: torch.Tensor, text: torch.Tensor, cond: torch.Tensor,
                    companions: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """The engine's recipe with gradients: ControlNet + UNet at the single timestep, then x0 (fp32). The
-        companions' residuals (no gradients) are added to the trained adapter's, scaled by their strengths."""
+        """The engine's recipe with gradients: ControlNet + UNet at the single timestep, then x0 (fp32), by the
+        same call the runners run (Recipe.predict). The trained adapter counts at strength 1, the companions
+        (no gradients reach them) at theirs; their residuals add up as in the engine."""
+        images = list(companions or [])[:len(self.companions)]
+        recipe = self.recipe(controlnet, len(images))
+        conds = [cond, *(image.to(self.device, self.dtype) for image in images)]
+        strengths = torch.tensor([1.0, *(s for _, s in self.companions[:len(images)])], device=self.device)
         x_in = (noise * self.one_step.k_in).to(self.dtype)
-        t = self.timestep.expand(noise.shape[0])
-        down, mid = controlnet(x_in, t, encoder_hidden_states=text, controlnet_cond=cond, return_dict=False)
-        for (net, strength), image in zip(self.companions, companions or []):
-            with torch.no_grad():
-                d2, m2 = net(x_in, t, encoder_hidden_states=text, controlnet_cond=image.to(self.device, self.dtype),
-                             return_dict=False)
-            down = [a + strength * b for a, b in zip(down, d2)]
-            mid = mid + strength * m2
-        eps = self.unet(
-            x_in, t, encoder_hidden_states=text,
-            down_block_additional_residuals=[r.to(self.dtype) for r in down],
-            mid_block_additional_residual=mid.to(self.dtype), return_dict=False,
-        )[0]
-        return self.one_step.a * noise + self.one_step.b * eps.float()
+        return recipe.predict(x_in, text, self.one_step.a * noise, conds, strengths)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode((latents / self.vae_scale).to(self.dtype), return_dict=False)[0].float()
+        """x0 -> the tiny decoder's images in [-1, 1] (Recipe.images, as the engine decodes)."""
+        return self.plain.images(latents)
 
     def features(self, latents: torch.Tensor, text: torch.Tensor, t: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The frozen UNet encoder's output at each level, for clean latents (or noisy ones at timesteps t)."""

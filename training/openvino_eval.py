@@ -64,17 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.load(args.model, args.controlnet, "cpu", "float32")
     engine.set_size(args.size)
     engine.control_scale = 1.0
-    paths = {"openvino_fp32": OpenVINORunner(engine, "fp32"), "openvino_int8": OpenVINORunner(engine, "int8")}
+    paths = {"openvino_fp32": OpenVINORunner("fp32", prepare=engine.prepare),
+             "openvino_int8": OpenVINORunner("int8", prepare=engine.prepare)}
     for path in paths.values():
-        path.prepare()
+        path.prepare(engine.recipe, engine.prepared())
     rows = []
     for name, sketch, prompt, seed in cases(args.size):
         engine.set_prompt(prompt)
         engine.set_seed(seed)
-        ref = engine._eager(sketch)
+        ref = engine.eager(sketch)
         row = {"case": name, "seed": seed, "prompt": prompt, "edge_f1": {"torch_fp32": edge_f1(ref, sketch)}, "psnr_vs_torch_fp32": {}}
         for key, path in paths.items():
-            out = path.step(engine.prepared(), sketch)
+            out = path.step(engine.recipe, engine.prepared(), [sketch])
             row["edge_f1"][key] = edge_f1(out, sketch)
             row["psnr_vs_torch_fp32"][key] = psnr(out, ref)
         rows.append(row)

@@ -78,7 +78,6 @@ def conditions(engine, images: list) -> list:
     its layer: the lines, or the colour on white with its dabs filling their shapes (the window's Fill shapes)."""
     import numpy as np
 
-    from app.live.loop import is_colour
     from models.hints import fill_shapes
     from models.imageio import over_white
     from models.openraster import Drawing
@@ -98,12 +97,12 @@ def conditions(engine, images: list) -> list:
     if len(images) > 1:
         if not any(isinstance(image, Drawing) for image in images):
             return images
-        return [layer(image, is_colour(a)) for image, a in zip(images, adapters, strict=True)]
+        return [layer(image, a.colour_hints) for image, a in zip(images, adapters, strict=True)]
     if isinstance(images[0], Drawing):
-        return [layer(images[0], is_colour(a)) for a in adapters]
-    lines = any(not is_colour(a) for a in adapters)
+        return [layer(images[0], a.colour_hints) for a in adapters]
+    lines = any(not a.colour_hints for a in adapters)
     white = np.full_like(images[0][:, :, :3], 255)
-    return [white if lines and is_colour(a) else images[0] for a in adapters]
+    return [white if lines and a.colour_hints else images[0] for a in adapters]
 
 
 def own_adapter(model: str) -> str | None:

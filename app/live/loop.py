@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -27,65 +27,52 @@ from app.live.settings import ConditionSettings, LiveSettings
 from app.live.steady import make_stabiliser
 from models import conditions
 from models.hints import fill_shapes, frame_hints
-from models.options import COLOUR_HINTS
+from models.loading import Adapter
+from models.recipe import Settings, Timings
+from models.transition import Transition
+
+if TYPE_CHECKING:
+    from models.engine import Engine
 
 
 class EngineLike(Protocol):
-    """Everything the live loop, the window's worker (app.ui.worker) and the styles code (app.live.styles)
-    use of an engine: models.engine.Engine, or app.live.testing.FakeEngine. tests/test_recipe.py
-    checks that both have every member."""
+    """What the live loop uses of an engine (models.engine.Engine; tests run it on tiny parts with a stand-in
+    runner, models.tiny.tiny_engine). tests/test_recipe.py checks that the loop uses every member and Engine
+    has them all."""
 
     control_scale: float  # every adapter's strength at once (reads the first's)
     profile: bool  # time each stage of a frame (the eager runner)
-    timings: Any  # the last frame's milliseconds: a models.recipe.Timings, or a dict by stage
-    adapter: Any  # the first models.loading.Adapter (its .info: condition, polarity), or None
-    adapters: Any  # list of models.loading.Adapter in order (each .name, .spec, .info), maybe empty
-    transition: Any  # a models.transition.Transition: .seconds a change glides over, .progress of the glide
-    backend: str  # who runs the frames: torch or openvino
+    transition: Transition  # .seconds a change glides over, .progress of the glide
 
     @property
-    def device(self) -> Any: ...  # a torch.device; str() of it is what the window shows
+    def adapters(self) -> list[Adapter]: ...  # in order (each .name, .info, .colour_hints), maybe empty
     @property
-    def dtype(self) -> Any: ...
+    def adapter_strengths(self) -> dict[str, float]: ...  # adapter name -> strength 0..2, in order
+    @property
+    def settings(self) -> Settings: ...  # everything the picture depends on besides the frame, as one value
+    @property
+    def gliding(self) -> bool: ...  # a prompt or seed transition runs: each frame differs
+    @property
+    def timings(self) -> Timings: ...  # the last frame's milliseconds, by stage
+    @property
+    def fast(self) -> str: ...  # torch's runner now: eager, fused, graphs or compile
     @property
     def size(self) -> int: ...  # output size in pixels
     @property
     def native_size(self) -> int: ...  # the model's own size (a size of 0 in the settings means this)
-    @property
-    def revision(self) -> Any: ...  # changes whenever a setting changes the output
-    @property
-    def gliding(self) -> bool: ...  # a prompt or seed transition runs: each frame differs
-    @property
-    def fast(self) -> str: ...  # torch's runner now: eager, fused, graphs or compile
-    @property
-    def lora_weights(self) -> dict[str, float]: ...  # name -> weight of each LoRA held, in the order added
-    @property
-    def lora_specs(self) -> dict[str, str]: ...  # name -> the spec it was added by
-    @property
-    def adapter_strengths(self) -> dict[str, float]: ...  # adapter name -> strength 0..2, in order
-    @property
-    def adapter_specs(self) -> dict[str, str]: ...  # adapter name -> the spec it was loaded by
 
     def set_prompt(self, prompt: str) -> None: ...
     def set_seed(self, seed: int) -> None: ...
     def set_size(self, size: int) -> None: ...
-    def set_adapter(self, adapter: Any) -> None: ...
-    def use_adapter(self, spec: str | None, progress: Any = None) -> None: ...  # only this spec's adapters (None: none)
-    def add_adapter(self, spec: str, strength: float = 1.0, progress: Any = None) -> list[str]: ...  # names added
-    def remove_adapter(self, name: str) -> None: ...
     def set_adapter_strength(self, name: str, strength: float) -> None: ...  # live: never rebuilds a runner
-    def set_fast(self, mode: str = "auto") -> str: ...  # returns the runner kind used
-    def set_backend(self, backend: str = "torch", precision: str = "fp32", progress: Any = None) -> str: ...
-    def warm_up(self) -> None: ...
-    def add_lora(self, spec: str, weight: float = 1.0, progress: Any = None) -> str: ...  # its name
-    def remove_lora(self, name: str) -> None: ...
     def set_lora_weight(self, name: str, weight: float) -> None: ...
+    def set_fast(self, mode: str = "auto") -> str: ...  # returns the runner kind used
     # one condition image, or one per adapter in adapters' order; strengths: this frame's, None = the adapter's own
     def step(self, frame: np.ndarray | list[np.ndarray], strengths: list[float | None] | None = None) -> np.ndarray: ...
 
 
 # load(options, progress, say, before_warm_up) -> engine, as models.opening.open_engine (the default) does it
-Loader = Callable[..., EngineLike]
+Loader = Callable[..., "Engine"]
 
 
 def extract(image: np.ndarray, settings: ConditionSettings, adapter_condition: str = "sketch", drawn: bool = False) -> np.ndarray:
@@ -173,7 +160,7 @@ class LiveLoop:
         self.first_start = 0.0  # perf_counter when the engine began its first frame
         self.last_end = 0.0  # perf_counter when it finished its latest frame
         self._last: Result | None = None
-        self._last_revision: int | None = None  # the engine revision the last output was made at
+        self._last_settings: Settings | None = None  # the engine's settings value the last output was made with
         self._last_strengths: list[float | None] = []  # the per-frame strengths (keep colours) it was made with
         self.steady = None  # app.live.steady.Stabiliser while settings.steady is on
         self._applied_loras: set[str] = set()  # LoRA names whose weight this loop has set
@@ -211,7 +198,7 @@ class LiveLoop:
     @property
     def adapter_condition(self) -> str:
         """The condition of the first adapter that is not a colour-hint one (sketch without one)."""
-        lines = [a for a in self.engine.adapters if not is_colour(a)]
+        lines = [a for a in self.engine.adapters if not a.colour_hints]
         return lines[0].info.condition if lines else "sketch"
 
     def conditions(self, frame: Frame, source: np.ndarray) -> tuple[list[np.ndarray | None], list[float | None]]:
@@ -228,7 +215,7 @@ class LiveLoop:
             return made[condition]
 
         for a in self.engine.adapters:
-            if not is_colour(a):
+            if not a.colour_hints:
                 conds.append(lines(a.info.condition))
                 strengths.append(None)
             elif frame.drawn:  # the canvas's colour layer at the adapter's own strength
@@ -263,7 +250,8 @@ class LiveLoop:
             probe = conds[main] if conds[main] is not None else source
             changed = steady.changed(probe) if steady is not None else self.detector.changed(probe)
         gliding = e.gliding  # a transition changes every frame, even for a still input
-        same = e.revision == self._last_revision and strengths == self._last_strengths
+        settings = e.settings  # a value: equal settings, the same picture (models.recipe.Settings)
+        same = settings == self._last_settings and strengths == self._last_strengths
         if self._last is not None and not changed and same and not gliding:
             last = self._last
             return Result(last.output, last.condition, source, frame.captured, True,
@@ -280,18 +268,18 @@ class LiveLoop:
         frames = conds[0] if len(conds) == 1 else conds  # one adapter (or none): the one image
         output = e.step(frames, strengths=strengths) if any(v is not None for v in strengths) else e.step(frames)
         if steady is not None:
-            output = steady.output(output, cond, fresh=e.revision != self._last_revision)
+            output = steady.output(output, cond, fresh=settings != self._last_settings)
         if e.fast == "eager" and not s.profile:
             self.fast = "eager"  # the engine fell back from a failed fast path: do not ask for it again
         t2 = self.last_end = time.perf_counter()
         self.frames += 1
-        timings = _timings_dict(e.timings)
+        timings = e.timings.as_dict()
         timings["extract"] = 1000 * (t1 - t0)
         timings["total"] = 1000 * (t2 - t0)
         seen = [255 - c if a.info.inverted else c for a, c in zip(e.adapters, conds)] or conds
         glide = e.transition.progress
         self._last = Result(output, seen[0], source, frame.captured, False, timings, self.frames, glide, seen)
-        self._last_revision, self._last_strengths = e.revision, strengths
+        self._last_settings, self._last_strengths = settings, strengths
         return self._last
 
     @property
@@ -301,11 +289,6 @@ class LiveLoop:
         return self.frames / elapsed if self.frames and elapsed > 0 else 0.0
 
 
-def is_colour(adapter: Any) -> bool:
-    """A colour-hint adapter: its condition is dots and strokes of colour on white (models.hints)."""
-    return adapter.info.condition == COLOUR_HINTS
-
-
 def colour_hints(source: np.ndarray) -> np.ndarray:
     """A live frame's colour hints: its own colours, flat, white where it is white (models.hints.frame_hints)."""
     return frame_hints(np.ascontiguousarray(source[:, :, :3]))
@@ -313,17 +296,9 @@ def colour_hints(source: np.ndarray) -> np.ndarray:
 
 def _colour_at(engine: EngineLike, i: int) -> bool:
     adapters = engine.adapters
-    return i < len(adapters) and is_colour(adapters[i])
+    return i < len(adapters) and adapters[i].colour_hints
 
 
 def _white(source: np.ndarray) -> np.ndarray:
     """No colour hint: a white image of the frame's size."""
     return np.full((*source.shape[:2], 3), 255, np.uint8)
-
-
-def _timings_dict(t: Any) -> dict:
-    if t is None:
-        return {}
-    if isinstance(t, dict):
-        return dict(t)
-    return {k: float(v) for k, v in vars(t).items() if isinstance(v, (int, float)) and v}

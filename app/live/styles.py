@@ -11,11 +11,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.live.loop import EngineLike
 from app.live.settings import PRESET_LORAS, PRESETS, LiveSettings
 from models.errors import UserError, first_line
+
+if TYPE_CHECKING:
+    from models.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +65,13 @@ def check_preset_name(name: str) -> str:
     return name
 
 
-def loaded(engine: EngineLike) -> list[tuple[str, str, float]]:
+def loaded(engine: Engine) -> list[tuple[str, str, float]]:
     """(name, spec, weight) of each LoRA the engine holds, in the order they were added."""
     weights = engine.lora_weights
     return [(name, spec, weights[name]) for name, spec in engine.lora_specs.items()]
 
 
-def only_loaded(engine: EngineLike, settings: LiveSettings) -> LiveSettings:
+def only_loaded(engine: Engine, settings: LiveSettings) -> LiveSettings:
     """The settings with only the LoRAs the engine holds (a row can still be loading, or be left from a
     model it did not fit): the live loop raises for a LoRA it does not know."""
     specs = {spec for _, spec, _ in loaded(engine)}
@@ -77,7 +79,7 @@ def only_loaded(engine: EngineLike, settings: LiveSettings) -> LiveSettings:
     return settings if keep == settings.loras else replace(settings, loras=keep)
 
 
-def add(engine: EngineLike, spec: str, weight: float, progress: Any = None) -> str:
+def add(engine: Engine, spec: str, weight: float, progress: Any = None) -> str:
     """Load one LoRA into the engine (models.lora): its name, or a UserError saying why not."""
     spec = spec.strip()
     if not spec:
@@ -87,7 +89,7 @@ def add(engine: EngineLike, spec: str, weight: float, progress: Any = None) -> s
     return engine.add_lora(spec, weight, progress=progress)
 
 
-def restore(engine: EngineLike, wanted: dict[str, float], progress: Any = None,
+def restore(engine: Engine, wanted: dict[str, float], progress: Any = None,
             busy: Callable[[str], None] = lambda text: None) -> tuple[dict[str, float], str]:
     """Add the remembered LoRAs to a newly loaded engine: (those that loaded, spec -> weight; one line
     naming those that did not, "" when all did)."""

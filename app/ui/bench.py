@@ -59,7 +59,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
     from PySide6.QtCore import QObject, QPointF, Qt, Slot
     from PySide6.QtGui import QMouseEvent
 
-    from app.live.testing import FakeEngine
+    from app.live.testing import stand_in
     from app.ui.panel.modelpick import Choice
     from app.ui.window import StartOptions
 
@@ -82,7 +82,7 @@ def measure_ui(args: argparse.Namespace) -> dict:
             w.panel.dtype.setCurrentText(args.dtype)
             w.start(StartOptions(Choice(args.model, tuple(args.controlnet) or None), "sketch", "bench", size))
         else:
-            w = _window(lambda *a: FakeEngine(delay, size), tmp)
+            w = _window(lambda *a: stand_in(size, delay), tmp)
             w.start(StartOptions(Choice("stand-in engine"), "sketch", "bench", size))
         _spin(app, 300.0, lambda: w.pipeline.worker.loop is not None and not w.pipeline.path.busy)
         c = w.canvas

@@ -15,12 +15,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.live import styles
 from app.live.framepath import FramePath, Posted
-from app.live.loop import EngineLike, Frame, LiveLoop, Loader
+from app.live.loop import Frame, LiveLoop, Loader
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink
 from app.ui.panel.adapters import adapter_args, loaded_adapters, use_adapters
@@ -28,6 +29,9 @@ from app.ui.qtapp import GuiThreadCollector
 from app.ui.worker_load import LoadRequest, leave_a_core, progress_class
 from models.errors import UserError, first_line
 from models.opening import EngineOptions, open_engine
+
+if TYPE_CHECKING:
+    from models.engine import Engine
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
 
@@ -88,7 +92,7 @@ class Worker(QObject):
                 progress = progress_class(self, self.cancel)
                 restored = {"kept": {}, "lost": ""}
 
-                def before_warm_up(engine: EngineLike) -> None:  # the LoRAs remembered, before a GPU captures the frame
+                def before_warm_up(engine: Engine) -> None:  # the LoRAs remembered, before a GPU captures the frame
                     leave_a_core(engine)
                     restored["kept"], restored["lost"] = styles.restore(engine, self.settings.loras, progress, self.busy.emit)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.live.loop import EngineLike
 from models.errors import Cancelled
 
+if TYPE_CHECKING:
+    from models.engine import Engine
 
-def leave_a_core(engine: EngineLike) -> None:
+
+def leave_a_core(engine: Engine) -> None:
     """On the CPU, run torch on all cores but one: the GUI thread and the camera need one, and OpenMP
     threads that wait for a busy core spin (on a busy 2-core machine 2 threads took 800 ms a frame where
     1 thread took 150 ms). OMP_NUM_THREADS, when set, wins."""

@@ -7,41 +7,42 @@ import time
 import numpy as np
 import torch
 
-from models.recipe import Prepared, Timings
+from models.recipe import Prepared, Recipe, Timings
 from models.runners import Runner, fit_frames
 
 
 class EagerRunner(Runner):
     name = "eager"
 
-    def __init__(self, engine):
+    def __init__(self, profile: bool = False):
         super().__init__()
-        self.engine = engine  # reads engine.recipe (new after an adapter change), engine.device and engine.profile
+        self.profile = profile  # time each stage (synchronising the device between them); else only the total
 
-    def _lap(self) -> float:
-        if self.engine.device.type == "cuda":
-            torch.cuda.synchronize(self.engine.device)
-        return time.perf_counter()
+    def step(self, recipe: Recipe, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
+        device, prof = recipe.timestep.device, self.profile
 
-    def step(self, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
-        recipe, prof = self.engine.recipe, self.engine.profile
+        def lap() -> float:
+            if prof and device.type == "cuda":
+                torch.cuda.synchronize(device)
+            return time.perf_counter()
+
         t0 = time.perf_counter()
 
         # 1. condition in: uint8 HWC on the host -> the device, one image per adapter; none when every strength
         # is 0, which skips the adapters (the recipe would add zeros: the same image, slower)
         n = len(recipe.controlnets)
-        cond = torch.from_numpy(fit_frames(frames, p.size, n)).to(self.engine.device) if p.active and n else None
+        cond = torch.from_numpy(fit_frames(frames, p.size, n)).to(device) if p.active and n else None
         only = [i for i, v in enumerate(p.scales) if v != 0]  # an adapter at 0 adds zeros: left out, the same image
         only = None if len(only) == n else only
-        t1 = self._lap() if prof else t0
+        t1 = lap() if prof else t0
 
         # 2-3. ControlNet + UNet at the single timestep, then x0
         x0 = recipe.x0(p.unet_in, p.embeds, p.x0_noise, cond, p.strengths, p.inverts, only)
-        t2 = self._lap() if prof else t1
+        t2 = lap() if prof else t1
 
         # 4. the tiny decoder
         image = recipe.decode(x0)
-        t3 = self._lap() if prof else t2
+        t3 = lap() if prof else t2
 
         # 5. image out: uint8 HWC, one copy back to the host
         out = recipe.to_uint8(image).cpu().numpy()
@@ -53,5 +54,5 @@ class EagerRunner(Runner):
         return out
 
 
-def make(engine, kind: str = "eager", **options) -> EagerRunner:
-    return EagerRunner(engine)
+def make(kind: str = "eager", **options) -> EagerRunner:
+    return EagerRunner()

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from models.errors import UserError
-from models.recipe import Prepared, Timings
+from models.recipe import Prepared, Recipe, Timings
 from models.runners import Runner, fit_frames
 
 KINDS = ("fused", "graphs", "compile")
@@ -40,22 +40,25 @@ def enable_compile_cache() -> None:
 
 
 class FusedRunner(Runner):
-    """Runs Engine.recipe on static buffers. Build it with Engine.set_fast(mode)."""
+    """Runs a Recipe on static buffers. Build it with Engine.set_fast(mode)."""
 
-    def __init__(self, engine, mode: str = "fused", backend: str = "inductor"):
+    def __init__(self, mode: str = "fused", backend: str = "inductor"):
         super().__init__()
         if mode not in KINDS:
             raise UserError(f"unknown fast mode {mode!r}: use eager, {', '.join(KINDS)}")
-        self.engine, self.name, self.compiler = engine, mode, backend
-        self.cuda = engine.device.type == "cuda"
+        self.name, self.compiler = mode, backend
+        if mode == "compile":
+            torch.compile(torch.nn.Identity(), backend=backend)  # a compiler that is not there fails here, not later
+        self.source: Recipe | None = None  # the recipe the buffers, graph and compiled code were made for
+        self.held: Prepared | None = None  # the prepared inputs the static buffers hold
+        self.graph = None
+
+    def _build(self, recipe: Recipe, p: Prepared) -> None:
+        """A new recipe (new networks): buffers, graph and compiled code are made again, from it."""
+        self.source, self.recipe = recipe, recipe
+        self.cuda = recipe.timestep.device.type == "cuda"
         if self.cuda:
             torch.backends.cudnn.benchmark = True
-        self.invalidate()
-
-    def invalidate(self) -> None:
-        """Buffers, graph and compiled code are made again at the next frame, from the engine's recipe now."""
-        e = self.engine
-        self.recipe = e.recipe
         if self.name == "compile":
             enable_compile_cache()
             opts = dict(backend=self.compiler, dynamic=False)
@@ -64,16 +67,15 @@ class FusedRunner(Runner):
                 if not self.cuda:  # weights become constants, so oneDNN convolutions get pre-packed weights;
                     import torch._inductor.config as cfg  # not with LoRAs: their live weight would become one too
 
-                    cfg.freezing = not e.loras.names
-            self.recipe = torch.compile(e.recipe, **opts)
+                    cfg.freezing = not p.loras
+            self.recipe = torch.compile(recipe, **opts)
         self._shape_key = None  # (size, adapters): buffers and graph belong to one shape and adapter count
-        self._revision = None  # the revision of the prepared inputs the static buffers hold
         self.graph = None
 
     # ---- static buffers ---------------------------------------------------------------------------------
 
     def _alloc(self, size: int, adapters: int, p: Prepared) -> None:
-        dev, control = self.engine.device, adapters > 0
+        dev, control = p.unet_in.device, adapters > 0
         self.frames = torch.zeros((adapters, size, size, 3), dtype=torch.uint8, device=dev) if control else None
         self.unet_in = torch.zeros_like(p.unet_in)
         self.x0_noise = torch.zeros_like(p.x0_noise)
@@ -85,12 +87,12 @@ class FusedRunner(Runner):
         self.host_out = torch.zeros((size, size, 3), dtype=torch.uint8, pin_memory=pin)
         self.done = torch.cuda.Event() if self.cuda else None
         self.graph = None
-        self._revision = None
+        self.held = None
 
     def _refresh_inputs(self, p: Prepared) -> None:
         """Copy the prepared inputs into the static buffers when they changed (a fill: no new graph); a new
         strength of any adapter is such a fill."""
-        if p.revision == self._revision:
+        if p == self.held:
             return
         self.unet_in.copy_(p.unet_in)
         self.x0_noise.copy_(p.x0_noise)
@@ -98,7 +100,7 @@ class FusedRunner(Runner):
         if self.frames is not None:
             self.strengths.copy_(p.strengths)
             self.inverts.copy_(p.inverts)
-        self._revision = p.revision
+        self.held = p
 
     def run(self) -> torch.Tensor:
         """One frame of the recipe on the static buffers only: what a graph captures."""
@@ -119,9 +121,11 @@ class FusedRunner(Runner):
 
     # ---- per frame ------------------------------------------------------------------------------------------
 
-    def step(self, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
+    def step(self, recipe: Recipe, p: Prepared, frames: list[np.ndarray]) -> np.ndarray:
         t0 = time.perf_counter()
-        adapters = len(self.engine.recipe.controlnets)
+        if recipe is not self.source:
+            self._build(recipe, p)
+        adapters = len(recipe.controlnets)
         if (p.size, adapters) != self._shape_key:
             self._alloc(p.size, adapters, p)
             self._shape_key = (p.size, adapters)
@@ -144,5 +148,5 @@ class FusedRunner(Runner):
         return self.host_out.numpy().copy()
 
 
-def make(engine, kind: str, backend: str = "inductor", **options) -> FusedRunner:
-    return FusedRunner(engine, kind, backend)
+def make(kind: str, backend: str = "inductor", **options) -> FusedRunner:
+    return FusedRunner(kind, backend)

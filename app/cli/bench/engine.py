@@ -36,7 +36,7 @@ def frame_gflop(engine, frame: np.ndarray) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        engine._eager(frame)
+        engine.eager(frame)
     return counter.get_total_flops() / 1e9
 
 
@@ -86,12 +86,12 @@ def time_openvino(engine, frames: list[np.ndarray], warmup: int, precision: str)
     from models.runners.openvino import OpenVINORunner
 
     t = time.perf_counter()
-    runner = OpenVINORunner(engine, precision)
-    runner.prepare()
+    runner = OpenVINORunner(precision, prepare=engine.prepare)
+    runner.prepare(engine.recipe, engine.prepared())
     result = {"precision": precision, "runs_as": runner.label, "config": {k: str(v) for k, v in runner.config.items()},
               "prepare_s": time.perf_counter() - t}
     for f in frames[:warmup]:
-        runner.step(engine.prepared(), f)
+        runner.step(engine.recipe, engine.prepared(), [f])
     totals, torch_totals, outs, stages = [], [], [], {s: [] for s in STAGES}
     for i, f in enumerate(frames):
         for which in ("torch", "openvino") if i % 2 == 0 else ("openvino", "torch"):
@@ -100,7 +100,7 @@ def time_openvino(engine, frames: list[np.ndarray], warmup: int, precision: str)
                 engine.step(f)
                 torch_totals.append(1000 * (time.perf_counter() - t))
                 continue
-            outs.append(runner.step(engine.prepared(), f))
+            outs.append(runner.step(engine.recipe, engine.prepared(), [f]))
             totals.append(1000 * (time.perf_counter() - t))
             for s in STAGES:
                 stages[s].append(getattr(runner.timings, s))

@@ -19,10 +19,10 @@ Reported, as JSON and a table:
                      wins: a faster source adds the wait for the frame in flight, which is no cost of the path)
     added_ms p95     latency p95 - runner p95: the floor is 2 ms
 
-The stand-in engine sleeps its cost (as a GPU runner waits on the device, the GIL released) and returns one of
-a few premade pictures; the frames are drawings (the canvas's route: the condition is the frame as it is), so
-no edge extractor's cost is counted. Until the `engine` work's stand-in runner (models/runners/standin.py, the
-real Engine on tiny parts) lands, the stand-in here is app.live.testing.FakeEngine with its step replaced.
+The stand-in runner sleeps its cost (as a GPU runner waits on the device, the GIL released) and returns the drawing
+it was given, tinted; the frames are drawings (the canvas's route: the condition is the frame as it is), so
+no edge extractor's cost is counted. The stand-in is the real Engine on tiny parts with the stand-in runner
+(models/runners/standin.py); the runner-alone rate is that engine's own `step`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from app.live.loop import Frame, LiveLoop
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink, SinkSet
 from app.live.sources import FrameThread
-from app.live.testing import FakeEngine
 
 CAP = 500.0  # the floor holds up to this rate (the issue: at least 0.9 of the runner alone up to 500 FPS)
 PICTURES = 4  # premade frames and outputs, cycled: every frame differs from the one before
@@ -55,21 +54,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="framepath: every sink (default), or none but the probe (the path's own cost, without the sinks')")
 
 
-class StandIn(FakeEngine):
-    """The stand-in engine: sleeps cost_ms, returns the next premade picture (a new one each frame)."""
+def stand_in(cost_ms: float, size: int):
+    """The real Engine on tiny parts whose frames run on the stand-in runner (models.runners.standin): it sleeps
+    cost_ms and tints the drawing it is given, so each new drawing is a new picture."""
+    from models.tiny import tiny_engine
 
-    def __init__(self, cost_ms: float, size: int):
-        super().__init__(0.0, size=size)
-        self.cost = cost_ms / 1000
-        rng = np.random.default_rng(1)
-        self.pictures = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(PICTURES)]
-        self.steps = 0
-
-    def step(self, frame, strengths=None):
-        if self.cost:
-            time.sleep(self.cost)
-        self.steps += 1
-        return self.pictures[self.steps % PICTURES]
+    return tiny_engine(size, cost_ms)
 
 
 class Drawings(FrameThread):
@@ -169,7 +159,7 @@ class MjpegClient(threading.Thread):
             return
 
 
-def runner_alone(engine: StandIn, frames: list[np.ndarray], seconds: float) -> tuple[float, list[float]]:
+def runner_alone(engine, frames: list[np.ndarray], seconds: float) -> tuple[float, list[float]]:
     times, n, t0 = [], 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         a = time.perf_counter()
@@ -184,7 +174,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(mode: str, cost: float, size: int, seconds: float, folder: Path, which: str = "all") -> dict:
-    engine = StandIn(cost, size)
+    engine = stand_in(cost, size)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(PICTURES)]
     alone, step_ms = runner_alone(engine, frames, min(seconds, 2.0))

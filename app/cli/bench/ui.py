@@ -1,7 +1,7 @@
 """`python main.py bench ui` and `python main.py bench endurance`: the window's responsiveness and its
 long-run stability, measured by app/ui/bench.py (the window under Qt) and reported here.
 
-ui: an engine that takes --ui-delay s a frame (app.live.testing.FakeEngine; with --model, that real model)
+ui: an engine that takes --ui-delay s a frame (app.live.testing.stand_in: the real engine on a stand-in runner; with --model, that real model)
 behind the real window; a stroke is drawn on the canvas at 60 Hz through mouse events for --ui-seconds, while
 every stroke change is offered to the frame path (newest wins). Reported: the intervals between canvas repaints (p50,
 p95, max); p95 must stay <= 33 ms.
