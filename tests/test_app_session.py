@@ -62,15 +62,24 @@ def test_the_seed_box_takes_any_whole_number(qtbot, tmp_path):
     w.close()
 
 
-def test_saved_settings_are_the_session_and_come_back(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
+def test_saved_settings_are_the_session_and_come_back(qtbot, tmp_path, tiny_base):
+    from tests.tiny_lora import save_lora
+
+    ink = str(save_lora(tiny_base, tmp_path / "ink.safetensors", "kohya", rank=4, seed=0))  # loads on the stand-in's UNet
+    def loader(options, progress, busy, before_warm_up):  # as models.opening does: the remembered LoRAs first
+        engine = stand_in(size=64)
+        before_warm_up(engine)
+        return engine
+
+    w = make_window(qtbot, tmp_path, loader)
     s = w.session
     s.set({"prompt": "a lighthouse", "seed": 2**64 - 2, "strength": 0.75, "transition": 30.0, "keep_colours": 0.0,
-           "condition.sigma": 12, "condition.mode": "sketch", "seed_locked": True, "loras": {"hub/ink": -0.5}})
-    w.panel.styles.set_loaded([("ink", "hub/ink", 1.0)])  # the engine holds it: its weight stays the live one
+           "condition.sigma": 12, "condition.mode": "sketch", "seed_locked": True, "loras": {ink: -0.5}})
+    qtbot.waitUntil(lambda: [lo.spec for lo in s.loras_loaded] == [ink], timeout=60000)  # the engine holds it
     live = s.live
     w.close()
-    w2 = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
+    w2 = make_window(qtbot, tmp_path, loader)
+    qtbot.waitUntil(lambda: [lo.spec for lo in w2.session.loras_loaded] == [ink], timeout=60000)  # loaded again
     back = w2.session.live
     for field in ("seed", "strength", "transition", "keep_colours", "condition", "loras"):
         assert getattr(back, field) == getattr(live, field), field
