@@ -139,21 +139,27 @@ def to_changes(message: Message) -> dict[str, Any]:
 
 def with_changes(settings: Any, changes: dict[str, Any], offered_loras: dict[str, str], styles: list[str],
                  offered_adapters: list[str]) -> Any:
-    """LiveSettings with to_changes' changes applied: OSC's mapping (app.live.osc.with_changes) for what OSC has,
-    then adapter/NAME, condition and mirror. offered_loras: the name a client sees -> LiveSettings.loras' key.
-    A name the server does not offer is a UserError (a client only names what the hello offered)."""
+    """LiveSettings with to_changes' changes applied: OSC's one interpreter (app.live.osc_session.apply_osc, on a
+    session holding these settings) for what OSC has, then adapter/NAME, condition and mirror. offered_loras: the
+    name a client sees -> LiveSettings.loras' key. A name the server does not offer is a UserError (a client only
+    names what the hello offered)."""
     from dataclasses import replace
 
-    from app.live import osc
+    from app.live.osc import find_name
+    from app.live.osc_session import apply_osc
+    from app.live.session import LoadedLora, Session
 
     for key in changes:
-        if key.startswith("lora/") and osc.find_name(key[5:], offered_loras) is None:
+        if key.startswith("lora/") and find_name(key[5:], offered_loras) is None:
             raise UserError(f"LoRA {key[5:]!r} is not offered; offered: {', '.join(offered_loras) or 'none'}")
         if key.startswith("adapter/") and key[8:] not in offered_adapters:
             raise UserError(f"adapter {key[8:]!r} is not offered; offered: {', '.join(offered_adapters) or 'none'}")
-        if key == "style" and osc.find_name(changes[key], styles) is None:
+        if key == "style" and find_name(changes[key], styles) is None:
             raise UserError(f"style {changes[key]!r} is not offered; offered: {', '.join(styles)}")
-    s = osc.with_changes(settings, changes, offered_loras, styles, lambda: 0)
+    held = tuple(LoadedLora(name=n, spec=spec, weight=settings.loras.get(spec, 1.0)) for n, spec in offered_loras.items())
+    session = Session(live=settings, loras_loaded=held)
+    apply_osc(session, {k: v for k, v in changes.items() if k in OSC_KEYS or k.startswith("lora/")})
+    s = session.live
     adapters = {k[8:]: v for k, v in changes.items() if k.startswith("adapter/")}
     if adapters:
         s = replace(s, adapters={**(s.adapters or dict.fromkeys(offered_adapters, s.strength)), **adapters})
@@ -162,6 +168,9 @@ def with_changes(settings: Any, changes: dict[str, Any], offered_loras: dict[str
                        mirror=changes.get("mirror", s.condition.mirror))
         s = replace(s, condition=cond)
     return s
+
+
+OSC_KEYS = ("prompt", "style", "seed", "strength", "transition", "keep_colours")  # what OSC's interpreter takes here
 
 
 def quiet_webrtc() -> None:
