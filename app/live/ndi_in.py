@@ -37,6 +37,9 @@ def list_sources(seconds: float = 2.0) -> list[str]:
         finder.close()
 
 
+POLL = 0.004  # seconds between two asks for a frame (250 a second: under any sender's rate)
+
+
 class NdiCapture(FrameThread):
     """Receives the NDI source spec.target, keeping the newest frame as uint8 RGB."""
 
@@ -81,7 +84,10 @@ class NdiCapture(FrameThread):
         receiver.set_source(source)
         try:
             while not self._stop.is_set():
-                if not receiver.receive(ReceiveFrameType.recv_video, 200) & ReceiveFrameType.recv_video:
+                # cyndilib's receive keeps the GIL while it waits: a long timeout starved every other thread (a model
+                # load in the window took minutes). Ask with a 1 ms wait, and wait here, where the GIL is free.
+                if not receiver.receive(ReceiveFrameType.recv_video, 1) & ReceiveFrameType.recv_video:
+                    self._stop.wait(POLL)
                     continue
                 w, h = frame.get_resolution()
                 data = np.empty(frame.get_data_size(), np.uint8)
