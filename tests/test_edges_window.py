@@ -37,7 +37,7 @@ def test_window_recording_on_a_disk_that_fills(qtbot, tmp_path, disk):  # noqa: 
     video = write_test_video(tmp_path / "clip.mp4", frames=30, size=64, fps=30)
     w = window(qtbot, tmp_path, f"video:{video}")
     w.pipeline.start_recording(str(folder / "rec.mp4"), 10.0, False)
-    qtbot.waitUntil(lambda: any(p.stat().st_size > 0 for p in folder.glob(".rec-*")), timeout=20000)
+    qtbot.waitUntil(lambda: any(p.stat().st_size > 0 for p in folder.glob("rec.recording*.mp4")), timeout=20000)
     fill(folder, leave=4 * 2**20)
     qtbot.waitUntil(lambda: not w.pipeline.recording and not w.actions.act_record.isChecked(), timeout=20000)
     said = w.statusBar().currentMessage()
