@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     app.exec()
     if osc is not None:
         window.osc.close()
-    from app.ui.worker import finish_all
+    from app.ui.pipeline import finish_all
 
     finish_all()
     loop = window.pipeline.worker.loop

@@ -26,6 +26,7 @@ from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
 from app.ui.panel.modelpick import Choice, DownloadDialog
 from app.ui.panel.panel import ControlPanel
+from app.ui.pipeline import Pipeline
 from app.ui.screenwatch import OwnWindows
 from app.ui.session.adapters_link import AdaptersLink
 from app.ui.session.bindings import SessionBridge
@@ -34,7 +35,6 @@ from app.ui.session.model_link import ModelLink
 from app.ui.session.settings import Persisted, bytes_hex, hex_bytes
 from app.ui.session.styles_link import StylesLink
 from app.ui.window_sources import SourcesMixin
-from app.ui.worker import Pipeline
 from models.assets import ICON_SVG
 from models.errors import UserError
 from models.options import COLOUR_HINTS
