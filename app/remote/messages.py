@@ -139,7 +139,7 @@ def to_changes(message: Message) -> dict[str, Any]:
 
 def with_changes(settings: Any, changes: dict[str, Any], offered_loras: dict[str, str], styles: list[str],
                  offered_adapters: list[str]) -> Any:
-    """LiveSettings with to_changes' changes applied: OSC's mapping (app.live.osc.with_changes) for what OSC has,
+    """LiveSettings with to_changes' changes applied: OSC's mapping (_osc_changes) for what OSC has,
     then adapter/NAME, condition and mirror. offered_loras: the name a client sees -> LiveSettings.loras' key.
     A name the server does not offer is a UserError (a client only names what the hello offered)."""
     from dataclasses import replace
@@ -153,7 +153,7 @@ def with_changes(settings: Any, changes: dict[str, Any], offered_loras: dict[str
             raise UserError(f"adapter {key[8:]!r} is not offered; offered: {', '.join(offered_adapters) or 'none'}")
         if key == "style" and osc.find_name(changes[key], styles) is None:
             raise UserError(f"style {changes[key]!r} is not offered; offered: {', '.join(styles)}")
-    s = osc.with_changes(settings, changes, offered_loras, styles, lambda: 0)
+    s = _osc_changes(settings, changes, offered_loras, styles)
     adapters = {k[8:]: v for k, v in changes.items() if k.startswith("adapter/")}
     if adapters:
         s = replace(s, adapters={**(s.adapters or dict.fromkeys(offered_adapters, s.strength)), **adapters})
@@ -162,6 +162,31 @@ def with_changes(settings: Any, changes: dict[str, Any], offered_loras: dict[str
                        mirror=changes.get("mirror", s.condition.mirror))
         s = replace(s, condition=cond)
     return s
+
+
+def _osc_changes(settings: Any, changes: dict[str, Any], loras: dict[str, str], styles: list[str]) -> Any:
+    """OSC's names applied to LiveSettings (app.live.osc.with_changes was, before OSC wrote to the session):
+    prompt, seed, strength, transition, keep_colours, style NAME, lora/NAME W; names were checked by with_changes."""
+    from dataclasses import replace
+
+    from app.live import osc
+
+    fields: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key == "prompt":
+            fields["prompt"] = value
+        elif key == "seed" and value != osc.NEW_SEED:
+            fields["seed"] = int(value)
+        elif key in ("strength", "transition"):
+            fields[key] = float(value)
+        elif key == "keep_colours":
+            fields[key] = bool(value)
+        elif key == "style":
+            fields["style"] = osc.find_name(value, styles)
+        elif key.startswith("lora/"):
+            name = osc.find_name(key[5:], loras)
+            fields["loras"] = {**fields.get("loras", settings.loras), loras[name]: float(value)}
+    return replace(settings, **fields) if fields else settings
 
 
 def quiet_webrtc() -> None:

@@ -38,6 +38,7 @@ class Pipeline(QObject):
     recorded = Signal(str, int)
     lorasLoaded = Signal(object)  # [(name, spec, weight)]
     adaptersLoaded = Signal(object)  # [app.ui.panel.adapters.LoadedAdapter]
+    said = Signal(str)  # the remote link's notices (link lost, back), for the status bar
     _posted = Signal()  # from the frame path's thread: a new post waits (at most one of these is queued)
     # to the worker (queued: they run on its thread, in order, between frames)
     _configure = Signal(object)
@@ -49,6 +50,7 @@ class Pipeline(QObject):
     _remove_lora = Signal(str)
     _add_adapter = Signal(str)
     _remove_adapter = Signal(str)
+    _connect_remote = Signal(str, str)
 
     def __init__(self, loader: Loader | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -74,6 +76,8 @@ class Pipeline(QObject):
         self._add_adapter.connect(self.worker.add_adapter)
         self._remove_adapter.connect(self.worker.remove_adapter)
         self.worker.adaptersLoaded.connect(self._on_adapters)
+        self._connect_remote.connect(self.worker.connect_remote)
+        self.worker.remoteSaid.connect(self.said)  # emitted on the client's thread: queued to this (GUI) thread
         self.worker.loaded.connect(self._on_loaded)
         self.worker.busy.connect(self._on_busy)
         self.worker.failed.connect(self.failed)  # signal to signal: re-emitted on this (GUI) thread
@@ -123,6 +127,16 @@ class Pipeline(QObject):
     def remove_adapter(self, name: str) -> None:
         self._remove_adapter.emit(name)
 
+    def connect_remote(self, url: str, token: str) -> None:
+        """Run the frames on the engine server at url (app.remote); a failure is one line through `failed`."""
+        self.is_busy = "Connecting..."
+        self._connect_remote.emit(url, token)
+
+    @property
+    def remote(self):
+        """The app.remote.client.RemoteEngine in use, or None (the local engine)."""
+        return self.worker.remote
+
     def cancel(self) -> None:
         self.worker.cancel.set()
 
@@ -146,12 +160,15 @@ class Pipeline(QObject):
     def stop(self, timeout_ms: int = 1800) -> bool:
         """Stop the worker thread (waiting up to timeout_ms) and finalize any recording. True if it ended."""
         end = time.perf_counter() + timeout_ms / 1000
+        if self.worker.remote is not None:
+            self.worker.remote.close()  # a frame waiting on the link ends now
         self.path.stop(timeout_ms / 1000)  # a frame in flight finishes; none starts
         self.cancel()
         self.thread.quit()
         ended = self.thread.wait(max(0, int(1000 * (end - time.perf_counter()))))
         if ended:
             self.worker.stop_recording()  # its thread has ended, so calling it here is safe
+            self.worker.close_remote()
             if self._collector:
                 self._collector = False
                 GuiThreadCollector.release()

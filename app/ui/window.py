@@ -309,7 +309,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.session.set(fps=fps)  # a value: OSC's thread answers /sdxs/fps from it, never from shown_times
         t = self.last_result.timings if self.last_result is not None else None
         self.output.overlay = overlay_lines(t, fps, self.latency.ms, self.session.live.profile, self.session.model,
-                                            self.session.live.seed, self.pipeline.recording, self.paused)
+                                            self.session.live.seed, self.pipeline.recording, self.paused, self.pipeline.remote)
         self.output.update()
 
     @Slot(bool)

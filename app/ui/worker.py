@@ -42,6 +42,7 @@ class Worker(QObject):
     recordingFailed = Signal()  # a recording could not start
     lorasLoaded = Signal(object)  # [(name, spec, weight)] the engine holds, after a LoRA add or remove or a model load
     adaptersLoaded = Signal(object)  # [app.ui.panel.adapters.LoadedAdapter] the engine holds, after an add, remove or load
+    remoteSaid = Signal(str)  # the remote link's one-line notices (lost, back): emitted on the client's own thread
 
     def __init__(self, loader: Loader | None = None, path: FramePath | None = None):
         super().__init__()
@@ -51,6 +52,7 @@ class Worker(QObject):
         self.settings = LiveSettings()
         self.cancel = threading.Event()
         self.recorder = None  # app.live.sinks.RecorderSink while recording, in the path's sinks
+        self.remote = None  # app.remote.client.RemoteEngine while the frame path runs a RemoteLoop
 
     @property
     def loop(self) -> LiveLoop | None:
@@ -63,6 +65,7 @@ class Worker(QObject):
     @Slot(object)
     def load(self, req: LoadRequest) -> None:
         self.cancel.clear()
+        self.close_remote()  # a local model replaces a remote engine
         same_base = self.loop is not None and self.request is not None and (
             (req.model, req.device, req.dtype) == (self.request.model, self.request.device, self.request.dtype))
         try:
@@ -122,10 +125,53 @@ class Worker(QObject):
         if self.loop is not None:
             try:
                 with self.path.lock:
-                    self.loop.apply(styles.only_loaded(self.loop.engine, settings))
+                    self.loop.apply(self._remote_settings(settings) if self.remote is not None
+                                    else styles.only_loaded(self.loop.engine, settings))
             except UserError as err:
                 self.failed.emit(str(err))
             self.path.refresh()
+
+    @Slot(str, str)
+    def connect_remote(self, url: str, token: str) -> None:
+        """Run the frames on the engine server at url (app.remote) instead of the local engine, which is freed;
+        a failure (wrong token, nothing listening) is one line and leaves the engine as it was."""
+        from app.remote.client import RemoteEngine
+        from app.remote.loop import RemoteLoop
+
+        self.busy.emit(f"Connecting to {url}...")
+        try:
+            remote = RemoteEngine(url, token or None, timeout=10.0, say=self.remoteSaid.emit).connect()
+        except UserError as err:
+            self.failed.emit(str(err))
+            return
+        except Exception as err:
+            self.failed.emit(f"could not connect to {url}: {type(err).__name__}: {first_line(err)}")
+            return
+        finally:
+            self.busy.emit("")
+        self.close_remote()
+        self.path.set_loop(None)  # free the local model
+        self.remote, self.request = remote, None
+        self.path.set_loop(RemoteLoop(remote, self._remote_settings(self.settings)))
+        self.lorasLoaded.emit([])
+        self.adaptersLoaded.emit([])
+        self.loaded.emit({"model": url, "device": "remote", "dtype": "", "size": remote.size, "backend": "remote",
+                          "adapters": tuple(remote.adapters), "remote": url})
+        self.path.refresh()
+
+    def _remote_settings(self, settings: LiveSettings) -> LiveSettings:
+        """The settings as the server can take them: its adapters (at our strengths where we have them), its LoRAs."""
+        r = self.remote
+        return replace(settings, adapters={**r.adapters, **{k: v for k, v in settings.adapters.items() if k in r.adapters}},
+                       loras={k: v for k, v in settings.loras.items() if k in r.loras})
+
+    @Slot()
+    def close_remote(self) -> None:
+        """Close the remote engine, if any: the frame path runs nothing until a model loads."""
+        remote, self.remote = self.remote, None
+        if remote is not None:
+            remote.close()  # first: a frame waiting on the link ends now, so the lock is free
+            self.path.set_loop(None)
 
     @Slot(str, float)
     def add_lora(self, spec: str, weight: float) -> None:
@@ -133,6 +179,8 @@ class Worker(QObject):
         self.cancel.clear()
         self.busy.emit(f"Loading LoRA {spec}...")
         try:
+            if self.remote is not None:
+                raise UserError(f"LoRA {spec!r}: the remote engine uses the LoRAs its server loaded")
             if self.loop is None:
                 raise UserError(f"LoRA {spec!r}: load a model first")
             with self.path.lock:
@@ -142,12 +190,12 @@ class Worker(QObject):
         except Exception as err:
             self.failed.emit(f"could not load LoRA {spec!r}: {type(err).__name__}: {first_line(err)}")
         finally:
-            self.lorasLoaded.emit(styles.loaded(self.loop.engine) if self.loop is not None else [])
+            self.lorasLoaded.emit(styles.loaded(self.loop.engine) if self.loop is not None and self.remote is None else [])
             self.busy.emit("")
 
     @Slot(str)
     def remove_lora(self, spec: str) -> None:
-        if self.loop is not None and spec in {s for _, s, _ in styles.loaded(self.loop.engine)}:
+        if self.remote is None and self.loop is not None and spec in {s for _, s, _ in styles.loaded(self.loop.engine)}:
             with self.path.lock:
                 self.loop.engine.remove_lora(spec)
             self.lorasLoaded.emit(styles.loaded(self.loop.engine))
@@ -160,6 +208,8 @@ class Worker(QObject):
         self.cancel.clear()
         self.busy.emit(f"Loading adapter {arg}...")
         try:
+            if self.remote is not None:
+                raise UserError(f"adapter {arg!r}: the remote engine uses the adapters its server loaded")
             if self.loop is None:
                 raise UserError(f"adapter {arg!r}: load a model first")
             spec, strength = parse_adapter_arg(arg, "adapter")
@@ -175,13 +225,13 @@ class Worker(QObject):
 
     @Slot(str)
     def remove_adapter(self, name: str) -> None:
-        if self.loop is not None and name in self.loop.engine.adapter_strengths:
+        if self.remote is None and self.loop is not None and name in self.loop.engine.adapter_strengths:
             with self.path.lock:
                 self.loop.engine.remove_adapter(name)
         self._adapters_changed()
 
     def _adapters_changed(self) -> None:
-        e = self.loop.engine if self.loop is not None else None
+        e = self.loop.engine if self.loop is not None and self.remote is None else None
         self.adaptersLoaded.emit(loaded_adapters(e) if e is not None else [])
         if e is not None and self.request is not None:
             self.request = replace(self.request, controlnet=adapter_args(e))  # what a reload of this model keeps
@@ -190,7 +240,7 @@ class Worker(QObject):
     def new_source(self) -> None:
         """Another source: forget the previous one's frames (steadying average, last output, change check)."""
         with self.path.lock:
-            if self.loop is not None:
+            if self.loop is not None and self.remote is None:  # a remote engine's steadying is the server's
                 self.loop.detector.reset()
                 if self.loop.steady is not None:
                     self.loop.steady.reset()
