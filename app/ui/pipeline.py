@@ -168,7 +168,6 @@ class Pipeline(QObject):
         ended = self.thread.wait(max(0, int(1000 * (end - time.perf_counter()))))
         if ended:
             self.worker.stop_recording()  # its thread has ended, so calling it here is safe
-            self.worker.close_remote()
             if self._collector:
                 self._collector = False
                 GuiThreadCollector.release()
