@@ -177,10 +177,8 @@ def _osc_changes(settings: Any, changes: dict[str, Any], loras: dict[str, str], 
             fields["prompt"] = value
         elif key == "seed" and value != osc.NEW_SEED:
             fields["seed"] = int(value)
-        elif key in ("strength", "transition"):
+        elif key in ("strength", "transition", "keep_colours"):
             fields[key] = float(value)
-        elif key == "keep_colours":
-            fields[key] = bool(value)
         elif key == "style":
             fields["style"] = osc.find_name(value, styles)
         elif key.startswith("lora/"):
