@@ -4,6 +4,7 @@ the MJPEG output following; a wrong token is one line; Model > Use local engine 
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 
@@ -77,7 +78,8 @@ def test_the_window_draws_on_a_remote_engine_and_falls_back_to_the_local_one(qtb
     server_out = w.actions.output.start_server("127.0.0.1:0", None)
     w.actions.engine.connect(server.url, TOKEN)
     qtbot.waitUntil(lambda: w.pipeline.remote is not None and w.pipeline.remote.state == "live", timeout=20000)
-    assert w.actions.engine.act_local.isEnabled() and w.session.model.device == "remote"
+    qtbot.waitUntil(w.actions.engine.act_local.isEnabled, timeout=5000)  # the loaded report, queued to the GUI
+    assert w.session.model.device == "remote"
     steps = remote_runner.steps
     draw(w.canvas, [(50, 50), (400, 400), (60, 300)])
     qtbot.waitUntil(lambda: remote_runner.steps > steps and wait_idle(w.pipeline, 5), timeout=10000)
@@ -97,6 +99,11 @@ def test_the_window_draws_on_a_remote_engine_and_falls_back_to_the_local_one(qtb
 
     w.panel.prompt.setText("a castle")  # settings reach the server
     qtbot.waitUntil(lambda: server.loop.settings.prompt.startswith("a castle"), timeout=10000)
+
+    said = threading.Thread(target=w.pipeline.remote.say, args=("engine link lost; reconnecting",))
+    said.start()  # the client's notices come from its own thread: queued to the status bar
+    said.join()
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage() == "engine link lost; reconnecting", timeout=5000)
 
     w._update_overlay()  # the overlay: the link's state and round trip
     assert any(line.startswith("remote live") and "rtt" in line for line in w.output.overlay), w.output.overlay
