@@ -15,7 +15,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from app.live.testing import stand_in
-from app.ui.worker import wait_idle
+from app.ui.pipeline import wait_idle
 from tests.test_app_window import make_window
 from tests.test_app_xvfb import xvfb  # noqa: F401  (fixture: an X server)
 from tests.test_screen import WINDOW, picture  # noqa: F401  (fixture: a known picture on Xvfb)
@@ -107,7 +107,7 @@ def test_latency_counts_only_frames_rendered_after_an_input_change(qtbot, tmp_pa
 
 def test_quitting_takes_at_most_2_s_while_training_serving_and_capturing(qtbot, tmp_path, window, picture):  # noqa: F811
     from app.live.screen import ScreenCapture
-    from app.ui.worker import finish_all
+    from app.ui.pipeline import finish_all
 
     w = window  # the tiny real model, so that the Train dialog can train on it
     x, y, width, height = WINDOW

@@ -19,9 +19,9 @@ from app.live.screen import ScreenCapture
 from app.live.steady import SteadySettings
 from app.live.testing import stand_in
 from app.ui.dialogs.region import RegionPicker, pick_screen
+from app.ui.pipeline import wait_idle
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow
-from app.ui.worker import wait_idle
 from models.errors import UserError
 from tests.test_app_window import _keep_torch_threads, draw, make_window  # noqa: F401  (fixture and helpers)
 from tests.test_app_xvfb import xvfb  # noqa: F401  (the fixture: a fresh Xvfb display)

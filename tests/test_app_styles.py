@@ -11,9 +11,10 @@ import pytest
 from app.live.loop import Frame
 from app.live.settings import LiveSettings
 from app.ui.panel.modelpick import Choice
+from app.ui.pipeline import wait_idle
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
-from app.ui.worker import LoadRequest, Worker, wait_idle
+from app.ui.worker import LoadRequest, Worker
 from tests.tiny_lora import save_lora
 
 pytestmark = pytest.mark.usefixtures("one_thread")

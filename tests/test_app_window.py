@@ -13,9 +13,9 @@ from PySide6.QtCore import QPointF, Qt
 from app.live.loop import Frame
 from app.live.testing import count_frames, stand_in, write_test_video
 from app.ui.panel.modelpick import Choice
+from app.ui.pipeline import Pipeline, wait_idle
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
-from app.ui.worker import Pipeline, wait_idle
 from models.runners.standin import StandInRunner
 
 
@@ -298,7 +298,7 @@ def test_close_while_loading_does_not_hang_or_crash(qtbot, tmp_path):
     t0 = time.perf_counter()
     w.close()
     assert time.perf_counter() - t0 < 2.5  # the window goes at once; the load finishes in the background
-    from app.ui.worker import finish_all
+    from app.ui.pipeline import finish_all
 
     finish_all()
     assert not w.pipeline.thread.isRunning()

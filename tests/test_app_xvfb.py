@@ -69,9 +69,9 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.ui.panel.modelpick import Choice
+    from app.ui.pipeline import wait_idle
     from app.ui.session.settings import open_settings
     from app.ui.window import MainWindow, StartOptions
-    from app.ui.worker import wait_idle
 
     torch.set_num_threads(2)
     app = QApplication([])
@@ -105,7 +105,7 @@ def main(out: str, model: str, adapter: str, tmp: str) -> int:
     pos = w.mapToGlobal(top_left) if w.isVisible() else top_left
     print(pos.x(), pos.y(), r.width(), r.height())
     w.close()
-    from app.ui.worker import finish_all
+    from app.ui.pipeline import finish_all
 
     finish_all()
     return 0

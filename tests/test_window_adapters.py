@@ -13,9 +13,9 @@ from app.live.testing import stand_in
 from app.ui.canvas.canvas_tools import NO_COLOUR_ADAPTER, PALETTE
 from app.ui.outputs.qimage import to_rgb
 from app.ui.panel.modelpick import Choice
+from app.ui.pipeline import wait_idle
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
-from app.ui.worker import wait_idle
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@
     python main.py --model demo --controlnet demo --source camera:0 --prompt "oil painting"
     python main.py --model demo --controlnet demo-sketch --controlnet demo-colour:0.8   # two adapters
     python main.py --source video:clip.mp4 --size 256 --exit-after 30
+    python main.py --engine http://gpu-box:8770 --engine-token T   # the frames on `serve-engine` (docs/remote.md)
 
 On exit it prints `frames=N fps=X` (frames the engine processed, and their mean rate).
 """
@@ -43,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve", default=None, metavar="ADDR", help="serve the output as MJPEG over HTTP on ADDR from the "
                    "start, like 127.0.0.1:8765 (as Output > Stream to OBS); another address than loopback needs --serve-token")
     p.add_argument("--serve-token", default=None, help="a token every URL must carry as ?token=...; auto makes one")
+    p.add_argument("--engine", default=None, metavar="URL", help="run the frames on the engine of `serve-engine` at URL "
+                   "(like http://127.0.0.1:8770) instead of loading a model here; Model > Use local engine goes back")
+    p.add_argument("--engine-token", default=None, help="serve-engine's --token (default: $SDXS_ENGINE_TOKEN)")
     p.add_argument("--settings", default=None, help=argparse.SUPPRESS)  # an INI file instead of the user's settings (tests)
 
 
@@ -94,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
 
     choice = startup_choice(args.model, tuple(args.controlnet) or None, saved.model,
                             spec_args(saved.adapters) or saved.controlnet)
-    if args.exit_after:
-        choice.offer_download = False  # a timed, scripted run asks no questions
+    if args.exit_after or args.engine:
+        choice.offer_download = False  # a timed, scripted run asks no questions; a remote engine needs no download
+    if args.engine:  # nothing loads here: the engine server's model runs the frames
+        choice.model, choice.notice = None, ""
     probe = HubProbe() if choice.offer_download else None  # is the hub there? asked while the window is built
     window = MainWindow(qs)
     if args.serve:  # as Output > Stream to OBS, from the start (a show started by a launcher script)
@@ -116,13 +122,17 @@ def run(args: argparse.Namespace) -> int:
     if probe is not None:
         choice.offer_download = probe.answered()  # offline: no 3 GB offer, the demo model starts
     window.start(StartOptions(choice, args.source, args.prompt, args.size, args.device, args.dtype, tuple(args.lora)))
+    if args.engine:  # a wrong token or nothing listening: one line in the status bar, the window stays
+        import os
+
+        window.actions.engine.connect(args.engine, args.engine_token or os.environ.get("SDXS_ENGINE_TOKEN") or "")
     if args.exit_after:
         close_after(window, args.exit_after)
     close_on_signals(window)  # SIGTERM, SIGHUP: as Ctrl+Q, a recording finished and kept
     app.exec()
     if osc is not None:
         window.osc.close()
-    from app.ui.worker import finish_all
+    from app.ui.pipeline import finish_all
 
     finish_all()
     loop = window.pipeline.worker.loop

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from app.ui.dialogs.engine import EngineLink
 from app.ui.outputs.output import OutputMenu
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import OutputWindow
@@ -118,6 +119,8 @@ class Actions(QObject):
         md.addAction(act("Add adapter folder...", None, panel.adapters.pick_folder, "Load a trained adapter next to those loaded"))
         md.addAction(act("Download SDXS", None, self.download_sdxs, "Download SDXS and its sketch adapter"))
         md.addAction(act("Use demo model", None, self.use_demo, "The small built-in model"))
+        md.addSeparator()
+        self.engine = EngineLink(w, md)  # Connect to engine..., Use local engine (app/remote's serve-engine)
         md.addSeparator()
         md.addAction(act("Train adapter...", None, self.open_training, "Train a control adapter on your own pictures"))
         self.trained_menu = md.addMenu("Trained adapters")

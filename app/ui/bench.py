@@ -28,7 +28,7 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 def _close(w) -> None:
-    from app.ui.worker import finish_all
+    from app.ui.pipeline import finish_all
 
     w.close()
     finish_all()  # a frame or load still running past the close: let it end before Python exits
@@ -196,7 +196,7 @@ def window_path(loop, sinks):
     from PySide6.QtWidgets import QApplication
 
     from app.ui.outputs.qimage import from_rgb
-    from app.ui.worker import LoadRequest, Pipeline
+    from app.ui.pipeline import LoadRequest, Pipeline
 
     QApplication.instance() or QApplication([])
     p = Pipeline(lambda *a, **k: loop.engine)

@@ -26,6 +26,7 @@ from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
 from app.ui.panel.modelpick import Choice, DownloadDialog
 from app.ui.panel.panel import ControlPanel
+from app.ui.pipeline import Pipeline
 from app.ui.screenwatch import OwnWindows
 from app.ui.session.adapters_link import AdaptersLink
 from app.ui.session.bindings import SessionBridge
@@ -34,7 +35,6 @@ from app.ui.session.model_link import ModelLink
 from app.ui.session.settings import Persisted, bytes_hex, hex_bytes
 from app.ui.session.styles_link import StylesLink
 from app.ui.window_sources import SourcesMixin
-from app.ui.worker import Pipeline
 from models.assets import ICON_SVG
 from models.errors import UserError
 from models.options import COLOUR_HINTS
@@ -309,7 +309,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.session.set(fps=fps)  # a value: OSC's thread answers /sdxs/fps from it, never from shown_times
         t = self.last_result.timings if self.last_result is not None else None
         self.output.overlay = overlay_lines(t, fps, self.latency.ms, self.session.live.profile, self.session.model,
-                                            self.session.live.seed, self.pipeline.recording, self.paused)
+                                            self.session.live.seed, self.pipeline.recording, self.paused, self.pipeline.remote)
         self.output.update()
 
     @Slot(bool)

@@ -2,7 +2,7 @@
 
 For each stand-in runner cost (--path-costs, ms a frame: 0, 1, 6) and each way the path is run (--path-modes):
 
-    window   app.ui.worker.Pipeline: the window's frame path with its worker, a Qt event loop taking the
+    window   app.ui.pipeline.Pipeline: the window's frame path with its worker, a Qt event loop taking the
              coalesced posts and making a QImage of each shown result (as the output pane does)
     stream   app.cli.stream.Run: `stream`'s hooks (schedule, OSC, the recording's health) around the same path
 

@@ -215,8 +215,9 @@ class Latency:
 
 
 def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, stages: bool, info: ModelInfo | None,
-                  seed: int, recording: bool, paused: bool) -> list[str]:
-    """The overlay's text: FPS, end-to-end latency, engine time (by stage when asked), device, REC, PAUSED."""
+                  seed: int, recording: bool, paused: bool, remote=None) -> list[str]:
+    """The overlay's text: FPS, end-to-end latency, engine time (by stage when asked), device, the remote link
+    (an app.remote.client.RemoteEngine: its state and round trip), REC, PAUSED."""
     lines = []
     if timings is not None:
         latency = f"{latency_ms:4.0f} ms" if latency_ms is not None else "  -- ms"
@@ -225,6 +226,8 @@ def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, st
         lines.append(f"engine {timings.get('total', 0):.0f} ms" + (f"  ({parts})" if stages else ""))
     if info is not None:
         lines.append(f"{info.device} {info.dtype} {info.size} px  seed {seed}")
+    if remote is not None:
+        lines.append(f"remote {remote.state}  rtt {remote.rtt_ms:.0f} ms")
     if recording:
         lines.append("● REC")
     if paused:

@@ -70,6 +70,9 @@ class ModelLink(QObject):
     def _on_loaded(self, info: dict) -> None:
         model = ModelInfo.from_report(info)
         self.session.set(model=model)  # the panel's readout follows
+        if info.get("remote"):  # an engine server (app/ui/dialogs/engine.py): not a model to load next time
+            self.loaded.emit(f"the engine at {model.model}")
+            return
         self.saved.model = model.model
         self.saved.recent_models = remember(self.saved.recent_models, model.model)
         note, self.fallback_note = self.fallback_note, ""
