@@ -21,6 +21,7 @@ from typing import Any
 
 from app.live.loop import Frame, LiveLoop, Result
 from app.live.sinks import SinkSet
+from app.live.sources import FrameThread
 from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,15 @@ class FramePath:
         self._thread.start()
         return self
 
-    def set_capture(self, capture: Any) -> None:
+    def set_capture(self, capture: FrameThread | None) -> None:
         """Take frames from this capture from now on (None: only offered frames); it wakes the path itself."""
         with self._cv:
             old, self._capture = self._capture, capture
             self._seen, self._failed_seen, self._pending, self._current = 0, False, None, None
             self._cv.notify()
-        if old is not None and hasattr(old, "on_frame"):
+        if old is not None:
             old.on_frame = None
-        if capture is not None and hasattr(capture, "on_frame"):
+        if capture is not None:
             capture.on_frame = self.wake
 
     def offer(self, frame: Frame, block: bool = False, timeout: float | None = None) -> bool:
@@ -146,7 +147,7 @@ class FramePath:
         with self._cv:
             self._stopping = True
             self._cv.notify_all()
-        if self._capture is not None and hasattr(self._capture, "on_frame"):
+        if self._capture is not None:
             self._capture.on_frame = None
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
