@@ -130,6 +130,35 @@ def test_a_blocking_offer_hands_over_every_frame_in_order():
         assert path.stop()
 
 
+def test_a_change_waiting_for_the_engine_goes_before_the_next_frame():
+    """A path that runs frames back to back (each result offers its input again, as a gliding transition does)
+    lets a waiting change (a LoRA load, new settings) in before its next frame. With a plain lock the path took
+    it again first, frame after frame: such a change waited 20-400 ms here, a LoRA asked for while the window
+    loaded could wait for the whole transition."""
+    path, seen = make_path()
+    path.set_loop(LiveLoop(stand_in(size=256), LiveSettings(size=256, steady=None)))
+    frame = Frame(np.full((256, 256, 3), 100, np.uint8), time.perf_counter(), False, 0)
+    path.after = lambda result: path.offer(frame)  # frames back to back
+    try:
+        path.offer(frame)
+        deadline = time.monotonic() + 10
+        while len(seen.levels) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waits, counts = [], []
+        for _ in range(11):
+            t0 = time.perf_counter()
+            with path.lock:  # as the worker does for a LoRA
+                waits.append(time.perf_counter() - t0)
+                counts.append(len(seen.levels))
+            time.sleep(0.03)  # frames go on between changes
+        waits.sort()
+        assert waits[5] < 0.01, waits  # a frame here is ~1 ms: the median change waits about one
+        assert counts[-1] > counts[0]  # and the path kept running between the changes
+    finally:
+        path.after = None
+        assert path.stop()
+
+
 def test_paused_takes_inputs_but_renders_nothing_and_resume_renders_the_newest():
     path, seen = make_path()
     try:

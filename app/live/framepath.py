@@ -37,6 +37,40 @@ class Posted:
     count: int  # grows with every post: a display shows a post once
 
 
+class EngineLock:
+    """The engine's lock: held by the path for each frame and by whoever changes the engine (`with lock:`).
+
+    A change that waits for it goes before the path's next frame: with a plain lock a path that runs frames
+    back to back (a transition gliding, a video) takes it again the instant it lets go, and a LoRA load
+    starves behind it for as long as frames come. Re-entrant, like the RLock it wraps."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._cv = threading.Condition(threading.Lock())
+        self._waiting = 0  # changes waiting for the lock: the path lets them go first
+
+    def __enter__(self) -> EngineLock:
+        with self._cv:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._cv:
+                self._waiting -= 1
+                if not self._waiting:
+                    self._cv.notify_all()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    def frame(self) -> threading.RLock:
+        """For the path: wait until no change is waiting, then the lock to hold for one frame."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._waiting)
+        return self._lock
+
+
 class FramePath:
     """One producer thread from input to every sink. Start it with start(); stop() ends it.
 
@@ -48,7 +82,7 @@ class FramePath:
                  on_error: Callable[[BaseException], None] | None = None,
                  before: Callable[[Frame], None] | None = None, after: Callable[[Result], None] | None = None,
                  name: str = "sdxs-frames"):
-        self.lock = threading.RLock()  # the engine's: held for each frame, and by whoever changes the engine
+        self.lock = EngineLock()  # the engine's: held for each frame, and by whoever changes the engine
         self.sinks = sinks if sinks is not None else SinkSet()  # every output but the display
         self.on_post = on_post  # called on the path's thread after each post (a display's cheap wake-up)
         self.on_error = on_error  # called with an exception from a frame; default: log it
@@ -215,7 +249,7 @@ class FramePath:
             if self.before is not None:
                 self.before(frame)
             if not self.paused:
-                with self.lock:
+                with self.lock.frame():
                     loop = self.loop
                     result = loop.process(frame) if loop is not None else None
             if result is not None:

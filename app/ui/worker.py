@@ -175,14 +175,18 @@ class Worker(QObject):
 
     @Slot(str, float)
     def add_lora(self, spec: str, weight: float) -> None:
-        """Load a LoRA into the running engine (app.live.styles.add); a failure leaves the list as it was."""
+        """Load a LoRA into the running engine (app.live.styles.add); a failure leaves the list as it was.
+        Asked before a model is loaded (or while one loads: this runs after it), it comes with the model:
+        the settings carry it and the load restores it; one the engine holds already is left as it is."""
+        if self.remote is None and (self.loop is None or spec in {s for _, s, _ in styles.loaded(self.loop.engine)}):
+            if self.loop is not None:
+                self.lorasLoaded.emit(styles.loaded(self.loop.engine))
+            return
         self.cancel.clear()
         self.busy.emit(f"Loading LoRA {spec}...")
         try:
             if self.remote is not None:
                 raise UserError(f"LoRA {spec!r}: the remote engine uses the LoRAs its server loaded")
-            if self.loop is None:
-                raise UserError(f"LoRA {spec!r}: load a model first")
             with self.path.lock:
                 styles.add(self.loop.engine, spec, weight, progress_class(self, self.cancel))
         except UserError as err:

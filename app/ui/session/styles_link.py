@@ -34,9 +34,10 @@ class StylesLink(QObject):
 
     @Slot(object)
     def _changed(self, names: frozenset[str]) -> None:
-        """A LoRA the session wants that the engine does not hold (added, or a preset's): the worker loads it.
-        Before a model has loaded, the worker restores LiveSettings.loras with the model itself."""
-        if "loras" not in names or self.session.model is None:
+        """A LoRA the session wants that the engine does not hold (added, or a preset's): the worker loads it,
+        also while a model loads (it runs after the load; a LoRA the load restored is left as it is). Before
+        any model, the worker keeps it for the load (LiveSettings.loras)."""
+        if "loras" not in names:
             return
         held = {lo.spec for lo in self.session.loras_loaded}
         for spec, weight in self.session.live.loras.items():
