@@ -117,3 +117,15 @@ def peak_run(argv: list[str], timeout: float = 120) -> tuple[int, str, str, floa
 
 def own_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def huge_video(path: Path, w: int = 9000, h: int = 8000) -> Path:
+    """A one-frame MJPEG AVI of w x h (a flat picture: a few hundred KB on disk), encoded in a child process so
+    its frame never counts in this process's memory."""
+    code = ("import av, sys; w, h = int(sys.argv[2]), int(sys.argv[3]); box = av.open(sys.argv[1], 'w'); "
+            "s = box.add_stream('mjpeg', rate=25); s.width, s.height, s.pix_fmt = w, h, 'yuvj420p'; "
+            "s.options = {'qscale': '31'}; f = av.VideoFrame(w, h, 'yuvj420p'); "
+            "[p.update(bytes(p.buffer_size)) for p in f.planes]; "
+            "[box.mux(p) for p in s.encode(f)]; [box.mux(p) for p in s.encode()]; box.close()")
+    subprocess.run([sys.executable, "-c", code, str(path), str(w), str(h)], check=True, timeout=120)
+    return path

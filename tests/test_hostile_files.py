@@ -4,6 +4,7 @@ resident size (tests/hostile.py builds the files small and streaming)."""
 
 from __future__ import annotations
 
+import time
 import zipfile
 
 import numpy as np
@@ -85,6 +86,29 @@ def test_generate_on_a_png_bomb_is_one_line_and_stays_small(tmp_path, tiny_base,
     one_line(code, err, "20000x20000", f"at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels", "bomb.png")
     assert peak < FLOOR_MB, peak
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_video_declaring_frames_over_the_limit_is_refused_before_decoding(tmp_path):
+    """A 9000x8000 video (72 megapixels a frame, a few hundred KB on disk): `stream --input` says so in one line
+    before any model loads, and the window's video source fails with the same line."""
+    from app.live.source_spec import SourceSpec
+    from app.live.sources import Capture
+
+    video = hostile.huge_video(tmp_path / "huge.avi")
+    assert video.stat().st_size < 4 * 2**20
+    code, out, err, peak = hostile.peak_run(["stream", "--input", str(video), "--model", "demo", "--out",
+                                             str(tmp_path / "o.mp4")])
+    one_line(code, err, "9000x8000", f"at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels", "huge.avi")
+    assert peak < 500, peak  # a decoded frame alone is 216 MB as RGB
+    assert not (tmp_path / "o.mp4").exists()
+    cap = Capture(SourceSpec("video", str(video))).start()
+    try:
+        deadline = time.monotonic() + 30
+        while cap.state != "failed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cap.state == "failed" and "9000x8000" in cap.error and "\n" not in cap.error, (cap.state, cap.error)
+    finally:
+        cap.stop()
 
 
 # ---- .ora: layers checked by their declared size, members by size and ratio, before either is decoded ------

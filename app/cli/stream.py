@@ -236,7 +236,11 @@ def probe_video(given: str, path: str) -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
 
+    from app.live.sources import check_frame_size
+
     cap = cv2.VideoCapture(path)
+    if cap.isOpened():
+        check_frame_size(cap, f"--input {given!r}")
     try:
         ok = cap.isOpened() and cap.read()[0]
     finally:

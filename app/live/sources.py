@@ -19,7 +19,7 @@ import numpy as np
 from app.live.loop import Frame
 from app.live.source_spec import SourceSpec
 from models.errors import UserError
-from models.imageio import read_rgb
+from models.imageio import check_pixels, read_rgb
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # OpenCV's own warnings repeat our messages
 
@@ -131,15 +131,21 @@ class Capture(FrameThread):
     # ---- the thread ---------------------------------------------------------------------------------
 
     def _open(self) -> cv2.VideoCapture | None:
+        """The capture, or None when it cannot be opened; a UserError when it declares frames too big to read."""
         target = self.spec.index if self.spec.kind == "camera" else self.spec.target
         cap = cv2.VideoCapture(target)
         if cap.isOpened():
+            check_frame_size(cap, str(self.spec))
             return cap
         cap.release()
         return None
 
     def _run(self) -> None:
-        cap = self._open()
+        try:
+            cap = self._open()
+        except UserError as e:
+            self._fail(str(e))
+            return
         if cap is None:
             if self.spec.kind == "camera":
                 self._fail(f"camera {self.spec.index} could not be opened: it is unplugged, missing or busy in another "
@@ -207,11 +213,23 @@ class StillImage:
     alive = False
 
 
+def check_frame_size(cap: cv2.VideoCapture, where: str) -> None:
+    """A UserError, and the capture released, when its frames declare more pixels than an image may have
+    (models.imageio.MAX_IMAGE_PIXELS): read from the header before any frame is decoded."""
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+    try:
+        check_pixels(w, h, f"each frame of {where}")
+    except UserError:
+        cap.release()
+        raise
+
+
 def read_video(path: str, max_frames: int | None = None):
     """Every frame of a video file in order (for stream over a file: no frame dropped), as uint8 RGB."""
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise UserError(f"video {path!r} could not be opened: use an MP4, AVI, MKV or WebM file")
+    check_frame_size(cap, f"video {path!r}")
     try:
         n = 0
         while max_frames is None or n < max_frames:
