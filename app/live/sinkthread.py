@@ -97,6 +97,12 @@ class SinkThread:
                 self._thread.start()
             self._cv.notify_all()
 
+    @property
+    def waiting(self) -> int:
+        """Pictures in the mailbox, not yet taken by the thread."""
+        with self._cv:
+            return len(self._q)
+
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every picture handed over was worked (or the work stopped); False on timeout."""
         with self._cv:
