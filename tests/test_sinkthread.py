@@ -204,3 +204,15 @@ def test_a_video_files_recording_waits_for_room_and_keeps_every_frame(tmp_path):
     rec.close()
     times, _ = decoded(rec.path)
     assert rec.dropped == 0 and len(times) == 40 and times[-1] == pytest.approx(39 / 25)
+
+
+def test_bench_framepath_times_each_sinks_output_not_the_hand_over(tmp_path):
+    """`bench framepath` reports what each sink made (its on_output: JPEG encoded, frame encoded into the file)
+    and the latency to the last sink's output, beside the path's own hand-over."""
+    from app.cli.bench.framepath import measure
+
+    r = measure("stream", 0.0, 64, 0.4, tmp_path)
+    assert {"mjpeg", "recording"} <= set(r["sink_fps"]) and min(r["sink_fps"].values()) > 0
+    assert r["latency_frames"] > 0 and r["latency_ms_p50"] > 0 and r["handoff_ms_p50"] > 0
+    for name, lat in r["sink_latency_ms"].items():  # every frame in latency_ms was made by every sink
+        assert lat["frames"] >= r["latency_frames"] and lat["p50"] > 0, name
