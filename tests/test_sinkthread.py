@@ -33,7 +33,7 @@ class Slow(SinkThread):
         super().__init__("slow-sink", slots=1)
         self.seconds, self.fail_at = seconds, fail_at
         self.made: list[int] = []
-        self.finished = False
+        self.finished = 0  # times finish() ran
 
     def work(self, rgb, at):
         time.sleep(self.seconds)
@@ -42,7 +42,7 @@ class Slow(SinkThread):
         self.made.append(int(rgb[0, 0, 0]))
 
     def finish(self):
-        self.finished = True
+        self.finished += 1
 
 
 def grey(v: int, size: int = 16) -> np.ndarray:
@@ -74,9 +74,20 @@ def test_a_slow_live_sink_never_holds_up_send_and_gets_the_newest_picture():
     took = time.perf_counter() - t0
     assert took < 0.15, f"20 sends took {took:.3f} s: one picture's work is 0.2 s"  # none waited for the work
     slow.close()
-    assert slow.finished and slow.made[-1] == 200  # the newest picture was made; the ones between were replaced
+    assert slow.finished == 1 and slow.made[-1] == 200  # the newest picture was made; the ones between were replaced
     assert slow.made == sorted(slow.made) and len(slow.made) <= 3
     assert slow.delivered == len(slow.made) and slow.delivered + slow.dropped == 20
+
+
+def test_closing_twice_finishes_once_with_or_without_a_picture():
+    idle, used = Slow(0.0), Slow(0.0)
+    used.send(grey(5))
+    for sink in (idle, used):
+        sink.close()
+        sink.close()
+        sink.abort()
+        sink.send(grey(6))  # after close: ignored
+    assert idle.finished == used.finished == 1 and idle.made == [] and used.made == [5]
 
 
 def test_a_sink_thread_that_fails_is_dropped_at_once_without_another_frame():
@@ -90,7 +101,7 @@ def test_a_sink_thread_that_fails_is_dropped_at_once_without_another_frame():
     while not told:
         assert time.monotonic() < end, "the failure was never reported"
         time.sleep(0.01)
-    assert told == ["the slow one stopped: the device went away"] and len(sinks) == 0 and bad.finished
+    assert told == ["the slow one stopped: the device went away"] and len(sinks) == 0 and bad.finished == 1
     sinks.send(grey(3))  # the others (none here) go on
     assert bad.made == [1]
 

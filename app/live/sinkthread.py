@@ -54,6 +54,7 @@ class SinkThread:
         self._busy = False
         self._closing = False
         self._aborting = False
+        self._ended = False  # close() or abort() was called
         self._told = False  # the failure reached someone (on_error, send or close)
         self._end_error: BaseException | None = None  # raised by finish() or discard() on the thread
         self._thread: threading.Thread | None = None
@@ -142,12 +143,11 @@ class SinkThread:
                 self._aborting = True
             self._closing = True
             self._cv.notify_all()
-            thread = self._thread
-            if thread is None:
-                self._thread = threading.current_thread()  # no thread was started: end here, once
-        if thread is None:
+            thread, here = self._thread, self._thread is None and not self._ended
+            self._ended = True
+        if here:  # no thread was started (no picture came): end on this one, once
             self._wrap_up(abort)
-        elif thread is not threading.current_thread():
+        elif thread is not None and thread is not threading.current_thread():
             thread.join(self.join_timeout)
             if thread.is_alive():
                 log.warning("%s did not finish within %s s", self.label, self.join_timeout)
