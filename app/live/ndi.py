@@ -1,7 +1,8 @@
 """The output as an NDI source (cyndilib, whose wheel ships the NDI runtime), for OBS's NDI plugin,
 TouchDesigner's NDI In TOP, Resolume, vMix and other machines on the network.
 
-send(rgb) only stores the newest frame (the engine never waits); a sending thread hands it to NDI, and
+send(rgb) only stores the newest frame (the engine never waits): the sender is an app.live.sinkthread.SinkThread
+whose own thread hands the newest picture to NDI (newest wins: a picture NDI had no time for is skipped), and
 sends the last one again every `resend` seconds while nothing changes, so a receiver that connects to a
 still picture gets it at once. A frame of another size reopens the sender at that size (same name).
 
@@ -20,11 +21,11 @@ lists the machines to ask: ~/.ndi/ndi-config.v1.json (or $NDI_CONFIG_DIR/ndi-con
 from __future__ import annotations
 
 import logging
-import threading
 from fractions import Fraction
 
 import numpy as np
 
+from app.live.sinkthread import SinkThread
 from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -55,25 +56,21 @@ def _cyndilib():
     return Sender, VideoSendFrame, FourCC
 
 
-class NdiSender:
+class NdiSender(SinkThread):
     """An NDI video source called `name`; send(frame) and close() like the other sinks (app.live.sinks)."""
 
     def __init__(self, name: str = "SDXS Live", fps: float = 30.0, resend: float = 1.0):
         self.name = check_name(name)
+        self._classes = _cyndilib()
+        super().__init__("ndi-sender", slots=1, idle_every=float(resend))
         self.label = f"NDI {self.name!r}"
         self.fps = float(min(max(fps, 1.0), 120.0))  # the frame rate NDI announces (frames go out as made)
         self.resend = float(resend)  # seconds between repeats of a still picture
         self.frames_sent = 0  # frames handed to NDI, repeats included
-        self._classes = _cyndilib()
-        self._cond = threading.Condition()
-        self._frame: np.ndarray | None = None
-        self._seq = 0
-        self._error: BaseException | None = None
-        self._stopping = False
+        self._given: np.ndarray | None = None  # the newest picture sent to this sink
+        self._last: np.ndarray | None = None  # the last picture handed to NDI (the thread's)
         self._sender = None
         self._size: tuple[int, int] | None = None
-        self._thread = threading.Thread(target=self._run, name="ndi-sender", daemon=True)
-        self._thread.start()
 
     @property
     def source_name(self) -> str | None:
@@ -83,45 +80,23 @@ class NdiSender:
 
     def send(self, rgb: np.ndarray) -> None:
         """Offer the newest frame (uint8 RGB); raises the sending thread's error once it has failed."""
-        if self._error is not None:
-            raise self._error
-        with self._cond:
-            if rgb is self._frame:  # the live loop reused its last output: the still picture is re-sent anyway
-                return
-            self._frame = rgb
-            self._seq += 1
-            self._cond.notify()
-
-    def close(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def __enter__(self) -> NdiSender:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        if rgb is self._given:  # the live loop reused its last output: the still picture is re-sent anyway
+            return
+        self._given = rgb
+        super().send(rgb)
 
     # ---- the sending thread ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        seen = 0
-        try:
-            while True:
-                with self._cond:
-                    self._cond.wait_for(lambda seen=seen: self._seq != seen or self._stopping, self.resend)
-                    if self._stopping:
-                        return
-                    frame, seen = self._frame, self._seq
-                if frame is not None:
-                    self._write(frame)
-        except Exception as e:  # the next send() raises it: the sink set reports it in one line
-            log.debug("NDI sender failed", exc_info=True)
-            self._error = e
-        finally:
-            self._close_sender()
+    def work(self, rgb: np.ndarray, at: float) -> None:
+        self._write(rgb)
+        self._last = rgb
+
+    def idle(self) -> None:
+        if self._last is not None:
+            self._write(self._last)
+
+    def finish(self) -> None:
+        self._close_sender()
 
     def _write(self, rgb: np.ndarray) -> None:
         h, w = rgb.shape[:2]
@@ -151,4 +126,3 @@ class NdiSender:
         sender, self._sender, self._size = self._sender, None, None
         if sender is not None:
             sender.close()
-

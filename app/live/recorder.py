@@ -72,8 +72,8 @@ def partial_name(path: Path, n: int = 1) -> Path:
 class Recorder:
     """Writes uint8 RGB frames of one size to a crash-safe video; other sizes are scaled to the first frame's size.
 
-    write(frame), close() and abort() may be called from any one thread; a real-time recorder's own keeper
-    thread repeats a still picture, under the same lock."""
+    write(frame), close() and abort() may be called from any one thread (RecorderSink's own, in the app); a
+    real-time recorder's own keeper thread repeats a still picture, under the same lock."""
 
     def __init__(self, path: str | Path, fps: float = 30.0, reserve: int = RESERVE, real_time: bool = True):
         self.path = Path(path).expanduser()
@@ -107,9 +107,11 @@ class Recorder:
 
     # ---- the sink side: write, close, abort ----------------------------------------------------------
 
-    def write(self, frame: np.ndarray) -> None:
-        """Add a frame. Raises RecordingError once when the recording stops (disk full, file gone); a stopped
-        recorder ignores later frames, and close() then returns what was kept."""
+    def write(self, frame: np.ndarray, at: float | None = None) -> None:
+        """Add a frame; at: the time.monotonic() it was made (a real-time frame's time in the video; default now:
+        a caller encoding later, as RecorderSink's thread does, passes the time the frame came). Raises
+        RecordingError once when the recording stops (disk full, file gone); a stopped recorder ignores later
+        frames, and close() then returns what was kept."""
         with self._lock:
             if self.stopped is not None:
                 if not self._told:
@@ -121,7 +123,7 @@ class Recorder:
                     self._open(frame.shape[1], frame.shape[0])
                 elif not self._room():
                     self._stop("the disk is full")
-                self._encode(np.ascontiguousarray(frame[:, :, :3]), time.monotonic())
+                self._encode(np.ascontiguousarray(frame[:, :, :3]), time.monotonic() if at is None else at)
             except RecordingError:
                 self._told = True
                 raise

@@ -35,6 +35,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, quote
 
@@ -153,6 +154,7 @@ class MjpegServer:
         self.frames_published = 0
         self.encodes = 0  # JPEG encodings done: one per published frame that some client wanted
         self.refused = 0  # connections closed at once because max_connections were open
+        self.on_output: Callable[[np.ndarray], None] | None = None  # called after each JPEG encoding (a bench's clock)
         self._cond = threading.Condition()
         self._encode_lock = threading.Lock()
         self._frame: np.ndarray | None = None
@@ -255,6 +257,8 @@ class MjpegServer:
                 ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
                 self.encodes += 1
                 self._jpeg = (seq, buf.tobytes())
+                if self.on_output is not None:
+                    self.on_output(frame)
             return self._jpeg
 
     def admit(self, sock: socket.socket) -> bool:

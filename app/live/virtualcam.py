@@ -2,7 +2,9 @@
 Virtual Camera on Windows and macOS (Unity Capture too on Windows).
 
 Where no backend exists, opening raises one UserError line that says what to install on this platform.
-Frames of another size than the camera's are resized; the engine's own pace sets the rate (no sleeping here).
+send(rgb) only hands the picture over: the camera is an app.live.sinkthread.SinkThread whose own thread resizes
+(frames of another size than the camera's) and sends the newest picture (newest wins); the engine's own pace
+sets the rate (no sleeping here).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import cv2
 import numpy as np
 
+from app.live.sinkthread import SinkThread
 from models.errors import UserError, first_line
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ def install_hint(platform: str | None = None) -> str:
     return "install OBS Studio 26 or newer (its Virtual Camera) or Unity Capture"
 
 
-class VirtualCamera:
+class VirtualCamera(SinkThread):
     """A pyvirtualcam camera of width x height; send(frame) and close() like the other sinks."""
 
     label = "the virtual camera"  # its name in a sink's one-line failure (app.live.sinks)
@@ -39,8 +42,9 @@ class VirtualCamera:
             import pyvirtualcam
         except ImportError:
             raise UserError("--virtual-camera needs the pyvirtualcam package: pip install pyvirtualcam==0.15.0") from None
+        super().__init__("virtual-camera", slots=1)
         self.width, self.height = int(width), int(height)
-        self.frames = 0
+        self.frames = 0  # frames the camera was sent
         try:
             self._cam = pyvirtualcam.Camera(self.width, self.height, float(fps), device=device, backend=backend)
         except Exception as e:  # pyvirtualcam raises RuntimeError with several lines per backend it tried
@@ -49,20 +53,14 @@ class VirtualCamera:
         self.device = self._cam.device  # e.g. /dev/video10, "OBS Virtual Camera"
         log.info("virtual camera %s, %dx%d", self.device, self.width, self.height)
 
-    def send(self, rgb: np.ndarray) -> None:
+    def work(self, rgb: np.ndarray, at: float) -> None:
         frame = np.ascontiguousarray(rgb[:, :, :3])
         if frame.shape[:2] != (self.height, self.width):
             frame = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
         self._cam.send(frame)
         self.frames += 1
 
-    def close(self) -> None:
+    def finish(self) -> None:
         if self._cam is not None:
             self._cam.close()
             self._cam = None
-
-    def __enter__(self) -> VirtualCamera:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
