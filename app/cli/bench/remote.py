@@ -11,6 +11,11 @@ frame by frame in turn, so both paths see the same load on a shared CPU; 3 x --f
     overhead       remote latency minus the server's engine time (LiveLoop.process): what the network path adds
                    (encode, send, decode), p50/p95 ms, free of the engine's own ups and downs on a busy CPU
     bytes          per frame: the drawing to the server (PNG, lossless) and the picture back (JPEG q90)
+
+Then, per size, the same server's browser page in a real headless Chromium (browser.py): a hand drawing without
+pause, the page sending its newest drawing whenever the last picture is back; fps, latency from the drawing grabbed
+(capture) and from its first unsent stroke (stroke) to the picture on the page, overhead, bytes, as the page counts
+them. Skipped, with the reason in the JSON, where Chromium is missing or the run fails.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.cli.bench import browser
 from app.live.loop import Frame, LiveLoop
 from app.live.settings import LiveSettings
 from models.errors import UserError
@@ -98,6 +104,8 @@ def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], si
             seen["remote"]["out"].append(p.bytes_out)
             seen["remote"]["in"].append(p.bytes_in)
             seen["remote"]["over"].append(p.latency_ms - p.engine_ms)
+        remote.close()  # the server lets the client go; the page (retrying while busy) takes its place
+        browser_row = browser.measure(f"{url}/#token={token}", frames * ROUNDS)
     finally:
         remote.close()
         proc.send_signal(signal.SIGINT)
@@ -116,6 +124,10 @@ def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], si
     row["fps_ratio"] = round(row["remote"]["fps"] / row["local"]["fps"], 3)
     row["added_p95_ms"] = round(row["remote"]["latency_p95_ms"] - row["local"]["latency_p95_ms"], 1)
     row["frames"] = frames * ROUNDS
+    row["browser"] = browser_row
+    if "fps" in browser_row:
+        row["browser_fps_ratio"] = round(browser_row["fps"] / row["local"]["fps"], 3)
+        row["browser_added_p95_ms"] = round(browser_row["latency_p95_ms"] - row["local"]["latency_p95_ms"], 1)
     return row
 
 
@@ -145,6 +157,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{size:>5}  {lo['fps']:>9.2f}  {re['fps']:>10.2f}  {row['fps_ratio']:>5.2f}  "
               f"{lo['latency_p50_ms']:>6.1f}/{lo['latency_p95_ms']:<6.1f}  {re['latency_p50_ms']:>7.1f}/{re['latency_p95_ms']:<6.1f}  "
               f"{row['added_p95_ms']:>9.1f}  {re['overhead_p50_ms']:>8.1f}/{re['overhead_p95_ms']:<7.1f}  {re['bytes_up_per_frame']:>10}  {re['bytes_down_per_frame']:>12}")
+        b = row["browser"]
+        if "skipped" in b:
+            print(f"{size:>5}  browser page: skipped: {b['skipped']}")
+        else:
+            print(f"{size:>5}  browser page: {b['fps']:.2f} fps ({row['browser_fps_ratio']:.2f} of local), capture p50/p95 "
+                  f"{b['latency_p50_ms']:.1f}/{b['latency_p95_ms']:.1f} ms (added p95 {row['browser_added_p95_ms']:.1f}), stroke "
+                  f"p50/p95 {b['stroke_latency_p50_ms']:.1f}/{b['stroke_latency_p95_ms']:.1f} ms, overhead p50/p95 "
+                  f"{b['overhead_p50_ms']:.1f}/{b['overhead_p95_ms']:.1f} ms, {b['bytes_up_per_frame']} B up, "
+                  f"{b['bytes_down_per_frame']} B down per frame")
     first = result["sizes"].get(256)
     if first:
         result["meets_floors_at_256"] = bool(first["fps_ratio"] >= 0.8 and first["added_p95_ms"] <= 30)
