@@ -147,10 +147,12 @@ async def _measure(url: str, pictures: int, timeout: float) -> dict:
     got, sent = now["p"] - start["p"], max(1, now["s"] - start["s"])
     capture = [e["capture"] for e in entries]
     stroke = [e["stroke"] for e in entries if e["stroke"] is not None]
+    engine = [e["engine"] for e in entries if e["engine"] is not None]
     over = [e["capture"] - e["engine"] for e in entries if e["engine"] is not None]
     return {"fps": round(got / seconds, 2), "latency_p50_ms": pct(capture, 50), "latency_p95_ms": pct(capture, 95),
             "stroke_latency_p50_ms": pct(stroke, 50), "stroke_latency_p95_ms": pct(stroke, 95),
             "overhead_p50_ms": pct(over, 50), "overhead_p95_ms": pct(over, 95),
+            "engine_p50_ms": pct(engine, 50), "engine_p95_ms": pct(engine, 95),
             "bytes_up_per_frame": int((now["up"] - start["up"]) / sent), "bytes_down_per_frame": int((now["down"] - start["down"]) / got),
             "frames": got}
 
