@@ -153,6 +153,8 @@ async def _measure(url: str, pictures: int, timeout: float) -> dict:
             "stroke_latency_p50_ms": pct(stroke, 50), "stroke_latency_p95_ms": pct(stroke, 95),
             "overhead_p50_ms": pct(over, 50), "overhead_p95_ms": pct(over, 95),
             "engine_p50_ms": pct(engine, 50), "engine_p95_ms": pct(engine, 95),
+            "latency_max_ms": round(max(capture), 1), "latency_first_third_p50_ms": pct(capture[:len(capture) // 3], 50),
+            "latency_last_third_p50_ms": pct(capture[-(len(capture) // 3):], 50),
             "bytes_up_per_frame": int((now["up"] - start["up"]) / sent), "bytes_down_per_frame": int((now["down"] - start["down"]) / got),
             "frames": got}
 

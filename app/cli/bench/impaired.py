@@ -202,5 +202,13 @@ def _json(value: Any) -> bytes:
 
 def parse(text: str) -> Impairment:
     """'100,2' -> 100 ms delay and 2 % loss each way."""
-    delay, _, loss = text.partition(",")
-    return Impairment(delay_ms=float(delay), loss=float(loss or 0) / 100)
+    from models.errors import UserError
+
+    try:
+        delay, _, loss = text.partition(",")
+        out = Impairment(delay_ms=float(delay), loss=float(loss or 0) / 100)
+    except ValueError:
+        out = None
+    if out is None or out.delay_ms < 0 or not 0 <= out.loss < 1:
+        raise UserError(f"--remote-impair {text!r}: give DELAY_MS,LOSS_PCT such as 100,2")
+    return out

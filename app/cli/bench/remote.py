@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from app.cli.bench import browser
+from app.cli.bench.impaired import ImpairedLink
+from app.cli.bench.impaired import parse as parse_impairment
 from app.live.loop import Frame, LiveLoop
 from app.live.settings import LiveSettings
 from models.errors import UserError
@@ -42,6 +44,9 @@ ROUNDS = 3  # frames measured = --frames x ROUNDS per path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--remote-sizes", default="256,512", help="remote: sizes to measure, comma-separated (default 256,512)")
+    p.add_argument("--remote-impair", default="", metavar="DELAY_MS,LOSS_PCT",
+                   help="remote: put the clients behind a relay that delays every datagram by DELAY_MS and drops "
+                        "LOSS_PCT %% each way (e.g. 100,2; app/cli/bench/impaired.py, for a kernel without netem)")
 
 
 def drawing(i: int, size: int) -> np.ndarray:
@@ -81,6 +86,10 @@ def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], si
     settings = LiveSettings(prompt=PROMPT, size=size, adapters=engine.adapter_strengths, steady=None)
     local = LiveLoop(engine, settings, engine.fast)
     proc, url = serve(args, model, adapter, size, token)
+    link = None
+    if args.remote_impair:  # the clients talk to the server through the impaired link
+        link = ImpairedLink(url, parse_impairment(args.remote_impair))
+        url = link.start()
     remote = RemoteEngine(url, token).connect()
     seen = {"local": {"lat": [], "sec": 0.0}, "remote": {"lat": [], "sec": 0.0, "out": [], "in": [], "over": []}}
     n = 0
@@ -108,6 +117,8 @@ def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], si
         browser_row = browser.measure(f"{url}/#token={token}", frames * ROUNDS)
     finally:
         remote.close()
+        if link is not None:
+            link.stop()
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)
@@ -118,6 +129,9 @@ def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], si
         row[kind] = {"fps": round(len(s["lat"]) / s["sec"], 2), "latency_p50_ms": round(percentile(s["lat"], 50), 1),
                      "latency_p95_ms": round(percentile(s["lat"], 95), 1)}
     r = seen["remote"]
+    third = max(1, len(r["lat"]) // 3)  # a queue would show as latency growing from the first third to the last
+    row["remote"].update(latency_max_ms=round(max(r["lat"]), 1), latency_first_third_p50_ms=round(percentile(r["lat"][:third], 50), 1),
+                         latency_last_third_p50_ms=round(percentile(r["lat"][-third:], 50), 1))
     row["remote"].update(bytes_up_per_frame=int(np.mean(r["out"])), bytes_down_per_frame=int(np.mean(r["in"])),
                          rtt_ms=round(remote.rtt_ms, 2), overhead_p50_ms=round(percentile(r["over"], 50), 1),
                          overhead_p95_ms=round(percentile(r["over"], 95), 1))
@@ -125,6 +139,9 @@ def measure(args: argparse.Namespace, engine, model: str, adapter: list[str], si
     row["added_p95_ms"] = round(row["remote"]["latency_p95_ms"] - row["local"]["latency_p95_ms"], 1)
     row["frames"] = frames * ROUNDS
     row["browser"] = browser_row
+    if link is not None:
+        row["link"] = {"delay_ms": link.impairment.delay_ms, "loss": link.impairment.loss, "sessions": link.counts.sessions,
+                       "datagrams_relayed": link.counts.forwarded, "datagrams_dropped": link.counts.dropped}
     if "fps" in browser_row:
         row["browser_fps_ratio"] = round(browser_row["fps"] / row["local"]["fps"], 3)
         row["browser_added_p95_ms"] = round(browser_row["latency_p95_ms"] - row["local"]["latency_p95_ms"], 1)
@@ -147,8 +164,10 @@ def run(args: argparse.Namespace) -> int:
 
     result = {"machine": machine(), "config": {"model": model, "controlnet": adapter, "device": str(engine.device),
                                                "fast": engine.fast, "torch_threads": torch.get_num_threads()}, "sizes": {}}
+    if args.remote_impair:
+        result["config"]["impairment"] = vars(parse_impairment(args.remote_impair))
     print(f"{model} on {engine.device} ({engine.fast}, {torch.get_num_threads()} torch threads each), {args.frames} x {ROUNDS} "
-          "frames per path and size, loopback")
+          f"frames per path and size, loopback{' through the impaired link ' + args.remote_impair if args.remote_impair else ''}")
     print(f"{'size':>5}  {'local fps':>9}  {'remote fps':>10}  {'ratio':>5}  {'local p50/p95':>13}  {'remote p50/p95':>14}  "
           f"{'added p95':>9}  {'overhead p50/p95':>16}  {'up B/frame':>10}  {'down B/frame':>12}")
     for size in sizes:
