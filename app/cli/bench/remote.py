@@ -16,6 +16,10 @@ Then, per size, the same server's browser page in a real headless Chromium (brow
 pause, the page sending its newest drawing whenever the last picture is back; fps, latency from the drawing grabbed
 (capture) and from its first unsent stroke (stroke) to the picture on the page, overhead, bytes, as the page counts
 them. Skipped, with the reason in the JSON, where Chromium is missing or the run fails.
+
+--remote-impair DELAY_MS,LOSS_PCT puts both clients behind impaired.py's relay (every datagram delayed, some dropped,
+each way), for a kernel without netem; the rows then also say the latency's max and its first and last thirds'
+medians (a queue would show as growth) and how many datagrams the relay carried and dropped.
 """
 
 from __future__ import annotations
