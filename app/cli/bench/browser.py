@@ -117,7 +117,7 @@ async def _measure(url: str, pictures: int, timeout: float) -> dict:
                                        "return [r.left, r.top, r.width, r.height]; })()")
             cx, cy, cw, ch = await page.js("(() => { const r = document.getElementById('clear').getBoundingClientRect(); "
                                            "return [r.left, r.top, r.width, r.height]; })()")
-            state = "({p: sdxs.pictures, s: sdxs.sent, up: sdxs.bytesUp, down: sdxs.bytesDown, n: sdxs.log.length, link: sdxs.link})"
+            state = "p: sdxs.pictures, s: sdxs.sent, up: sdxs.bytesUp, down: sdxs.bytesDown, link: sdxs.link"
             start, t0, step, row = None, time.monotonic(), 0, 0
             await page.mouse("mousePressed", x + w * 0.1, y + h * 0.2)
             while True:
@@ -132,18 +132,18 @@ async def _measure(url: str, pictures: int, timeout: float) -> dict:
                 else:
                     await page.mouse("mouseMoved", x + w * fx, y + h * (0.2 + 0.1 * row) + 3 * (step % 2))
                 await asyncio.sleep(STEP_S)
-                now = await page.js(state)
+                now = await page.js(f"({{{state}}})")
                 if now["link"] != "live":
                     raise RuntimeError(f"the page's link is {now['link']}")
-                if start is None and now["p"] >= WARM:
-                    start, t_start = now, time.perf_counter()
+                if start is None and now["p"] >= WARM:  # the log from here on, read with the counts in one go
+                    start, t_start = await page.js(f"(sdxs.log.length = 0, {{{state}}})"), time.perf_counter()
                 if start is not None and now["p"] - start["p"] >= pictures:
-                    seconds = time.perf_counter() - t_start
+                    now, seconds = await page.js(f"({{{state}, log: sdxs.log}})"), time.perf_counter() - t_start
                     break
                 if time.monotonic() - t0 > timeout:
                     raise TimeoutError(f"{now['p']} pictures in {timeout:g} s")
             await page.mouse("mouseReleased", x + w * 0.5, y + h * 0.5)
-            entries = (await page.js("sdxs.log"))[-(now["n"] - start["n"]):]
+            entries = now["log"]
     got, sent = now["p"] - start["p"], max(1, now["s"] - start["s"])
     capture = [e["capture"] for e in entries]
     stroke = [e["stroke"] for e in entries if e["stroke"] is not None]
