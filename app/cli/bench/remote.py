@@ -192,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
     first = result["sizes"].get(256)
     if first:
         result["meets_floors_at_256"] = bool(first["fps_ratio"] >= 0.8 and first["added_p95_ms"] <= 30)
-        print(f"floors at 256 px (remote >= 0.8 of local fps, <= 30 ms added p95): {result['meets_floors_at_256']}")
+        print(f"floors at 256 px (remote >= 0.8 of local fps, <= 30 ms added p95), window path: {result['meets_floors_at_256']}")
+        if "browser_fps_ratio" in first:  # the page ran after the other two: a different moment of a shared CPU's load
+            result["browser_meets_floors_at_256"] = bool(first["browser_fps_ratio"] >= 0.8 and first["browser_added_p95_ms"] <= 30)
+            print(f"  browser page: {result['browser_meets_floors_at_256']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(args.json).with_suffix(".tmp")
