@@ -52,7 +52,8 @@ def netem_namespace():
         r = _sh(*cmd)
         if r.returncode != 0:
             _teardown()
-            pytest.skip(f"{' '.join(cmd)} failed here: {r.stderr.strip()}")
+            pytest.skip(f"{' '.join(cmd)} failed here: {r.stderr.strip()} (tests/test_remote_impaired.py makes the "
+                        "same link in user space)")
     yield
     _teardown()
 

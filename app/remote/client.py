@@ -264,6 +264,8 @@ class RemoteEngine:
             await pc.close()
             if isinstance(e, UserError):
                 raise
+            if isinstance(e, aiohttp.ClientConnectorError) and isinstance(e.os_error, ConnectionRefusedError):
+                raise UserError(f"cannot reach the engine at {self.url}: nothing listens there (connection refused)") from None
             if isinstance(e, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
                 raise UserError(f"cannot reach the engine at {self.url}: {type(e).__name__} {e}".strip()) from None
             raise

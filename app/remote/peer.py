@@ -112,7 +112,10 @@ class Session:
         loop = asyncio.get_running_loop()
 
         def done(h: dict, data: bytes | None, rgb: Any, error: str | None) -> None:
-            loop.call_soon_threadsafe(self.deliver, h, data, rgb, error)
+            try:
+                loop.call_soon_threadsafe(self.deliver, h, data, rgb, error)
+            except RuntimeError:  # the event loop is closed: the server stopped while this frame was painted
+                pass  # nobody to send it to
 
         self.server.worker.submit(Job(owner=self, settings=self.settings, payload=payload, drawn=drawn, header=echo,
                                       received=time.perf_counter(), done=done, fmt=fmt))

@@ -11,10 +11,11 @@ const ink = drawing.getContext("2d"), shown = picture.getContext("2d");
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 
 // what a test (or a curious user, in the console) can read
-const state = window.sdxs = { link: "new", pictures: 0, sent: 0, rtt: 0, latency: 0, lastSeq: 0, error: "", hello: null };
+const state = window.sdxs = { link: "new", pictures: 0, sent: 0, rtt: 0, latency: 0, lastSeq: 0, error: "", hello: null,
+                              bytesUp: 0, bytesDown: 0, log: [] };  // log: the newest pictures' timings (bench remote reads it)
 
 let pc = null, channel = null, dirty = true, inFlight = 0, seq = 0, msgId = 0, parts = [], partsId = -1;
-let eraser = false, useCamera = false, stream = null, backoff = 500, lastHeard = 0;
+let eraser = false, useCamera = false, stream = null, backoff = 500, lastHeard = 0, strokeAt = 0, sentStroke = [0, 0];
 
 function clearDrawing() {
   ink.fillStyle = "#fff";
@@ -35,7 +36,7 @@ function line(a, b) {
   ink.lineCap = "round";
   ink.lineWidth = Number($("brush").value) * (eraser ? 3 : 2 * b.p);
   ink.beginPath(); ink.moveTo(a.x, a.y); ink.lineTo(b.x, b.y); ink.stroke();
-  dirty = true;
+  dirty = true; strokeAt = strokeAt || performance.now();  // the first stroke not yet sent
 }
 drawing.addEventListener("pointerdown", (e) => { drawing.setPointerCapture(e.pointerId); last = at(e); line(last, last); e.preventDefault(); });
 drawing.addEventListener("pointermove", (e) => {
@@ -103,6 +104,7 @@ function pack(kind, header, payload) {
   return out;
 }
 async function onBinary(data) {
+  state.bytesDown += data.byteLength;
   const buf = new Uint8Array(data), n = new DataView(data).getUint32(4);
   const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n)));
   if (header.part === 0) { parts = []; partsId = header.id; } else if (header.id !== partsId) return;
@@ -115,16 +117,23 @@ async function onBinary(data) {
   const bitmap = await createImageBitmap(blob);
   shown.drawImage(bitmap, 0, 0, picture.width, picture.height);  // shown as large as the drawing, whatever its size
   state.pictures += 1; state.lastSeq = header.seq || 0;
-  if (header.t !== undefined && header.drawn !== false) state.latency = performance.now() - header.t;
+  if (header.t !== undefined && header.drawn !== false) {
+    const now = performance.now();
+    state.latency = now - header.t;
+    state.log.push({ capture: state.latency, stroke: sentStroke[0] === header.seq && sentStroke[1] ? now - sentStroke[1] : null, engine: header.engine_ms ?? null });
+    if (state.log.length > 1000) state.log.shift();
+  }
 }
 
 // one frame in flight: the newest drawing goes when the last picture is back (or after 3 s without it)
 async function pump() {
   if (!useCamera && dirty && channel && channel.readyState === "open" && (!inFlight || performance.now() - inFlight > 3000)) {
     dirty = false; inFlight = performance.now(); seq += 1;
+    sentStroke = [seq, strokeAt]; strokeAt = 0;
+    const grabbed = performance.now();  // capture: the drawing as it is now, before its PNG is made
     const blob = await new Promise((done) => drawing.toBlob(done, "image/png"));
     const payload = new Uint8Array(await blob.arrayBuffer());
-    for (const part of pack("F", { seq, drawn: true, t: performance.now() }, payload)) channel.send(part);
+    for (const part of pack("F", { seq, drawn: true, t: grabbed }, payload)) { channel.send(part); state.bytesUp += part.length; }
     state.sent += 1;
   }
   requestAnimationFrame(pump);

@@ -89,3 +89,5 @@ class EngineLink(QObject):
     @Slot(object)
     def _on_loaded(self, info: dict) -> None:
         self.act_local.setEnabled(bool(info.get("remote")))
+        if info.get("remote"):  # replaces "Connecting to ...", which otherwise stayed up to 15 s after the link was live
+            self.w.statusBar().showMessage(f"Connected to the engine at {info['remote']} ({info.get('size')} px)", 5000)

@@ -223,7 +223,8 @@ def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, st
         latency = f"{latency_ms:4.0f} ms" if latency_ms is not None else "  -- ms"
         lines.append(f"{f'{fps:5.1f}' if fps else '   --'} fps   latency {latency}")
         parts = " ".join(f"{k} {timings[k]:.0f}" for k in ("extract", "condition", "unet", "decode", "output") if timings.get(k))
-        lines.append(f"engine {timings.get('total', 0):.0f} ms" + (f"  ({parts})" if stages else ""))
+        engine = timings.get("engine", timings.get("total", 0))  # a remote engine's: the server's time, not the round trip
+        lines.append(f"engine {engine:.0f} ms" + (f"  ({parts})" if stages else ""))
     if info is not None:
         lines.append(f"{info.device} {info.dtype} {info.size} px  seed {seed}")
     if remote is not None:

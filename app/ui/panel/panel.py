@@ -325,9 +325,10 @@ class ControlPanel(SourcePicker, QScrollArea):
     def set_info(self, info: ModelInfo) -> None:
         conds = info.conditions
         adapter = (f"adapters: {' + '.join(conds)}" if len(conds) > 1 else
-                   f"adapter: {info.condition}, {info.polarity.replace('_', ' ')}" if info.controlnet else "no adapter")
-        backend = " · OpenVINO" if info.backend == "openvino" else ""
-        self.readout.setText(f"{info.device} · {info.dtype}{backend} · {info.size} px · {adapter}")
+                   f"adapter: {info.condition}, {info.polarity.replace('_', ' ')}" if info.controlnet and info.condition else
+                   "the server's adapters" if info.controlnet else "no adapter")  # a remote engine names no condition
+        parts = [info.device, info.dtype, "OpenVINO" if info.backend == "openvino" else "", f"{info.size} px", adapter]
+        self.readout.setText(" · ".join(p for p in parts if p))
 
     # ---- persistence --------------------------------------------------------------------------------
 
