@@ -27,14 +27,14 @@ from app.live.session import LoadedAdapter
 from app.ui.panel.widgets import SliderNumber, ask_spec
 from app.ui.session.bindings import Binding, SessionBridge
 from models.bounds import BOUNDS
-from models.options import COLOUR_HINTS
+from models.options import COLOUR_HINTS, adapter_arg
 
 __all__ = ["COLOUR_HINTS", "LoadedAdapter", "AdapterList", "adapter_args", "loaded_adapters", "spec_args", "use_adapters"]
 
 
 def spec_args(strengths: dict[str, float]) -> tuple[str, ...]:
     """{spec: strength} -> ("SPEC:STRENGTH", ...) as --controlnet takes them (a strength of 1 is left out)."""
-    return tuple(spec if strength == 1.0 else f"{spec}:{strength:g}" for spec, strength in strengths.items())
+    return tuple(adapter_arg(spec, strength) for spec, strength in strengths.items())
 
 
 def loaded_adapters(engine: Any) -> list[LoadedAdapter]:
