@@ -91,9 +91,9 @@ def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
 def test_frame_path_delivers_only_the_newest_while_busy(qtbot):
     engine, runner = recording(delay=0.3)
     p = Pipeline(lambda *a: engine)
-    from app.ui.worker import LoadRequest
+    from app.live.session import ModelRequest
 
-    p.load(LoadRequest("stand-in"))
+    p.load(ModelRequest(model="stand-in"))
     qtbot.waitUntil(lambda: p.worker.loop is not None and wait_idle(p, 5), timeout=5000)
     runner.seen.clear()
     frames = [Frame(np.full((64, 64, 3), v, np.uint8), time.perf_counter(), True) for v in (10, 20, 30, 40)]
@@ -393,13 +393,14 @@ def test_camera_picker(qtbot, tmp_path):
 def test_remembered_stage_timings_work_on_the_fast_path(qtbot, tiny_base, tiny_controlnet, sketch_image):
     """Per-stage timings remembered on: the first frames after a load show stages, though the worker picks a
     fast path at load (the loop used to be built before it, so the overlay showed no stages until toggled)."""
+    from app.live.session import ModelRequest
     from app.live.settings import LiveSettings
-    from app.ui.worker import LoadRequest, Worker
+    from app.ui.worker import Worker
 
     w = Worker()
     w.configure(LiveSettings(size=64, profile=True))
     with qtbot.waitSignal(w.loaded, timeout=60000):
-        w.load(LoadRequest(tiny_base, tiny_controlnet, "cpu", "float32", fast="fused"))
+        w.load(ModelRequest(model=tiny_base, adapters=(tiny_controlnet,), device="cpu", dtype="float32", fast="fused"))
     result = w.loop.process(Frame(sketch_image, time.perf_counter(), True))  # as the frame path runs it
     assert {"unet", "decode"} <= set(result.timings)
     w.configure(LiveSettings(size=64, profile=False))

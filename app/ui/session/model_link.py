@@ -13,7 +13,6 @@ from app.live.session import ModelInfo, ModelRequest
 from app.ui.panel.modelpick import Choice, DownloadDialog, notice_for
 from app.ui.session.bindings import SessionBridge
 from app.ui.session.settings import Persisted, remember
-from app.ui.worker import LoadRequest
 
 
 class ModelLink(QObject):
@@ -45,7 +44,7 @@ class ModelLink(QObject):
                            backend=p.backend.currentText())
         self.bridge.flush()  # a size typed a moment ago loads with the model
         self.session.set(request=req)
-        self.pipeline.load(LoadRequest(req.model, req.adapters, req.device, req.dtype, backend=req.backend))
+        self.pipeline.load(req)
         self.loading.emit(f"Loading {model}...")
 
     @Slot()
