@@ -120,6 +120,8 @@ OWN: dict[str, Any] = {
     "presets": (),  # tuple[Preset, ...]: the user's own style presets
     "fps": 0.0,  # frames shown (window) or made (stream) a second, published by the frame path
     "snapshots": 0,  # snapshots asked for so far: each increase asks for one
+    "overlay": True,  # the window shows FPS and latency over the output
+    "record_side": False,  # a recording holds the source and the output side by side
 }
 # a bounded name -> its bound in models.bounds
 BOUNDED = {"seed": "seed", "strength": "strength", "keep_colours": "keep_colours", "transition": "transition",

@@ -134,6 +134,11 @@ class Pipeline(QObject):
         self._connect_remote.emit(url, token)
 
     @property
+    def shown_output(self):
+        """The output picture (an RGB array) shown last, or None before the first (GUI thread)."""
+        return self._shown_output
+
+    @property
     def remote(self):
         """The app.remote.client.RemoteEngine in use, or None (the local engine)."""
         return self.worker.remote
