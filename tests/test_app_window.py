@@ -335,9 +335,9 @@ def test_pause_fullscreen_and_trace(qtbot, tmp_path):
     from models.imageio import write_rgb
 
     write_rgb(tmp_path / "photo.png", np.full((30, 30, 3), 90, np.uint8))
-    w.actions.open_path(str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
+    w.actions.files.open_path(str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
     assert w.canvas.trace is not None and w.source_spec == "sketch"
-    w.actions.open_path(str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
+    w.actions.files.open_path(str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
     assert w.source_spec.startswith("video:") and w.stack.currentWidget() is w.feed
     w.set_view("output")
     assert not w.stack.isVisible() and w.actions.act_output.isChecked()
@@ -362,10 +362,10 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     w.start(StartOptions(Choice("fallback", None, "Small demo model, not SDXS quality.", offer_download=True), "sketch", "x", 64))
-    assert w.download_dialog is not None
+    assert w.models.download_dialog is not None
     qtbot.waitUntil(lambda: w.loaded_model == "fallback", timeout=10000)
     assert w.banner.text().endswith(": connection refused. Using the demo model instead.")  # each sentence ends in a stop
-    assert w.download_dialog is None  # closed when loading ended
+    assert w.models.download_dialog is None  # closed when loading ended
     w.close()
 
 

@@ -19,6 +19,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QMessageBox, QToolBar, QWidget
 
 from app.ui.canvas.canvas_tools import CanvasPage
+from app.ui.canvas.sketch_files import SketchFiles
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import OutputWindow, record_icon
 from app.ui.panel.adapters import AdapterList
@@ -37,9 +38,6 @@ SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
     ("F5", "new seed"), ("Ctrl+1 / Ctrl+2", "side by side / output only"), ("F11 or double-click the output", "full-screen output (Esc leaves)"),
     ("Ctrl+I", "show / hide the overlay"), ("F1", "this list"), ("Ctrl+Q", "quit"),
 ]
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
-DRAWING_FILTER = "Drawings and images (*.ora *.png *.jpg *.jpeg *.bmp *.webp)"  # .ora: both layers (models.openraster)
-SAVE_FILTERS = {".ora": "OpenRaster, lines and colour (*.ora)", ".png": "PNG, the lines only (*.png)"}
 
 
 @dataclass(kw_only=True)
@@ -48,6 +46,17 @@ class Folders:
 
     snapshots: Path  # Snapshot's PNGs
     videos: Path  # Record's MP4s
+
+    @classmethod
+    def users(cls) -> Folders:
+        """SDXS Live in the user's Pictures and Movies folders (in the home folder without them)."""
+        from PySide6.QtCore import QStandardPaths
+
+        def folder(where: QStandardPaths.StandardLocation) -> Path:
+            return Path(QStandardPaths.writableLocation(where) or Path.home()) / "SDXS Live"
+
+        return cls(snapshots=folder(QStandardPaths.StandardLocation.PicturesLocation),
+                   videos=folder(QStandardPaths.StandardLocation.MoviesLocation))
 
 
 class Actions(QObject):
@@ -74,9 +83,12 @@ class Actions(QObject):
         self.fullscreen: OutputWindow | None = None  # the output alone, full screen, while it is shown
         self.train_dialog = None  # app.ui.dialogs.train_dialog.TrainDialog, made when first opened
         self._paused_for_training = False  # the live output was paused by the Train dialog (and is resumed by it)
-        canvas_page.traceRequested.connect(lambda: self.load_image(trace=True))
-        canvas_page.useRequested.connect(lambda: self.load_image(trace=False))
-        canvas_page.saveRequested.connect(self.save_sketch)
+        self.files = files = SketchFiles(self.canvas, self.session, host)  # the canvas's files (app/ui/canvas/sketch_files.py)
+        for mine, theirs in ((self.said, files.said), (self.error, files.error), (self.sourceRequested, files.sourceRequested)):
+            theirs.connect(mine)
+        canvas_page.traceRequested.connect(lambda: files.load_image(trace=True))
+        canvas_page.useRequested.connect(lambda: files.load_image(trace=False))
+        canvas_page.saveRequested.connect(files.save_sketch)
         self._menus(menubar, toolbar, engine_entries, output_menu)
 
     def _act(self, text: str, keys, slot, tip: str = "", checkable: bool = False) -> QAction:
@@ -93,12 +105,12 @@ class Actions(QObject):
         return a
 
     def _menus(self, m: QMenuBar, tb: QToolBar, engine_entries, output_menu) -> None:
-        act, c, page = self._act, self.canvas, self.page
+        act, c, page, files = self._act, self.canvas, self.page, self.files
         f = m.addMenu("&File")
-        f.addAction(act("Load image to trace...", "Ctrl+O", lambda: self.load_image(True), "Show an image under the sketch to trace"))
-        f.addAction(act("Open drawing or image as sketch...", None, lambda: self.load_image(False),
+        f.addAction(act("Load image to trace...", "Ctrl+O", lambda: files.load_image(True), "Show an image under the sketch to trace"))
+        f.addAction(act("Open drawing or image as sketch...", None, lambda: files.load_image(False),
                         "Open a saved drawing (.ora: lines and colour) or an image as the line layer"))
-        f.addAction(act("Save sketch...", "Ctrl+Shift+S", self.save_sketch,
+        f.addAction(act("Save sketch...", "Ctrl+Shift+S", files.save_sketch,
                         "Save the drawing: .ora keeps the lines and the colour, PNG the lines only"))
         f.addSeparator()
         # Snapshot, Record and Pause write the session; OSC and MIDI do the same, and _session_changed acts on it
@@ -158,88 +170,6 @@ class Actions(QObject):
         tb.addActions([self.act_pause, self.act_snapshot, self.act_record])
         tb.addSeparator()
         tb.addActions([self.act_side, self.act_output, self.act_full])
-
-    # ---- sketch files ---------------------------------------------------------------------------------
-
-    def load_image(self, trace: bool) -> None:
-        from models.imageio import read_rgb
-
-        path, _ = QFileDialog.getOpenFileName(self.host, "Trace an image" if trace else "Open a drawing or an image as the sketch",
-                                              "", IMAGE_FILTER if trace else DRAWING_FILTER)
-        if not path:
-            return
-        try:
-            if not trace and Path(path).suffix.lower() == ".ora":
-                self.open_drawing(path)
-                return
-            img = read_rgb(path)
-        except UserError as e:
-            self.error.emit(str(e))
-            return
-        self.sourceRequested.emit("sketch")
-        if trace:
-            self.canvas.set_trace(img)
-        else:
-            self.canvas.set_drawing(img)
-
-    def open_drawing(self, path: str) -> None:
-        """An OpenRaster drawing onto the canvas: both layers, or a file made elsewhere as the line layer."""
-        from models.openraster import read_drawing
-
-        drawing = read_drawing(path)
-        self.sourceRequested.emit("sketch")
-        if drawing.colour is None:
-            self.canvas.set_drawing(drawing.lines)
-        else:
-            self.canvas.set_layers(drawing.lines, drawing.colour)
-        self.said.emit(f"Opened {Path(path).name}", 8000)
-
-    def open_path(self, path: str) -> None:
-        """A dropped file: a video becomes the source; an image is traced on the canvas, or becomes the source
-        when a camera, video or image is the source."""
-        from app.live.source_spec import VIDEO_EXTS
-        from models.imageio import read_rgb
-
-        try:
-            if Path(path).suffix.lower() in VIDEO_EXTS:
-                self.sourceRequested.emit(f"video:{path}")
-            elif Path(path).suffix.lower() == ".ora":
-                self.open_drawing(path)
-            elif self.session.source == "sketch":
-                self.canvas.set_trace(read_rgb(path))
-                self.said.emit(f"Tracing {Path(path).name} (Edit > Remove tracing image hides it)", 8000)
-            else:
-                self.sourceRequested.emit(f"image:{path}")
-        except UserError as e:
-            self.error.emit(str(e))
-
-    def save_sketch(self) -> None:
-        """Save the drawing: as OpenRaster (.ora) both layers, which Load opens again (and Krita, GIMP, MyPaint);
-        as PNG the line layer only. The colour layer, once painted, makes .ora the first choice."""
-        suffix = ".ora" if (self.canvas.colour_frame() != 255).any() else ".png"
-        order = [SAVE_FILTERS[suffix], *(f for f in SAVE_FILTERS.values() if f != SAVE_FILTERS[suffix])]
-        path, chosen = QFileDialog.getSaveFileName(self.host, "Save the sketch", f"sketch{suffix}", ";;".join(order))
-        if path:
-            if not Path(path).suffix:  # the name without an ending: the chosen type's
-                path += next((k for k, f in SAVE_FILTERS.items() if f == chosen), suffix)
-            self.save_drawing(path)
-
-    def save_drawing(self, path: str) -> None:
-        from models.imageio import write_rgb
-        from models.openraster import write_drawing
-
-        c = self.canvas
-        try:
-            if Path(path).suffix.lower() == ".ora":
-                done = write_drawing(path, c.frame(), c.colour_layer())
-                self.said.emit(f"Saved the drawing (lines and colour) to {done}", 8000)
-                return
-            done = write_rgb(path, c.frame())
-            painted = (c.colour_frame() != 255).any()
-            self.said.emit(f"Saved the lines to {done}" + (" (a PNG holds no colour layer: save as .ora to "
-                                                                          "keep it)" if painted else ""), 10000)
-        except UserError as e:
-            self.error.emit(str(e))
 
     # ---- output ---------------------------------------------------------------------------------------
 

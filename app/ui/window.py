@@ -10,9 +10,8 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
@@ -26,7 +25,7 @@ from app.ui.outputs import logbar
 from app.ui.outputs.output import OutputMenu
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
-from app.ui.panel.modelpick import Choice, DownloadDialog
+from app.ui.panel.modelpick import Choice
 from app.ui.panel.panel import ControlPanel
 from app.ui.pipeline import Pipeline
 from app.ui.screenwatch import OwnWindows
@@ -40,11 +39,6 @@ from app.ui.window_sources import SourcesMixin
 from models.assets import ICON_SVG
 from models.errors import UserError
 from models.options import COLOUR_HINTS
-
-
-def _folder(where: QStandardPaths.StandardLocation) -> Path:
-    """SDXS Live's folder in the user's Pictures or Movies (the home folder without one)."""
-    return Path(QStandardPaths.writableLocation(where) or Path.home()) / "SDXS Live"
 
 
 @dataclass
@@ -75,8 +69,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.last_result: Result | None = None
         self.shown_times: collections.deque[float] = collections.deque(maxlen=60)  # GUI thread only
         self.latency = Latency()  # of frames rendered after an input change
-        self.folders = Folders(snapshots=_folder(QStandardPaths.StandardLocation.PicturesLocation),
-                               videos=_folder(QStandardPaths.StandardLocation.MoviesLocation))
+        self.folders = Folders.users()  # SDXS Live in the user's Pictures and Movies
         self._build()
         self.logbar = logbar.install(self.statusBar())  # our warnings, from any thread, in the status bar
         to_session(self.saved, self.session)  # the remembered settings; the bound widgets follow
@@ -181,17 +174,14 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.panel.sourceRequested.connect(self._source_requested)
         self._show_overlay(self.session.get("overlay"))
         self.feed.retry.connect(self.retry_source)
-        self.output.doubleClicked.connect(self.toggle_fullscreen)
+        self.output.doubleClicked.connect(self.actions.toggle_fullscreen)
         for view in (self.output, self.feed):  # Ctrl+click: the eyedropper for the colour brush, as on the canvas
             view.colourPicked.connect(self.canvas_page.pick_colour)
 
     # ---- start --------------------------------------------------------------------------------------
 
     def start(self, opts: StartOptions) -> None:
-        if opts.prompt is not None:
-            self.session.set(prompt=opts.prompt)
-        if opts.size is not None:
-            self.session.set(size=opts.size)
+        self.session.set({k: v for k, v in (("prompt", opts.prompt), ("size", opts.size)) if v is not None})
         if opts.device or opts.dtype:  # the pickers follow the session's request
             req = self.session.request
             self.session.set(request=replace(req, device=opts.device or req.device, dtype=opts.dtype or req.dtype))
@@ -222,13 +212,6 @@ class MainWindow(SourcesMixin, QMainWindow):
     def load_from_panel(self) -> None:
         """What the Load button does: load the session's request (the pickers show it)."""
         self.models.load_requested()
-
-    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
-        self.models.download(model, controlnet, fallback)
-
-    @property
-    def download_dialog(self) -> DownloadDialog | None:
-        return self.models.download_dialog
 
     @Slot(str)
     def _on_loaded(self, name: str) -> None:
@@ -361,10 +344,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.actions.act_side.setChecked(self.saved.view == "side")
         self.actions.act_output.setChecked(self.saved.view == "output")
 
-    @Slot()
-    def toggle_fullscreen(self) -> None:
-        self.actions.toggle_fullscreen()
-
     @Slot(bool)
     def set_paused(self, on: bool) -> None:
         self.session.set(paused=on)  # _session_changed shows it and, resumed, sends the input again
@@ -377,7 +356,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     def dropEvent(self, e) -> None:
         urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if urls:
-            self.actions.open_path(urls[0])
+            self.actions.files.open_path(urls[0])
             e.acceptProposedAction()
 
     # ---- shutdown -----------------------------------------------------------------------------------
