@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QMessageBox, QToolBar, QWidget
 
 from app.ui.canvas.canvas_tools import CanvasPage
 from app.ui.canvas.sketch_files import SketchFiles
+from app.ui.outputs.output import OutputMenu
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import OutputWindow, record_icon
 from app.ui.panel.adapters import AdapterList
@@ -67,14 +68,14 @@ class Actions(QObject):
     notice = Signal(str)  # the banner's text ("" hides it)
     sourceRequested = Signal(str)  # switch to this source spec (the window opens it; a bad one is an error)
     viewChosen = Signal(str)  # side (source and output) or output (output only)
+    fullscreenChanged = Signal(object)  # the full-screen output window, opened; None once closed
 
     def __init__(self, host: QWidget, menubar: QMenuBar, toolbar: QToolBar, *, bridge: SessionBridge,
                  pipeline: Pipeline, models: ModelLink, canvas_page: CanvasPage, adapters: AdapterList,
-                 folders: Folders, engine_entries: Callable[[QMenu], QObject],
-                 output_menu: Callable[[QMenuBar], QObject]):
-        """host: the widget the shortcuts belong to and the dialogs' parent; engine_entries(menu) adds Model >
-        Connect to engine... and Use local engine (app.ui.dialogs.engine.EngineLink), output_menu(menubar) the
-        Output menu (app.ui.outputs.output.OutputMenu), each where it belongs in the menus."""
+                 folders: Folders, qsettings: QSettings | None, engine_entries: Callable[[QMenu], QObject]):
+        """host: the widget the shortcuts belong to and the dialogs' parent; qsettings: where the Output menu
+        remembers its address and NDI name; engine_entries(menu) adds Model > Connect to engine... and Use local
+        engine (app.ui.dialogs.engine.EngineLink) where they belong in the Model menu."""
         super().__init__(host)
         self.host, self.bridge, self.session = host, bridge, bridge.session
         self.pipeline, self.models, self.adapters, self.folders = pipeline, models, adapters, folders
@@ -89,7 +90,7 @@ class Actions(QObject):
         canvas_page.traceRequested.connect(lambda: files.load_image(trace=True))
         canvas_page.useRequested.connect(lambda: files.load_image(trace=False))
         canvas_page.saveRequested.connect(files.save_sketch)
-        self._menus(menubar, toolbar, engine_entries, output_menu)
+        self._menus(menubar, toolbar, engine_entries, qsettings)
 
     def _act(self, text: str, keys, slot, tip: str = "", checkable: bool = False) -> QAction:
         a = QAction(text, self.host)
@@ -104,7 +105,7 @@ class Actions(QObject):
         self.host.addAction(a)
         return a
 
-    def _menus(self, m: QMenuBar, tb: QToolBar, engine_entries, output_menu) -> None:
+    def _menus(self, m: QMenuBar, tb: QToolBar, engine_entries, qsettings: QSettings | None) -> None:
         act, c, page, files = self._act, self.canvas, self.page, self.files
         f = m.addMenu("&File")
         f.addAction(act("Load image to trace...", "Ctrl+O", lambda: files.load_image(True), "Show an image under the sketch to trace"))
@@ -160,7 +161,8 @@ class Actions(QObject):
         md.addAction(act("Train adapter...", None, self.open_training, "Train a control adapter on your own pictures"))
         self.trained_menu = md.addMenu("Trained adapters")
         self.trained_menu.aboutToShow.connect(self._list_trained)
-        self.output = output_menu(m)  # Output: stream to OBS (MJPEG), virtual camera, NDI
+        self.output = OutputMenu(self.host, m, self.pipeline, qsettings)  # Output: stream to OBS (MJPEG), virtual camera, NDI
+        self.output.said.connect(self.said)
         h = m.addMenu("&Help")
         h.addAction(act("Keyboard shortcuts", "F1", self.show_shortcuts))
         style = self.host.style()
@@ -230,10 +232,12 @@ class Actions(QObject):
         other = [s for s in QGuiApplication.screens() if s is not mine]
         self.fullscreen.setGeometry((other[0] if other else mine).geometry())
         self.fullscreen.showFullScreen()
+        self.fullscreenChanged.emit(self.fullscreen)
 
     @Slot()
     def _fullscreen_closed(self) -> None:
         self.fullscreen = None
+        self.fullscreenChanged.emit(None)
 
     def show_output(self, image) -> None:
         """A new output picture (a QImage) for the full-screen window, when it is open."""

@@ -22,7 +22,6 @@ from app.ui.canvas.canvas import SketchCanvas
 from app.ui.canvas.canvas_tools import CanvasPage
 from app.ui.dialogs.engine import EngineLink
 from app.ui.outputs import logbar
-from app.ui.outputs.output import OutputMenu
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
 from app.ui.panel.modelpick import Choice
@@ -84,7 +83,8 @@ class MainWindow(SourcesMixin, QMainWindow):
         # LoRAs <-> worker, and the transition shown under the output; adapters <-> worker
         self.styles = StylesLink(self.bridge, self.pipeline, self.panel.styles, self.output, self._offer_again)
         self.adapters = AdaptersLink(self.bridge, self.pipeline, self.panel.adapters, self.saved)
-        self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
+        self.own_windows = OwnWindows(self, self.statusBar(), self.logbar)  # a screen source must not capture our own windows
+        self.actions.fullscreenChanged.connect(self.own_windows.set_fullscreen)
         self.midi = MidiLink(self.bridge, self.panel, self.saved)  # MIDI learn: right-click a slider; midi.open() opens ports
         self.midi.said.connect(self.statusBar().showMessage)
         self.menuBar().addMenu(self.midi.menu)
@@ -147,7 +147,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         a = Actions(self, self.menuBar(), tb, bridge=self.bridge, pipeline=self.pipeline, models=self.models,
                     canvas_page=self.canvas_page, adapters=self.panel.adapters, folders=self.folders,
-                    engine_entries=lambda menu: EngineLink(self, menu), output_menu=lambda bar: OutputMenu(self, bar))
+                    qsettings=self.qsettings, engine_entries=lambda menu: EngineLink(self, menu))
         a.said.connect(self.statusBar().showMessage)
         a.error.connect(self.show_error)
         a.notice.connect(self.set_notice)
