@@ -172,6 +172,7 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.panel.styles.failed.connect(self.show_error)
         p.adaptersLoaded.connect(self._clear_loading)
         self.panel.sourceRequested.connect(self._source_requested)
+        self.panel.failed.connect(self.show_error)
         self._show_overlay(self.session.get("overlay"))
         self.feed.retry.connect(self.retry_source)
         self.output.doubleClicked.connect(self.actions.toggle_fullscreen)

@@ -164,7 +164,7 @@ class TrainDialog(QDialog):
                           device=self.device.currentText(), resume=resume, checkpoint_every=max(1, min(500, self.steps.value() // 4)),
                           validate_every=max(1, min(250, self.steps.value() // 8)))
         weight = self.objective.currentData()
-        if hasattr(cfg, "adversarial_weight") and weight is not None:
+        if weight is not None:
             cfg.adversarial_weight = weight
         return cfg
 

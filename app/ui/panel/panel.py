@@ -50,6 +50,7 @@ class ControlPanel(SourcePicker, QScrollArea):
 
     loadRequested = Signal()  # load the model / adapter / device shown
     sourceRequested = Signal(str)  # switch to this source spec (sketch, camera:N, video:PATH, image:PATH)
+    failed = Signal(str)  # a one-line error (an NDI or screen source that cannot be listed)
 
     def __init__(self, bridge: SessionBridge, parent: QWidget | None = None):
         super().__init__(parent)
