@@ -69,6 +69,15 @@ def parse_adapter_arg(text: str, flag: str = "--controlnet") -> tuple[str, float
     return spec, check_strength(strength, f"{flag} {text!r}: strength")
 
 
+def adapter_arg(spec: str, strength: float = 1.0) -> str:
+    """(spec, strength) -> the canonical `SPEC[:STRENGTH]` that parse_adapter_arg reads back as the same pair:
+    the one way an adapter is written for a reload, the saved settings and the command line. A strength of 1 is
+    left out unless the spec holds a ':' (C:/adapters/x, or a spec ending in ':2' would read as a strength)."""
+    if strength == 1.0 and ":" not in spec:
+        return spec
+    return f"{spec}:{float(strength)!r}" if strength != round(strength, 6) else f"{spec}:{strength:g}"
+
+
 def check_device(name: str) -> str:
     """auto, cpu, cuda or cuda:N; anything else is a UserError that says the fix."""
     head, _, index = name.partition(":")

@@ -5,11 +5,12 @@ the seed box takes any whole number, and /sdxs/fps is answered from a published 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from app.live.session import LoadedLora
-from app.live.testing import stand_in
+from app.live.testing import stand_in, write_test_video
 from tests.test_app_window import make_window
 
 pytestmark = pytest.mark.timeout(120)
@@ -120,3 +121,75 @@ def test_a_lora_weight_from_midi_moves_its_row(qtbot, tmp_path):
     link.feed(mido.Message("control_change", channel=0, control=30, value=0))
     assert w.panel.styles.rows["hub/ink"].weight == -4.0
     w.close()
+
+
+def test_the_model_pickers_and_output_boxes_are_the_session_and_come_back(qtbot, tmp_path):
+    """The model, device, dtype and backend pickers are the session's ModelRequest both ways, Load loads that
+    request, Overlay (box and View menu) and side by side are session fields, and all of them are saved."""
+    seen = []
+
+    def loader(options, *a):  # what the worker was asked to open
+        seen.append(options)
+        return stand_in(size=64)
+
+    w = make_window(qtbot, tmp_path, loader)
+    s, panel = w.session, w.panel
+    panel.device.setCurrentText("cpu")  # as a user picks it
+    panel.dtype.setCurrentText("float32")
+    assert (s.request.model, s.request.device, s.request.dtype) == ("stand-in", "cpu", "float32")
+    s.set(request=replace(s.request, model="stand-in-2"))  # anyone writing the request moves the picker
+    assert panel.model.currentText() == "stand-in-2"
+    w.load_from_panel()  # the Load button: the session's request, not the widgets', is what loads
+    qtbot.waitUntil(lambda: s.model is not None and s.model.model == "stand-in-2", timeout=20000)
+    assert (seen[-1].model, seen[-1].device, seen[-1].dtype) == ("stand-in-2", "cpu", "float32")
+    assert w.pipeline.worker.request == s.request
+    w.actions.act_overlay.trigger()  # View > Overlay (Ctrl+I): the session, the panel's box and the output follow
+    assert s.get("overlay") is False and not panel.overlay.isChecked() and not w.output.show_overlay
+    panel.record_side.setChecked(True)
+    assert s.get("record_side") is True
+    w.close()
+    w2 = make_window(qtbot, tmp_path, loader)
+    p2 = w2.panel
+    assert (p2.device.currentText(), p2.dtype.currentText()) == ("cpu", "float32")
+    assert (w2.session.request.device, w2.session.request.dtype) == ("cpu", "float32")
+    assert not p2.overlay.isChecked() and not w2.actions.act_overlay.isChecked() and not w2.output.show_overlay
+    assert p2.record_side.isChecked() and w2.session.get("record_side") is True
+    w2.close()
+
+
+def test_actions_need_only_what_they_are_given(qtbot, tmp_path):
+    """Actions runs on a bare host widget with the session's bridge, a Pipeline, a ModelLink, a canvas page and
+    an adapter list (no MainWindow): its commands write the session and its answers come out as signals."""
+    from PySide6.QtWidgets import QMainWindow, QToolBar
+
+    from app.live.session import Session
+    from app.ui.actions import Actions, Folders
+    from app.ui.canvas.canvas import SketchCanvas
+    from app.ui.canvas.canvas_tools import CanvasPage
+    from app.ui.panel.adapters import AdapterList
+    from app.ui.pipeline import Pipeline
+    from app.ui.session.bindings import SessionBridge
+    from app.ui.session.model_link import ModelLink
+    from app.ui.session.settings import Persisted
+
+    host = QMainWindow()
+    qtbot.addWidget(host)
+    bridge = SessionBridge(Session(), host)
+    pipeline = Pipeline(lambda *a: stand_in(size=64), host)
+    entries = []
+    a = Actions(host, host.menuBar(), QToolBar(), bridge=bridge, pipeline=pipeline,
+                models=ModelLink(bridge, pipeline, Persisted(), host), canvas_page=CanvasPage(SketchCanvas(64)),
+                adapters=AdapterList(bridge), folders=Folders(snapshots=tmp_path, videos=tmp_path), qsettings=None,
+                engine_entries=lambda menu: entries.append(menu) or menu)
+    said, sources = [], []
+    a.said.connect(lambda text, ms: said.append(text))
+    a.sourceRequested.connect(sources.append)
+    assert a.snapshot() is None and said == ["Nothing to save yet: no output so far"]
+    a.act_pause.trigger()
+    a.act_overlay.trigger()
+    assert bridge.session.paused and bridge.session.get("overlay") is False
+    a.files.open_path(str(write_test_video(tmp_path / "clip.mp4", frames=2, size=32)))
+    assert sources == [f"video:{tmp_path / 'clip.mp4'}"]
+    assert [m.title() for m in entries] == ["&Model"]  # the engine's entries go into the Model menu
+    assert "O&utput" in [m.title() for m in host.menuBar().findChildren(type(entries[0]))]  # Actions made the Output menu
+    pipeline.stop(2000)

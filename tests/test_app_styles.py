@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from app.live.loop import Frame
+from app.live.session import ModelRequest
 from app.live.settings import LiveSettings
 from app.ui.panel.modelpick import Choice
 from app.ui.pipeline import wait_idle
 from app.ui.session.settings import Persisted, open_settings
 from app.ui.window import MainWindow, StartOptions
-from app.ui.worker import LoadRequest, Worker
+from app.ui.worker import Worker
 from tests.tiny_lora import save_lora
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -131,7 +132,7 @@ def test_slider_in_the_worker_keeps_the_fast_path(qtbot, tiny_base, tiny_control
     builds = spy(monkeypatch, FusedRunner, "_build")  # the runner builds lazily, on the first frame of a new recipe
     w = Worker()
     w.configure(LiveSettings(prompt="a fox", size=64))
-    w.load(LoadRequest(tiny_base, tiny_controlnet, "cpu", "float32", fast="fused"))
+    w.load(ModelRequest(model=tiny_base, adapters=(tiny_controlnet,), device="cpu", dtype="float32", fast="fused"))
     frame = Frame(sketch_image, time.perf_counter(), True)
 
     def render(**loras):

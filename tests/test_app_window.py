@@ -91,9 +91,9 @@ def test_canvas_strokes_change_the_frame_and_undo_redo(qtbot):
 def test_frame_path_delivers_only_the_newest_while_busy(qtbot):
     engine, runner = recording(delay=0.3)
     p = Pipeline(lambda *a: engine)
-    from app.ui.worker import LoadRequest
+    from app.live.session import ModelRequest
 
-    p.load(LoadRequest("stand-in"))
+    p.load(ModelRequest(model="stand-in"))
     qtbot.waitUntil(lambda: p.worker.loop is not None and wait_idle(p, 5), timeout=5000)
     runner.seen.clear()
     frames = [Frame(np.full((64, 64, 3), v, np.uint8), time.perf_counter(), True) for v in (10, 20, 30, 40)]
@@ -335,9 +335,9 @@ def test_pause_fullscreen_and_trace(qtbot, tmp_path):
     from models.imageio import write_rgb
 
     write_rgb(tmp_path / "photo.png", np.full((30, 30, 3), 90, np.uint8))
-    w.actions.open_path(str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
+    w.actions.files.open_path(str(tmp_path / "photo.png"))  # dropped on the window while sketching: traced
     assert w.canvas.trace is not None and w.source_spec == "sketch"
-    w.actions.open_path(str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
+    w.actions.files.open_path(str(write_test_video(tmp_path / "drop.mp4", frames=4, size=48)))  # a video becomes the source
     assert w.source_spec.startswith("video:") and w.stack.currentWidget() is w.feed
     w.set_view("output")
     assert not w.stack.isVisible() and w.actions.act_output.isChecked()
@@ -362,10 +362,10 @@ def test_offered_download_failure_falls_back(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     w.show()
     w.start(StartOptions(Choice("fallback", None, "Small demo model, not SDXS quality.", offer_download=True), "sketch", "x", 64))
-    assert w.download_dialog is not None
+    assert w.models.download_dialog is not None
     qtbot.waitUntil(lambda: w.loaded_model == "fallback", timeout=10000)
     assert w.banner.text().endswith(": connection refused. Using the demo model instead.")  # each sentence ends in a stop
-    assert w.download_dialog is None  # closed when loading ended
+    assert w.models.download_dialog is None  # closed when loading ended
     w.close()
 
 
@@ -393,13 +393,14 @@ def test_camera_picker(qtbot, tmp_path):
 def test_remembered_stage_timings_work_on_the_fast_path(qtbot, tiny_base, tiny_controlnet, sketch_image):
     """Per-stage timings remembered on: the first frames after a load show stages, though the worker picks a
     fast path at load (the loop used to be built before it, so the overlay showed no stages until toggled)."""
+    from app.live.session import ModelRequest
     from app.live.settings import LiveSettings
-    from app.ui.worker import LoadRequest, Worker
+    from app.ui.worker import Worker
 
     w = Worker()
     w.configure(LiveSettings(size=64, profile=True))
     with qtbot.waitSignal(w.loaded, timeout=60000):
-        w.load(LoadRequest(tiny_base, tiny_controlnet, "cpu", "float32", fast="fused"))
+        w.load(ModelRequest(model=tiny_base, adapters=(tiny_controlnet,), device="cpu", dtype="float32", fast="fused"))
     result = w.loop.process(Frame(sketch_image, time.perf_counter(), True))  # as the frame path runs it
     assert {"unet", "decode"} <= set(result.timings)
     w.configure(LiveSettings(size=64, profile=False))

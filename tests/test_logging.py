@@ -221,7 +221,8 @@ def test_cancelled_download_is_typed_and_the_next_one_completes(online, tiny_con
 
 
 def test_worker_says_a_cancelled_load_was_cancelled(online, tiny_base, tiny_controlnet, qtbot):
-    from app.ui.worker import LoadRequest, Worker
+    from app.live.session import ModelRequest
+    from app.ui.worker import Worker
 
     w = Worker()
     hub = Hub("owner/sketch-adapter", Path(tiny_controlnet), on_body=w.cancel.set)  # the window's Cancel button
@@ -229,7 +230,7 @@ def test_worker_says_a_cancelled_load_was_cancelled(online, tiny_base, tiny_cont
     failed, loaded = [], []
     w.failed.connect(failed.append)
     w.loaded.connect(loaded.append)
-    w.load(LoadRequest(tiny_base, "owner/sketch-adapter", "cpu", "float32"))
+    w.load(ModelRequest(model=tiny_base, adapters=("owner/sketch-adapter",), device="cpu", dtype="float32"))
     assert failed == [Cancelled().args[0]] and not loaded
 
 

@@ -135,13 +135,13 @@ def test_the_window_saves_both_layers_as_ora_and_opens_them_again(qtbot, tmp_pat
     c.stroke_to(QPointF(256, 450))
     c.end_stroke()
     lines, colour, shown = c.frame(), c.colour_layer(), c.colour_frame().copy()
-    w.actions.save_drawing(str(tmp_path / "sketch.ora"))
+    w.actions.files.save_drawing(str(tmp_path / "sketch.ora"))
     assert "lines and colour" in w.statusBar().currentMessage()
-    w.actions.save_drawing(str(tmp_path / "lines.png"))
+    w.actions.files.save_drawing(str(tmp_path / "lines.png"))
     assert ".ora" in w.statusBar().currentMessage()  # a PNG keeps no colour: it says so
     c.clear_all()
     assert c.frame().min() == 255 and c.colour_layer()[:, :, 3].max() == 0
-    w.actions.open_path(str(tmp_path / "sketch.ora"))  # dropped on the window, as Load opens it
+    w.actions.files.open_path(str(tmp_path / "sketch.ora"))  # dropped on the window, as Load opens it
     assert np.array_equal(c.frame(), lines) and np.array_equal(c.colour_frame(), shown)
     assert np.abs(c.colour_layer().astype(int) - colour).max() <= 1  # premultiplied in the canvas: within a level
     c.undo()  # the colour layer (being drawn) comes back empty; the lines have their own undo

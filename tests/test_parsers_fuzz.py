@@ -132,6 +132,25 @@ def test_lora_specs(text):
 
 
 @FUZZ
+@given(ANY_TEXT, st.floats(0.0, 2.0))
+@example("C:/adapters/sketch", 1.0)
+@example("demo:2", 1.0)
+@example("hub/adapter", 0.1 + 0.2)
+def test_adapter_specs_read_back_as_written(text, strength):
+    """parse_adapter_arg gives a (spec, strength) or the one-line error; adapter_arg writes a pair so that it
+    reads back as the same pair (the one writer the panel, the command line and the saved settings use)."""
+    from models.options import MAX_STRENGTH, adapter_arg, parse_adapter_arg
+
+    got = value_or_user_error(parse_adapter_arg, text)
+    if got is not None:
+        spec, read = got
+        assert spec and 0 <= read <= MAX_STRENGTH
+        assert parse_adapter_arg(adapter_arg(spec, read)) == (spec, read)
+    spec = text.strip() or "x"  # any spec, with any strength of the range, comes back as written
+    assert parse_adapter_arg(adapter_arg(spec, strength)) == (spec, strength)
+
+
+@FUZZ
 @given(st.lists(st.one_of(ANY_TEXT, st.tuples(st.floats(allow_nan=True), ANY_TEXT).map(lambda t: f"{t[0]} {t[1]}"),
                           st.integers(-2**70, 2**70).map(lambda n: f"1 seed={n}")), max_size=5).map("\n".join))
 def test_schedule_lines(text):

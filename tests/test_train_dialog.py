@@ -88,7 +88,7 @@ def test_dialog_checks_inputs_inline_with_the_command_lines_words(window, tmp_pa
     d.out.setText(str(tmp_path / "out"))
     assert d.check_inputs() is not None and d.problem.text() == "" and d.start_button.isEnabled()
     assert d.data_summary.text().startswith("3 pictures") and "1 unreadable" in d.data_summary.text()
-    d.eta.setText("Training failed: error: " + "a long message " * 30)  # wraps: the dialog still fits a small screen
+    d.watch.eta.setText("Training failed: error: " + "a long message " * 30)  # wraps: the dialog still fits a small screen
     d.problem.setText("a long problem " * 30)
     assert d.minimumSizeHint().width() < 800
     window.close()
@@ -100,8 +100,8 @@ def test_train_stop_resume_and_use_from_the_dialog(window, tmp_path, qtbot):
     d = dialog_for(window, tmp_path, steps=400)
     assert d.check_inputs() is not None, d.problem.text()
     d.start()
-    qtbot.waitUntil(lambda: d.bar.value() >= 3, timeout=300000)  # progress reaches the window
-    assert d.curves and len(d.points["loss"][0]) >= 3  # the plot has points
+    qtbot.waitUntil(lambda: d.watch.bar.value() >= 3, timeout=300000)  # progress reaches the window
+    assert d.watch.curves and len(d.watch.points["loss"][0]) >= 3  # the plot has points
     with qtbot.waitSignal(d.proc.ended, timeout=60000) as ended:
         d.stop()
     assert ended.args == [130]

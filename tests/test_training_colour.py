@@ -147,8 +147,8 @@ def test_colour_hint_run_with_a_frozen_companion_trains_and_saves(tiny_base, com
 
 @pytest.mark.parametrize("spec, message", [
     ("/no/such/adapter", "is not an adapter folder"),
-    ("{companion}:abc", "is not a strength"),
-    ("{companion}:3", "must be between 0 and 2"),
+    ("{companion}:abc", "is not a number"),
+    ("{companion}:3", r"must be between 0 \(off\) and 2"),
 ])
 def test_bad_companions_are_one_line_errors(spec, message, tiny_base, companion_dir, tmp_path):
     from models.errors import UserError

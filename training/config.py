@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from models.errors import UserError
-from models.options import COLOUR_HINTS, POLARITIES, check_device
+from models.options import COLOUR_HINTS, POLARITIES, check_device, parse_adapter_arg
 from training.log import PROGRESS
 
 CONDITIONS = ("canny", "sketch", "grayscale", "blur", COLOUR_HINTS, "paired")  # colour-hints: models/hints.py colour_hints
@@ -168,27 +168,14 @@ def check(cfg: TrainConfig) -> None:
         raise UserError(f"--out {cfg.out!r} already holds checkpoints: pass --resume latest to continue, or another --out")
 
 
-COMPANION_MAX = 2.0  # the strength range of a companion adapter, as the engine's (0..2)
-
-
 def companion(text: str, flag: str = "--with-adapter") -> tuple[Path, float]:
     """`--with-adapter FOLDER[:STRENGTH]` -> (folder, strength), checked before anything loads: a folder with
     a diffusers ControlNet (config.json) and its adapter.json. `demo-sketch` is the demo model's sketch adapter."""
     from models.assets import DEMO_DIR
 
-    spec, sep, tail = text.rpartition(":")
-    strength = 1.0
-    if sep and spec and not Path(text).expanduser().exists():
-        try:
-            strength = float(tail)
-        except ValueError:
-            raise UserError(f"{flag} {text!r}: {tail!r} is not a strength; write FOLDER:STRENGTH, like {spec}:1.0") from None
-    else:
-        spec = text
+    spec, strength = parse_adapter_arg(text, flag)  # 0..2, as the engine's strengths
     folder = DEMO_DIR / "adapter" if spec == "demo-sketch" else Path(spec).expanduser()
     if not (folder / "config.json").is_file() or not (folder / "adapter.json").is_file():
         raise UserError(f"{flag} {text!r}: {folder} is not an adapter folder (config.json + adapter.json); "
                         "pass a trained adapter's folder, like runs/sketch/adapter, or demo-sketch")
-    if not 0 <= strength <= COMPANION_MAX:
-        raise UserError(f"{flag} {text!r}: strength {strength} must be between 0 and {COMPANION_MAX:g}")
     return folder, strength

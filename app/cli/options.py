@@ -88,11 +88,11 @@ def check_values(args: argparse.Namespace) -> None:
 def with_strength(controlnets: list[str], strength: float | None) -> list[str]:
     """The --controlnet values with `strength` (--strength, --control-scale) for those that name none; None
     leaves them (each its own, else 1)."""
-    from models.options import parse_adapter_arg
+    from models.options import adapter_arg, parse_adapter_arg
 
     if strength is None:
         return list(controlnets)
-    return [arg if parse_adapter_arg(arg)[0] != arg else f"{arg}:{strength:g}" for arg in controlnets]
+    return [arg if parse_adapter_arg(arg)[0] != arg else adapter_arg(arg, strength) for arg in controlnets]
 
 
 def adapter_count(controlnets: list[str]) -> int:

@@ -25,19 +25,29 @@ from app.live.settings import PRESETS, ConditionSettings, LiveSettings
 from app.live.styles import Preset, builtin
 from models.bounds import BOUNDS, new_seed
 from models.errors import UserError
+from models.opening import EngineOptions
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelRequest:
-    """The model the user asks for: what the next load loads."""
+    """The model the user asks for: what the next load loads. The window's pickers show it, the saved settings
+    keep it, and the worker loads from it (engine_options makes the engine opener's input)."""
 
     model: str = ""  # base model spec: folder, hub id or demo ("" : none chosen yet)
-    adapters: tuple[str, ...] = ()  # SPEC[:STRENGTH] of each adapter, kept when a load fails
+    adapters: tuple[str, ...] = ()  # SPEC[:STRENGTH] of each adapter (models.options.adapter_arg), kept when a load fails
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     dtype: str = "auto"  # auto, float32, bfloat16 or float16
     backend: str = "torch"  # who runs CPU frames: torch, auto or openvino
+    fast: str = "auto"  # torch's runner (models.runners): auto is CUDA graphs on a GPU, eager on a CPU
+    precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
+
+    def engine_options(self, size: int | None = None) -> EngineOptions:
+        """What models.opening.open_engine opens for this request at this output size (None: the model's own):
+        the one place a request becomes the engine's options."""
+        return EngineOptions(model=self.model, controlnets=self.adapters, size=size, device=self.device,
+                             dtype=self.dtype, fast=self.fast, backend=self.backend, precision=self.precision)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +120,8 @@ OWN: dict[str, Any] = {
     "presets": (),  # tuple[Preset, ...]: the user's own style presets
     "fps": 0.0,  # frames shown (window) or made (stream) a second, published by the frame path
     "snapshots": 0,  # snapshots asked for so far: each increase asks for one
+    "overlay": True,  # the window shows FPS and latency over the output
+    "record_side": False,  # a recording holds the source and the output side by side
 }
 # a bounded name -> its bound in models.bounds
 BOUNDED = {"seed": "seed", "strength": "strength", "keep_colours": "keep_colours", "transition": "transition",

@@ -1,25 +1,33 @@
 """The window's commands and the QActions that trigger them (menus, toolbar, shortcuts): snapshot, record,
 pause, views, full-screen output, sketch files, model menu.
 
-Actions owns its QActions and the full-screen output window, and uses only the main window's public
-methods and widgets; the window creates it and never the other way round (no import of app.ui.window).
+Actions owns its QActions and the full-screen output window. It takes what it acts on as explicit arguments:
+the session (what the user plays), the Pipeline (the engine handle), the ModelLink (loads), the canvas, the
+adapter list and the folders files go to; it tells the window what to show by signals (said, error, notice,
+sourceRequested, viewChosen) and never reads the window's members (no import of app.ui.window).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QMessageBox, QToolBar, QWidget
 
-from app.ui.dialogs.engine import EngineLink
+from app.ui.canvas.canvas_tools import CanvasPage
+from app.ui.canvas.sketch_files import SketchFiles
 from app.ui.outputs.output import OutputMenu
 from app.ui.outputs.qimage import from_rgb
-from app.ui.outputs.views import OutputWindow
+from app.ui.outputs.views import OutputWindow, record_icon
+from app.ui.panel.adapters import AdapterList
 from app.ui.panel.modelpick import SDXS, SDXS_SKETCH, Choice
-from app.ui.session.bindings import bind_check
+from app.ui.pipeline import Pipeline
+from app.ui.session.bindings import SessionBridge, bind_check
+from app.ui.session.model_link import ModelLink
 from models.errors import UserError
 
 SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
@@ -31,30 +39,61 @@ SHORTCUTS = [  # (keys, what) for Help > Keyboard shortcuts and the README
     ("F5", "new seed"), ("Ctrl+1 / Ctrl+2", "side by side / output only"), ("F11 or double-click the output", "full-screen output (Esc leaves)"),
     ("Ctrl+I", "show / hide the overlay"), ("F1", "this list"), ("Ctrl+Q", "quit"),
 ]
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp)"
-DRAWING_FILTER = "Drawings and images (*.ora *.png *.jpg *.jpeg *.bmp *.webp)"  # .ora: both layers (models.openraster)
-SAVE_FILTERS = {".ora": "OpenRaster, lines and colour (*.ora)", ".png": "PNG, the lines only (*.png)"}
+
+
+@dataclass(kw_only=True)
+class Folders:
+    """Where the window's files go (tests and benchmarks point them at their own folder)."""
+
+    snapshots: Path  # Snapshot's PNGs
+    videos: Path  # Record's MP4s
+
+    @classmethod
+    def users(cls) -> Folders:
+        """SDXS Live in the user's Pictures and Movies folders (in the home folder without them)."""
+        from PySide6.QtCore import QStandardPaths
+
+        def folder(where: QStandardPaths.StandardLocation) -> Path:
+            return Path(QStandardPaths.writableLocation(where) or Path.home()) / "SDXS Live"
+
+        return cls(snapshots=folder(QStandardPaths.StandardLocation.PicturesLocation),
+                   videos=folder(QStandardPaths.StandardLocation.MoviesLocation))
 
 
 class Actions(QObject):
-    """Menus, toolbar and shortcuts of one main window (app.ui.window.MainWindow), and what they do."""
+    """Menus, toolbar and shortcuts of one main window, and what they do."""
 
-    def __init__(self, w: QMainWindow):
-        super().__init__(w)
-        self.w = w
-        self.session, self.bridge = w.session, w.bridge
+    said = Signal(str, int)  # a status line and how long it stays (ms)
+    error = Signal(str)  # a one-line error
+    notice = Signal(str)  # the banner's text ("" hides it)
+    sourceRequested = Signal(str)  # switch to this source spec (the window opens it; a bad one is an error)
+    viewChosen = Signal(str)  # side (source and output) or output (output only)
+    fullscreenChanged = Signal(object)  # the full-screen output window, opened; None once closed
+
+    def __init__(self, host: QWidget, menubar: QMenuBar, toolbar: QToolBar, *, bridge: SessionBridge,
+                 pipeline: Pipeline, models: ModelLink, canvas_page: CanvasPage, adapters: AdapterList,
+                 folders: Folders, qsettings: QSettings | None, engine_entries: Callable[[QMenu], QObject]):
+        """host: the widget the shortcuts belong to and the dialogs' parent; qsettings: where the Output menu
+        remembers its address and NDI name; engine_entries(menu) adds Model > Connect to engine... and Use local
+        engine (app.ui.dialogs.engine.EngineLink) where they belong in the Model menu."""
+        super().__init__(host)
+        self.host, self.bridge, self.session = host, bridge, bridge.session
+        self.pipeline, self.models, self.adapters, self.folders = pipeline, models, adapters, folders
+        self.page, self.canvas = canvas_page, canvas_page.canvas
         self._snapshots = self.session.get("snapshots")  # the snapshots asked of the session that were taken
         self.fullscreen: OutputWindow | None = None  # the output alone, full screen, while it is shown
         self.train_dialog = None  # app.ui.dialogs.train_dialog.TrainDialog, made when first opened
         self._paused_for_training = False  # the live output was paused by the Train dialog (and is resumed by it)
-        page = w.canvas_page
-        page.traceRequested.connect(lambda: self.load_image(trace=True))
-        page.useRequested.connect(lambda: self.load_image(trace=False))
-        page.saveRequested.connect(self.save_sketch)
-        self._menus()
+        self.files = files = SketchFiles(self.canvas, self.session, host)  # the canvas's files (app/ui/canvas/sketch_files.py)
+        for mine, theirs in ((self.said, files.said), (self.error, files.error), (self.sourceRequested, files.sourceRequested)):
+            theirs.connect(mine)
+        canvas_page.traceRequested.connect(lambda: files.load_image(trace=True))
+        canvas_page.useRequested.connect(lambda: files.load_image(trace=False))
+        canvas_page.saveRequested.connect(files.save_sketch)
+        self._menus(menubar, toolbar, engine_entries, qsettings)
 
     def _act(self, text: str, keys, slot, tip: str = "", checkable: bool = False) -> QAction:
-        a = QAction(text, self.w)
+        a = QAction(text, self.host)
         if keys:
             a.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])])
         if tip:
@@ -63,18 +102,16 @@ class Actions(QObject):
         a.setCheckable(checkable)
         if slot is not None:  # None: bound to the session instead (app.ui.session.bindings)
             (a.toggled if checkable else a.triggered).connect(slot)
-        self.w.addAction(a)
+        self.host.addAction(a)
         return a
 
-    def _menus(self) -> None:
-        w, act = self.w, self._act
-        c, page, panel = w.canvas, w.canvas_page, w.panel
-        m = w.menuBar()
+    def _menus(self, m: QMenuBar, tb: QToolBar, engine_entries, qsettings: QSettings | None) -> None:
+        act, c, page, files = self._act, self.canvas, self.page, self.files
         f = m.addMenu("&File")
-        f.addAction(act("Load image to trace...", "Ctrl+O", lambda: self.load_image(True), "Show an image under the sketch to trace"))
-        f.addAction(act("Open drawing or image as sketch...", None, lambda: self.load_image(False),
+        f.addAction(act("Load image to trace...", "Ctrl+O", lambda: files.load_image(True), "Show an image under the sketch to trace"))
+        f.addAction(act("Open drawing or image as sketch...", None, lambda: files.load_image(False),
                         "Open a saved drawing (.ora: lines and colour) or an image as the line layer"))
-        f.addAction(act("Save sketch...", "Ctrl+Shift+S", self.save_sketch,
+        f.addAction(act("Save sketch...", "Ctrl+Shift+S", files.save_sketch,
                         "Save the drawing: .ora keeps the lines and the colour, PNG the lines only"))
         f.addSeparator()
         # Snapshot, Record and Pause write the session; OSC and MIDI do the same, and _session_changed acts on it
@@ -83,7 +120,7 @@ class Actions(QObject):
         bind_check(self.bridge, "recording", self.act_record)
         f.addActions([self.act_snapshot, self.act_record])
         f.addSeparator()
-        self.act_quit = act("Quit", "Ctrl+Q", w.close)
+        self.act_quit = act("Quit", "Ctrl+Q", self.host.close)
         self.act_quit.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)  # from any of its windows (Train dialog)
         f.addAction(self.act_quit)
         e = m.addMenu("&Edit")
@@ -101,130 +138,40 @@ class Actions(QObject):
         e.addAction(act("Larger brush", "]", lambda: page.grow_brush(2)))
         e.addAction(act("New seed", "F5", self.session.roll_seed, "A random new seed"))
         v = m.addMenu("&View")
-        group = QActionGroup(w)
-        self.act_side = act("Side by side", "Ctrl+1", lambda on: on and w.set_view("side"), "Source and output", True)
-        self.act_output = act("Output only", "Ctrl+2", lambda on: on and w.set_view("output"), "Only the output", True)
+        group = QActionGroup(self)
+        self.act_side = act("Side by side", "Ctrl+1", lambda on: on and self.viewChosen.emit("side"), "Source and output", True)
+        self.act_output = act("Output only", "Ctrl+2", lambda on: on and self.viewChosen.emit("output"), "Only the output", True)
         group.addAction(self.act_side)
         group.addAction(self.act_output)
         self.act_full = act("Full-screen output", "F11", self.toggle_fullscreen, "The output alone, full screen (for a projector)")
         self.act_pause = act("Pause", ["Pause", "Space"], None, "Stop sending frames", True)
         bind_check(self.bridge, "paused", self.act_pause)
         self.bridge.changed.connect(self._session_changed)
-        self.act_overlay = act("Overlay", "Ctrl+I", panel.overlay.setChecked, "FPS and latency", True)
-        self.act_overlay.setChecked(panel.overlay.isChecked())
-        panel.overlay.toggled.connect(self.act_overlay.setChecked)
+        self.act_overlay = act("Overlay", "Ctrl+I", None, "FPS and latency", True)
+        bind_check(self.bridge, "overlay", self.act_overlay)  # as the panel's Overlay box: one session field
         v.addActions([self.act_side, self.act_output, self.act_full, self.act_pause, self.act_overlay])
         md = m.addMenu("&Model")
-        md.addAction(act("Open model folder...", None, lambda: self.pick(panel.model), "A diffusers model folder"))
-        md.addAction(act("Add adapter folder...", None, panel.adapters.pick_folder, "Load a trained adapter next to those loaded"))
+        md.addAction(act("Open model folder...", None, self.pick_model, "A diffusers model folder"))
+        md.addAction(act("Add adapter folder...", None, self.adapters.pick_folder, "Load a trained adapter next to those loaded"))
         md.addAction(act("Download SDXS", None, self.download_sdxs, "Download SDXS and its sketch adapter"))
         md.addAction(act("Use demo model", None, self.use_demo, "The small built-in model"))
         md.addSeparator()
-        self.engine = EngineLink(w, md)  # Connect to engine..., Use local engine (app/remote's serve-engine)
+        self.engine = engine_entries(md)  # Connect to engine..., Use local engine (app/remote's serve-engine)
         md.addSeparator()
         md.addAction(act("Train adapter...", None, self.open_training, "Train a control adapter on your own pictures"))
         self.trained_menu = md.addMenu("Trained adapters")
         self.trained_menu.aboutToShow.connect(self._list_trained)
-        self.output = OutputMenu(w, m)  # Output: stream to OBS (MJPEG), virtual camera
+        self.output = OutputMenu(self.host, m, self.pipeline, qsettings)  # Output: stream to OBS (MJPEG), virtual camera, NDI
+        self.output.said.connect(self.said)
         h = m.addMenu("&Help")
         h.addAction(act("Keyboard shortcuts", "F1", self.show_shortcuts))
-        style = w.style()
+        style = self.host.style()
         for a, icon in ((self.act_pause, "SP_MediaPause"), (self.act_snapshot, "SP_DialogSaveButton"), (self.act_full, "SP_TitleBarMaxButton")):
             a.setIcon(style.standardIcon(getattr(style.StandardPixmap, icon)))
         self.act_record.setIcon(record_icon())
-        tb = w.addToolBar("Main")
-        tb.setObjectName("main-toolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         tb.addActions([self.act_pause, self.act_snapshot, self.act_record])
         tb.addSeparator()
         tb.addActions([self.act_side, self.act_output, self.act_full])
-
-    # ---- sketch files ---------------------------------------------------------------------------------
-
-    def load_image(self, trace: bool) -> None:
-        from models.imageio import read_rgb
-
-        w = self.w
-        path, _ = QFileDialog.getOpenFileName(w, "Trace an image" if trace else "Open a drawing or an image as the sketch",
-                                              "", IMAGE_FILTER if trace else DRAWING_FILTER)
-        if not path:
-            return
-        try:
-            if not trace and Path(path).suffix.lower() == ".ora":
-                self.open_drawing(path)
-                return
-            img = read_rgb(path)
-        except UserError as e:
-            w.show_error(str(e))
-            return
-        w.set_source("sketch")
-        if trace:
-            w.canvas.set_trace(img)
-        else:
-            w.canvas.set_drawing(img)
-
-    def open_drawing(self, path: str) -> None:
-        """An OpenRaster drawing onto the canvas: both layers, or a file made elsewhere as the line layer."""
-        from models.openraster import read_drawing
-
-        drawing = read_drawing(path)
-        w = self.w
-        w.set_source("sketch")
-        if drawing.colour is None:
-            w.canvas.set_drawing(drawing.lines)
-        else:
-            w.canvas.set_layers(drawing.lines, drawing.colour)
-        w.statusBar().showMessage(f"Opened {Path(path).name}", 8000)
-
-    def open_path(self, path: str) -> None:
-        """A dropped file: a video becomes the source; an image is traced on the canvas, or becomes the source
-        when a camera, video or image is the source."""
-        from app.live.source_spec import VIDEO_EXTS
-        from models.imageio import read_rgb
-
-        w = self.w
-        try:
-            if Path(path).suffix.lower() in VIDEO_EXTS:
-                w.set_source(f"video:{path}")
-            elif Path(path).suffix.lower() == ".ora":
-                self.open_drawing(path)
-            elif w.source_spec == "sketch":
-                w.canvas.set_trace(read_rgb(path))
-                w.statusBar().showMessage(f"Tracing {Path(path).name} (Edit > Remove tracing image hides it)", 8000)
-            else:
-                w.set_source(f"image:{path}")
-        except UserError as e:
-            w.show_error(str(e))
-
-    def save_sketch(self) -> None:
-        """Save the drawing: as OpenRaster (.ora) both layers, which Load opens again (and Krita, GIMP, MyPaint);
-        as PNG the line layer only. The colour layer, once painted, makes .ora the first choice."""
-        w = self.w
-        suffix = ".ora" if (w.canvas.colour_frame() != 255).any() else ".png"
-        order = [SAVE_FILTERS[suffix], *(f for f in SAVE_FILTERS.values() if f != SAVE_FILTERS[suffix])]
-        path, chosen = QFileDialog.getSaveFileName(w, "Save the sketch", f"sketch{suffix}", ";;".join(order))
-        if path:
-            if not Path(path).suffix:  # the name without an ending: the chosen type's
-                path += next((k for k, f in SAVE_FILTERS.items() if f == chosen), suffix)
-            self.save_drawing(path)
-
-    def save_drawing(self, path: str) -> None:
-        from models.imageio import write_rgb
-        from models.openraster import write_drawing
-
-        w = self.w
-        try:
-            if Path(path).suffix.lower() == ".ora":
-                done = write_drawing(path, w.canvas.frame(), w.canvas.colour_layer())
-                w.statusBar().showMessage(f"Saved the drawing (lines and colour) to {done}", 8000)
-                return
-            done = write_rgb(path, w.canvas.frame())
-            painted = (w.canvas.colour_frame() != 255).any()
-            w.statusBar().showMessage(f"Saved the lines to {done}" + (" (a PNG holds no colour layer: save as .ora to "
-                                                                          "keep it)" if painted else ""), 10000)
-        except UserError as e:
-            w.show_error(str(e))
 
     # ---- output ---------------------------------------------------------------------------------------
 
@@ -238,36 +185,36 @@ class Actions(QObject):
     def snapshot(self) -> Path | None:
         from models.imageio import write_rgb
 
-        w = self.w
-        if w.last_result is None:
-            w.statusBar().showMessage("Nothing to save yet: no output so far", 5000)
+        output = self.pipeline.shown_output
+        if output is None:
+            self.said.emit("Nothing to save yet: no output so far", 5000)
             return None
         try:
-            w.snapshot_dir.mkdir(parents=True, exist_ok=True)
-            path = write_rgb(w.snapshot_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.png"), w.last_result.output)
+            self.folders.snapshots.mkdir(parents=True, exist_ok=True)
+            path = write_rgb(self.folders.snapshots / time.strftime("sdxs-%Y%m%d-%H%M%S.png"), output)
         except (UserError, OSError) as e:
-            w.show_error(f"could not save the snapshot: {e}")
+            self.error.emit(f"could not save the snapshot: {e}")
             return None
-        w.statusBar().showMessage(f"Saved {path}", 8000)
+        self.said.emit(f"Saved {path}", 8000)
         return path
 
     def record(self, on: bool) -> None:
-        w = self.w
-        if on == w.pipeline.recording:
+        p, folder = self.pipeline, self.folders.videos
+        if on == p.recording:
             return
         if not on:
-            w.pipeline.stop_recording()
+            p.stop_recording()
             return
         try:
-            w.video_dir.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            w.show_error(f"cannot record into {w.video_dir}: {e.strerror}")
+            self.error.emit(f"cannot record into {folder}: {e.strerror}")
             self.session.set(recording=False)
             return
-        path = w.video_dir / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4")
-        fps = min(max(round(w.fps) or 10, 1), 30)
-        w.pipeline.start_recording(str(path), float(fps), w.panel.record_side.isChecked())
-        w.statusBar().showMessage(f"Recording to {path} at {fps} fps (Ctrl+R stops)", 8000)
+        path = folder / time.strftime("sdxs-%Y%m%d-%H%M%S.mp4")
+        fps = min(max(round(self.session.fps) or 10, 1), 30)  # the frames shown a second, as the window publishes them
+        p.start_recording(str(path), float(fps), bool(self.session.get("record_side")))
+        self.said.emit(f"Recording to {path} at {fps} fps (Ctrl+R stops)", 8000)
 
     def toggle_fullscreen(self) -> None:
         """The output alone, full screen; on a second screen (a projector) when there is one."""
@@ -276,20 +223,21 @@ class Actions(QObject):
         if self.fullscreen is not None:
             self.fullscreen.close()
             return
-        w = self.w
         self.fullscreen = OutputWindow()
-        self.fullscreen.setWindowIcon(w.windowIcon())
+        self.fullscreen.setWindowIcon(self.host.windowIcon())
         self.fullscreen.closed.connect(self._fullscreen_closed)
-        if w.last_result is not None:
-            self.fullscreen.view.set_image(from_rgb(w.last_result.output))
-        mine = w.screen()
+        if self.pipeline.shown_output is not None:
+            self.fullscreen.view.set_image(from_rgb(self.pipeline.shown_output))
+        mine = self.host.screen()
         other = [s for s in QGuiApplication.screens() if s is not mine]
         self.fullscreen.setGeometry((other[0] if other else mine).geometry())
         self.fullscreen.showFullScreen()
+        self.fullscreenChanged.emit(self.fullscreen)
 
     @Slot()
     def _fullscreen_closed(self) -> None:
         self.fullscreen = None
+        self.fullscreenChanged.emit(None)
 
     def show_output(self, image) -> None:
         """A new output picture (a QImage) for the full-screen window, when it is open."""
@@ -298,38 +246,39 @@ class Actions(QObject):
 
     # ---- models -----------------------------------------------------------------------------------------
 
-    def pick(self, combo) -> None:
-        folder = QFileDialog.getExistingDirectory(self.w, "Choose a folder")
+    def pick_model(self) -> None:
+        """Model > Open model folder...: the folder becomes the session's request, which loads."""
+        folder = QFileDialog.getExistingDirectory(self.host, "Choose a folder")
         if folder:
-            combo.setCurrentText(folder)
-            self.w.load_from_panel()
+            self.session.set(request=replace(self.session.request, model=folder))
+            self.models.load_requested()
 
     def use_demo(self) -> None:
         from app.ui.panel.modelpick import DEMO_NOTICE, demo_available
 
         base, adapter = demo_available()
-        self.w.set_notice(DEMO_NOTICE)
-        self.w.load("demo", "demo" if adapter or not base else None)  # without a base this shows how to build it
+        self.notice.emit(DEMO_NOTICE)
+        self.models.load("demo", "demo" if adapter or not base else None)  # without a base this shows how to build it
 
     def download_sdxs(self) -> None:
         from app.ui.panel.modelpick import hub_offline
 
         if hub_offline():
-            self.w.show_error("HF_HUB_OFFLINE is set: unset it to download SDXS, or open a model folder")
+            self.error.emit("HF_HUB_OFFLINE is set: unset it to download SDXS, or open a model folder")
             return
-        self.w.download(SDXS, SDXS_SKETCH)
+        self.models.download(SDXS, SDXS_SKETCH)
 
     def ask_download(self, fallback: Choice) -> bool:
         """Offer to download SDXS; True when the download started (fallback loads if it fails)."""
         other = "the small demo model" if fallback.model == "demo" else "no model (choose a folder later)"
         answer = QMessageBox.question(
-            self.w, "Download SDXS?",
+            self.host, "Download SDXS?",
             f"SDXS ({SDXS} with its sketch adapter, about 3 GB) is not on this computer.\n\n"
             f"Download it now from Hugging Face? Otherwise the window starts with {other}.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
         if answer != QMessageBox.StandardButton.Yes:
             return False
-        self.w.download(SDXS, SDXS_SKETCH, fallback)
+        self.models.download(SDXS, SDXS_SKETCH, fallback)
         return True
 
     # ---- training ---------------------------------------------------------------------------------------
@@ -343,12 +292,10 @@ class Actions(QObject):
     def open_training(self) -> None:
         from app.ui.dialogs.train_dialog import TrainDialog
 
-        w = self.w
         if self.train_dialog is None:
-            model = self.session.model  # the loaded model's ModelInfo (None before one loaded)
+            model, req = self.session.model, self.session.request  # the loaded model's ModelInfo, the one asked for
             cuda = model is not None and model.device.startswith("cuda")
-            d = TrainDialog(w.panel.model.currentText().strip() or "demo", w.panel.device.currentText(), cuda,
-                            self.training_root(), w, size=model.native if model is not None else 512)
+            d = TrainDialog(req.model or "demo", req.device, cuda, self.training_root(), self.host, size=model.native if model is not None else 512)
             d.useAdapter.connect(self.use_adapter)
             d.pauseLive.connect(self._pause_for_training)
             self.train_dialog = d
@@ -358,7 +305,7 @@ class Actions(QObject):
     @Slot(str)
     def use_adapter(self, path: str) -> None:
         """A trained adapter joins those loaded (its row's remove button takes it out again)."""
-        self.w.panel.adapters.request(path)
+        self.adapters.request(path)
 
     @Slot(bool)
     def _pause_for_training(self, on: bool) -> None:
@@ -389,19 +336,5 @@ class Actions(QObject):
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b></td><td>&nbsp;{d}</td></tr>" for k, d in SHORTCUTS)
-        QMessageBox.information(self.w, "Keyboard shortcuts", f"<table>{rows}</table>")
+        QMessageBox.information(self.host, "Keyboard shortcuts", f"<table>{rows}</table>")
 
-
-def record_icon():
-    """A red dot, the universal record sign."""
-    from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-
-    pix = QPixmap(32, 32)
-    pix.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pix)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setBrush(QColor(220, 40, 40))
-    p.setPen(QColor(120, 20, 20))
-    p.drawEllipse(5, 5, 22, 22)
-    p.end()
-    return QIcon(pix)

@@ -195,15 +195,16 @@ def window_path(loop, sinks):
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
+    from app.live.session import ModelRequest
     from app.ui.outputs.qimage import from_rgb
-    from app.ui.pipeline import LoadRequest, Pipeline
+    from app.ui.pipeline import Pipeline
 
     QApplication.instance() or QApplication([])
     p = Pipeline(lambda *a, **k: loop.engine)
     p.path.sinks = sinks
     p.resultReady.connect(lambda r: from_rgb(r.output))  # the output pane's QImage, on the GUI thread
     p.configure(loop.settings)
-    p.load(LoadRequest("stand-in"))
+    p.load(ModelRequest(model="stand-in"))
 
     def spin(seconds: float) -> None:
         end = time.perf_counter() + seconds

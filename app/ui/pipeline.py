@@ -11,9 +11,10 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.live.framepath import FramePath, Posted
 from app.live.loop import Frame, Loader
+from app.live.session import ModelRequest
 from app.live.settings import LiveSettings
 from app.ui.qtapp import GuiThreadCollector
-from app.ui.worker import LoadRequest, Worker
+from app.ui.worker import Worker
 from models.errors import UserError, first_line
 
 _UNFINISHED: list = []  # pipelines whose thread was still loading at shutdown (Qt aborts if one is destroyed)
@@ -109,7 +110,7 @@ class Pipeline(QObject):
     def configure(self, settings: LiveSettings) -> None:
         self._configure.emit(settings)
 
-    def load(self, req: LoadRequest) -> None:
+    def load(self, req: ModelRequest) -> None:
         self.is_busy = "Loading..."
         self._load.emit(req)
 
@@ -131,6 +132,11 @@ class Pipeline(QObject):
         """Run the frames on the engine server at url (app.remote); a failure is one line through `failed`."""
         self.is_busy = "Connecting..."
         self._connect_remote.emit(url, token)
+
+    @property
+    def shown_output(self):
+        """The output picture (an RGB array) shown last, or None before the first (GUI thread)."""
+        return self._shown_output
 
     @property
     def remote(self):

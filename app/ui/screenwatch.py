@@ -8,11 +8,12 @@ the overlap grey).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QMainWindow, QWidget
+from PySide6.QtCore import QEvent, QObject, QTimer, Slot
+from PySide6.QtWidgets import QStatusBar, QWidget
 
 from app.live.screen import ScreenCapture
 from app.live.source_spec import Rect
+from app.ui.outputs.logbar import StatusBarHandler
 
 WATCHED = (QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide, QEvent.Type.WindowStateChange)
 
@@ -28,19 +29,20 @@ def physical_rect(win: QWidget) -> Rect:
 
 
 class OwnWindows(QObject):
-    """The main window's helper for a screen source: our windows' rectangles in, the warning out."""
+    """The main window's helper for a screen source: our windows' rectangles in, the warning out. The window
+    tells it the capture (set_capture) and Actions the full-screen window (set_fullscreen)."""
 
-    def __init__(self, w: QMainWindow):
-        super().__init__(w)
-        self.w = w
+    def __init__(self, main: QWidget, status: QStatusBar, logbar: StatusBarHandler):
+        super().__init__(main)
+        self.main, self.status = main, status
         self.sent: list[Rect] | None = None  # the rectangles last given to the capture
-        self._capture = None
+        self.capture: ScreenCapture | None = None  # the screen capture being fed our rectangles, else None
+        self._given = None  # the capture those rectangles went to
         self._warning = ""
-        self._full: QWidget | None = None  # the full-screen output window being watched
-        w.installEventFilter(self)
-        w.logbar.shown_elsewhere(ScreenCapture.__module__)  # its overlap warning: shown here while the overlap lasts
-        # the full-screen window comes and goes (Actions owns it), and the capture sets its warning in its own
-        # thread once it has opened: a slow timer picks both up
+        self.full: QWidget | None = None  # the full-screen output window while it is open
+        main.installEventFilter(self)
+        logbar.shown_elsewhere(ScreenCapture.__module__)  # its overlap warning: shown here while the overlap lasts
+        # the capture sets its warning in its own thread once it has opened: a slow timer picks it up
         self._timer = QTimer(self, interval=500)
         self._timer.timeout.connect(self.update)
         self._timer.start()
@@ -50,33 +52,41 @@ class OwnWindows(QObject):
             QTimer.singleShot(0, self.update)  # after Qt has applied the new geometry
         return False
 
+    def set_capture(self, capture) -> None:
+        """The window's capture now (any kind, or None): only a screen capture is watched."""
+        self.capture = capture if isinstance(capture, ScreenCapture) else None
+        self.update()
+
+    @Slot(object)
+    def set_fullscreen(self, window: QWidget | None) -> None:
+        """The full-screen output window was opened (None: closed)."""
+        if window is not None:
+            window.installEventFilter(self)
+        self.full = window
+        self.update()
+
     def windows(self) -> list[QWidget]:
-        full = self.w.actions.fullscreen  # made after the window's actions, so they are there
-        return [x for x in (self.w, full) if x is not None]
+        return [x for x in (self.main, self.full) if x is not None]
 
     def rects(self) -> list[Rect]:
         return [physical_rect(x) for x in self.windows() if x.isVisible() and not x.isMinimized()]
 
     def update(self) -> None:
-        cap = self.w.capture
-        if not isinstance(cap, ScreenCapture):
-            self._capture = None
+        cap = self.capture
+        if cap is None:
+            self._given = None
             self._show_warning("")
             return
-        full = self.windows()[1:]
-        if full and full[0] is not self._full:  # a new full-screen window: watch it too
-            full[0].installEventFilter(self)
-        self._full = full[0] if full else None
         rects = self.rects()
-        if cap is not self._capture or rects != self.sent:
+        if cap is not self._given or rects != self.sent:
             cap.set_own_window(rects or None)
-            self._capture, self.sent = cap, rects
+            self._given, self.sent = cap, rects
         self._show_warning(cap.warning)
 
     def _show_warning(self, text: str) -> None:
         if text == self._warning:
             return
-        bar = self.w.statusBar()
+        bar = self.status
         if text:
             bar.showMessage(text)  # stays while the overlap lasts
         elif bar.currentMessage() == self._warning:

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Slot
+from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QMainWindow, QProgressBar, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from app.live.loop import Loader, Result
 from app.live.session import CONDITION, LIVE, Session
-from app.ui.actions import Actions
+from app.ui.actions import Actions, Folders
 from app.ui.canvas.canvas import SketchCanvas
 from app.ui.canvas.canvas_tools import CanvasPage
+from app.ui.dialogs.engine import EngineLink
 from app.ui.outputs import logbar
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
-from app.ui.panel.modelpick import Choice, DownloadDialog
+from app.ui.panel.modelpick import Choice
 from app.ui.panel.panel import ControlPanel
 from app.ui.pipeline import Pipeline
 from app.ui.screenwatch import OwnWindows
@@ -32,7 +32,7 @@ from app.ui.session.adapters_link import AdaptersLink
 from app.ui.session.bindings import SessionBridge
 from app.ui.session.midi_link import MidiLink
 from app.ui.session.model_link import ModelLink
-from app.ui.session.settings import Persisted, bytes_hex, hex_bytes
+from app.ui.session.settings import Persisted, bytes_hex, from_session, hex_bytes, to_session
 from app.ui.session.styles_link import StylesLink
 from app.ui.window_sources import SourcesMixin
 from models.assets import ICON_SVG
@@ -68,12 +68,13 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.last_result: Result | None = None
         self.shown_times: collections.deque[float] = collections.deque(maxlen=60)  # GUI thread only
         self.latency = Latency()  # of frames rendered after an input change
-        self.snapshot_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or Path.home()) / "SDXS Live"
-        self.video_dir = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.MoviesLocation) or Path.home()) / "SDXS Live"
+        self.folders = Folders.users()  # SDXS Live in the user's Pictures and Movies
         self._build()
         self.logbar = logbar.install(self.statusBar())  # our warnings, from any thread, in the status bar
-        self.panel.restore(self.saved)
-        self.actions = Actions(self)
+        to_session(self.saved, self.session)  # the remembered settings; the bound widgets follow
+        self.panel.set_recent(self.saved.recent_models, self.saved.recent_adapters)
+        self.models = ModelLink(self.bridge, self.pipeline, self.saved, self)  # the session's request -> worker -> session
+        self.actions = self._actions()
         self.canvas.set_brush(self.saved.brush)
         self.canvas.set_brush(self.saved.colour_brush, "colour")
         self._apply = QTimer(self, singleShot=True, interval=0)  # a burst of session changes goes out once
@@ -82,7 +83,8 @@ class MainWindow(SourcesMixin, QMainWindow):
         # LoRAs <-> worker, and the transition shown under the output; adapters <-> worker
         self.styles = StylesLink(self.bridge, self.pipeline, self.panel.styles, self.output, self._offer_again)
         self.adapters = AdaptersLink(self.bridge, self.pipeline, self.panel.adapters, self.saved)
-        self.own_windows = OwnWindows(self)  # a screen source must not capture our own windows
+        self.own_windows = OwnWindows(self, self.statusBar(), self.logbar)  # a screen source must not capture our own windows
+        self.actions.fullscreenChanged.connect(self.own_windows.set_fullscreen)
         self.midi = MidiLink(self.bridge, self.panel, self.saved)  # MIDI learn: right-click a slider; midi.open() opens ports
         self.midi.said.connect(self.statusBar().showMessage)
         self.menuBar().addMenu(self.midi.menu)
@@ -138,13 +140,28 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.statusBar().addPermanentWidget(self.status_label)
         self.statusBar().addPermanentWidget(self.busy_bar)
 
+    def _actions(self) -> Actions:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        a = Actions(self, self.menuBar(), tb, bridge=self.bridge, pipeline=self.pipeline, models=self.models,
+                    canvas_page=self.canvas_page, adapters=self.panel.adapters, folders=self.folders,
+                    qsettings=self.qsettings, engine_entries=lambda menu: EngineLink(self, menu))
+        a.said.connect(self.statusBar().showMessage)
+        a.error.connect(self.show_error)
+        a.notice.connect(self.set_notice)
+        a.sourceRequested.connect(self._source_requested)
+        a.viewChosen.connect(self.set_view)
+        return a
+
     def _connect(self) -> None:
         p = self.pipeline
         p.resultReady.connect(self._on_result)
         p.inputShown.connect(self._on_input)
         p.busy.connect(self._on_busy)
         p.failed.connect(self.show_error)
-        self.models = ModelLink(self.bridge, p, self.panel, self.saved, self)  # model pickers -> worker -> session
+        self.panel.loadRequested.connect(self.models.load_requested)
         self.models.loading.connect(self._on_busy)
         self.models.loaded.connect(self._on_loaded)
         self.models.notice.connect(self.set_notice)
@@ -155,23 +172,20 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.panel.styles.failed.connect(self.show_error)
         p.adaptersLoaded.connect(self._clear_loading)
         self.panel.sourceRequested.connect(self._source_requested)
-        self.panel.overlay.toggled.connect(self._overlay_toggled)
+        self.panel.failed.connect(self.show_error)
+        self._show_overlay(self.session.get("overlay"))
         self.feed.retry.connect(self.retry_source)
-        self.output.doubleClicked.connect(self.toggle_fullscreen)
+        self.output.doubleClicked.connect(self.actions.toggle_fullscreen)
         for view in (self.output, self.feed):  # Ctrl+click: the eyedropper for the colour brush, as on the canvas
             view.colourPicked.connect(self.canvas_page.pick_colour)
 
     # ---- start --------------------------------------------------------------------------------------
 
     def start(self, opts: StartOptions) -> None:
-        if opts.prompt is not None:
-            self.session.set(prompt=opts.prompt)
-        if opts.size is not None:
-            self.session.set(size=opts.size)
-        if opts.device:
-            self.panel.device.setCurrentText(opts.device)
-        if opts.dtype:
-            self.panel.dtype.setCurrentText(opts.dtype)
+        self.session.set({k: v for k, v in (("prompt", opts.prompt), ("size", opts.size)) if v is not None})
+        if opts.device or opts.dtype:  # the pickers follow the session's request
+            req = self.session.request
+            self.session.set(request=replace(req, device=opts.device or req.device, dtype=opts.dtype or req.dtype))
         if opts.loras:
             from models.lora import parse_lora_arg
 
@@ -197,14 +211,8 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.models.load(model, controlnet)
 
     def load_from_panel(self) -> None:
-        self.models.load_from_panel()
-
-    def download(self, model: str, controlnet: str | None, fallback: Choice | None = None) -> None:
-        self.models.download(model, controlnet, fallback)
-
-    @property
-    def download_dialog(self) -> DownloadDialog | None:
-        return self.models.download_dialog
+        """What the Load button does: load the session's request (the pickers show it)."""
+        self.models.load_requested()
 
     @Slot(str)
     def _on_loaded(self, name: str) -> None:
@@ -238,6 +246,9 @@ class MainWindow(SourcesMixin, QMainWindow):
     paused = property(lambda self: self.session.paused)
     source_spec = property(lambda self: self.session.source, lambda self, spec: self.session.set(source=spec))
     loaded_model = property(lambda self: self.session.model.model if self.session.model is not None else None)
+    # where snapshots and recordings go (Actions writes them; tests and benchmarks point them elsewhere)
+    snapshot_dir = property(lambda self: self.folders.snapshots, lambda self, p: setattr(self.folders, "snapshots", p))
+    video_dir = property(lambda self: self.folders.videos, lambda self, p: setattr(self.folders, "videos", p))
 
     @Slot(object)
     def _session_changed(self, names: frozenset[str]) -> None:
@@ -248,6 +259,8 @@ class MainWindow(SourcesMixin, QMainWindow):
             self.output.set_message("Paused" if self.paused else "")
             if not self.paused:
                 self.offer_current()
+        if "overlay" in names:
+            self._show_overlay(self.session.get("overlay"))
         if "adapters_loaded" in names:  # the colour brush needs a colour-hint adapter
             colour = self.session.has_colour()
             self.canvas_page.set_colour_available(colour)
@@ -312,8 +325,7 @@ class MainWindow(SourcesMixin, QMainWindow):
                                             self.session.live.seed, self.pipeline.recording, self.paused, self.pipeline.remote)
         self.output.update()
 
-    @Slot(bool)
-    def _overlay_toggled(self, on: bool) -> None:
+    def _show_overlay(self, on: bool) -> None:
         self.output.show_overlay = on
         if self.last_result is not None:
             self.output.inset = self._colour_inset(self.last_result)
@@ -333,10 +345,6 @@ class MainWindow(SourcesMixin, QMainWindow):
         self.actions.act_side.setChecked(self.saved.view == "side")
         self.actions.act_output.setChecked(self.saved.view == "output")
 
-    @Slot()
-    def toggle_fullscreen(self) -> None:
-        self.actions.toggle_fullscreen()
-
     @Slot(bool)
     def set_paused(self, on: bool) -> None:
         self.session.set(paused=on)  # _session_changed shows it and, resumed, sends the input again
@@ -349,7 +357,7 @@ class MainWindow(SourcesMixin, QMainWindow):
     def dropEvent(self, e) -> None:
         urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if urls:
-            self.actions.open_path(urls[0])
+            self.actions.files.open_path(urls[0])
             e.acceptProposedAction()
 
     # ---- shutdown -----------------------------------------------------------------------------------
@@ -362,7 +370,7 @@ class MainWindow(SourcesMixin, QMainWindow):
             self.saved.model = req.model
             self.saved.adapters = self.panel.adapters.strengths()
             self.saved.controlnet = next(iter(self.saved.adapters), "")
-        self.panel.store(self.saved)
+        from_session(self.saved, self.session)
         self.saved.brush, self.saved.colour_brush = self.canvas.brushes["lines"], self.canvas.brushes["colour"]
         self.saved.source = self.source_spec
         self.saved.geometry = hex_bytes(self.saveGeometry())

@@ -47,7 +47,7 @@ class SourcesMixin:
         if parsed.kind == "camera":
             self.panel.set_camera(parsed.index)
         self.capture = open_capture(parsed)
-        self.own_windows.update()  # a screen capture learns where our windows are
+        self.own_windows.set_capture(self.capture)  # a screen capture learns where our windows are
         self.feed.placeholder = f"Opening {parsed}..."
         self.pipeline.set_capture(self.capture)  # the capture wakes the frame path with each new frame
 
@@ -60,6 +60,7 @@ class SourcesMixin:
         if self.capture is not None:
             self.capture.stop(wait)
             self.capture = None
+            self.own_windows.set_capture(None)
 
     @Slot(object)
     def _on_input(self, posted) -> None:

@@ -21,12 +21,13 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.live import styles
 from app.live.framepath import FramePath
 from app.live.loop import LiveLoop, Loader
+from app.live.session import ModelRequest
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink
 from app.ui.panel.adapters import adapter_args, loaded_adapters, use_adapters
-from app.ui.worker_load import LoadRequest, leave_a_core, progress_class
+from app.ui.worker_load import leave_a_core, progress_class
 from models.errors import UserError, first_line
-from models.opening import EngineOptions, open_engine
+from models.opening import open_engine
 
 if TYPE_CHECKING:
     from models.engine import Engine
@@ -48,7 +49,7 @@ class Worker(QObject):
         super().__init__()
         self.path = path if path is not None else FramePath()  # runs the frames; its lock guards the engine
         self.loader = loader or open_engine
-        self.request: LoadRequest | None = None
+        self.request: ModelRequest | None = None
         self.settings = LiveSettings()
         self.cancel = threading.Event()
         self.recorder = None  # app.live.sinks.RecorderSink while recording, in the path's sinks
@@ -63,7 +64,7 @@ class Worker(QObject):
         return self.path.sinks
 
     @Slot(object)
-    def load(self, req: LoadRequest) -> None:
+    def load(self, req: ModelRequest) -> None:
         self.cancel.clear()
         self.close_remote()  # a local model replaces a remote engine
         same_base = self.loop is not None and self.request is not None and (
@@ -87,10 +88,7 @@ class Worker(QObject):
                     leave_a_core(engine)
                     restored["kept"], restored["lost"] = styles.restore(engine, self.settings.loras, progress, self.busy.emit)
 
-                options = EngineOptions(model=req.model, controlnets=req.adapters, size=self.settings.size or None,
-                                        device=req.device, dtype=req.dtype, fast=req.fast, backend=req.backend,
-                                        precision=req.precision)
-                engine = self.loader(options, progress, self.busy.emit, before_warm_up)
+                engine = self.loader(req.engine_options(self.settings.size or None), progress, self.busy.emit, before_warm_up)
                 # the adapters at the strengths they were loaded with (the list shows them once loaded)
                 self.path.set_loop(LiveLoop(engine, replace(self.settings, loras=restored["kept"],
                                                              adapters=engine.adapter_strengths), req.fast))
@@ -238,7 +236,7 @@ class Worker(QObject):
         e = self.loop.engine if self.loop is not None and self.remote is None else None
         self.adaptersLoaded.emit(loaded_adapters(e) if e is not None else [])
         if e is not None and self.request is not None:
-            self.request = replace(self.request, controlnet=adapter_args(e))  # what a reload of this model keeps
+            self.request = replace(self.request, adapters=adapter_args(e))  # what a reload of this model keeps
 
     @Slot()
     def new_source(self) -> None:

@@ -1,10 +1,9 @@
-"""What the worker needs to load a model: the request, the download progress that reaches the window (and
+"""What the worker needs to load a model besides the request (app.live.session.ModelRequest): the download progress that reaches the window (and
 can cancel), and the CPU core left to the GUI."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models.errors import Cancelled
@@ -24,25 +23,6 @@ def leave_a_core(engine: Engine) -> None:
     import torch
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
-
-
-@dataclass
-class LoadRequest:
-    """What to load in the worker."""
-
-    model: str  # base model spec: folder, hub id or demo
-    controlnet: str | tuple[str, ...] | None = None  # adapter spec, or several as SPEC[:STRENGTH]; None or () for none
-    device: str = "auto"  # auto, cpu or cuda
-    dtype: str = "auto"  # auto, float32, bfloat16 or float16
-    fast: str = "auto"  # torch's runner (models.runners): auto is CUDA graphs on a GPU, eager on a CPU
-    backend: str = "torch"  # who runs CPU frames (models.openvino): torch, auto or openvino
-    precision: str = "fp32"  # OpenVINO's precision: fp32 or int8
-
-    @property
-    def adapters(self) -> tuple[str, ...]:
-        """The adapters as SPEC[:STRENGTH] each, in order."""
-        c = self.controlnet
-        return (c,) if isinstance(c, str) else tuple(c or ())
 
 
 def progress_class(worker: Any, cancel: threading.Event):

@@ -1,7 +1,8 @@
 """Model > Train adapter...: pick pictures, start, watch it learn, stop or resume, and use the result live.
 
 Training runs in its own process (app/ui/dialogs/trainproc.py); the dialog only reads its progress stream, so the
-window never waits on it. Inputs are checked before anything starts, with the command line's own words.
+window never waits on it. The left column is the form and the run's buttons (here); the right one shows the run
+(app/ui/dialogs/train_watch.py). Inputs are checked before anything starts, with the command line's own words.
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -21,23 +20,19 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
-    QProgressBar,
     QSizePolicy,
     QSpinBox,
     QSplitter,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
+from app.ui.dialogs.train_watch import TrainWatch
 from app.ui.dialogs.trainproc import TrainProcess
 from app.ui.panel.widgets import button, row
 from models.errors import UserError
 
 OBJECTIVES = [("Regression + adversarial (sharper)", None), ("Regression only (softer)", 0.0)]  # None: the trainer's default weight
-NOT_CURVES = {"event", "step", "steps", "lr", "seconds", "seconds_left", "disc_acc"}  # step fields that are not losses
-CURVE_COLOURS = ["#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6c8a", "#2e86ab"]
 
 
 def _browse_row(edit: QLineEdit, title: str) -> QWidget:
@@ -64,13 +59,12 @@ class TrainDialog(QDialog):
         self.proc.event.connect(self._on_event)
         self.proc.line.connect(self._on_line)
         self.proc.ended.connect(self._on_ended)
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self.points: dict[str, tuple[list[float], list[float]]] = {}
         split = QSplitter(Qt.Orientation.Horizontal)  # the form and the run's progress; the user moves the line
         split.setChildrenCollapsible(False)
         split.addWidget(self._form(base, device, out_root))
         self.resolution.setValue(size)  # the base's own size by default
-        split.addWidget(self._watch())
+        self.watch = TrainWatch()  # the run's progress, curves, validation grid and log
+        split.addWidget(self.watch)
         split.setStretchFactor(0, 1)  # a smaller dialog takes from both columns, the progress side more
         split.setStretchFactor(1, 2)
         split.setSizes([440, 580])
@@ -158,40 +152,6 @@ class TrainDialog(QDialog):
         f.addRow(row(self.start_button, self.stop_button, self.use_button))
         return box
 
-    def _watch(self) -> QWidget:
-        box = QWidget()
-        col = QVBoxLayout(box)
-        self.bar = QProgressBar()
-        self.bar.setFormat("step %v of %m")
-        self.eta = QLabel("Not started")
-        self.eta.setWordWrap(True)  # a long error wraps instead of widening the dialog past the screen
-        col.addWidget(self.bar)
-        col.addWidget(self.eta)
-        self.plot = self._plot("adapter loss")
-        self.disc_plot = self._plot("discriminator")  # the adversarial game's other player, on its own scale
-        self.disc_plot.hide()
-        self.plot.setMinimumWidth(280)  # the curves stay readable in a small dialog
-        col.addWidget(self.plot, 3)
-        col.addWidget(self.disc_plot, 2)
-        self.validation = QLabel("The validation grid (condition | target | output) appears here as it is written")
-        self.validation.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.validation.setWordWrap(True)
-        self.validation.setMinimumWidth(200)
-        self.validation.setMinimumHeight(140)
-        col.addWidget(self.validation, 2)
-        self.log = QPlainTextEdit(readOnly=True)
-        self.log.setMaximumBlockCount(2000)
-        col.addWidget(self.log, 1)
-        return box
-
-    def _plot(self, what: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="w")
-        plot.setLabel("bottom", "step")
-        plot.setLabel("left", what)
-        plot.addLegend(offset=(10, 5), colCount=4)  # one row across the top, clear of the curves
-        plot.showGrid(x=True, y=True, alpha=0.3)
-        return plot
-
     # ---- checks -------------------------------------------------------------------------------------------
 
     def config(self, resume: str | None = None):
@@ -204,7 +164,7 @@ class TrainDialog(QDialog):
                           device=self.device.currentText(), resume=resume, checkpoint_every=max(1, min(500, self.steps.value() // 4)),
                           validate_every=max(1, min(250, self.steps.value() // 8)))
         weight = self.objective.currentData()
-        if hasattr(cfg, "adversarial_weight") and weight is not None:
+        if weight is not None:
             cfg.adversarial_weight = weight
         return cfg
 
@@ -307,81 +267,52 @@ class TrainDialog(QDialog):
     def _launch(self, cfg) -> None:
         from training.runs import train_argv
 
-        self.curves.clear()
-        self.points.clear()
-        for plot in (self.plot, self.disc_plot):
-            plot.clear()
-        self.disc_plot.hide()
-        self.bar.setRange(0, cfg.steps)
+        self.watch.clear(cfg.steps)
         self._log("$ sdxs-live " + " ".join(train_argv(cfg)))
         if self.pause_live.isVisible() and self.pause_live.isChecked():
             self.pauseLive.emit(True)
         self.proc.start(train_argv(cfg))
-        self.eta.setText("Starting (loading the models)...")
+        self.watch.eta.setText("Starting (loading the models)...")
         self._buttons()
 
     @Slot()
     def stop(self) -> None:
-        self.eta.setText("Stopping after this step (saving a checkpoint)...")
+        self.watch.eta.setText("Stopping after this step (saving a checkpoint)...")
         self.proc.stop()
 
     @Slot(dict)
     def _on_event(self, ev: dict) -> None:
         kind = ev.get("event")
-        if kind == "step":
-            self.bar.setValue(int(ev["step"]))
-            left = ev.get("seconds_left")
-            self.eta.setText(f"step {ev['step']} of {ev['steps']}" + (f", about {_duration(left)} left" if left is not None else ""))
-            for name, value in ev.items():  # every loss term the trainer reports, whatever the objective
-                if name not in NOT_CURVES and isinstance(value, (int, float)):
-                    self._point(name, float(ev["step"]), float(value))
-        elif kind == "validation":
-            pix = QPixmap(ev["path"])
-            if not pix.isNull():
-                self.validation.setPixmap(pix.scaled(self.validation.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation))
-        elif kind in ("checkpoint", "done"):
+        self.watch.show_event(ev)
+        if kind in ("checkpoint", "done"):
             self._refresh_runs()
         if kind in ("start", "stopped", "collapse"):  # the others are in the trainer's own notes already
             self._log(" ".join(f"{k}={v}" for k, v in ev.items()))
-
-    def _point(self, name: str, x: float, y: float) -> None:
-        xs, ys = self.points.setdefault(name, ([], []))
-        xs.append(x)
-        ys.append(y)
-        if name not in self.curves:
-            plot = self.disc_plot if name.startswith("disc") else self.plot
-            plot.show()
-            pen = pg.mkPen(CURVE_COLOURS[len(self.curves) % len(CURVE_COLOURS)], width=2)
-            self.curves[name] = plot.plot([], [], pen=pen, name=name)
-        self.curves[name].setData(xs, ys)
 
     @Slot(str)
     def _on_line(self, text: str) -> None:
         self._log(text)
 
     def _log(self, text: str) -> None:
-        self.log.appendPlainText(text)
-        bar = self.log.verticalScrollBar()
-        bar.setValue(bar.maximum())  # follow the newest line
+        self.watch.add_line(text)
 
     @Slot(int)
     def _on_ended(self, code: int) -> None:
         self.pauseLive.emit(False)
         if self._quitting:
             return
-        step = self.bar.value()
+        step, eta = self.watch.bar.value(), self.watch.eta
         if code == 0:
-            self.eta.setText(f"Finished after {step} steps: Use this adapter loads it")
+            eta.setText(f"Finished after {step} steps: Use this adapter loads it")
             done = self.out.text().strip()
             self.out.setText(str(Path(done).expanduser().parent / time.strftime("adapter-%Y%m%d-%H%M%S")))  # the next run's
             self._refresh_runs()
             self.runs.setCurrentIndex(max(0, self.runs.findData(str(Path(done).expanduser()))))
         elif code == 130:
-            self.eta.setText(f"Stopped at step {step} with a checkpoint: Resume continues it")
+            eta.setText(f"Stopped at step {step} with a checkpoint: Resume continues it")
         else:
-            lines = self.log.toPlainText().strip().splitlines()
-            self.eta.setText("Training failed: " + (lines[-1] if lines else f"exit code {code}"))
+            lines = self.watch.log.toPlainText().strip().splitlines()
+            eta.setText("Training failed: " + (lines[-1] if lines else f"exit code {code}"))
             self.problem.setText(lines[-1].removeprefix("error: ") if lines and lines[-1].startswith("error: ") else "")
         self._refresh_runs()
         self.check_inputs()
@@ -418,9 +349,3 @@ class TrainDialog(QDialog):
         e.ignore()  # closing the dialog keeps the run going; it stops with Stop or when the app quits
         self.hide()
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"

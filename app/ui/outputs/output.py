@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QMainWindow,
     QMenuBar,
     QPushButton,
     QVBoxLayout,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.panel.widgets import row
+from app.ui.pipeline import Pipeline
 from models.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -42,17 +42,21 @@ OBS_HELP = ("<b>In OBS</b>: Sources &gt; + &gt; <i>Media Source</i>, untick <i>L
 
 
 class OutputMenu(QObject):
-    """The Output menu of a main window, and the sinks it opened (the MJPEG server, the virtual camera, NDI)."""
+    """The Output menu of a main window, and the sinks it opened (the MJPEG server, the virtual camera, NDI).
+    host: the dialogs' parent; pipeline: the frame path's handle (its sinks, the output shown last); qsettings:
+    where the address and the NDI name are remembered (None: nowhere)."""
 
     sinkFailed = Signal(object, str)  # from the frame path's thread: a sink and its one line
+    said = Signal(str, int)  # a status line and how long it stays (ms)
 
-    def __init__(self, w: QMainWindow, menubar: QMenuBar):
-        super().__init__(w)
-        self.w = w
+    def __init__(self, host: QWidget, menubar: QMenuBar, pipeline: Pipeline, qsettings: QSettings | None = None):
+        super().__init__(host)
+        self.host, self.pipeline, self.qsettings = host, pipeline, qsettings
+        w = host
         self.server = None  # app.live.serve.MjpegServer while streaming
         self.camera = None  # app.live.virtualcam.VirtualCamera while on
         self.ndi = None  # app.live.ndi.NdiSender while sending
-        self.sinks = w.pipeline.path.sinks  # the frame path's sinks: the ones above are added there
+        self.sinks = pipeline.path.sinks  # the frame path's sinks: the ones above are added there
         self.sinkFailed.connect(self._sink_failed)  # queued: the menu changes on the GUI thread
         self.dialog: ServeDialog | None = None
         menu = menubar.addMenu("O&utput")
@@ -113,7 +117,7 @@ class OutputMenu(QObject):
     @Slot()
     def open_dialog(self) -> None:
         if self.dialog is None:
-            self.dialog = ServeDialog(self, self.w)
+            self.dialog = ServeDialog(self, self.host)
         self.dialog.refresh()
         self.dialog.show()
         self.dialog.raise_()
@@ -125,8 +129,8 @@ class OutputMenu(QObject):
         self.stop_server()
         server = MjpegServer(address, token=token or None).start()
         self.server = self._add(server)
-        if self.w.last_result is not None:  # a client connecting now sees the picture at once
-            server.publish(self.w.last_result.output)
+        if self.pipeline.shown_output is not None:  # a client connecting now sees the picture at once
+            server.publish(self.pipeline.shown_output)
         self.act_stop_serve.setEnabled(True)
         self.act_serve.setText(f"Stream to OBS (MJPEG): on {server.host}:{server.port}...")
         self._message(f"Streaming the output: {server.url()}")
@@ -177,7 +181,7 @@ class OutputMenu(QObject):
     def ask_ndi(self) -> None:
         from app.live.ndi import REACH
 
-        name, ok = QInputDialog.getText(self.w, "Send over NDI", f"{REACH}.\n\nSource name (receivers list it as "
+        name, ok = QInputDialog.getText(self.host, "Send over NDI", f"{REACH}.\n\nSource name (receivers list it as "
                                         "HOST (NAME)):", text=self.remembered("ndi", "SDXS Live"))
         if not ok or not name.strip():
             return
@@ -194,8 +198,8 @@ class OutputMenu(QObject):
         self.stop_ndi(quiet=True)
         ndi = NdiSender(name, 30.0)
         self.ndi = self._add(ndi)
-        if self.w.last_result is not None:  # a receiver connecting now sees the picture at once
-            ndi.send(self.w.last_result.output)
+        if self.pipeline.shown_output is not None:  # a receiver connecting now sees the picture at once
+            ndi.send(self.pipeline.shown_output)
         self.act_ndi.setText(f"NDI: sending as {ndi.name!r}...")
         self.act_stop_ndi.setEnabled(True)
         self._message(f"Sending the output over NDI as {ndi.name!r}, to every computer on the network")
@@ -213,23 +217,22 @@ class OutputMenu(QObject):
         self.act_stop_ndi.setEnabled(False)
 
     def _output_size(self) -> int:
-        last = self.w.last_result
+        last = self.pipeline.shown_output
         if last is not None:
-            return int(last.output.shape[0])
-        return int(self.w.pipeline.info.get("size") or 512)
+            return int(last.shape[0])
+        return int(self.pipeline.info.get("size") or 512)
 
     # ---- helpers --------------------------------------------------------------------------------------
 
     def _message(self, text: str) -> None:
-        self.w.statusBar().showMessage(text, 15000)
+        self.said.emit(text, 15000)
 
     def _remember(self, name: str, value: str) -> None:
-        qs = getattr(self.w, "qsettings", None)
-        if qs is not None:
-            qs.setValue(f"output/{name}", value)
+        if self.qsettings is not None:
+            self.qsettings.setValue(f"output/{name}", value)
 
     def remembered(self, name: str, default: str) -> str:
-        qs = getattr(self.w, "qsettings", None)
+        qs = self.qsettings
         value = qs.value(f"output/{name}", default) if qs is not None else default
         return str(value or default)
 
@@ -240,6 +243,7 @@ class ServeDialog(QDialog):
     def __init__(self, owner: OutputMenu, parent: QWidget | None = None):
         super().__init__(parent)
         self.owner = owner
+        self._kept_token = ""  # the token a loopback address cleared, given back when the address is remote again
         self.setWindowTitle("Stream to OBS (MJPEG)")
         self.setMinimumWidth(520)
         col = QVBoxLayout(self)
@@ -297,7 +301,7 @@ class ServeDialog(QDialog):
             self._kept_token = self.token.text()
             self.token.clear()
         elif remote and not self.token.text():
-            self.token.setText(getattr(self, "_kept_token", "")) if getattr(self, "_kept_token", "") else self._new_token()
+            self.token.setText(self._kept_token) if self._kept_token else self._new_token()
 
     def _new_token(self) -> None:
         import secrets

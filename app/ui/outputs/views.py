@@ -7,7 +7,7 @@ import math
 import time
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
 from app.live.session import ModelInfo
@@ -234,3 +234,16 @@ def overlay_lines(timings: dict | None, fps: float, latency_ms: float | None, st
     if paused:
         lines.append("PAUSED")
     return lines
+
+
+def record_icon() -> QIcon:
+    """A red dot, the universal record sign."""
+    pix = QPixmap(32, 32)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(QColor(220, 40, 40))
+    p.setPen(QColor(120, 20, 20))
+    p.drawEllipse(5, 5, 22, 22)
+    p.end()
+    return QIcon(pix)

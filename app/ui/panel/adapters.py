@@ -18,23 +18,22 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.live.session import LoadedAdapter
-from app.ui.panel.widgets import SliderNumber, ask_spec
-from app.ui.session.bindings import Binding, SessionBridge
+from app.ui.panel.widgets import ValueRow, ask_spec
+from app.ui.session.bindings import SessionBridge
 from models.bounds import BOUNDS
-from models.options import COLOUR_HINTS
+from models.options import COLOUR_HINTS, adapter_arg
 
 __all__ = ["COLOUR_HINTS", "LoadedAdapter", "AdapterList", "adapter_args", "loaded_adapters", "spec_args", "use_adapters"]
 
 
 def spec_args(strengths: dict[str, float]) -> tuple[str, ...]:
     """{spec: strength} -> ("SPEC:STRENGTH", ...) as --controlnet takes them (a strength of 1 is left out)."""
-    return tuple(spec if strength == 1.0 else f"{spec}:{strength:g}" for spec, strength in strengths.items())
+    return tuple(adapter_arg(spec, strength) for spec, strength in strengths.items())
 
 
 def loaded_adapters(engine: Any) -> list[LoadedAdapter]:
@@ -68,15 +67,15 @@ def use_adapters(engine: Any, args: tuple[str, ...], progress=None) -> None:
 
 
 
-class AdapterRow(QWidget):
-    """One loaded adapter: name (and what it follows), slider, number, remove."""
-
-    moved = Signal(str, float)  # its name, the new strength
-    removeRequested = Signal(str)  # its name
+class AdapterRow(ValueRow):
+    """One loaded adapter: name (and what it follows) on its own line, slider, number, remove."""
 
     def __init__(self, bridge: SessionBridge, a: LoadedAdapter):
-        super().__init__()
-        self.name, self.spec, self.condition, self.session = a.name, a.spec, a.condition, bridge.session
+        b = BOUNDS["adapter_strength"]
+        super().__init__(bridge, "adapters", a.name, b.low, b.high,
+                         f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)",
+                         f"{a.name}'s strength (0..2)", f"Remove this adapter ({a.spec})")
+        self.name, self.spec, self.condition = a.name, a.spec, a.condition
         col = QVBoxLayout(self)  # the name on its own line: adapter names are long (a folder, a hub id)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(0)
@@ -85,25 +84,14 @@ class AdapterRow(QWidget):
         col.addWidget(self.label)
         lay = QHBoxLayout()
         col.addLayout(lay)
-        b = BOUNDS["adapter_strength"]
-        self.pair = SliderNumber(b.low, b.high, lambda: self.moved.emit(self.name, self.strength),
-                                 f"How strongly {a.name} steers the picture: 1 as trained, 0 off (double-click: 1)",
-                                 f"{a.name}'s strength (0..2)")
-        self.slider, self.number = self.pair.slider, self.pair.number
-        self.remove = QToolButton(text="\u2715")
-        self.remove.setToolTip(f"Remove this adapter ({a.spec})")
         for w in (self.slider, self.number, self.remove):
             lay.addWidget(w)
         lay.setStretch(0, 1)
         self.set_strength(a.strength)
-        name = a.name  # the session's LiveSettings.adapters with this row's strength in it (as a LoRA row's weight)
-        Binding(bridge, "adapters", self.slider, self.moved, lambda: {**self.session.live.adapters, name: self.strength},
-                lambda adapters: self.pair.show(adapters[name]) if name in adapters else None)
-        self.remove.clicked.connect(lambda: self.removeRequested.emit(self.name))
 
     @property
     def strength(self) -> float:
-        return self.pair.value
+        return self.value
 
     def set_strength(self, strength: float) -> None:
         """Show a strength without sending it (the session's, when it changes, is shown by the binding)."""
@@ -115,7 +103,6 @@ class AdapterList(QWidget):
 
     addRequested = Signal(str)  # load this adapter spec (SPEC[:STRENGTH]) into the engine
     removeRequested = Signal(str)  # take the adapter of this name out
-    strengthChanged = Signal(str, float)  # an adapter's name, its new strength
     listChanged = Signal()  # the engine's adapters changed (rows added or removed)
 
     def __init__(self, bridge: SessionBridge, parent: QWidget | None = None):
@@ -176,7 +163,6 @@ class AdapterList(QWidget):
                 if row is not None:
                     row.deleteLater()
                 row = AdapterRow(self.bridge, a)
-                row.moved.connect(self.strengthChanged)
                 row.removeRequested.connect(self._remove)
                 self.rows[a.name] = row
                 row.set_strength(self.session.live.adapters.get(a.name, a.strength))

@@ -31,8 +31,7 @@ from app.ui.panel.panel_sources import SourcePicker
 from app.ui.panel.steady_group import SteadyGroup
 from app.ui.panel.styles import StylesGroup, transition_box
 from app.ui.panel.widgets import STEPS, SeedBox, UnitSlider, guard_wheel, row
-from app.ui.session.bindings import Binding, SessionBridge, bind_check, bind_data, bind_number, bind_text
-from app.ui.session.settings import Persisted
+from app.ui.session.bindings import Binding, SessionBridge, bind_check, bind_data, bind_number, bind_request, bind_text
 from models.bounds import BOUNDS
 from models.options import BACKENDS, DEVICES, DTYPES
 
@@ -51,6 +50,7 @@ class ControlPanel(SourcePicker, QScrollArea):
 
     loadRequested = Signal()  # load the model / adapter / device shown
     sourceRequested = Signal(str)  # switch to this source spec (sketch, camera:N, video:PATH, image:PATH)
+    failed = Signal(str)  # a one-line error (an NDI or screen source that cannot be listed)
 
     def __init__(self, bridge: SessionBridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -148,6 +148,8 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.dtype.addItems(list(DTYPES))
         self.backend = QComboBox()
         self.backend.addItems(list(BACKENDS))
+        for field, combo in (("model", self.model), ("device", self.device), ("dtype", self.dtype), ("backend", self.backend)):
+            bind_request(self.bridge, field, combo)  # the session's ModelRequest: what Load loads
         self.backend.setToolTip("Who runs CPU frames: torch, openvino (converted once per model and size, then cached) "
                                 "or auto (OpenVINO where it measured faster at load)")
         f.addRow("Device", row(self.device, self.dtype, self.backend))
@@ -220,6 +222,8 @@ class ControlPanel(SourcePicker, QScrollArea):
         self.profile = QCheckBox("Per-stage timings (syncs the GPU)")
         bind_check(self.bridge, "profile", self.profile)
         self.record_side = QCheckBox("Record source and output side by side")
+        bind_check(self.bridge, "overlay", self.overlay)
+        bind_check(self.bridge, "record_side", self.record_side)
         for w in (self.overlay, self.profile, self.record_side):
             f.addWidget(w)
         return g
@@ -330,26 +334,12 @@ class ControlPanel(SourcePicker, QScrollArea):
         parts = [info.device, info.dtype, "OpenVINO" if info.backend == "openvino" else "", f"{info.size} px", adapter]
         self.readout.setText(" · ".join(p for p in parts if p))
 
-    # ---- persistence --------------------------------------------------------------------------------
-
-    def restore(self, s: Persisted) -> None:
-        """The remembered settings: the model pickers here, the rest into the session (the widgets follow it)."""
+    def set_recent(self, models: str, adapters: str) -> None:
+        """The recently used model and adapter specs the pickers offer ("\n"-separated); the model shown stays
+        the session's request."""
+        self.model.blockSignals(True)  # refilling the list is no user's choice
         self.model.clear()
-        self.model.addItems([x for x in s.recent_models.split("\n") if x])
-        self.model.setCurrentText(s.model)
-        self.adapters.set_recent(s.recent_adapters)
-        self.device.setCurrentText(s.device)
-        self.dtype.setCurrentText(s.dtype)
-        self.backend.setCurrentText(s.backend)
-        self.styles.set_user_presets(s.presets)
-        self.session.set_live(s.live)
-        self.session.set(seed_locked=s.seed_locked)
-        self.overlay.setChecked(s.overlay)
-        self.record_side.setChecked(s.record_side)
-        self._update_effective()
-
-    def store(self, s: Persisted) -> None:
-        s.live = self.live_settings()
-        s.presets = self.styles.presets_json()
-        s.device, s.dtype, s.backend = self.device.currentText(), self.dtype.currentText(), self.backend.currentText()
-        s.seed_locked, s.overlay, s.record_side = self.session.seed_locked, self.overlay.isChecked(), self.record_side.isChecked()
+        self.model.addItems([x for x in models.split("\n") if x])
+        self.model.blockSignals(False)
+        self.model.setCurrentText(self.session.request.model)
+        self.adapters.set_recent(adapters)

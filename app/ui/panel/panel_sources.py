@@ -10,7 +10,7 @@ from models.errors import UserError
 
 
 class SourcePicker:
-    """Picking a source and a camera."""
+    """Picking a source and a camera (a mixin of app.ui.panel.panel.ControlPanel: its failed signal says what went wrong)."""
 
     def _source_picked(self, index: int) -> None:
         kind = self.source.itemData(index)
@@ -56,10 +56,8 @@ class SourcePicker:
         return f"ndi:{name.strip()}" if ok and name.strip() else None
 
     def _tell(self, text: str) -> None:
-        """One line where the window shows messages (the panel alone, in a test, has none)."""
-        win = self.window()
-        if hasattr(win, "show_error"):
-            win.show_error(text)
+        """One line for the window's status bar (ControlPanel.failed)."""
+        self.failed.emit(text)
 
     def refresh_cameras(self) -> None:
         from app.live.sources import list_cameras

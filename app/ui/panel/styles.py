@@ -23,15 +23,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.live.session import LoadedLora
 from app.live.settings import PRESETS
-from app.live.styles import Preset, check_preset_name, read_presets, write_presets
-from app.ui.panel.widgets import SliderNumber, ask_spec
+from app.live.styles import Preset, check_preset_name
+from app.ui.panel.widgets import ValueRow, ask_spec
 from app.ui.session.bindings import Binding, SessionBridge
 from models.bounds import BOUNDS
 from models.errors import UserError
@@ -47,39 +46,28 @@ def transition_box() -> QDoubleSpinBox:
     return box
 
 
-class LoraRow(QWidget):
+class LoraRow(ValueRow):
     """One loaded LoRA: name, slider, number, remove."""
 
-    moved = Signal()
-    removeRequested = Signal(str)  # its spec
-
     def __init__(self, bridge: SessionBridge, name: str, spec: str):
-        super().__init__()
-        self.spec, self.session = spec, bridge.session
         limit = BOUNDS["lora_weight"].high
+        super().__init__(bridge, "loras", spec, -limit, limit,
+                         "LoRA weight: 1 is the style as trained, 0 off, negative the opposite (double-click: 1)",
+                         "LoRA weight", f"Remove this LoRA ({spec})")
+        self.spec = spec
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel(name)
         self.label.setToolTip(spec)
         self.label.setMinimumWidth(60)
         self.label.setMaximumWidth(110)
-        self.pair = SliderNumber(-limit, limit, self.moved.emit,
-                                 "LoRA weight: 1 is the style as trained, 0 off, negative the opposite (double-click: 1)",
-                                 "LoRA weight")
-        self.slider, self.number = self.pair.slider, self.pair.number
-        self.remove = QToolButton(text="✕")
-        self.remove.setToolTip(f"Remove this LoRA ({spec})")
         for w in (self.label, self.slider, self.number, self.remove):
             lay.addWidget(w)
         lay.setStretch(1, 1)
-        # the session's LiveSettings.loras with this row's weight in it: equal when the row shows the session's
-        Binding(bridge, "loras", self.slider, self.moved, lambda: {**self.session.live.loras, spec: self.weight},
-                lambda loras: self.pair.show(loras[spec]) if spec in loras else None)
-        self.remove.clicked.connect(lambda: self.removeRequested.emit(self.spec))
 
     @property
     def weight(self) -> float:
-        return self.pair.value
+        return self.value
 
     def set_weight(self, weight: float) -> None:
         """Set the weight as a user would (the session, then the engine, follow)."""
@@ -202,10 +190,6 @@ class StylesGroup(QGroupBox):
         box.activated.connect(lambda i: self.session.choose_style(box.itemText(i)) if self.preset(box.itemText(i)) else None)
         self._fill_box()
 
-    def set_user_presets(self, presets: list[Preset] | str) -> None:
-        presets = read_presets(presets) if isinstance(presets, str) else presets
-        self.session.set(presets=tuple(presets))
-
     def _fill_box(self) -> None:
         box = self.style_box
         box.blockSignals(True)
@@ -217,9 +201,6 @@ class StylesGroup(QGroupBox):
                 box.addItem(name, name)
         box.blockSignals(False)
         self.show_style(self.session.live.style)
-
-    def presets_json(self) -> str:
-        return write_presets(list(self.session.presets))
 
     def show_style(self, name: str) -> None:
         """Show a style (built-in or the user's; else None) in the box, without loading its LoRAs."""

@@ -15,9 +15,11 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QPushButton,
     QSlider,
+    QToolButton,
     QWidget,
 )
 
+from app.ui.session.bindings import Binding, SessionBridge
 from models.bounds import check_seed
 from models.errors import UserError
 
@@ -166,3 +168,30 @@ class SeedBox(QAbstractSpinBox):
 
     def stepEnabled(self) -> QAbstractSpinBox.StepEnabledFlag:
         return QAbstractSpinBox.StepEnabledFlag.StepUpEnabled | QAbstractSpinBox.StepEnabledFlag.StepDownEnabled
+
+
+class ValueRow(QWidget):
+    """One loaded adapter or LoRA in its list: a slider and a number (SliderNumber), a remove button, and their
+    binding to this row's entry of a dict field of the session (LiveSettings.adapters by name, .loras by spec):
+    the row writes the dict with its value in it, and shows the entry whoever writes it. The caller lays the
+    widgets out (with its own label)."""
+
+    moved = Signal()  # the user moved the value (the session has it)
+    removeRequested = Signal(str)  # this row's key
+
+    def __init__(self, bridge: SessionBridge, field: str, key: str, low: float, high: float, slider_tip: str,
+                 number_tip: str, remove_tip: str):
+        super().__init__()
+        self.key, self.session = key, bridge.session
+        self.pair = SliderNumber(low, high, self.moved.emit, slider_tip, number_tip)
+        self.slider, self.number = self.pair.slider, self.pair.number
+        self.remove = QToolButton(text="\u2715")
+        self.remove.setToolTip(remove_tip)
+        self.remove.clicked.connect(lambda: self.removeRequested.emit(self.key))
+        # equal when the row shows the session's entry; a dict without this key leaves the row as it is
+        Binding(bridge, field, self.slider, self.moved, lambda: {**self.session.get(field), key: self.value},
+                lambda values: self.pair.show(values[key]) if key in values else None)
+
+    @property
+    def value(self) -> float:
+        return self.pair.value

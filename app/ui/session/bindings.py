@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import shiboken6
@@ -149,6 +150,15 @@ def bind_check(bridge: SessionBridge, name: str, box: QAbstractButton | QAction)
 def bind_text(bridge: SessionBridge, name: str, edit: QLineEdit, debounce_ms: int = 0) -> Binding:
     """A line edit on a text field; typing is written debounce_ms after the last key (0: at once)."""
     return Binding(bridge, name, edit, edit.textChanged, edit.text, edit.setText, debounce_ms=debounce_ms)
+
+
+def bind_request(bridge: SessionBridge, field: str, combo: QComboBox) -> Binding:
+    """A picker of one field of the session's model request (app.live.session.ModelRequest: model, device,
+    dtype, backend): its text is that field; the rest of the request stays."""
+    session = bridge.session
+    return Binding(bridge, "request", combo, combo.currentTextChanged,
+                   lambda: replace(session.request, **{field: combo.currentText().strip()}),
+                   lambda request: combo.setCurrentText(getattr(request, field)))
 
 
 def bind_data(bridge: SessionBridge, name: str, combo: QComboBox) -> Binding:

@@ -4,29 +4,31 @@ an offered download that fails loads the fallback instead. It talks back to the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
-from app.live.session import ModelInfo, ModelRequest
+from app.live.session import ModelInfo
 from app.ui.panel.modelpick import Choice, DownloadDialog, notice_for
+from app.ui.pipeline import Pipeline
 from app.ui.session.bindings import SessionBridge
 from app.ui.session.settings import Persisted, remember
-from app.ui.worker import LoadRequest
 
 
 class ModelLink(QObject):
-    """Loads for one session: the panel's model pickers -> the worker -> the session's model."""
+    """Loads for one session: the session's model request (the panel's pickers are bound to it) -> the worker
+    -> the session's model."""
 
     loading = Signal(str)  # "Loading NAME...": the window shows it as busy
     loaded = Signal(str)  # the loaded model's short name (a folder's name, else the spec)
     notice = Signal(str)  # the banner's text ("" hides it)
     failed = Signal(str)  # a one-line error
 
-    def __init__(self, bridge: SessionBridge, pipeline, panel, saved: Persisted, dialog_parent: QWidget):
-        super().__init__(panel)
-        self.bridge, self.session, self.pipeline, self.panel, self.saved = bridge, bridge.session, pipeline, panel, saved
+    def __init__(self, bridge: SessionBridge, pipeline: Pipeline, saved: Persisted, dialog_parent: QWidget):
+        super().__init__(dialog_parent)
+        self.bridge, self.session, self.pipeline, self.saved = bridge, bridge.session, pipeline, saved
         self.dialog_parent = dialog_parent  # the download dialog's parent widget
         self.download_dialog: DownloadDialog | None = None
         self.fallback: Choice | None = None  # what to load when the offered download fails
@@ -34,23 +36,20 @@ class ModelLink(QObject):
         pipeline.loaded.connect(self._on_loaded)
         pipeline.failed.connect(self._on_failed)
         pipeline.busy.connect(self._on_busy)
-        panel.loadRequested.connect(self.load_from_panel)
 
     def load(self, model: str, controlnet: str | tuple[str, ...] | list[str] | None) -> None:
         """Load a model with adapters: one spec, or several as SPEC[:STRENGTH] (demo: the demo's two)."""
-        self.panel.model.setCurrentText(model)
         adapters = (controlnet,) if isinstance(controlnet, str) else tuple(controlnet or ())
-        p = self.panel
-        req = ModelRequest(model=model, adapters=adapters, device=p.device.currentText(), dtype=p.dtype.currentText(),
-                           backend=p.backend.currentText())
         self.bridge.flush()  # a size typed a moment ago loads with the model
-        self.session.set(request=req)
-        self.pipeline.load(LoadRequest(req.model, req.adapters, req.device, req.dtype, backend=req.backend))
+        req = replace(self.session.request, model=model, adapters=adapters)  # the pickers' device, dtype, backend
+        self.session.set(request=req)  # the model picker follows
+        self.pipeline.load(req)
         self.loading.emit(f"Loading {model}...")
 
     @Slot()
-    def load_from_panel(self) -> None:
-        model = self.panel.model.currentText().strip()
+    def load_requested(self) -> None:
+        """Load what the session's request names (the panel's Load button, Model > Open model folder)."""
+        model = self.session.request.model
         if not model:
             self.failed.emit("Choose a model first: a folder, a Hugging Face id or demo")
             return

@@ -1,4 +1,6 @@
-"""What the window remembers between runs (QSettings): the live settings value plus the window's own state."""
+"""What the window remembers between runs (QSettings): the session's settings (the live settings value, the model
+request's pickers, the seed lock, the presets, overlay and side by side) plus the window's own state.
+to_session puts them into the session and from_session takes them back out; the widgets only follow the session."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from dataclasses import dataclass, field, fields
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from app.live.session import Session
 from app.live.settings import LiveSettings
 from app.live.steady import SteadySettings
+from app.live.styles import read_presets, write_presets
 from app.ui.qtapp import APPLICATION, ORGANIZATION
 
 
@@ -47,6 +51,24 @@ class Persisted:
     def save(self, qs: QSettings) -> None:
         _save(self, qs, "")
         qs.sync()
+
+
+def to_session(saved: Persisted, session: Session) -> None:
+    """The remembered settings into the session (the bound widgets, OSC and MIDI see them there)."""
+    session.set_live(saved.live)
+    request = dataclasses.replace(session.request, model=saved.model, device=saved.device, dtype=saved.dtype,
+                                  backend=saved.backend)
+    session.set(seed_locked=saved.seed_locked, overlay=saved.overlay, record_side=saved.record_side,
+                presets=tuple(read_presets(saved.presets)), request=request)
+
+
+def from_session(saved: Persisted, session: Session) -> None:
+    """The session's settings into saved (the window's own state, such as its geometry, it sets itself)."""
+    req = session.request
+    saved.live, saved.presets = session.live, write_presets(list(session.presets))
+    saved.device, saved.dtype, saved.backend = req.device, req.dtype, req.backend
+    saved.seed_locked = session.seed_locked
+    saved.overlay, saved.record_side = bool(session.get("overlay")), bool(session.get("record_side"))
 
 
 def _optional(cls, name: str):
