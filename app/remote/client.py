@@ -5,8 +5,12 @@
     engine.close()
 
 aiortc runs in the client's own thread with its own event loop; step() is a plain blocking call from any one
-thread. One frame is in flight: step() sends the frame (a drawing as PNG, lossless; a camera frame as JPEG) with
-the settings when they changed, and waits for the picture made from it. Every second a ping measures the
+thread. One frame is in flight: step() sends the frame with the settings when they changed, and waits for the
+picture made from it. A drawing (Frame.drawn) goes as PNG over the data channel (lossless: video codecs smear
+thin lines) and its picture comes back there as JPEG; a camera, video or screen frame goes on the client's video
+track (VP8) and its picture comes back on the server's video track, matched to the frame by the pts the server
+names in a `picture` message (app/remote/video.py). A server that answers without a video track gets camera
+frames as JPEG over the data channel. Every second a ping measures the
 round trip (rtt_ms) and proves the link alive; when nothing comes back for `idle` seconds, or the connection
 fails, the link is lost: one log line, then reconnects with backoff (0.5 s doubling to 8 s) for up to
 `give_up` seconds (one line when it is back), the frame in flight sent again; after that step() raises a
@@ -40,6 +44,7 @@ from app.remote.messages import (
     quiet_webrtc,
     settings_message,
 )
+from app.remote.video import NewestTrack, PtsMatcher, even, is_repeat
 from models.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -56,8 +61,9 @@ class Picture:
     server_ms: float  # from the frame's arrival at the server to the picture encoded
     reused: bool  # the server's loop reused its last output (the frame was unchanged)
     frames: int  # frames the server's engine has rendered
-    bytes_out: int  # bytes this frame took to the server
-    bytes_in: int  # bytes the picture took back
+    bytes_out: int  # bytes this frame took to the server (0 for a video-track frame: RTP's, not counted per frame)
+    bytes_in: int  # bytes the picture took back (0 for a picture on the video track)
+    track: bool = False  # the frame went, and the picture came back, on the video tracks
 
 
 class RemoteEngine:
@@ -93,6 +99,14 @@ class RemoteEngine:
         self._last_heard = 0.0
         self._tasks: list[asyncio.Task] = []
         self._lost_at = 0.0
+        self.video_link = False  # the server answered the client's video track with one of its own
+        self._out: NewestTrack | None = None  # this connection's outgoing video track
+        self._up = PtsMatcher()  # the pts we sent -> seq, learnt against the `in` of picture messages
+        self._down = PtsMatcher()  # the server's pts -> its picture message, learnt against the frames received
+        self._unmatched: list[Any] = []  # received video frames whose picture message has not come yet
+        self._video: tuple[int, dict, Any] | None = None  # (seq, picture message, av.VideoFrame): the newest matched
+        self._video_ms = 0.0  # the newest video picture's latency
+        self.video_unmatched = 0  # received pictures that matched no frame we sent (a repeat, an older link)
 
     # the blocking API
 
@@ -134,6 +148,8 @@ class RemoteEngine:
 
     def step(self, frame: Frame, settings: LiveSettings | None = None) -> Picture:
         """The picture made from this frame with these settings (None: as they were)."""
+        if not frame.drawn and self.video_link:
+            return self._step_video(frame, settings)
         data = encode_image(frame.image, "png" if frame.drawn else "jpeg", self.quality)
         self._seq += 1
         seq = self._seq
@@ -167,6 +183,45 @@ class RemoteEngine:
                        engine_ms=float(head.get("engine_ms", 0)), server_ms=float(head.get("server_ms", 0)),
                        reused=bool(head.get("reused")), frames=int(head.get("frames", 0)), bytes_out=len(data),
                        bytes_in=size)
+
+    def _step_video(self, frame: Frame, settings: LiveSettings | None) -> Picture:
+        """A camera, video or screen frame on the video track; its picture from the server's track. A frame
+        whose picture does not come in `retry` seconds (lost on the way) is put on the track again."""
+        rgb = even(frame.image)
+        self._seq += 1
+        seq = self._seq
+        deadline = time.monotonic() + self.timeout
+        generation, pushed = -1, 0.0
+        while True:
+            with self._cv:
+                if self.state in ("gone", "closed"):
+                    raise UserError(f"engine at {self.url} went away ({self.last_error or 'the link is lost'}): "
+                                    "start serve-engine again, or use the local engine")
+                live, gen = self.state == "live", self._generation
+                got = self._video if self._video is not None and self._video[0] >= seq else None
+                failed = self._failed if self._failed is not None and self._failed[0] >= seq else None
+            if failed is not None:
+                raise UserError(f"engine at {self.url}: {failed[1]}")
+            if got is not None:
+                break
+            now = time.monotonic()
+            if live and (gen != generation or now - pushed > max(2.0, 3 * self._video_ms / 1000)):
+                if gen != generation:
+                    deadline = now + self.timeout
+                generation, pushed = gen, now
+                self._aio.call_soon_threadsafe(self._push_video, settings, seq, rgb)
+            elif live and now > deadline:
+                self._aio.call_soon_threadsafe(self._lose, f"no picture in {self.timeout:g} s")
+            with self._cv:
+                self._cv.wait(0.05)
+        _, head, video = got
+        image = video.to_ndarray(format="rgb24")
+        self.frames += 1
+        latency = 1000 * (time.perf_counter() - frame.captured)
+        self._video_ms = latency
+        return Picture(image=image, seq=seq, latency_ms=latency, engine_ms=float(head.get("engine_ms", 0)),
+                       server_ms=float(head.get("server_ms", 0)), reused=bool(head.get("reused")),
+                       frames=int(head.get("frames", 0)), bytes_out=0, bytes_in=0, track=True)
 
     def send(self, message: Message) -> None:
         """A text message (pause, settings) on the live link; dropped while the link is down."""
@@ -218,6 +273,14 @@ class RemoteEngine:
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         channel = pc.createDataChannel("sdxs")
+        out = NewestTrack()  # camera, video and screen frames; the server answers with its own track
+        pc.addTrack(out)
+        incoming: list[Any] = []
+
+        @pc.on("track")
+        def on_track(track: Any) -> None:
+            if track.kind == "video":
+                incoming.append(track)
         hello: asyncio.Future = asyncio.get_running_loop().create_future()
         parts, got = Reassembler(), [0]
 
@@ -268,6 +331,10 @@ class RemoteEngine:
                 raise UserError(f"cannot reach the engine at {self.url}: {type(e).__name__} {e}".strip()) from None
             raise
         self._pc, self._channel, self._last_heard = pc, channel, time.monotonic()
+        self._out, self._up, self._down, self._unmatched = out, PtsMatcher(), PtsMatcher(), []
+        self.video_link = bool(incoming)
+        if incoming:
+            self._tasks.append(asyncio.ensure_future(self._read_track(incoming[0], pc)))
         with self._cv:
             if self.state != "closed":
                 self.state = "live"
@@ -297,6 +364,8 @@ class RemoteEngine:
             self._cv.notify_all()
         self.say(f"engine link lost ({why}): reconnecting to {self.url} with backoff, up to {self.give_up:g} s")
         old, self._pc, self._channel = self._pc, None, None
+        if self._out is not None:
+            self._out.stop()
         if old is not None:
             asyncio.ensure_future(old.close())
 
@@ -345,17 +414,62 @@ class RemoteEngine:
             return
         if msg.type == "hello" and not hello.done():
             hello.set_result(msg.fields)
+        elif msg.type == "picture" and isinstance(msg.fields.get("pts"), int):
+            self._down.announce(msg.fields["pts"], msg.fields)
+            self._unmatched = [f for f in self._unmatched if not self._match(f)]
         elif msg.type == "pong" and isinstance(msg.fields.get("t"), float):
             self.rtt_ms = 1000 * (time.perf_counter() - msg.fields["t"])
         elif msg.type == "error":
             self.last_error = str(msg.fields.get("text", ""))
             seq = msg.fields.get("seq")
+            if isinstance(msg.fields.get("in"), int):  # a video frame failed: the one in flight
+                seq = self._seq
             if isinstance(seq, int) and not isinstance(seq, bool):
                 with self._cv:
                     self._failed = (seq, self.last_error)  # that frame's step() raises it
                     self._cv.notify_all()
             else:
                 log.warning("engine: %s", self.last_error)
+
+    def _push_video(self, settings: LiveSettings | None, seq: int, rgb: np.ndarray) -> None:
+        ch, out = self._channel, self._out
+        if ch is None or ch.readyState != "open" or out is None:
+            return
+        if settings is not None and settings != self._sent_settings:
+            ch.send(settings_message(settings).encode())
+            self._sent_settings = settings
+        self._up.announce(out.put(rgb), seq)
+
+    async def _read_track(self, track: Any, pc: Any) -> None:
+        """The server's pictures of our video frames: each matched to its frame (video.py), the newest kept."""
+        from aiortc.mediastreams import MediaStreamError
+
+        previous = None
+        try:
+            while self._pc is pc:
+                frame = await track.recv()
+                pts = int(frame.pts or 0)
+                repeat, previous = is_repeat(pts, previous), pts
+                self._last_heard = time.monotonic()
+                if not repeat and not self._match(frame):
+                    self._unmatched = [*self._unmatched[-3:], frame]
+        except MediaStreamError:
+            return
+
+    def _match(self, frame: Any) -> bool:
+        """Match a received picture to the frame it was made from; False while its picture message is not here."""
+        head = self._down.lookup(int(frame.pts or 0))
+        if head is None:
+            return False
+        seq = self._up.lookup(head["in"]) if isinstance(head.get("in"), int) else None
+        if seq is None:
+            self.video_unmatched += 1
+            return True
+        with self._cv:
+            if self._video is None or seq >= self._video[0]:
+                self._video = (seq, head, frame)
+                self._cv.notify_all()
+        return True
 
     def _on_picture(self, kind: bytes, header: dict, payload: bytes, size: int) -> None:
         with self._cv:
@@ -370,3 +484,5 @@ class RemoteEngine:
             task.cancel()
         if self._pc is not None:
             await self._pc.close()
+        if self._out is not None:
+            self._out.stop()

@@ -1,0 +1,162 @@
+"""The remote engine's video tracks: camera, video and screen frames up, their pictures back (app/remote/server.py,
+client.py), and how a picture on a track is matched to the frame it was made from.
+
+NewestTrack is an aiortc MediaStreamTrack fed by put(): newest wins (a frame put before the encoder took the one
+before replaces it), so no queue grows at the sending end. Each frame gets a presentation timestamp (pts, in
+RTP's 90 kHz clock) from the sender's clock, strictly increasing.
+
+aiortc's receiver hands a video frame on only when the first packet of the next frame arrives (its jitter buffer
+ends a frame at a new RTP timestamp; it does not read the marker bit), so a lone frame would wait for the next
+one. NewestTrack therefore follows each frame, when nothing newer is waiting, with a REPEAT: the same picture
+again at pts + HALF (half a millisecond later; frames' own pts are whole milliseconds apart; VP8 codes an
+unchanged picture in about 24 bytes), which pushes the frame out at the far end. A receiver drops a frame whose
+pts is HALF after the previous one's (is_repeat); a repeat whose frame was lost is that frame's picture, found
+by PtsMatcher one HALF step back.
+
+RTP carries the pts through to the receiver, shifted: aiortc's receiver counts pts from the first frame it got,
+so the receiver sees pts - (the pts of the first frame that arrived), 0 when no frame was lost before it.
+PtsMatcher learns that shift from the frames seen against the pts the sender announced (the server sends a
+small `picture` message on the data channel per picture, naming its pts and the frame it was made from), so a
+picture on a track is matched to its frame exactly, never guessed by order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+import numpy as np
+
+CLOCK = 90_000  # RTP's video clock: ticks per second
+TIME_BASE = fractions.Fraction(1, CLOCK)
+HALF = 45  # ticks (0.5 ms): a repeat's pts is its frame's + HALF; frames' pts are multiples of 2 * HALF
+SLACK = 3  # ticks a pts may move on the way (libvpx rounds some timestamps by one tick)
+
+
+def even(rgb: np.ndarray) -> np.ndarray:
+    """The picture cropped to even sides (VP8 codes 4:2:0 chroma, half the size each way)."""
+    h, w = rgb.shape[:2]
+    return np.ascontiguousarray(rgb[: h - h % 2, : w - w % 2, :3])
+
+
+def is_repeat(pts: int, previous: int | None) -> bool:
+    """A frame half a millisecond after the previous one is NewestTrack's repeat of it."""
+    return previous is not None and abs(pts - previous - HALF) <= SLACK
+
+
+def _track_base() -> type:
+    from aiortc.mediastreams import MediaStreamTrack
+
+    return MediaStreamTrack
+
+
+class NewestTrack(_track_base()):
+    """A video track of the newest picture put into it (uint8 RGB), each followed by a repeat (see the module)."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None  # the clock at the first put (its pts is 0)
+        self._last_pts = -2 * HALF  # the newest pts given out by put()
+        self._waiting: tuple[np.ndarray, int] | None = None  # the newest picture not yet taken by the encoder
+        self._repeat: tuple[np.ndarray, int] | None = None  # the frame just sent, to repeat at pts + HALF
+        self._event = asyncio.Event()
+        self.replaced = 0  # pictures replaced before the encoder took them
+        self.sent = 0  # pictures taken by the encoder (repeats not counted)
+
+    def put(self, rgb: np.ndarray) -> int:
+        """Queue a picture (replacing one not yet sent); its pts. Call on the track's event loop."""
+        now = time.monotonic()
+        self._start = now if self._start is None else self._start
+        pts = max(self._last_pts + 2 * HALF, round((now - self._start) * CLOCK / (2 * HALF)) * 2 * HALF)
+        self._last_pts = pts
+        if self._waiting is not None:
+            self.replaced += 1
+        self._waiting = (even(rgb), pts)
+        self._event.set()
+        return pts
+
+    async def recv(self) -> Any:
+        from av import VideoFrame
+
+        if self._waiting is None and self._repeat is not None:
+            rgb, pts = self._repeat
+            self._repeat = None
+            pts += HALF
+        else:
+            while self._waiting is None:
+                self._event.clear()
+                await self._event.wait()
+                if self.readyState != "live":
+                    from aiortc.mediastreams import MediaStreamError
+
+                    raise MediaStreamError
+            (rgb, pts), self._waiting = self._waiting, None
+            self._repeat = (rgb, pts)
+            self.sent += 1
+        frame = VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts, frame.time_base = pts, TIME_BASE
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._event.set()
+
+
+class PtsMatcher:
+    """Maps the pts a receiver sees to what the sender announced for that pts (see the module's docstring)."""
+
+    def __init__(self, keep: int = 256):
+        self.keep = keep  # announced pts kept (the newest)
+        self.known: OrderedDict[int, Any] = OrderedDict()  # the sender's pts -> what it announced
+        self.seen: deque[int] = deque(maxlen=8)  # the newest pts seen at the receiver, in HALF steps
+        self.shift: int | None = None  # the sender's pts minus the receiver's, in HALF steps, once learnt
+        self.misses = 0  # frames in a row the shift did not map to an announced pts
+
+    def announce(self, pts: int, value: Any) -> None:
+        self.known[round(pts / HALF)] = value
+        while len(self.known) > self.keep:
+            self.known.popitem(last=False)
+
+    def lookup(self, seen: int) -> Any | None:
+        """What was announced for the frame seen at this pts (or for the frame it repeats); None when unknown
+        (yet: its announcement may still come, so a caller may ask again)."""
+        seen = round(seen / HALF)
+        fresh = seen not in self.seen
+        if fresh:
+            self.seen.append(seen)
+        if self.shift is not None:
+            value = self._get(seen + self.shift)
+            if value is not None:
+                self.misses = 0
+                return value
+            self.misses += fresh
+            if self.misses < 3:
+                return None
+        self.shift = self._learn()
+        return None if self.shift is None else self._get(seen + self.shift)
+
+    def _get(self, step: int) -> Any | None:
+        value = self.known.get(step)
+        return self.known.get(step - 1) if value is None else value  # a repeat: its frame's value
+
+    def _learn(self) -> int | None:
+        """The shift that maps the most seen pts onto announced ones, when one is best (0, no frame lost
+        before the first, wins a tie)."""
+        newest = self.seen[-1]
+        scores = {}
+        for pts in self.known:
+            shift = pts - newest
+            if shift >= 0 and shift not in scores:
+                scores[shift] = sum(self._get(s + shift) is not None for s in self.seen)
+        if not scores:
+            return None
+        best = max(scores.values())
+        winners = [s for s, n in scores.items() if n == best]
+        if 0 in winners:
+            return 0
+        return winners[0] if len(winners) == 1 else None
