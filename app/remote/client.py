@@ -273,7 +273,8 @@ class RemoteEngine:
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         channel = pc.createDataChannel("sdxs")
-        out = NewestTrack()  # camera, video and screen frames; the server answers with its own track
+        up = PtsMatcher()  # this connection's: the pts we sent -> seq
+        out = NewestTrack(on_sent=up.announce)  # camera, video and screen frames; the server answers with a track
         pc.addTrack(out)
         incoming: list[Any] = []
 
@@ -331,7 +332,7 @@ class RemoteEngine:
                 raise UserError(f"cannot reach the engine at {self.url}: {type(e).__name__} {e}".strip()) from None
             raise
         self._pc, self._channel, self._last_heard = pc, channel, time.monotonic()
-        self._out, self._up, self._down, self._unmatched = out, PtsMatcher(), PtsMatcher(), []
+        self._out, self._up, self._down, self._unmatched = out, up, PtsMatcher(), []
         self.video_link = bool(incoming)
         if incoming:
             self._tasks.append(asyncio.ensure_future(self._read_track(incoming[0], pc)))
@@ -438,7 +439,7 @@ class RemoteEngine:
         if settings is not None and settings != self._sent_settings:
             ch.send(settings_message(settings).encode())
             self._sent_settings = settings
-        self._up.announce(out.put(rgb), seq)
+        out.put(rgb, seq)  # announced to self._up when the encoder takes it
 
     async def _read_track(self, track: Any, pc: Any) -> None:
         """The server's pictures of our video frames: each matched to its frame (video.py), the newest kept."""

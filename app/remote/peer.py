@@ -71,14 +71,17 @@ class Session:
             self.last_picture = rgb
             if self.closed or self.out_track is None:
                 return
-            pts = self.out_track.put(rgb)
-            self.pictures_out += 1
-            self.send_text(Message(type="picture", fields={
-                "pts": pts, "in": header.get("in"), **{k: header[k] for k in ("engine_ms", "server_ms", "frames", "reused",
-                                                                             "paused") if k in header}}))
+            fields = {"in": header.get("in"), **{k: header[k] for k in ("engine_ms", "server_ms", "frames", "reused",
+                                                                       "paused") if k in header}}
+            self.out_track.put(rgb, fields)  # its `picture` message goes when the encoder takes it (sent_on_track)
         elif data is not None:
             self.last_picture = rgb
             self.send_picture(PICTURE, header, data)
+
+    def sent_on_track(self, pts: int, fields: dict) -> None:
+        """A picture the video track's encoder took: its `picture` message (pts, the frame's pts, timings)."""
+        self.pictures_out += 1
+        self.send_text(Message(type="picture", fields={"pts": pts, **fields}))
 
     def on_text(self, text: str) -> None:
         try:
@@ -146,6 +149,7 @@ class Session:
                 if repeat:
                     continue
                 self.frames_in += 1
+                self.server.track_frames += 1
                 header = {"in": pts, "track": True}
                 if not self.paused:
                     self.submit(frame, False, header)

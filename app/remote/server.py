@@ -111,6 +111,7 @@ class EngineServer:
         self.session: Session | None = None
         self.sessions = 0  # clients served so far
         self.refused = 0  # offers refused (token, busy)
+        self.track_frames = 0  # frames that came on clients' video tracks (repeats not counted)
         engine = loop.engine
         self.adapter_names = list(engine.adapter_strengths)
         self.lora_names = dict(engine.lora_specs)  # name -> spec (LiveSettings.loras' key)
@@ -270,7 +271,7 @@ class EngineServer:
             if track.kind == "video":  # pictures go back on a video track in the same transceiver (sendrecv)
                 session.tasks.append(asyncio.ensure_future(session.read_track(track)))
                 if session.out_track is None:
-                    session.out_track = NewestTrack()
+                    session.out_track = NewestTrack(on_sent=session.sent_on_track)
                     pc.addTrack(session.out_track)
 
         @pc.on("connectionstatechange")

@@ -26,6 +26,7 @@ import asyncio
 import fractions
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -58,25 +59,27 @@ class NewestTrack(_track_base()):
 
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, on_sent: Callable[[int, Any], None] | None = None) -> None:
         super().__init__()
+        self.on_sent = on_sent  # (pts, tag) of each picture the encoder takes (not of a replaced one, nor a repeat)
         self._start: float | None = None  # the clock at the first put (its pts is 0)
         self._last_pts = -2 * HALF  # the newest pts given out by put()
-        self._waiting: tuple[np.ndarray, int] | None = None  # the newest picture not yet taken by the encoder
+        self._waiting: tuple[np.ndarray, int, Any] | None = None  # the newest picture not yet taken, its pts and tag
         self._repeat: tuple[np.ndarray, int] | None = None  # the frame just sent, to repeat at pts + HALF
         self._event = asyncio.Event()
         self.replaced = 0  # pictures replaced before the encoder took them
         self.sent = 0  # pictures taken by the encoder (repeats not counted)
 
-    def put(self, rgb: np.ndarray) -> int:
-        """Queue a picture (replacing one not yet sent); its pts. Call on the track's event loop."""
+    def put(self, rgb: np.ndarray, tag: Any = None) -> int:
+        """Queue a picture (replacing one not yet sent); its pts. on_sent gets the tag when the encoder takes it.
+        Call on the track's event loop."""
         now = time.monotonic()
         self._start = now if self._start is None else self._start
         pts = max(self._last_pts + 2 * HALF, round((now - self._start) * CLOCK / (2 * HALF)) * 2 * HALF)
         self._last_pts = pts
         if self._waiting is not None:
             self.replaced += 1
-        self._waiting = (even(rgb), pts)
+        self._waiting = (even(rgb), pts, tag)
         self._event.set()
         return pts
 
@@ -95,9 +98,11 @@ class NewestTrack(_track_base()):
                     from aiortc.mediastreams import MediaStreamError
 
                     raise MediaStreamError
-            (rgb, pts), self._waiting = self._waiting, None
+            (rgb, pts, tag), self._waiting = self._waiting, None
             self._repeat = (rgb, pts)
             self.sent += 1
+            if self.on_sent is not None:
+                self.on_sent(pts, tag)
         frame = VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts, frame.time_base = pts, TIME_BASE
         return frame
@@ -145,14 +150,14 @@ class PtsMatcher:
         return self.known.get(step - 1) if value is None else value  # a repeat: its frame's value
 
     def _learn(self) -> int | None:
-        """The shift that maps the most seen pts onto announced ones, when one is best (0, no frame lost
-        before the first, wins a tie)."""
+        """The shift that maps the most seen pts exactly onto announced ones (the newest seen may be a frame or
+        a repeat), when one is best; 0 (no frame lost before the first that arrived) wins a tie."""
         newest = self.seen[-1]
         scores = {}
-        for pts in self.known:
-            shift = pts - newest
-            if shift >= 0 and shift not in scores:
-                scores[shift] = sum(self._get(s + shift) is not None for s in self.seen)
+        for step in self.known:
+            for shift in (step - newest, step + 1 - newest):
+                if shift >= 0 and shift not in scores:
+                    scores[shift] = sum(s + shift in self.known for s in self.seen)
         if not scores:
             return None
         best = max(scores.values())
