@@ -134,6 +134,11 @@ class RemoteEngine:
         return dict(self.hello.get("loras", {}))
 
     @property
+    def adapter_conditions(self) -> dict[str, str]:
+        """adapter name -> what it follows (sketch, canny, colour-hints, ...), as the server's hello says."""
+        return {str(k): str(v) for k, v in self.hello.get("conditions", {}).items()}
+
+    @property
     def adapter_strengths(self) -> dict[str, float]:
         return self.adapters
 

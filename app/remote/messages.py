@@ -3,7 +3,8 @@
 Text messages are JSON objects {"v": VERSION, "type": ..., ...}; the fields of `settings` are LiveSettings' own
 (app/live/settings.py) and carry the same meaning as OSC's addresses (app/live/osc.py):
 
-    hello     server -> client   the protocol version, the picture size, the adapters, LoRAs and styles it offers
+    hello     server -> client   the protocol version, the picture size, the adapters (and what each follows:
+                                 conditions), LoRAs and styles it offers
     settings  client -> server   any of prompt, style, seed, strength, adapters {name: 0..2}, loras {name: weight},
                                  transition, keep_colours, condition, mirror (absent fields stay as they are)
     pause     client -> server   on: true holds the picture (frames are dropped), false resumes

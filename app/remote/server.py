@@ -283,6 +283,7 @@ class EngineServer:
         engine = self.loop.engine
         return Message(type="hello", fields={
             "size": engine.size, "adapters": dict(engine.adapter_strengths), "loras": dict(engine.lora_weights),
+            "conditions": {a.name: a.info.condition for a in engine.adapters},
             "styles": list(PRESETS), "settings": settings_message(session.settings, {v: k for k, v in self.lora_names.items()}).fields})
 
     async def _watch(self, session: Session) -> None:

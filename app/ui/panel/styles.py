@@ -102,6 +102,12 @@ class StylesGroup(QGroupBox):
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: gray; font-size: 8.5pt")
         col.addWidget(self.empty)
+        self.remote_note = QLabel()  # while on a remote engine: why adding and removing are not offered
+        self.remote_note.setWordWrap(True)
+        self.remote_note.setStyleSheet("color: gray; font-size: 8.5pt")
+        self.remote_note.hide()
+        col.addWidget(self.remote_note)
+        self.remote = False  # the rows are a remote engine's LoRAs: their weights go to it, nothing is added or removed
         self.add_button = QPushButton("Add LoRA...")
         self.add_button.setToolTip("Load a LoRA style: a .safetensors file, a PEFT or diffusers folder, or a hub id")
         menu = QMenu(self.add_button)
@@ -159,6 +165,7 @@ class StylesGroup(QGroupBox):
             if lo.spec not in self.rows:
                 row = LoraRow(self.bridge, lo.name, lo.spec)
                 row.removeRequested.connect(self._remove)
+                row.remove.setEnabled(not self.remote)
                 self.rows[lo.spec] = row
                 self.rows_box.addWidget(row)
 
@@ -179,7 +186,16 @@ class StylesGroup(QGroupBox):
         self.removeRequested.emit(spec)
 
     def set_busy(self, busy: bool) -> None:
-        self.add_button.setEnabled(not busy)
+        self.add_button.setEnabled(not busy and not self.remote)
+
+    def set_remote(self, note: str) -> None:
+        """On a remote engine (note: one line saying why adding and removing are not offered), or local ("")."""
+        self.remote = bool(note)
+        self.remote_note.setText(note)
+        self.remote_note.setVisible(self.remote)
+        self.add_button.setEnabled(not self.remote)
+        for row in self.rows.values():
+            row.remove.setEnabled(not self.remote)
 
     def _pick_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a LoRA file", "", "LoRA weights (*.safetensors *.bin)")
