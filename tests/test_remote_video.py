@@ -81,6 +81,21 @@ def test_settings_and_pause_reach_the_pictures_of_the_video_track(server):
         assert np.abs(held.image.astype(int) - first.image.astype(int)).mean() < 8
 
 
+def test_a_dropped_link_comes_back_with_its_video_tracks(server):
+    import asyncio
+
+    said = []
+    with RemoteEngine(server.url, TOKEN, say=said.append, give_up=20) as remote:
+        remote.step(camera(0, left=True))
+        session = server.session
+        asyncio.run_coroutine_threadsafe(server._close(session, "test drops it"), server._aio).result(5)  # noqa: SLF001
+        assert _until(lambda: remote.state == "reconnecting" or server.session not in (None, session), 5)
+        pic = remote.step(camera(1, left=False))  # a new link, new tracks: the frame goes again and comes back
+        assert pic.track and remote.state == "live" and pic.image[:, -16:].mean() < pic.image[:, :16].mean() - 100
+        assert server.session is not session and server.session.out_track.sent >= 1
+    assert len([s for s in said if "link lost" in s]) == 1 and len([s for s in said if "back after" in s]) == 1, said
+
+
 def test_stream_with_a_video_file_sends_it_on_the_track_and_writes_the_pictures(server, tmp_path):
     from app.live.testing import count_frames, write_test_video
 

@@ -339,6 +339,7 @@ class RemoteEngine:
         self._pc, self._channel, self._last_heard = pc, channel, time.monotonic()
         self._out, self._up, self._down, self._unmatched = out, up, PtsMatcher(), []
         self.video_link = bool(incoming)
+        self._tasks = [t for t in self._tasks if not t.done()]  # an older link's track reader has ended
         if incoming:
             self._tasks.append(asyncio.ensure_future(self._read_track(incoming[0], pc)))
         with self._cv:
