@@ -156,7 +156,8 @@ class Worker(QObject):
         self.path.set_loop(RemoteLoop(remote, self._remote_settings(self.settings)))
         self._emit_remote_lists()
         self.loaded.emit({"model": url, "device": "remote", "dtype": "", "size": remote.size, "backend": "remote",
-                          "adapters": tuple(remote.adapters), "remote": url})
+                          "adapters": tuple(remote.adapters), "remote": url,
+                          "conditions": tuple(remote.adapter_conditions.get(n, "") for n in remote.adapters)})
         self.path.refresh()
 
     def _emit_remote_lists(self) -> None:
