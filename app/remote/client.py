@@ -44,7 +44,7 @@ from app.remote.messages import (
     quiet_webrtc,
     settings_message,
 )
-from app.remote.video import NewestTrack, PtsMatcher, even, is_repeat
+from app.remote.video import TrackLink, even
 from models.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -100,13 +100,9 @@ class RemoteEngine:
         self._tasks: list[asyncio.Task] = []
         self._lost_at = 0.0
         self.video_link = False  # the server answered the client's video track with one of its own
-        self._out: NewestTrack | None = None  # this connection's outgoing video track
-        self._up = PtsMatcher()  # the pts we sent -> seq, learnt against the `in` of picture messages
-        self._down = PtsMatcher()  # the server's pts -> its picture message, learnt against the frames received
-        self._unmatched: list[Any] = []  # received video frames whose picture message has not come yet
+        self._tracks: TrackLink | None = None  # this connection's video tracks
         self._video: tuple[int, dict, Any] | None = None  # (seq, picture message, av.VideoFrame): the newest matched
         self._video_ms = 0.0  # the newest video picture's latency
-        self.video_unmatched = 0  # received pictures that matched no frame we sent (a repeat, an older link)
 
     # the blocking API
 
@@ -120,6 +116,11 @@ class RemoteEngine:
             self.close()  # no thread or event loop left behind
             raise
         return self
+
+    @property
+    def video_unmatched(self) -> int:
+        """Pictures on this connection's track that matched no frame we sent."""
+        return self._tracks.unknown if self._tracks is not None else 0
 
     @property
     def size(self) -> int:
@@ -152,81 +153,59 @@ class RemoteEngine:
         return {name: name for name in self.loras}
 
     def step(self, frame: Frame, settings: LiveSettings | None = None) -> Picture:
-        """The picture made from this frame with these settings (None: as they were)."""
-        if not frame.drawn and self.video_link:
-            return self._step_video(frame, settings)
-        data = encode_image(frame.image, "png" if frame.drawn else "jpeg", self.quality)
+        """The picture made from this frame with these settings (None: as they were). A drawing goes over the
+        data channel; another frame on the video track, put there again when its picture does not come in
+        max(2 s, 3 x the last one's latency) (lost on the way)."""
+        track = not frame.drawn and self.video_link
         self._seq += 1
         seq = self._seq
-        header = {"seq": seq, "drawn": frame.drawn}
+        if track:
+            rgb, data = even(frame.image), b""
+            send: Callable[[], None] = lambda: self._push_video(settings, seq, rgb)  # noqa: E731
+        else:
+            data = encode_image(frame.image, "png" if frame.drawn else "jpeg", self.quality)
+            header = {"seq": seq, "drawn": frame.drawn}
+            send = lambda: self._send_frame(settings, header, data)  # noqa: E731
         deadline = time.monotonic() + self.timeout
-        generation = -1
+        generation, sent = -1, 0.0
         while True:
             with self._cv:
                 if self.state in ("gone", "closed"):
                     raise UserError(f"engine at {self.url} went away ({self.last_error or 'the link is lost'}): "
                                     "start serve-engine again, or use the local engine")
                 live, gen = self.state == "live", self._generation
-                got = self._picture if self._picture is not None and self._picture[0].get("seq", 0) >= seq else None
-                failed = self._failed if self._failed is not None and self._failed[0] >= seq else None
-            if failed is not None:
-                raise UserError(f"engine at {self.url}: {failed[1]}")
-            if got is not None:
-                break
-            if live and gen != generation:  # (re)send on this connection, settings first
-                generation = gen
-                self._aio.call_soon_threadsafe(self._send_frame, settings, header, data)
-                deadline = time.monotonic() + self.timeout
-            elif live and time.monotonic() > deadline:
-                self._aio.call_soon_threadsafe(self._lose, f"no picture in {self.timeout:g} s")
-            with self._cv:
-                self._cv.wait(0.05)
-        head, payload, size = got
-        image = decode_image(payload)
-        self.frames += 1
-        return Picture(image=image, seq=seq, latency_ms=1000 * (time.perf_counter() - frame.captured),
-                       engine_ms=float(head.get("engine_ms", 0)), server_ms=float(head.get("server_ms", 0)),
-                       reused=bool(head.get("reused")), frames=int(head.get("frames", 0)), bytes_out=len(data),
-                       bytes_in=size)
-
-    def _step_video(self, frame: Frame, settings: LiveSettings | None) -> Picture:
-        """A camera, video or screen frame on the video track; its picture from the server's track. A frame
-        whose picture does not come in `retry` seconds (lost on the way) is put on the track again."""
-        rgb = even(frame.image)
-        self._seq += 1
-        seq = self._seq
-        deadline = time.monotonic() + self.timeout
-        generation, pushed = -1, 0.0
-        while True:
-            with self._cv:
-                if self.state in ("gone", "closed"):
-                    raise UserError(f"engine at {self.url} went away ({self.last_error or 'the link is lost'}): "
-                                    "start serve-engine again, or use the local engine")
-                live, gen = self.state == "live", self._generation
-                got = self._video if self._video is not None and self._video[0] >= seq else None
+                if track:
+                    got = self._video if self._video is not None and self._video[0] >= seq else None
+                else:
+                    got = self._picture if self._picture is not None and self._picture[0].get("seq", 0) >= seq else None
                 failed = self._failed if self._failed is not None and self._failed[0] >= seq else None
             if failed is not None:
                 raise UserError(f"engine at {self.url}: {failed[1]}")
             if got is not None:
                 break
             now = time.monotonic()
-            if live and (gen != generation or now - pushed > max(2.0, 3 * self._video_ms / 1000)):
-                if gen != generation:
+            if live and (gen != generation or (track and now - sent > max(2.0, 3 * self._video_ms / 1000))):
+                if gen != generation:  # (re)send on this connection, settings first
                     deadline = now + self.timeout
-                generation, pushed = gen, now
-                self._aio.call_soon_threadsafe(self._push_video, settings, seq, rgb)
+                generation, sent = gen, now
+                self._aio.call_soon_threadsafe(send)
             elif live and now > deadline:
                 self._aio.call_soon_threadsafe(self._lose, f"no picture in {self.timeout:g} s")
             with self._cv:
                 self._cv.wait(0.05)
-        _, head, video = got
-        image = video.to_ndarray(format="rgb24")
+        if track:
+            _, head, video = got
+            image, size = video.to_ndarray(format="rgb24"), 0
+        else:
+            head, payload, size = got
+            image = decode_image(payload)
         self.frames += 1
         latency = 1000 * (time.perf_counter() - frame.captured)
-        self._video_ms = latency
+        if track:
+            self._video_ms = latency
         return Picture(image=image, seq=seq, latency_ms=latency, engine_ms=float(head.get("engine_ms", 0)),
                        server_ms=float(head.get("server_ms", 0)), reused=bool(head.get("reused")),
-                       frames=int(head.get("frames", 0)), bytes_out=0, bytes_in=0, track=True)
+                       frames=int(head.get("frames", 0)), bytes_out=len(data), bytes_in=size, track=track)
 
     def send(self, message: Message) -> None:
         """A text message (pause, settings) on the live link; dropped while the link is down."""
@@ -278,15 +257,7 @@ class RemoteEngine:
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         channel = pc.createDataChannel("sdxs")
-        up = PtsMatcher()  # this connection's: the pts we sent -> seq
-        out = NewestTrack(on_sent=up.announce)  # camera, video and screen frames; the server answers with a track
-        pc.addTrack(out)
-        incoming: list[Any] = []
-
-        @pc.on("track")
-        def on_track(track: Any) -> None:
-            if track.kind == "video":
-                incoming.append(track)
+        tracks = TrackLink(pc, self._on_video)  # camera, video and screen frames; the server answers with a track
         hello: asyncio.Future = asyncio.get_running_loop().create_future()
         parts, got = Reassembler(), [0]
 
@@ -337,11 +308,10 @@ class RemoteEngine:
                 raise UserError(f"cannot reach the engine at {self.url}: {type(e).__name__} {e}".strip()) from None
             raise
         self._pc, self._channel, self._last_heard = pc, channel, time.monotonic()
-        self._out, self._up, self._down, self._unmatched = out, up, PtsMatcher(), []
-        self.video_link = bool(incoming)
+        self._tracks, self.video_link = tracks, tracks.live
         self._tasks = [t for t in self._tasks if not t.done()]  # an older link's track reader has ended
-        if incoming:
-            self._tasks.append(asyncio.ensure_future(self._read_track(incoming[0], pc)))
+        if tracks.live:
+            self._tasks.append(asyncio.ensure_future(tracks.read()))
         with self._cv:
             if self.state != "closed":
                 self.state = "live"
@@ -371,8 +341,8 @@ class RemoteEngine:
             self._cv.notify_all()
         self.say(f"engine link lost ({why}): reconnecting to {self.url} with backoff, up to {self.give_up:g} s")
         old, self._pc, self._channel = self._pc, None, None
-        if self._out is not None:
-            self._out.stop()
+        if self._tracks is not None:
+            self._tracks.stop()
         if old is not None:
             asyncio.ensure_future(old.close())
 
@@ -421,9 +391,8 @@ class RemoteEngine:
             return
         if msg.type == "hello" and not hello.done():
             hello.set_result(msg.fields)
-        elif msg.type == "picture" and isinstance(msg.fields.get("pts"), int):
-            self._down.announce(msg.fields["pts"], msg.fields)
-            self._unmatched = [f for f in self._unmatched if not self._match(f)]
+        elif msg.type == "picture" and self._tracks is not None:
+            self._tracks.message(msg.fields)
         elif msg.type == "pong" and isinstance(msg.fields.get("t"), float):
             self.rtt_ms = 1000 * (time.perf_counter() - msg.fields["t"])
         elif msg.type == "error":
@@ -439,44 +408,21 @@ class RemoteEngine:
                 log.warning("engine: %s", self.last_error)
 
     def _push_video(self, settings: LiveSettings | None, seq: int, rgb: np.ndarray) -> None:
-        ch, out = self._channel, self._out
-        if ch is None or ch.readyState != "open" or out is None:
+        ch, tracks = self._channel, self._tracks
+        if ch is None or ch.readyState != "open" or tracks is None:
             return
         if settings is not None and settings != self._sent_settings:
             ch.send(settings_message(settings).encode())
             self._sent_settings = settings
-        out.put(rgb, seq)  # announced to self._up when the encoder takes it
+        tracks.put(rgb, seq)
 
-    async def _read_track(self, track: Any, pc: Any) -> None:
-        """The server's pictures of our video frames: each matched to its frame (video.py), the newest kept."""
-        from aiortc.mediastreams import MediaStreamError
-
-        previous = None
-        try:
-            while self._pc is pc:
-                frame = await track.recv()
-                pts = int(frame.pts or 0)
-                repeat, previous = is_repeat(pts, previous), pts
-                self._last_heard = time.monotonic()
-                if not repeat and not self._match(frame):
-                    self._unmatched = [*self._unmatched[-3:], frame]
-        except MediaStreamError:
-            return
-
-    def _match(self, frame: Any) -> bool:
-        """Match a received picture to the frame it was made from; False while its picture message is not here."""
-        head = self._down.lookup(int(frame.pts or 0))
-        if head is None:
-            return False
-        seq = self._up.lookup(head["in"]) if isinstance(head.get("in"), int) else None
-        if seq is None:
-            self.video_unmatched += 1
-            return True
+    def _on_video(self, seq: int, head: dict, frame: Any) -> None:
+        """A picture from the server's track, matched to the frame of this seq: the newest is kept for step()."""
+        self._last_heard = time.monotonic()
         with self._cv:
             if self._video is None or seq >= self._video[0]:
                 self._video = (seq, head, frame)
                 self._cv.notify_all()
-        return True
 
     def _on_picture(self, kind: bytes, header: dict, payload: bytes, size: int) -> None:
         with self._cv:
@@ -491,5 +437,5 @@ class RemoteEngine:
             task.cancel()
         if self._pc is not None:
             await self._pc.close()
-        if self._out is not None:
-            self._out.stop()
+        if self._tracks is not None:
+            self._tracks.stop()

@@ -16,8 +16,11 @@ by PtsMatcher one HALF step back.
 RTP carries the pts through to the receiver, shifted: aiortc's receiver counts pts from the first frame it got,
 so the receiver sees pts - (the pts of the first frame that arrived), 0 when no frame was lost before it.
 PtsMatcher learns that shift from the frames seen against the pts the sender announced (the server sends a
-small `picture` message on the data channel per picture, naming its pts and the frame it was made from), so a
-picture on a track is matched to its frame exactly, never guessed by order.
+small `picture` message on the data channel per picture when its encoder takes it, naming its pts and the pts of
+the frame it was made from), so a picture on a track is matched to its frame by timestamps, not by order.
+Before two frames settle the shift, the first frame seen is taken to be the first one sent (nothing lost before
+it: always so on loopback); a wrong guess shows as three frames in a row that map to nothing, and the shift is
+learnt anew. TrackLink is a client's side of it for one connection (app/remote/client.py).
 """
 
 from __future__ import annotations
@@ -165,3 +168,65 @@ class PtsMatcher:
         if 0 in winners:
             return 0
         return winners[0] if len(winners) == 1 else None
+
+
+class TrackLink:
+    """A client's video tracks on one connection: frames go out on a NewestTrack (each announced to `up` with its
+    seq when the encoder takes it), the server's pictures come in on its track and are matched to those frames
+    (the server's `picture` messages announce theirs to `down`); on_picture(seq, message, av.VideoFrame) gets each
+    matched one. Everything runs on the connection's event loop."""
+
+    def __init__(self, pc: Any, on_picture: Callable[[int, dict, Any], None]):
+        self.up = PtsMatcher()  # the pts we sent -> seq, learnt against the `in` of picture messages
+        self.down = PtsMatcher()  # the server's pts -> its picture message, learnt against the frames received
+        self.out = NewestTrack(on_sent=self.up.announce)
+        self.on_picture = on_picture
+        self.incoming: Any = None  # the server's video track, once its answer names one
+        self.unmatched: list[Any] = []  # received frames whose picture message has not come yet (the newest 4)
+        self.unknown = 0  # pictures that matched no frame we sent
+        pc.addTrack(self.out)  # a sendrecv transceiver in the offer: the server answers on it
+        pc.on("track", lambda track: setattr(self, "incoming", track) if track.kind == "video" else None)
+
+    @property
+    def live(self) -> bool:
+        """The server answered our track with one of its own."""
+        return self.incoming is not None
+
+    def put(self, rgb: np.ndarray, seq: int) -> None:
+        self.out.put(rgb, seq)
+
+    def message(self, fields: dict) -> None:
+        """A `picture` message: announced, and the frames that waited for it matched."""
+        if isinstance(fields.get("pts"), int):
+            self.down.announce(fields["pts"], fields)
+            self.unmatched = [f for f in self.unmatched if not self._match(f)]
+
+    async def read(self) -> None:
+        """The server's pictures until its track ends (the connection closed)."""
+        from aiortc.mediastreams import MediaStreamError
+
+        previous = None
+        try:
+            while True:
+                frame = await self.incoming.recv()
+                pts = int(frame.pts or 0)
+                repeat, previous = is_repeat(pts, previous), pts
+                if not repeat and not self._match(frame):
+                    self.unmatched = [*self.unmatched[-3:], frame]
+        except MediaStreamError:
+            return
+
+    def _match(self, frame: Any) -> bool:
+        """False while the picture's message has not come."""
+        head = self.down.lookup(int(frame.pts or 0))
+        if head is None:
+            return False
+        seq = self.up.lookup(head["in"]) if isinstance(head.get("in"), int) else None
+        if seq is None:
+            self.unknown += 1
+        else:
+            self.on_picture(seq, head, frame)
+        return True
+
+    def stop(self) -> None:
+        self.out.stop()
