@@ -228,6 +228,8 @@ class AdapterList(QWidget):
     def set_remote(self, note: str) -> None:
         """On a remote engine (note: one line saying why adding and removing are not offered), or local ("")."""
         self.remote = bool(note)
+        self.empty.setText("The engine server has no adapter: the prompt alone makes the picture." if self.remote else
+                           "No adapter: the prompt alone makes the picture. Add one to follow a sketch or a camera.")
         self.remote_note.setText(note)
         self.remote_note.setVisible(self.remote)
         self.add_button.setEnabled(not self.remote)

@@ -151,11 +151,17 @@ class StylesGroup(QGroupBox):
             self._rows(self.session.loras_loaded)
         if names & {"loras", "loras_loaded"}:
             waiting = [s for s in self.session.live.loras if s not in self.rows]
-            self.empty.setText("Loading with the model: " + ", ".join(waiting) if waiting and not self.rows else
-                               "No LoRA: add a style LoRA (a .safetensors file, a folder or a hub id)")
+            self.empty.setText(self._empty_text(waiting))
             self.empty.setVisible(not self.rows)
         if "presets" in names and self.style_box is not None:
             self._fill_box()
+
+    def _empty_text(self, waiting: list[str]) -> str:
+        if self.remote:
+            return "The engine server has no LoRA"
+        if waiting and not self.rows:
+            return "Loading with the model: " + ", ".join(waiting)
+        return "No LoRA: add a style LoRA (a .safetensors file, a folder or a hub id)"
 
     def _rows(self, loaded: tuple[LoadedLora, ...]) -> None:
         specs = [lo.spec for lo in loaded]
@@ -191,6 +197,7 @@ class StylesGroup(QGroupBox):
     def set_remote(self, note: str) -> None:
         """On a remote engine (note: one line saying why adding and removing are not offered), or local ("")."""
         self.remote = bool(note)
+        self.empty.setText(self._empty_text([]))
         self.remote_note.setText(note)
         self.remote_note.setVisible(self.remote)
         self.add_button.setEnabled(not self.remote)
