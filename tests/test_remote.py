@@ -199,6 +199,8 @@ def test_a_hundred_clients_in_a_row_leave_memory_and_threads_flat(tiny_base, tin
         for i in range(1, 101):
             remote = _connect_when_free(url)
             remote.step(drawing(i))
+            camera = drawing(i + 1)
+            assert remote.step(Frame(camera.image, time.perf_counter(), False, i)).track  # both video tracks too
             remote.close()
             if i in (20, 100):
                 time.sleep(1.0)  # the server notices the last close

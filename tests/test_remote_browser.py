@@ -1,7 +1,7 @@
 """The engine server's page in a real headless Chromium, driven over the DevTools protocol (tests/cdp.py): a mouse
 stroke and a finger stroke (Chromium's own input pipeline, so the page gets real pointer events) come back as a
 picture that follows them; the fake camera (--use-fake-device-for-media-stream) goes to the engine as a video
-track; a page without the token says so. The engine is app.live.testing.stand_in (the real Engine on tiny parts) behind the real LiveLoop, as
+track and its pictures come back on the server's video track, shown in the page's <video>; a page without the token says so. The engine is app.live.testing.stand_in (the real Engine on tiny parts) behind the real LiveLoop, as
 its picture is a tinted copy of the drawing, so "follows the strokes" is a pixel check. Skipped, with the
 reason, where Chromium is missing (tests/system_deps.sh installs it)."""
 
@@ -82,6 +82,21 @@ def test_the_fake_camera_goes_to_the_engine_as_a_video_track(server, tmp_path):
                 raise AssertionError("no camera frames reached the engine in 30 s")
             n = await b.js("window.sdxs.pictures")
             await b.wait_for(f"window.sdxs.pictures > {n + 2}", 20)  # pictures keep coming back
+            # ... on the server's video track, shown in the <video>: the engine's pictures (its size, not the camera's)
+            await b.wait_for("window.sdxs.videoFrames > 5 && !document.getElementById('returned').hidden", 20)
+            size = await b.js("[document.getElementById('returned').videoWidth, document.getElementById('returned').videoHeight]")
+            assert size == [256, 256], size
+            assert await b.js("document.getElementById('picture').hidden")
+            grab = ("(() => { const v = document.getElementById('returned'), c = document.createElement('canvas'); "
+                    "c.width = c.height = 64; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 64); "
+                    "return Array.from(g.getImageData(0, 0, 64, 64).data.filter((_, i) => i % 4 !== 3)); })()")
+            first = await b.js(grab)
+            shown = await b.js("window.sdxs.videoFrames")
+            await b.wait_for(f"window.sdxs.videoFrames > {shown + 10}", 20)
+            second = await b.js(grab)
+            assert max(first) > 40, "the returned video is black"
+            assert sum(abs(a - c) for a, c in zip(first, second, strict=True)) > 64 * 64, "the returned video stands still"
+            await b.screenshot(tmp_path / "camera.png")
 
     asyncio.run(run())
 

@@ -133,3 +133,44 @@ def test_the_connect_dialog_reads_the_url_and_token(qtbot, tmp_path, monkeypatch
     qtbot.addWidget(d)
     d.url.setText("  http://gpu-box:8770 ")
     assert d.values() == ("http://gpu-box:8770", "from-env")
+
+
+def test_the_window_lists_the_servers_adapters_and_loras_and_remembers_the_url_not_the_token(qtbot, tmp_path, tiny_base):
+    from tests.tiny_lora import save_lora
+
+    engine = stand_in(size=64)
+    ink = str(save_lora(tiny_base, tmp_path / "ink.safetensors", "kohya", rank=4, seed=0))
+    lora = engine.add_lora(ink, 0.7)
+    srv = EngineServer(LiveLoop(engine, LiveSettings(prompt="a cat", size=64)), "127.0.0.1:0", token=TOKEN, idle=3.0)
+    srv.start()
+    try:
+        w = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
+        assert w.actions.engine.default_url() == "http://127.0.0.1:8770"  # nothing remembered yet
+        w.actions.engine.connect(srv.url, TOKEN)
+        qtbot.waitUntil(lambda: w.pipeline.remote is not None and w.actions.engine.act_local.isEnabled(), timeout=20000)
+        adapters, styles = w.panel.adapters, w.panel.styles
+        qtbot.waitUntil(lambda: list(adapters.rows) == ["fake"] and list(styles.rows) == [lora], timeout=5000)
+        for group in (adapters, styles):  # the server's: no add or remove here, one line says why
+            assert not group.add_button.isEnabled() and group.remote_note.isVisibleTo(group)
+            assert "where it runs" in group.remote_note.text() and "\n" not in group.remote_note.text()
+            assert not any(row.remove.isEnabled() for row in group.rows.values())
+        assert abs(styles.rows[lora].weight - 0.7) < 1e-6
+
+        adapters.rows["fake"].number.setValue(0.35)  # as a user types them: they go to the server with the next frame
+        styles.rows[lora].number.setValue(-0.4)
+        draw(w.canvas, [(50, 50), (400, 400)])
+        qtbot.waitUntil(lambda: srv.loop.settings.adapters.get("fake") == 0.35 and srv.loop.settings.loras.get(ink) == -0.4,
+                        timeout=10000)
+        assert engine.adapter_strengths["fake"] == 0.35 and abs(engine.lora_weights[lora] + 0.4) < 1e-6
+
+        w.actions.engine.act_local.trigger()  # local again: the lists are the local engine's, add offered again
+        qtbot.waitUntil(lambda: w.pipeline.remote is None and adapters.add_button.isEnabled(), timeout=20000)
+        assert not adapters.remote_note.isVisibleTo(adapters) and styles.add_button.isEnabled()
+        w.close()  # saves the settings
+        text = (tmp_path / "settings.ini").read_text()
+        assert srv.url in text and TOKEN not in text
+        w2 = make_window(qtbot, tmp_path, lambda *a: stand_in(size=64))
+        assert w2.saved.engine_url == srv.url and w2.actions.engine.default_url() == srv.url  # offered next time
+        w2.close()
+    finally:
+        srv.stop()

@@ -5,8 +5,12 @@
     engine.close()
 
 aiortc runs in the client's own thread with its own event loop; step() is a plain blocking call from any one
-thread. One frame is in flight: step() sends the frame (a drawing as PNG, lossless; a camera frame as JPEG) with
-the settings when they changed, and waits for the picture made from it. Every second a ping measures the
+thread. One frame is in flight: step() sends the frame with the settings when they changed, and waits for the
+picture made from it. A drawing (Frame.drawn) goes as PNG over the data channel (lossless: video codecs smear
+thin lines) and its picture comes back there as JPEG; a camera, video or screen frame goes on the client's video
+track (VP8) and its picture comes back on the server's video track, matched to the frame by the pts the server
+names in a `picture` message (app/remote/video.py). A server that answers without a video track gets camera
+frames as JPEG over the data channel. Every second a ping measures the
 round trip (rtt_ms) and proves the link alive; when nothing comes back for `idle` seconds, or the connection
 fails, the link is lost: one log line, then reconnects with backoff (0.5 s doubling to 8 s) for up to
 `give_up` seconds (one line when it is back), the frame in flight sent again; after that step() raises a
@@ -40,6 +44,7 @@ from app.remote.messages import (
     quiet_webrtc,
     settings_message,
 )
+from app.remote.video import TrackLink, even
 from models.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -56,8 +61,9 @@ class Picture:
     server_ms: float  # from the frame's arrival at the server to the picture encoded
     reused: bool  # the server's loop reused its last output (the frame was unchanged)
     frames: int  # frames the server's engine has rendered
-    bytes_out: int  # bytes this frame took to the server
-    bytes_in: int  # bytes the picture took back
+    bytes_out: int  # bytes this frame took to the server (0 for a video-track frame: RTP's, not counted per frame)
+    bytes_in: int  # bytes the picture took back (0 for a picture on the video track)
+    track: bool = False  # the frame went, and the picture came back, on the video tracks
 
 
 class RemoteEngine:
@@ -93,6 +99,10 @@ class RemoteEngine:
         self._last_heard = 0.0
         self._tasks: list[asyncio.Task] = []
         self._lost_at = 0.0
+        self.video_link = False  # the server answered the client's video track with one of its own
+        self._tracks: TrackLink | None = None  # this connection's video tracks
+        self._video: tuple[int, dict, Any] | None = None  # (seq, picture message, av.VideoFrame): the newest matched
+        self._video_ms = 0.0  # the newest video picture's latency
 
     # the blocking API
 
@@ -108,6 +118,11 @@ class RemoteEngine:
         return self
 
     @property
+    def video_unmatched(self) -> int:
+        """Pictures on this connection's track that matched no frame we sent."""
+        return self._tracks.unknown if self._tracks is not None else 0
+
+    @property
     def size(self) -> int:
         return int(self.hello.get("size", 0))
 
@@ -118,6 +133,11 @@ class RemoteEngine:
     @property
     def loras(self) -> dict[str, float]:
         return dict(self.hello.get("loras", {}))
+
+    @property
+    def adapter_conditions(self) -> dict[str, str]:
+        """adapter name -> what it follows (sketch, canny, colour-hints, ...), as the server's hello says."""
+        return {str(k): str(v) for k, v in self.hello.get("conditions", {}).items()}
 
     @property
     def adapter_strengths(self) -> dict[str, float]:
@@ -133,40 +153,59 @@ class RemoteEngine:
         return {name: name for name in self.loras}
 
     def step(self, frame: Frame, settings: LiveSettings | None = None) -> Picture:
-        """The picture made from this frame with these settings (None: as they were)."""
-        data = encode_image(frame.image, "png" if frame.drawn else "jpeg", self.quality)
+        """The picture made from this frame with these settings (None: as they were). A drawing goes over the
+        data channel; another frame on the video track, put there again when its picture does not come in
+        max(2 s, 3 x the last one's latency) (lost on the way)."""
+        track = not frame.drawn and self.video_link
         self._seq += 1
         seq = self._seq
-        header = {"seq": seq, "drawn": frame.drawn}
+        if track:
+            rgb, data = even(frame.image), b""
+            send: Callable[[], None] = lambda: self._push_video(settings, seq, rgb)  # noqa: E731
+        else:
+            data = encode_image(frame.image, "png" if frame.drawn else "jpeg", self.quality)
+            header = {"seq": seq, "drawn": frame.drawn}
+            send = lambda: self._send_frame(settings, header, data)  # noqa: E731
         deadline = time.monotonic() + self.timeout
-        generation = -1
+        generation, sent = -1, 0.0
         while True:
             with self._cv:
                 if self.state in ("gone", "closed"):
                     raise UserError(f"engine at {self.url} went away ({self.last_error or 'the link is lost'}): "
                                     "start serve-engine again, or use the local engine")
                 live, gen = self.state == "live", self._generation
-                got = self._picture if self._picture is not None and self._picture[0].get("seq", 0) >= seq else None
+                if track:
+                    got = self._video if self._video is not None and self._video[0] >= seq else None
+                else:
+                    got = self._picture if self._picture is not None and self._picture[0].get("seq", 0) >= seq else None
                 failed = self._failed if self._failed is not None and self._failed[0] >= seq else None
             if failed is not None:
                 raise UserError(f"engine at {self.url}: {failed[1]}")
             if got is not None:
                 break
-            if live and gen != generation:  # (re)send on this connection, settings first
-                generation = gen
-                self._aio.call_soon_threadsafe(self._send_frame, settings, header, data)
-                deadline = time.monotonic() + self.timeout
-            elif live and time.monotonic() > deadline:
+            now = time.monotonic()
+            if live and (gen != generation or (track and now - sent > max(2.0, 3 * self._video_ms / 1000))):
+                if gen != generation:  # (re)send on this connection, settings first
+                    deadline = now + self.timeout
+                generation, sent = gen, now
+                self._aio.call_soon_threadsafe(send)
+            elif live and now > deadline:
                 self._aio.call_soon_threadsafe(self._lose, f"no picture in {self.timeout:g} s")
             with self._cv:
                 self._cv.wait(0.05)
-        head, payload, size = got
-        image = decode_image(payload)
+        if track:
+            _, head, video = got
+            image, size = video.to_ndarray(format="rgb24"), 0
+        else:
+            head, payload, size = got
+            image = decode_image(payload)
         self.frames += 1
-        return Picture(image=image, seq=seq, latency_ms=1000 * (time.perf_counter() - frame.captured),
-                       engine_ms=float(head.get("engine_ms", 0)), server_ms=float(head.get("server_ms", 0)),
-                       reused=bool(head.get("reused")), frames=int(head.get("frames", 0)), bytes_out=len(data),
-                       bytes_in=size)
+        latency = 1000 * (time.perf_counter() - frame.captured)
+        if track:
+            self._video_ms = latency
+        return Picture(image=image, seq=seq, latency_ms=latency, engine_ms=float(head.get("engine_ms", 0)),
+                       server_ms=float(head.get("server_ms", 0)), reused=bool(head.get("reused")),
+                       frames=int(head.get("frames", 0)), bytes_out=len(data), bytes_in=size, track=track)
 
     def send(self, message: Message) -> None:
         """A text message (pause, settings) on the live link; dropped while the link is down."""
@@ -218,6 +257,7 @@ class RemoteEngine:
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         channel = pc.createDataChannel("sdxs")
+        tracks = TrackLink(pc, self._on_video)  # camera, video and screen frames; the server answers with a track
         hello: asyncio.Future = asyncio.get_running_loop().create_future()
         parts, got = Reassembler(), [0]
 
@@ -270,6 +310,10 @@ class RemoteEngine:
                 raise UserError(f"cannot reach the engine at {self.url}: {type(e).__name__} {e}".strip()) from None
             raise
         self._pc, self._channel, self._last_heard = pc, channel, time.monotonic()
+        self._tracks, self.video_link = tracks, tracks.live
+        self._tasks = [t for t in self._tasks if not t.done()]  # an older link's track reader has ended
+        if tracks.live:
+            self._tasks.append(asyncio.ensure_future(tracks.read()))
         with self._cv:
             if self.state != "closed":
                 self.state = "live"
@@ -299,6 +343,8 @@ class RemoteEngine:
             self._cv.notify_all()
         self.say(f"engine link lost ({why}): reconnecting to {self.url} with backoff, up to {self.give_up:g} s")
         old, self._pc, self._channel = self._pc, None, None
+        if self._tracks is not None:
+            self._tracks.stop()
         if old is not None:
             asyncio.ensure_future(old.close())
 
@@ -347,17 +393,38 @@ class RemoteEngine:
             return
         if msg.type == "hello" and not hello.done():
             hello.set_result(msg.fields)
+        elif msg.type == "picture" and self._tracks is not None:
+            self._tracks.message(msg.fields)
         elif msg.type == "pong" and isinstance(msg.fields.get("t"), float):
             self.rtt_ms = 1000 * (time.perf_counter() - msg.fields["t"])
         elif msg.type == "error":
             self.last_error = str(msg.fields.get("text", ""))
             seq = msg.fields.get("seq")
+            if isinstance(msg.fields.get("in"), int):  # a video frame failed: the one in flight
+                seq = self._seq
             if isinstance(seq, int) and not isinstance(seq, bool):
                 with self._cv:
                     self._failed = (seq, self.last_error)  # that frame's step() raises it
                     self._cv.notify_all()
             else:
                 log.warning("engine: %s", self.last_error)
+
+    def _push_video(self, settings: LiveSettings | None, seq: int, rgb: np.ndarray) -> None:
+        ch, tracks = self._channel, self._tracks
+        if ch is None or ch.readyState != "open" or tracks is None:
+            return
+        if settings is not None and settings != self._sent_settings:
+            ch.send(settings_message(settings).encode())
+            self._sent_settings = settings
+        tracks.put(rgb, seq)
+
+    def _on_video(self, seq: int, head: dict, frame: Any) -> None:
+        """A picture from the server's track, matched to the frame of this seq: the newest is kept for step()."""
+        self._last_heard = time.monotonic()
+        with self._cv:
+            if self._video is None or seq >= self._video[0]:
+                self._video = (seq, head, frame)
+                self._cv.notify_all()
 
     def _on_picture(self, kind: bytes, header: dict, payload: bytes, size: int) -> None:
         with self._cv:
@@ -372,3 +439,5 @@ class RemoteEngine:
             task.cancel()
         if self._pc is not None:
             await self._pc.close()
+        if self._tracks is not None:
+            self._tracks.stop()

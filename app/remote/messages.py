@@ -3,7 +3,8 @@
 Text messages are JSON objects {"v": VERSION, "type": ..., ...}; the fields of `settings` are LiveSettings' own
 (app/live/settings.py) and carry the same meaning as OSC's addresses (app/live/osc.py):
 
-    hello     server -> client   the protocol version, the picture size, the adapters, LoRAs and styles it offers
+    hello     server -> client   the protocol version, the picture size, the adapters (and what each follows:
+                                 conditions), LoRAs and styles it offers
     settings  client -> server   any of prompt, style, seed, strength, adapters {name: 0..2}, loras {name: weight},
                                  transition, keep_colours, condition, mirror (absent fields stay as they are)
     pause     client -> server   on: true holds the picture (frames are dropped), false resumes
@@ -11,10 +12,14 @@ Text messages are JSON objects {"v": VERSION, "type": ..., ...}; the fields of `
     record    client -> server   recording is the client's (stream --out, the window): the server answers an error
     ping/pong either way         t: the sender's clock, echoed (round-trip time; also the link's heartbeat)
     error     server -> client   text: one line
+    picture   server -> client   a picture sent on the video track: its pts there and `in`, the pts of the video
+                                 frame it was made from as the server received it (app/remote/video.py matches
+                                 them), with engine_ms, server_ms, frames, reused
 
 Binary messages carry pictures: MAGIC, one kind byte, a 4-byte big-endian header length, a JSON header, the
-payload. FRAME (client -> server) is a PNG (lossless: video codecs smear thin lines) or, for a camera frame,
-a JPEG; PICTURE (server -> client) a JPEG (or PNG when asked); SNAPSHOT a PNG. A payload larger than CHUNK is
+payload. FRAME (client -> server) is a PNG (lossless: video codecs smear thin lines) or, for a camera frame
+from a client without a video track, a JPEG (camera, video and screen frames go on a video track, VP8, and their
+pictures come back on one: app/remote/video.py); PICTURE (server -> client) a JPEG (or PNG when asked); SNAPSHOT a PNG. A payload larger than CHUNK is
 split into parts that share an id (the header's id, part, parts); Reassembler keeps only the newest id, so an
 older frame still arriving when a newer one starts is dropped (newest frame wins).
 
@@ -42,7 +47,7 @@ MAX_PAYLOAD = 8 * 2**20  # bytes: the largest picture a peer accepts (a 1024 px 
 MAX_TEXT = 64 * 1024  # characters of a text message
 SETTING_FIELDS = ("prompt", "style", "seed", "strength", "adapters", "loras", "transition", "keep_colours",
                   "condition", "mirror")
-TYPES = ("hello", "settings", "pause", "snapshot", "record", "ping", "pong", "error")
+TYPES = ("hello", "settings", "pause", "snapshot", "record", "ping", "pong", "error", "picture")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from app.remote.messages import (
     to_changes,
     with_changes,
 )
+from app.remote.video import is_repeat
 from app.remote.worker import Job
 from models.errors import UserError
 
@@ -41,6 +42,8 @@ class Session:
         self.tasks: list[asyncio.Task] = []
         self.closed = False
         self.msg_id = 0
+        self.out_track: Any = None  # video.NewestTrack: pictures of the client's video track go back on it
+        self._last_in_pts: int | None = None  # the client's track's previous frame (its repeats are dropped)
         self.bytes_in = self.bytes_out = self.frames_in = self.pictures_out = 0
 
     def send_text(self, message: Message) -> None:
@@ -60,12 +63,25 @@ class Session:
         self.pictures_out += kind == PICTURE
 
     def deliver(self, header: dict, data: bytes | None, rgb: Any, error: str | None) -> None:
-        """A job's outcome, on the event loop."""
+        """A job's outcome, on the event loop: a drawing's picture over the data channel, a video frame's on the
+        video track with a `picture` message naming its pts and the frame's."""
         if error is not None:
             self.send_text(Message(type="error", fields={"text": error, "seq": header.get("seq")}))
+        elif header.get("track") and rgb is not None:
+            self.last_picture = rgb
+            if self.closed or self.out_track is None:
+                return
+            fields = {"in": header.get("in"), **{k: header[k] for k in ("engine_ms", "server_ms", "frames", "reused",
+                                                                       "paused") if k in header}}
+            self.out_track.put(rgb, fields)  # its `picture` message goes when the encoder takes it (sent_on_track)
         elif data is not None:
             self.last_picture = rgb
             self.send_picture(PICTURE, header, data)
+
+    def sent_on_track(self, pts: int, fields: dict) -> None:
+        """A picture the video track's encoder took: its `picture` message (pts, the frame's pts, timings)."""
+        self.pictures_out += 1
+        self.send_text(Message(type="picture", fields={"pts": pts, **fields}))
 
     def on_text(self, text: str) -> None:
         try:
@@ -107,8 +123,8 @@ class Session:
             self.send_text(Message(type="error", fields={"text": "paused before the first picture", "seq": header.get("seq")}))
 
     def submit(self, payload: Any, drawn: bool, header: dict) -> None:
-        fmt = "png" if header.get("reply") == "png" else "jpeg"
-        echo = {k: header[k] for k in ("seq", "t") if k in header}
+        fmt = "raw" if header.get("track") else "png" if header.get("reply") == "png" else "jpeg"
+        echo = {k: header[k] for k in ("seq", "t", "in", "track") if k in header}
         loop = asyncio.get_running_loop()
 
         def done(h: dict, data: bytes | None, rgb: Any, error: str | None) -> None:
@@ -121,15 +137,26 @@ class Session:
                                       received=time.perf_counter(), done=done, fmt=fmt))
 
     async def read_track(self, track: Any) -> None:
-        """A camera or screen as a video track: each decoded frame goes to the engine, newest wins."""
+        """A camera, video or screen as a video track: each decoded frame goes to the engine, newest wins (a
+        repeat, video.is_repeat, is not rendered again); its picture goes back on out_track. Paused: the held
+        picture goes back instead."""
         from aiortc.mediastreams import MediaStreamError
 
         try:
             while True:
                 frame = await track.recv()
+                pts = int(frame.pts or 0)
+                repeat = is_repeat(pts, self._last_in_pts)
+                self._last_in_pts = pts
                 self.last_seen = time.monotonic()
+                if repeat:
+                    continue
                 self.frames_in += 1
+                self.server.track_frames += 1
+                header = {"in": pts, "track": True}
                 if not self.paused:
-                    self.submit(frame, False, {"seq": int(frame.pts or 0)})
+                    self.submit(frame, False, header)
+                elif self.last_picture is not None:
+                    self.deliver({**header, "reused": True, "paused": True}, None, self.last_picture, None)
         except MediaStreamError:
             return

@@ -4,8 +4,10 @@
     POST /offer     {"sdp", "type": "offer"} -> the answer; the token in an X-SDXS-Token (or Authorization:
                     Bearer) header; 401 with one line for a wrong one, 409 with one line while a client is connected
 
-A client opens one data channel (messages.py: settings, pause, snapshot, pings, drawn frames as PNG, pictures
-back as JPEG) and may send a video track (a camera or screen); the newest frame of either wins. One client is
+A client opens one data channel (messages.py: settings, pause, snapshot, pings, drawn frames as PNG, their
+pictures back as JPEG) and may send a video track (a camera, video or screen); the pictures of a video track's
+frames go back on a video track in the same transceiver (video.py; a `picture` message per picture names the
+frame it was made from). The newest frame of either wins. One client is
 served at a time (the engine holds one set of settings); a second is refused with one line until the first
 leaves. A client that sends nothing for `idle` seconds (clients ping every second) is dropped, so a vanished
 laptop frees the engine.
@@ -38,6 +40,7 @@ from app.remote.messages import (
     settings_message,
 )
 from app.remote.peer import Session
+from app.remote.video import NewestTrack
 from app.remote.worker import EngineWorker
 from models.errors import UserError
 
@@ -108,6 +111,7 @@ class EngineServer:
         self.session: Session | None = None
         self.sessions = 0  # clients served so far
         self.refused = 0  # offers refused (token, busy)
+        self.track_frames = 0  # frames that came on clients' video tracks (repeats not counted)
         engine = loop.engine
         self.adapter_names = list(engine.adapter_strengths)
         self.lora_names = dict(engine.lora_specs)  # name -> spec (LiveSettings.loras' key)
@@ -264,8 +268,11 @@ class EngineServer:
 
         @pc.on("track")
         def on_track(track: Any) -> None:
-            if track.kind == "video":
+            if track.kind == "video":  # pictures go back on a video track in the same transceiver (sendrecv)
                 session.tasks.append(asyncio.ensure_future(session.read_track(track)))
+                if session.out_track is None:
+                    session.out_track = NewestTrack(on_sent=session.sent_on_track)
+                    pc.addTrack(session.out_track)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -276,6 +283,7 @@ class EngineServer:
         engine = self.loop.engine
         return Message(type="hello", fields={
             "size": engine.size, "adapters": dict(engine.adapter_strengths), "loras": dict(engine.lora_weights),
+            "conditions": {a.name: a.info.condition for a in engine.adapters},
             "styles": list(PRESETS), "settings": settings_message(session.settings, {v: k for k, v in self.lora_names.items()}).fields})
 
     async def _watch(self, session: Session) -> None:
@@ -298,6 +306,8 @@ class EngineServer:
             if task is not current:
                 task.cancel()
         await session.pc.close()
+        if session.out_track is not None:
+            session.out_track.stop()
         if self.session is session:
             self.session = None
         log.info("serve-engine: client %s left (%s): %d frames in, %d pictures out", session.peer, why,

@@ -35,7 +35,7 @@ class Job:
     header: dict  # echoed in the picture's header (seq, t)
     received: float  # perf_counter when the frame arrived
     done: Callable[[dict, bytes | None, np.ndarray | None, str | None], None]  # (header, jpeg, rgb, error)
-    fmt: str = "jpeg"  # how the picture goes back: jpeg or png
+    fmt: str = "jpeg"  # how the picture goes back: jpeg, png, or raw (RGB only: it goes on a video track)
 
 
 class EngineWorker:
@@ -100,7 +100,7 @@ class EngineWorker:
         result = self.loop.process(Frame(image, job.received, job.drawn, int(job.header.get("seq", 0))))
         self.rendered += 1
         engine_ms = 1000 * (time.perf_counter() - t0)
-        data = encode_image(result.output, "png" if job.fmt == "png" else "jpeg", self.quality)
+        data = b"" if job.fmt == "raw" else encode_image(result.output, "png" if job.fmt == "png" else "jpeg", self.quality)
         header = {**job.header, "engine_ms": round(engine_ms, 2), "server_ms": round(1000 * (time.perf_counter() - job.received), 2),
                   "frames": self.loop.frames, "reused": result.reused, "format": job.fmt}
         return header, data, result.output

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.live import styles
 from app.live.framepath import FramePath
 from app.live.loop import LiveLoop, Loader
-from app.live.session import ModelRequest
+from app.live.session import LoadedAdapter, ModelRequest
 from app.live.settings import LiveSettings
 from app.live.sinks import RecorderSink
 from app.ui.panel.adapters import adapter_args, loaded_adapters, use_adapters
@@ -151,11 +151,19 @@ class Worker(QObject):
         self.path.set_loop(None)  # free the local model
         self.remote, self.request = remote, None
         self.path.set_loop(RemoteLoop(remote, self._remote_settings(self.settings)))
-        self.lorasLoaded.emit([])
-        self.adaptersLoaded.emit([])
+        self._emit_remote_lists()
         self.loaded.emit({"model": url, "device": "remote", "dtype": "", "size": remote.size, "backend": "remote",
-                          "adapters": tuple(remote.adapters), "remote": url})
+                          "adapters": tuple(remote.adapters), "remote": url,
+                          "conditions": tuple(remote.adapter_conditions.get(n, "") for n in remote.adapters)})
         self.path.refresh()
+
+    def _emit_remote_lists(self) -> None:
+        """The adapters and LoRAs the server offers, as the panel lists them (names: no client sends a path)."""
+        r = self.remote
+        self.lorasLoaded.emit([(name, name, weight) for name, weight in r.loras.items()])
+        self.adaptersLoaded.emit([LoadedAdapter(name=name, spec=name, strength=strength,
+                                                condition=r.adapter_conditions.get(name, "sketch"))
+                                  for name, strength in r.adapters.items()])
 
     def _remote_settings(self, settings: LiveSettings) -> LiveSettings:
         """The settings as the server can take them: its adapters (at our strengths where we have them), its LoRAs."""
@@ -192,7 +200,10 @@ class Worker(QObject):
         except Exception as err:
             self.failed.emit(f"could not load LoRA {spec!r}: {type(err).__name__}: {first_line(err)}")
         finally:
-            self.lorasLoaded.emit(styles.loaded(self.loop.engine) if self.loop is not None and self.remote is None else [])
+            if self.remote is not None:
+                self._emit_remote_lists()
+            else:
+                self.lorasLoaded.emit(styles.loaded(self.loop.engine) if self.loop is not None else [])
             self.busy.emit("")
 
     @Slot(str)
@@ -233,6 +244,9 @@ class Worker(QObject):
         self._adapters_changed()
 
     def _adapters_changed(self) -> None:
+        if self.remote is not None:
+            self._emit_remote_lists()
+            return
         e = self.loop.engine if self.loop is not None and self.remote is None else None
         self.adaptersLoaded.emit(loaded_adapters(e) if e is not None else [])
         if e is not None and self.request is not None:

@@ -2,17 +2,19 @@
 // The protocol is app/remote/messages.py's: JSON text messages {"v": 1, "type": ...} and binary pictures
 // ("SDX", a kind byte, a 4-byte big-endian header length, a JSON header, the payload, in parts of 60000 bytes).
 // The drawing goes as PNG (lossless), one frame in flight: a new stroke waits only for the picture before it.
+// The camera goes as a WebRTC video track; its pictures come back on the server's video track, shown in #returned.
 "use strict";
 
 const VERSION = 1, CHUNK = 60000, MAGIC = [83, 68, 88];  // "SDX"
 const $ = (id) => document.getElementById(id);
-const drawing = $("drawing"), picture = $("picture"), camera = $("camera"), status = $("status");
+const drawing = $("drawing"), picture = $("picture"), camera = $("camera"), returned = $("returned"), status = $("status");
 const ink = drawing.getContext("2d"), shown = picture.getContext("2d");
 const token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 
 // what a test (or a curious user, in the console) can read
 const state = window.sdxs = { link: "new", pictures: 0, sent: 0, rtt: 0, latency: 0, lastSeq: 0, error: "", hello: null,
-                              bytesUp: 0, bytesDown: 0, log: [] };  // log: the newest pictures' timings (bench remote reads it)
+                              bytesUp: 0, bytesDown: 0, log: [],  // log: the newest pictures' timings (bench remote reads it)
+                              videoFrames: 0 };  // videoFrames: frames of the returned video track shown
 
 let pc = null, channel = null, dirty = true, inFlight = 0, seq = 0, msgId = 0, parts = [], partsId = -1;
 let eraser = false, useCamera = false, stream = null, backoff = 500, lastHeard = 0, strokeAt = 0, sentStroke = [0, 0];
@@ -65,9 +67,13 @@ $("cam").addEventListener("click", async () => {
   } else {
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null; camera.hidden = true; drawing.hidden = false; dirty = true;
+    returned.srcObject = null; returned.hidden = true; picture.hidden = false;
   }
   connect();  // a new connection with (or without) the camera's video track
 });
+
+function countShown() { state.videoFrames += 1; returned.requestVideoFrameCallback(countShown); }
+if (returned.requestVideoFrameCallback) returned.requestVideoFrameCallback(countShown);
 
 function say(text, bad = false) { status.textContent = text; status.classList.toggle("bad", bad); }
 
@@ -154,6 +160,10 @@ async function connect() {
   const ch = mine.createDataChannel("sdxs");
   ch.binaryType = "arraybuffer";
   if (useCamera && stream) stream.getVideoTracks().forEach((t) => mine.addTrack(t, stream));
+  mine.ontrack = (e) => {  // the camera's pictures, on the server's video track
+    if (pc !== mine || e.track.kind !== "video") return;
+    returned.srcObject = new MediaStream([e.track]); returned.hidden = false; picture.hidden = true; returned.play();
+  };
   ch.onopen = () => { if (pc === mine) { channel = ch; state.link = "live"; backoff = 500; lastHeard = performance.now(); } };
   ch.onclose = () => { if (pc === mine) { state.link = "lost"; say("link lost: reconnecting…", true); setTimeout(connect, backoff); backoff = Math.min(8000, backoff * 2); } };
   ch.onmessage = (e) => {
@@ -162,6 +172,7 @@ async function connect() {
     const m = JSON.parse(e.data);
     if (m.type === "hello") showHello(m);
     else if (m.type === "pong") state.rtt = performance.now() - m.t;
+    else if (m.type === "picture") state.pictures += 1;  // one sent on the video track
     else if (m.type === "error") { state.error = m.text; say(m.text, true); inFlight = 0; }
   };
   try {

@@ -3,7 +3,8 @@
 Connecting hands the worker a RemoteLoop over a RemoteEngine (app/ui/worker.py's connect_remote); the frame path,
 the canvas, the sources, the outputs and recording go on as they are. A failure is one line in the status bar and
 leaves the engine as it was. "Use local engine" closes the link and loads the model asked last (ModelLink).
-The token is kept for this run only, never saved.
+The URL connected to last is remembered (Persisted.engine_url) and offered next time; the token is kept for
+this run only, never saved (SDXS_ENGINE_TOKEN, or typed).
 """
 
 from __future__ import annotations
@@ -61,9 +62,13 @@ class EngineLink(QObject):
 
     @Slot()
     def ask(self) -> None:
-        d = ConnectDialog(self.w, self.url or DEFAULT_URL, self.token or os.environ.get("SDXS_ENGINE_TOKEN", ""))
+        d = ConnectDialog(self.w, self.default_url(), self.token or os.environ.get("SDXS_ENGINE_TOKEN", ""))
         if d.exec() == QDialog.DialogCode.Accepted:
             self.connect(*d.values())
+
+    def default_url(self) -> str:
+        """What the dialog offers: the URL asked last in this run, else the one connected to last, else loopback's."""
+        return self.url or self.w.saved.engine_url or DEFAULT_URL
 
     def connect(self, url: str, token: str = "") -> None:
         """Connect (on the worker's thread); the status bar says how it went."""
@@ -91,3 +96,4 @@ class EngineLink(QObject):
         self.act_local.setEnabled(bool(info.get("remote")))
         if info.get("remote"):  # replaces "Connecting to ...", which otherwise stayed up to 15 s after the link was live
             self.w.statusBar().showMessage(f"Connected to the engine at {info['remote']} ({info.get('size')} px)", 5000)
+            self.w.saved.engine_url = str(info["remote"])  # remembered; the token is not

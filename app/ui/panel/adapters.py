@@ -116,6 +116,12 @@ class AdapterList(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: gray; font-size: 8.5pt")
         col.addWidget(self.empty)
+        self.remote_note = QLabel()  # while on a remote engine: why adding and removing are not offered
+        self.remote_note.setWordWrap(True)
+        self.remote_note.setStyleSheet("color: gray; font-size: 8.5pt")
+        self.remote_note.hide()
+        col.addWidget(self.remote_note)
+        self.remote = False  # the rows are a remote engine's: their strengths go to it, nothing is added or removed
         self.add_button = QPushButton("Add adapter...")
         self.add_button.setToolTip("Load a control adapter (ControlNet) next to those loaded: a folder, a hub id or the demo's")
         self.rows: dict[str, AdapterRow] = {}  # name -> row, in the engine's order
@@ -164,6 +170,7 @@ class AdapterList(QWidget):
                     row.deleteLater()
                 row = AdapterRow(self.bridge, a)
                 row.removeRequested.connect(self._remove)
+                row.remove.setEnabled(not self.remote)
                 self.rows[a.name] = row
                 row.set_strength(self.session.live.adapters.get(a.name, a.strength))
             self.rows_box.addWidget(row)  # (again) in the engine's order
@@ -202,7 +209,18 @@ class AdapterList(QWidget):
         self.removeRequested.emit(name)
 
     def set_busy(self, busy: bool) -> None:
-        self.add_button.setEnabled(not busy)
+        self.add_button.setEnabled(not busy and not self.remote)
+
+    def set_remote(self, note: str) -> None:
+        """On a remote engine (note: one line saying why adding and removing are not offered), or local ("")."""
+        self.remote = bool(note)
+        self.empty.setText("The engine server has no adapter: the prompt alone makes the picture." if self.remote else
+                           "No adapter: the prompt alone makes the picture. Add one to follow a sketch or a camera.")
+        self.remote_note.setText(note)
+        self.remote_note.setVisible(self.remote)
+        self.add_button.setEnabled(not self.remote)
+        for row in self.rows.values():
+            row.remove.setEnabled(not self.remote)
 
     def pick_folder(self) -> None:
         self.request(QFileDialog.getExistingDirectory(self, "Choose an adapter folder (with config.json)"))

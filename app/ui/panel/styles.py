@@ -90,6 +90,12 @@ class StylesGroup(QGroupBox):
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: gray; font-size: 8.5pt")
         col.addWidget(self.empty)
+        self.remote_note = QLabel()  # while on a remote engine: why adding and removing are not offered
+        self.remote_note.setWordWrap(True)
+        self.remote_note.setStyleSheet("color: gray; font-size: 8.5pt")
+        self.remote_note.hide()
+        col.addWidget(self.remote_note)
+        self.remote = False  # the rows are a remote engine's LoRAs: their weights go to it, nothing is added or removed
         self.add_button = QPushButton("Add LoRA...")
         self.add_button.setToolTip("Load a LoRA style: a .safetensors file, a PEFT or diffusers folder, or a hub id")
         menu = QMenu(self.add_button)
@@ -133,11 +139,17 @@ class StylesGroup(QGroupBox):
             self._rows(self.session.loras_loaded)
         if names & {"loras", "loras_loaded"}:
             waiting = [s for s in self.session.live.loras if s not in self.rows]
-            self.empty.setText("Loading with the model: " + ", ".join(waiting) if waiting and not self.rows else
-                               "No LoRA: add a style LoRA (a .safetensors file, a folder or a hub id)")
+            self.empty.setText(self._empty_text(waiting))
             self.empty.setVisible(not self.rows)
         if "presets" in names and self.style_box is not None:
             self._fill_box()
+
+    def _empty_text(self, waiting: list[str]) -> str:
+        if self.remote:
+            return "The engine server has no LoRA"
+        if waiting and not self.rows:
+            return "Loading with the model: " + ", ".join(waiting)
+        return "No LoRA: add a style LoRA (a .safetensors file, a folder or a hub id)"
 
     def _rows(self, loaded: tuple[LoadedLora, ...]) -> None:
         specs = [lo.spec for lo in loaded]
@@ -147,6 +159,7 @@ class StylesGroup(QGroupBox):
             if lo.spec not in self.rows:
                 row = LoraRow(self.bridge, lo.name, lo.spec)
                 row.removeRequested.connect(self._remove)
+                row.remove.setEnabled(not self.remote)
                 self.rows[lo.spec] = row
                 self.rows_box.addWidget(row)
 
@@ -167,7 +180,17 @@ class StylesGroup(QGroupBox):
         self.removeRequested.emit(spec)
 
     def set_busy(self, busy: bool) -> None:
-        self.add_button.setEnabled(not busy)
+        self.add_button.setEnabled(not busy and not self.remote)
+
+    def set_remote(self, note: str) -> None:
+        """On a remote engine (note: one line saying why adding and removing are not offered), or local ("")."""
+        self.remote = bool(note)
+        self.empty.setText(self._empty_text([]))
+        self.remote_note.setText(note)
+        self.remote_note.setVisible(self.remote)
+        self.add_button.setEnabled(not self.remote)
+        for row in self.rows.values():
+            row.remove.setEnabled(not self.remote)
 
     def _pick_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a LoRA file", "", "LoRA weights (*.safetensors *.bin)")

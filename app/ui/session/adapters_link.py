@@ -18,18 +18,25 @@ class AdaptersLink(QObject):
 
     def __init__(self, bridge: SessionBridge, pipeline, adapters: AdapterList, saved: Persisted):
         super().__init__(adapters)
-        self.session, self.adapters, self.saved = bridge.session, adapters, saved
+        self.session, self.adapters, self.saved, self.pipeline = bridge.session, adapters, saved, pipeline
         adapters.addRequested.connect(pipeline.add_adapter)
         adapters.removeRequested.connect(pipeline.remove_adapter)
         pipeline.adaptersLoaded.connect(self._loaded)
+        pipeline.loaded.connect(self._on_model)
         bridge.changed.connect(self._changed)
 
     @Slot(object)
     def _loaded(self, loaded: list) -> None:
         self.adapters.set_loaded(loaded)
-        for a in loaded:  # remembered for the Add menu's Recent section
+        for a in ([] if self.pipeline.remote is not None else loaded):  # remembered for the Add menu's Recent section
             self.saved.recent_adapters = remember(self.saved.recent_adapters, a.spec)
         self.adapters.set_recent(self.saved.recent_adapters)
+
+    @Slot(object)
+    def _on_model(self, info: dict) -> None:
+        """A remote engine's adapters are its server's: their strengths go to it; adding or removing is not offered."""
+        self.adapters.set_remote(f"The engine server's adapters ({info['remote']}): add or remove them where it runs "
+                                 "(serve-engine --controlnet)" if info.get("remote") else "")
 
     @Slot(object)
     def _changed(self, names: frozenset[str]) -> None:

@@ -43,6 +43,7 @@ class Persisted:
     splitter: str = ""  # the source/output splitter's state (hex)
     presets: str = ""  # the user's style presets: a JSON list of {name, template, loras} (app.live.styles)
     midi: str = ""  # MIDI learn's bindings: a JSON list of {kind, channel, number, target} (app.live.midi)
+    engine_url: str = ""  # the engine server connected to last (Model > Connect to engine...); its token is never saved
 
     @classmethod
     def load(cls, qs: QSettings) -> Persisted:

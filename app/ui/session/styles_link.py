@@ -28,6 +28,7 @@ class StylesLink(QObject):
         self.asked: set[str] = set()  # LoRA specs asked of the worker and not reported yet
         group.removeRequested.connect(pipeline.remove_lora)
         pipeline.lorasLoaded.connect(self._on_loras)
+        pipeline.loaded.connect(self._on_model)
         pipeline.busy.connect(self._on_busy)
         pipeline.resultReady.connect(self._on_result)
         bridge.changed.connect(self._changed)
@@ -44,6 +45,12 @@ class StylesLink(QObject):
             if spec not in held and spec not in self.asked:
                 self.asked.add(spec)
                 self.pipeline.add_lora(spec, weight)
+
+    @Slot(object)
+    def _on_model(self, info: dict) -> None:
+        """A remote engine's LoRAs are its server's: their weights go to it; adding or removing is not offered."""
+        self.group.set_remote(f"The engine server's LoRAs ({info['remote']}): add or remove them where it runs "
+                              "(serve-engine --lora)" if info.get("remote") else "")
 
     @Slot(object)
     def _on_loras(self, loaded: list) -> None:
