@@ -44,6 +44,7 @@ from app.remote.messages import (
     quiet_webrtc,
     settings_message,
 )
+from app.remote.signalling import offer_answer
 from app.remote.video import TrackLink, even
 from models.errors import UserError
 
@@ -252,8 +253,7 @@ class RemoteEngine:
     # the event loop's side
 
     async def _connect(self) -> None:
-        import aiohttp
-        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+        from aiortc import RTCConfiguration, RTCPeerConnection
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         channel = pc.createDataChannel("sdxs")
@@ -285,28 +285,11 @@ class RemoteEngine:
                 self._lose("the connection failed")
 
         try:
-            await pc.setLocalDescription(await pc.createOffer())
-            headers = {"X-SDXS-Token": self.token} if self.token else {}
-            offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
-            timeout = aiohttp.ClientTimeout(total=self.timeout)
-            async with aiohttp.ClientSession(timeout=timeout) as http, http.post(f"{self.url}/offer", json=offer,
-                                                                                  headers=headers) as r:
-                text = await r.text()
-                if r.status == 401:
-                    raise UserError(f"engine at {self.url} refused the token: give serve-engine's --token as "
-                                    "--engine-token or SDXS_ENGINE_TOKEN")
-                if r.status != 200:
-                    raise UserError(f"engine at {self.url} answered {r.status}: {text.strip().splitlines()[0] if text.strip() else ''}")
-                answer = await r.json(content_type=None)
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+            await offer_answer(pc, self.url, self.token, self.timeout)
             self.hello = await asyncio.wait_for(hello, self.timeout)
         except BaseException as e:
             await pc.close()
-            if isinstance(e, UserError):
-                raise
-            if isinstance(e, aiohttp.ClientConnectorError) and isinstance(e.os_error, ConnectionRefusedError):
-                raise UserError(f"cannot reach the engine at {self.url}: nothing listens there (connection refused)") from None
-            if isinstance(e, (aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+            if isinstance(e, asyncio.TimeoutError):  # no hello
                 raise UserError(f"cannot reach the engine at {self.url}: {type(e).__name__} {e}".strip()) from None
             raise
         self._pc, self._channel, self._last_heard = pc, channel, time.monotonic()
