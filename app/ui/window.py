@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QIcon, QImage
@@ -24,7 +24,7 @@ from app.ui.dialogs.engine import EngineLink
 from app.ui.outputs import logbar
 from app.ui.outputs.qimage import from_rgb
 from app.ui.outputs.views import FeedView, ImageView, Latency, overlay_lines
-from app.ui.panel.modelpick import Choice
+from app.ui.panel.modelpick import StartOptions
 from app.ui.panel.panel import ControlPanel
 from app.ui.pipeline import Pipeline
 from app.ui.screenwatch import OwnWindows
@@ -38,19 +38,6 @@ from app.ui.window_sources import SourcesMixin
 from models.assets import ICON_SVG
 from models.errors import UserError
 from models.options import COLOUR_HINTS
-
-
-@dataclass
-class StartOptions:
-    """What the command line asks for; None keeps the remembered setting."""
-
-    choice: Choice  # the model to load first (app.ui.panel.modelpick.startup_choice)
-    source: str | None = None  # sketch, camera:N, video:PATH, image:PATH
-    prompt: str | None = None  # the prompt
-    size: int | None = None  # output size
-    device: str | None = None  # auto, cpu, cuda
-    dtype: str | None = None  # auto, float32, bfloat16, float16
-    loras: tuple[str, ...] = ()  # SPEC[:WEIGHT] each; given, they replace the remembered LoRAs
 
 
 class MainWindow(SourcesMixin, QMainWindow):
@@ -147,13 +134,19 @@ class MainWindow(SourcesMixin, QMainWindow):
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         a = Actions(self, self.menuBar(), tb, bridge=self.bridge, pipeline=self.pipeline, models=self.models,
                     canvas_page=self.canvas_page, adapters=self.panel.adapters, folders=self.folders,
-                    qsettings=self.qsettings, engine_entries=lambda menu: EngineLink(self, menu))
+                    qsettings=self.qsettings, engine_entries=self._engine_link)
         a.said.connect(self.statusBar().showMessage)
         a.error.connect(self.show_error)
         a.notice.connect(self.set_notice)
         a.sourceRequested.connect(self._source_requested)
         a.viewChosen.connect(self.set_view)
         return a
+
+    def _engine_link(self, menu) -> EngineLink:
+        link = EngineLink(self, menu, pipeline=self.pipeline, session=self.session, saved=self.saved, load=self.load)
+        link.said.connect(self.statusBar().showMessage)
+        link.error.connect(self.show_error)
+        return link
 
     def _connect(self) -> None:
         p = self.pipeline

@@ -36,6 +36,19 @@ class Choice:
     offer_download: bool = False  # ask whether to download SDXS first (the window asks only when the hub answers)
 
 
+@dataclass
+class StartOptions:
+    """What the command line asks for; None keeps the remembered setting."""
+
+    choice: Choice  # the model to load first (app.ui.panel.modelpick.startup_choice)
+    source: str | None = None  # sketch, camera:N, video:PATH, image:PATH
+    prompt: str | None = None  # the prompt
+    size: int | None = None  # output size
+    device: str | None = None  # auto, cpu, cuda
+    dtype: str | None = None  # auto, float32, bfloat16, float16
+    loras: tuple[str, ...] = ()  # SPEC[:WEIGHT] each; given, they replace the remembered LoRAs
+
+
 def in_hub_cache(repo_id: str, filename: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
