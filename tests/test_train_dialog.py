@@ -171,3 +171,32 @@ def test_a_trained_adapter_is_named_after_its_run():
     assert adapter_name("/home/me/adapters/discs/checkpoints/checkpoint-200/adapter/") == "discs-step200"
     assert adapter_name("/home/me/models/my-sketch-adapter") == "my-sketch-adapter"  # any other folder: its name
     assert adapter_name("IDKiro/sdxs-512-dreamshaper-sketch") == "sdxs-512-dreamshaper-sketch"
+
+
+def test_the_dialog_takes_a_dataset_and_shards_as_train_does(window, tmp_path, qtbot):
+    """Pictures is `train --data`: a Parquet dataset or WebDataset shards are opened the way the trainer opens them."""
+    import datasets
+
+    folder = make_images(tmp_path / "photos", n=4)
+    packed = subprocess.run([sys.executable, "main.py", "train-data", "pack", str(folder), str(tmp_path / "shards"),
+                             "--shard-size", "2"], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert packed.returncode == 0, packed.stderr
+    files = sorted(folder.glob("img*.png"))
+    rows = {"image": [{"bytes": p.read_bytes(), "path": None} for p in files],
+            "text": [p.with_suffix(".txt").read_text() for p in files]}
+    datasets.Dataset.from_dict(rows, features=datasets.Features({"image": datasets.Image(), "text": datasets.Value("string")})
+                               ).to_parquet(str(tmp_path / "train.parquet"))
+    window.actions.open_training()
+    d = window.actions.train_dialog
+    d.base.setText("demo")
+    d.out.setText(str(tmp_path / "out"))
+    d.data.setText(str(tmp_path / "shards" / "shard-{000000..000001}.tar"))
+    assert d.check_inputs() is not None, d.problem.text()
+    assert d.data_summary.text().startswith("2 WebDataset shards") and d.start_button.isEnabled()
+    d.data.setText(str(tmp_path / "train.parquet"))
+    assert d.check_inputs() is not None, d.problem.text()
+    assert d.data_summary.text().startswith("dataset: 4 rows")
+    d.data.setText(str(tmp_path / "shards" / "shard-{000000..000009}.tar"))  # 8 of its 10 shards are missing
+    assert d.check_inputs() is None and "8 of its 10 shards do not exist" in d.problem.text()
+    window.close()

@@ -90,7 +90,9 @@ class TrainDialog(QDialog):
         f = QFormLayout(box)
         f.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)  # the fields take the column's width
         self.data = QLineEdit()
-        self.data.setPlaceholderText("a folder of pictures (+ captions), or images/ + conditions/")
+        self.data.setPlaceholderText("a folder of pictures (+ captions), images/ + conditions/, a dataset or shards")
+        self.data.setToolTip("A folder of pictures; a Hugging Face dataset (hub id, save_to_disk folder, Parquet "
+                             "files); or WebDataset shards like shards/train-{000000..000009}.tar (docs/training.md)")
         f.addRow("Pictures", _browse_row(self.data, "Choose the folder of training pictures"))
         self.data_summary = QLabel()
         self.data_summary.setStyleSheet("color: gray")
@@ -172,7 +174,7 @@ class TrainDialog(QDialog):
     def check_inputs(self):
         """Returns the config when it can start, else None with the problem shown in the form."""
         from models.loading import resolve
-        from training import data, runs
+        from training import feed, runs
         from training.config import check
 
         self._refresh_runs()
@@ -180,11 +182,13 @@ class TrainDialog(QDialog):
             return None
         try:
             if not self.data.text().strip():
-                raise UserError("choose the folder of training pictures")
+                raise UserError("choose the folder of training pictures, a dataset or shards")
             cfg = self.config()
-            found = data.scan(cfg.data, cfg.condition)
+            found, _ = feed.open_data(cfg)  # a folder, a Hugging Face dataset or WebDataset shards, as `train` opens it
             bad = f", {len(found.unreadable)} unreadable (skipped)" if found.unreadable else ""
-            self.data_summary.setText(f"{len(found.samples)} pictures{bad}")
+            self.data_summary.setText(f"{found.count} pictures{bad}" if found.kind == "folder" else
+                                      f"dataset: {found.count} rows{bad}" if found.kind == "dataset" else
+                                      f"{len(found.urls)} WebDataset shards (examples counted while training)")
             check(cfg)
             base = resolve(cfg.base, "model") if Path(cfg.base).expanduser().is_dir() or cfg.base == "demo" else None
             params = runs.estimate_adapter_params(base, cfg.adapter) if base is not None else None
