@@ -121,6 +121,7 @@ CHECKS: dict[str, tuple[str, Callable[[tuple], Any]]] = {
 }
 LORA = _bounded(BOUNDS["lora_weight"])  # /sdxs/lora/NAME
 MAX_DATAGRAM = 65535  # bytes read per datagram: every UDP datagram whole (socketserver's default is 8192)
+RECEIVE_BUFFER = 4 << 20  # bytes of datagrams the kernel may hold while the server thread is busy (Linux caps it at net.core.rmem_max)
 SHOWN = 80  # characters of an address or a value a log line shows
 KEYS = 256  # rate-limited log keys remembered (the oldest are forgotten)
 SNAPSHOT_GAP = 1.0  # seconds between two OSC snapshots (file names carry the second)
@@ -191,6 +192,10 @@ class OscControl:
 
         class Server(BlockingOSCUDPServer):
             max_packet_size = MAX_DATAGRAM
+
+            def server_bind(self) -> None:  # room for a burst (a controller's sweep): the kernel caps it at rmem_max
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                super().server_bind()
 
             def handle_error(self, request, client_address) -> None:  # anything else: one line, not a traceback
                 import sys
