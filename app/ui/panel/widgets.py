@@ -121,7 +121,7 @@ class SliderNumber:
 
 class SeedBox(QAbstractSpinBox):
     """A number box for a seed: any whole number (a QSpinBox stops at 2**31 - 1), shown taken modulo 2**64 as
-    the engine uses it; the arrows and the wheel step by one, typing is taken on Enter or when focus leaves."""
+    the engine uses it, all 20 digits in view; the wheel and the arrow keys step by one, typing is taken on Enter or when focus leaves."""
 
     valueChanged = Signal(object)  # the new seed, a Python int (Qt's int signals are 32-bit)
 
@@ -129,6 +129,8 @@ class SeedBox(QAbstractSpinBox):
         super().__init__(parent)
         self._value = 0
         self.lineEdit().setText("0")
+        self.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)  # the room goes to the digits; wheel and keys step
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("9" * 20) + 14)  # 2**64 - 1 shown whole
         self.editingFinished.connect(self._typed)
 
     def value(self) -> int:
