@@ -178,6 +178,10 @@ def test_the_windows_output_menu_sends_over_ndi(ndi, qtbot, tmp_path):
     try:
         got = rx.next(60)  # the still picture, re-sent while nothing changes (slow to connect on a loaded machine)
         assert got is not None and got.shape == w.last_result.output.shape
+        end = time.monotonic() + 20  # a picture sent while the start's transition still glided may come first
+        while np.abs(got.astype(int) - w.last_result.output).mean() >= 4 and time.monotonic() < end:
+            nxt = rx.next(5)
+            got = got if nxt is None else nxt
         assert np.abs(got.astype(int) - w.last_result.output).mean() < 4
     finally:
         rx.close()
