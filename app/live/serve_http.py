@@ -14,8 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from app.live.sinkthread import lower_priority
-
 if TYPE_CHECKING:
     from app.live.serve import MjpegServer
 
@@ -128,7 +126,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         if not hub.admit(self.connection):
             return self._plain(503, f"too many clients: this server streams to at most {hub.max_clients} at a time")
-        lower_priority()  # this client's thread encodes JPEG: the frame path goes first
         try:
             self.send_response(200)
             self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")

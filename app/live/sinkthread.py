@@ -20,7 +20,6 @@ from close(), which also raises what finish() raised.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -29,18 +28,6 @@ from collections.abc import Callable
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-OUTPUT_NICENESS = 10  # how much lower an output's thread runs than the frame path (Linux: per thread)
-
-
-def lower_priority() -> None:
-    """Run this thread at a lower CPU priority (nice +OUTPUT_NICENESS): where the cores are busy, the frame
-    path and the engine go first and an output's encoder takes what is left (its mailbox keeps the newest
-    picture). Linux applies a thread's own nice value; elsewhere this does nothing."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + OUTPUT_NICENESS))
-    except (AttributeError, OSError):  # not Linux, or not allowed
-        pass
 
 
 class SinkThread:
@@ -166,7 +153,6 @@ class SinkThread:
                 log.warning("%s did not finish within %s s", self.label, self.join_timeout)
 
     def _run(self) -> None:
-        lower_priority()
         while True:
             with self._cv:
                 ready = lambda: (self._q and self.failure is None) or self._closing  # noqa: E731
