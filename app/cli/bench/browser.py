@@ -8,8 +8,7 @@ newest one whenever the last picture is back (one frame in flight). The page's o
 grabbed (capture) and from its first stroke not yet sent (stroke) to the picture drawn on the page, and the
 server's engine time.
 
-tests/cdp.py is the tests' fuller copy of this DevTools client (touch input, screenshots); app code cannot import
-tests, so the bench keeps the little it needs here.
+tests/cdp.py builds on this DevTools client (touch input, screenshots, the fake camera) for the tests.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
-         "--disable-features=WebRtcHideLocalIpsWithMdns", "--remote-debugging-port=0", "--window-size=1000,700"]
+         "--disable-features=WebRtcHideLocalIpsWithMdns", "--remote-debugging-port=0"]
 STEP_S = 0.03  # the hand moves every 30 ms
 WARM = 3  # pictures before measuring (the first ones pay for caches)
 
@@ -40,16 +39,17 @@ def chromium() -> str | None:
 
 
 class Page:
-    """One headless Chromium showing one page; an async context manager."""
+    """One headless Chromium showing one page; an async context manager. flags: more Chromium switches."""
 
-    def __init__(self, url: str, profile: Path):
-        self.url, self.profile = url, profile
+    def __init__(self, url: str, profile: Path, size: tuple[int, int] = (1000, 700), flags: tuple[str, ...] = ()):
+        self.url, self.profile, self.size, self.flags = url, profile, size, flags
         self._ids = itertools.count(1)
 
     async def __aenter__(self) -> Page:
         import aiohttp
 
-        self.proc = subprocess.Popen([chromium(), *FLAGS, f"--user-data-dir={self.profile}", self.url],
+        self.proc = subprocess.Popen([chromium(), *FLAGS, *self.flags, f"--user-data-dir={self.profile}",
+                                      f"--window-size={self.size[0]},{self.size[1]}", self.url],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file, deadline = self.profile / "DevToolsActivePort", time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -91,7 +91,7 @@ class Page:
             raise RuntimeError(f"{expression}: {r['exceptionDetails'].get('text')}")
         return r["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float) -> Any:
+    async def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if value := await self.js(expression):
